@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+/**
+ * rxe-lab: the command-line face of runInLab. Parses options up to `--` (or up to the first word
+ * that is not an option), runs the command in the guest, and exits with its status; a failure of
+ * the lab itself prints the reason and the guest's last console lines and exits with 125.
+ * Ctrl-C and SIGTERM abort the run, which kills QEMU.
+ */
+import { LabError, LabErrorCode } from './errors.js';
+import { runInLab } from './lab-run.js';
+import { labDefaults, passedThroughEnvNames, type LabOptions } from './options.js';
+import { guestNetworkEnvironment } from './guest-network.js';
+
+/** Exit status when the lab, not the command, failed (as `docker run` does). */
+const labFailureExitCode = 125;
+const exitCodeBySignal: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+interface CliRequest {
+  options: Omit<LabOptions, 'command'>;
+  command: string[];
+  verbose: boolean;
+  help: boolean;
+}
+
+const usage = `Usage: rxe-lab [options] -- <command> [args...]
+
+Boots a QEMU guest with Debian's kernel, brings up the soft-RoCE device rxe0 on lab0
+(192.0.2.1/24, no NIC: traffic stays in the guest), runs the command there in the same
+directory with the workspace writable, streams its output and exits with its status.
+
+Options:
+  --timeout <seconds>       limit for the whole run, boot included (default ${labDefaults.timeoutMs / 1000})
+  --boot-timeout <seconds>  limit until rxe0 is ready (default ${labDefaults.bootTimeoutMs / 1000})
+  --memory <MiB>            guest memory (default ${labDefaults.memoryMiB})
+  --cpus <n>                guest vCPUs (default ${labDefaults.cpus})
+  --workspace <dir>         directory writable in the guest (default: pnpm workspace root above cwd)
+  --cwd <dir>               working directory of the command (default: the current one)
+  --env NAME[=VALUE]        pass NAME from this environment, or set it (repeatable)
+  --keep                    keep the run directory (.lab/runs/<id>) after a successful run
+  -v, --verbose             stream the guest console (kernel log) to stderr and report boot time
+  -h, --help                this text
+
+In the guest: PATH as here, HOME=TMPDIR=/tmp, ${passedThroughEnvNames.join(', ')} passed through when set, and
+${Object.entries(guestNetworkEnvironment()).map(([name, value]) => `${name}=${value}`).join(' ')}.
+Exit status: the command's; ${labFailureExitCode} when the lab failed (guest did not boot, rxe0 down, timeout);
+130/143 when interrupted.`;
+
+function parseCommandLine(argv: readonly string[]): CliRequest {
+  const request: CliRequest = { options: {}, command: [], verbose: false, help: false };
+  const env: Record<string, string> = {};
+  let index = 0;
+  const value = (flag: string): string => {
+    const next = argv[++index];
+    if (next === undefined) throw usageError(`${flag} needs a value`);
+    return next;
+  };
+  for (; index < argv.length; index++) {
+    const word = argv[index] as string;
+    if (word === '--') { index++; break; }
+    if (!word.startsWith('-')) break;
+    switch (word) {
+      case '--timeout': request.options.timeoutMs = secondsOption(word, value(word)); break;
+      case '--boot-timeout': request.options.bootTimeoutMs = secondsOption(word, value(word)); break;
+      case '--memory': request.options.memoryMiB = Number(value(word)); break;
+      case '--cpus': request.options.cpus = Number(value(word)); break;
+      case '--workspace': request.options.workspaceDir = value(word); break;
+      case '--cwd': request.options.cwd = value(word); break;
+      case '--env': addEnv(env, value(word)); break;
+      case '--keep': request.options.keepRunDir = true; break;
+      case '-v': case '--verbose': request.verbose = true; break;
+      case '-h': case '--help': request.help = true; break;
+      default: throw usageError(`unknown option ${word}`);
+    }
+  }
+  request.command = argv.slice(index);
+  request.options.env = env;
+  return request;
+}
+
+function addEnv(env: Record<string, string>, assignment: string): void {
+  const equals = assignment.indexOf('=');
+  if (equals >= 0) {
+    env[assignment.slice(0, equals)] = assignment.slice(equals + 1);
+    return;
+  }
+  const hostValue = process.env[assignment];
+  if (hostValue !== undefined) env[assignment] = hostValue;
+}
+
+function secondsOption(flag: string, text: string): number {
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw usageError(`${flag} must be a positive number of seconds, got ${text}`);
+  return Math.round(seconds * 1000);
+}
+
+function usageError(message: string): LabError {
+  return new LabError(LabErrorCode.invalidOption, `${message}\n\n${usage}`);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const request = parseCommandLine(argv);
+  if (request.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (request.command.length === 0) throw usageError('no command given');
+  const controller = new AbortController();
+  let interruptedBy: string | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    interruptedBy = signal;
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runInLab({
+      ...request.options,
+      command: request.command,
+      signal: controller.signal,
+      consoleLog: request.verbose ? process.stderr : null,
+    });
+    if (request.verbose) {
+      process.stderr.write(
+        `rxe-lab: boot to ready ${(result.bootMs / 1000).toFixed(1)} s, whole run ${(result.durationMs / 1000).toFixed(1)} s, ` +
+          `kernel ${result.kernelVersion}, exit status ${result.exitCode}\n`,
+      );
+    }
+    return result.exitCode;
+  } catch (error) {
+    if (interruptedBy !== null) {
+      process.stderr.write(`rxe-lab: interrupted by ${interruptedBy}; QEMU killed\n`);
+      return exitCodeBySignal[interruptedBy] ?? labFailureExitCode;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (error: unknown) => {
+    const message = error instanceof LabError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`${message.startsWith('rxe-lab:') ? '' : 'rxe-lab: '}${message}\n`);
+    process.exitCode = labFailureExitCode;
+  },
+);

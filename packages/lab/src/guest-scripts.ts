@@ -1,0 +1,125 @@
+/**
+ * The two scripts the guest runs.
+ *
+ * Stage one is /init in the initrd (busybox sh, fixed for a given lab version, cached with the
+ * initrd): it loads the virtio and 9p modules, mounts the host's root read-only, a tmpfs on /run,
+ * the run directory share at /run/rxe-lab and the workspace share writable over its own path, then
+ * switch_roots into the host's root and runs the run's stage two from the run share.
+ *
+ * Stage two is written per run (the host's dash, coreutils, iproute2 and rdma tools): it mounts
+ * the remaining filesystems, brings up lab0 and rxe0, reports readiness on the console, runs the
+ * command with its stdout and stderr in files of the run share (streamed by the host as they
+ * grow), records the exit status there and powers the guest off.
+ *
+ * The console carries only lines starting with `rxe-lab:` (and kernel messages), never the
+ * command's output, so neither can mangle the other.
+ */
+import { guestNetwork } from './guest-network.js';
+
+/** Loaded in this order from the initrd: each needs the ones before it, and busybox insmod does not resolve dependencies. */
+export const initrdModules: readonly string[] = [
+  'virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci',
+  'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p',
+];
+
+/** 9p mount tags of the three shares QEMU exports. */
+export const shareTags = { hostRoot: 'hostroot', workspace: 'workspace', run: 'labrun' } as const;
+
+/** Where stage one mounts the run share; stage two and the files in it are addressed from here. */
+export const guestRunDir = '/run/rxe-lab';
+
+/** Files of the run directory, shared between host and guest. */
+export const runFiles = {
+  stageTwo: 'guest.sh',
+  workspacePath: 'workspace',
+  stdout: 'stdout',
+  stderr: 'stderr',
+  status: 'status',
+} as const;
+
+/** Console markers: the host parses these lines. */
+export const consoleMarker = { prefix: 'rxe-lab:', ready: 'rxe-lab: ready', setupFailed: 'rxe-lab: setup failed:' } as const;
+
+/** What stage two writes to the status file: `exit N` after the command, or `setup-failed REASON`. */
+export const statusWords = { exit: 'exit', setupFailed: 'setup-failed' } as const;
+
+// msize 512000: the largest the virtio transport takes; fewer round trips for big reads (node_modules).
+const ninePOptions = 'trans=virtio,version=9p2000.L,msize=512000';
+
+export function stageOneScript(): string {
+  return `#!/bin/busybox sh
+# rxe-lab stage one (initrd /init). See packages/lab/src/guest-scripts.ts.
+b=/bin/busybox
+fail() { echo "${consoleMarker.prefix} boot failed: $*"; echo o > /proc/sysrq-trigger; while :; do $b sleep 60; done; }
+$b mount -t proc proc /proc
+$b mount -t sysfs sysfs /sys
+$b mount -t devtmpfs devtmpfs /dev
+for module in ${initrdModules.join(' ')}; do
+  $b insmod /lib/modules/$module.ko || fail "insmod $module"
+done
+$b mount -t 9p -o ${ninePOptions},ro,cache=loose ${shareTags.hostRoot} /newroot || fail "mount of the host root"
+$b mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "tmpfs on /run"
+$b mkdir -p /newroot${guestRunDir}
+$b mount -t 9p -o ${ninePOptions} ${shareTags.run} /newroot${guestRunDir} || fail "mount of the run directory"
+read -r workspace < /newroot${guestRunDir}/${runFiles.workspacePath} || fail "no workspace path"
+$b mount -t 9p -o ${ninePOptions},cache=loose ${shareTags.workspace} "/newroot$workspace" || fail "mount of the workspace at $workspace"
+for filesystem in dev proc sys; do
+  $b mount --move /$filesystem /newroot/$filesystem || fail "move of /$filesystem"
+done
+exec $b switch_root /newroot /bin/sh ${guestRunDir}/${runFiles.stageTwo}
+fail "switch_root"
+`;
+}
+
+export interface StageTwoInput {
+  readonly cwd: string;
+  readonly command: readonly string[];
+  readonly environment: Readonly<Record<string, string>>;
+  /** The guest powers itself off after this long even if the host is gone (a host killed with SIGKILL cannot kill QEMU). */
+  readonly guardSeconds: number;
+}
+
+// rxe0 turns ACTIVE within a few ms of `rdma link add` on a dummy link; 5 s covers a loaded host.
+const rxeActiveWaitTenths = 50;
+
+export function stageTwoScript(input: StageTwoInput): string {
+  const run = guestRunDir;
+  const environment = Object.entries(input.environment).map(([name, value]) => shellQuote(`${name}=${value}`));
+  const { netdev, address, prefixLength, rdmaDevice, rdmaPort } = guestNetwork;
+  return `# rxe-lab stage two, generated for one run. See packages/lab/src/guest-scripts.ts.
+set -u
+power_off() { sync; echo o > /proc/sysrq-trigger; while :; do sleep 60; done; }
+fail() {
+  echo "${consoleMarker.setupFailed} $*"
+  echo "${statusWords.setupFailed} $*" > ${run}/${runFiles.status}
+  power_off
+}
+( sleep ${input.guardSeconds}; echo "${consoleMarker.prefix} guest time limit of ${input.guardSeconds} s reached"; echo o > /proc/sysrq-trigger ) &
+mkdir -p /dev/pts /dev/shm && mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || fail "devpts"
+mount -t tmpfs tmpfs /dev/shm || fail "tmpfs on /dev/shm"
+mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "tmpfs on /tmp"
+ulimit -l unlimited
+ip link set lo up || fail "lo up"
+modprobe dummy || fail "modprobe dummy"
+ip link add ${netdev} type dummy && ip address add ${address}/${prefixLength} dev ${netdev} && ip link set ${netdev} up || fail "${netdev} up"
+modprobe -a rdma_rxe ib_uverbs rdma_ucm || fail "modprobe rdma_rxe ib_uverbs rdma_ucm"
+rdma link add ${rdmaDevice} type rxe netdev ${netdev} || fail "rdma link add ${rdmaDevice}"
+port_state=/sys/class/infiniband/${rdmaDevice}/ports/${rdmaPort}/state
+tries=0
+until grep -q ACTIVE $port_state 2>/dev/null; do
+  tries=$((tries + 1))
+  [ $tries -le ${rxeActiveWaitTenths} ] || fail "${rdmaDevice} port ${rdmaPort} not ACTIVE: $(cat $port_state 2>&1)"
+  sleep 0.1
+done
+echo "${consoleMarker.ready} uptime $(cut -d' ' -f1 /proc/uptime) s"
+cd ${shellQuote(input.cwd)} || fail "cannot enter the working directory"
+env -i ${environment.join(' ')} ${input.command.map(shellQuote).join(' ')} < /dev/null > ${run}/${runFiles.stdout} 2> ${run}/${runFiles.stderr}
+echo "${statusWords.exit} $?" > ${run}/${runFiles.status}
+power_off
+`;
+}
+
+/** One word for sh, whatever it contains. */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}

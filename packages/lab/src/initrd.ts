@@ -1,0 +1,58 @@
+/**
+ * The initrd: static busybox, the modules that mount the 9p root, and stage one as /init. Built
+ * in memory and cached in the workspace's .lab/ directory under a name made of the kernel version
+ * and a digest of everything that goes in, so a new kernel or a changed stage one builds a new
+ * one and nothing stale is ever booted. Concurrent runs may build the same file: each writes a
+ * private temporary file and renames it into place, which is atomic.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { buildCpioArchive, type CpioEntry } from './cpio.js';
+import { LabError, LabErrorCode } from './errors.js';
+import { initrdModules, stageOneScript } from './guest-scripts.js';
+import { resolveModulePaths, type GuestKernel } from './kernel.js';
+
+const busyboxPath = '/bin/busybox';
+const consoleDevice = { major: 5, minor: 1 }; // /dev/console: init's stdio before devtmpfs is mounted
+
+/** Returns the path of the cached initrd for `kernel`, building it first when missing. */
+export function ensureInitrd(kernel: GuestKernel, cacheDir: string): string {
+  const modulePaths = resolveModulePaths(kernel, initrdModules);
+  const stageOne = stageOneScript();
+  const busybox = readInput(busyboxPath, 'install busybox-static (scripts/apt-packages.txt)');
+  const digest = createHash('sha256').update(stageOne).update(busybox);
+  for (const path of modulePaths) digest.update(path);
+  const initrdPath = join(cacheDir, `initrd-${kernel.version}-${digest.digest('hex').slice(0, 12)}.cpio.gz`);
+  if (existsSync(initrdPath)) return initrdPath;
+
+  const entries: CpioEntry[] = [
+    ...['bin', 'dev', 'proc', 'sys', 'newroot', 'lib', 'lib/modules'].map(
+      (path): CpioEntry => ({ kind: 'directory', path, mode: 0o755 }),
+    ),
+    { kind: 'characterDevice', path: 'dev/console', mode: 0o600, ...consoleDevice },
+    { kind: 'file', path: 'bin/busybox', mode: 0o755, data: busybox },
+    { kind: 'file', path: 'init', mode: 0o755, data: Buffer.from(stageOne, 'utf8') },
+    ...modulePaths.map(
+      (path): CpioEntry => ({ kind: 'file', path: `lib/modules/${basename(path)}`, mode: 0o644, data: readInput(path, '') }),
+    ),
+  ];
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    const temporaryPath = `${initrdPath}.${process.pid}.tmp`;
+    writeFileSync(temporaryPath, gzipSync(buildCpioArchive(entries), { level: 1 }));
+    renameSync(temporaryPath, initrdPath);
+  } catch (error) {
+    throw new LabError(LabErrorCode.initrdFailed, `cannot write the initrd to ${initrdPath}`, [], error);
+  }
+  return initrdPath;
+}
+
+function readInput(path: string, hint: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new LabError(LabErrorCode.initrdFailed, `cannot read ${path}${hint === '' ? '' : `: ${hint}`}`, [], error);
+  }
+}

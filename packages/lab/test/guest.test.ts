@@ -1,0 +1,75 @@
+/**
+ * Boots real guests (QEMU + Debian's kernel): each boot costs ~15 s, so each test checks as much
+ * of one lifecycle as it can. Nothing here is skipped when the guest cannot boot: that must fail.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { LabError, LabErrorCode, runInLab } from '../src/index.js';
+
+const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cliPath = join(packageDir, 'dist', 'cli.js');
+const bootTestTimeoutMs = 180_000;
+
+describe('a guest run', () => {
+  test('has rxe0 ACTIVE on 192.0.2.1, sees the workspace writable, streams output intact and reports boot time', async () => {
+    const marker = join(packageDir, '.lab-test-written-in-guest');
+    rmSync(marker, { force: true });
+    const script = [
+      'ibv_devinfo -d "$RXE_LAB_DEVICE"',
+      'ip -4 -o address show dev "$RXE_LAB_NETDEV"',
+      'echo "cwd=$(pwd) home=$HOME"',
+      `echo written-by-the-guest > ${marker}`,
+      'seq 1 40000',
+      'echo to-stderr >&2',
+    ].join('\n');
+    const result = await runInLab({ command: ['sh', '-c', script], cwd: packageDir, captureOutput: true, stdout: null, stderr: null });
+    try {
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toMatch(/hca_id:\s+rxe0/);
+      expect(result.stdout).toMatch(/state:\s+PORT_ACTIVE \(4\)/);
+      expect(result.stdout).toMatch(/link_layer:\s+Ethernet/);
+      expect(result.stdout).toContain('inet 192.0.2.1/24');
+      expect(result.stdout).toContain(`cwd=${packageDir} home=/tmp\n`);
+      const sequence = Array.from({ length: 40000 }, (_, index) => `${index + 1}\n`).join('');
+      expect(result.stdout.endsWith(sequence)).toBe(true);
+      expect(result.stderr).toBe('to-stderr\n');
+      expect(readFileSync(marker, 'utf8')).toBe('written-by-the-guest\n');
+      expect(result.bootMs).toBeGreaterThan(1000);
+      expect(result.bootMs).toBeLessThan(result.durationMs);
+      expect(result.runDir).toBeNull();
+      console.log(`rxe-lab boot to ready: ${(result.bootMs / 1000).toFixed(1)} s, whole run ${(result.durationMs / 1000).toFixed(1)} s`);
+    } finally {
+      rmSync(marker, { force: true });
+    }
+  }, bootTestTimeoutMs);
+
+  test('the rxe-lab bin returns the command exit status and keeps stdout and stderr apart', () => {
+    const run = spawnSync(
+      process.execPath,
+      [cliPath, '--env', 'LAB_TEST_GREETING=hello there', '--', 'sh', '-c', 'printf "%s\\n" "$LAB_TEST_GREETING"; echo oops >&2; exit 7'],
+      { cwd: packageDir, encoding: 'utf8', timeout: bootTestTimeoutMs },
+    );
+    expect(run.stderr).toBe('oops\n');
+    expect(run.stdout).toBe('hello there\n');
+    expect(run.status).toBe(7);
+  }, bootTestTimeoutMs);
+
+  test('a guest that is not ready within the boot timeout is killed and the run fails loudly, keeping its run directory', async () => {
+    const started = performance.now();
+    const failure = await runInLab({ command: ['true'], cwd: packageDir, bootTimeoutMs: 1500, stdout: null, stderr: null }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(LabError);
+    const labError = failure as LabError;
+    expect(labError.code).toBe(LabErrorCode.timeout);
+    expect(labError.message).toMatch(/not ready within 1\.5 s/);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    const runDir = /run directory kept: (\S+)\)/.exec(labError.message)?.[1];
+    expect(runDir !== undefined && existsSync(runDir)).toBe(true);
+    if (runDir !== undefined) rmSync(runDir, { recursive: true, force: true });
+  }, bootTestTimeoutMs);
+});
