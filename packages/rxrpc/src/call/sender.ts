@@ -1,0 +1,257 @@
+/**
+ * The sending half of a call: the transmit queue, the congestion window and
+ * retransmission.
+ *
+ * Life: created by its Call, touched only by the thread that owns the call's
+ * channel, dropped with the call. Each queued packet is a complete wire
+ * packet (header + data); only its serial is restamped per transmission.
+ * Packets the peer hard-ACKs leave the queue through `onHardAcked`, which the
+ * call hands to its channel's release list.
+ *
+ * Window: at most min(cwnd, peer rwind) packets beyond the hard-ACK point are
+ * in flight. Slow start grows cwnd by one per newly ACKed packet up to
+ * ssthresh, congestion avoidance by one per window; three ACKs that report a
+ * hole below soft-ACKed packets trigger a fast retransmit (ssthresh = cwnd/2);
+ * a retransmission timeout sets cwnd back to 1.
+ */
+import assert from 'node:assert/strict';
+import type { CounterSnapshot } from '../metrics.js';
+import type { FilledCallOptions } from '../options.js';
+import { MAX_SOFT_ACKS, PacketFlag, SoftAck, HEADER_OFFSET } from '../protocol.js';
+import { seqBefore, stampSerial, type AckBody } from '../wire/codec.js';
+import type { RttEstimator } from './rtt.js';
+
+interface TransmitEntry {
+  seq: number;
+  packet: Uint8Array;
+  /** Serial of the latest transmission; 0 before the first. */
+  serial: number;
+  sentAtMs: number;
+  transmissions: number;
+  softAcked: boolean;
+}
+
+export interface SenderLink {
+  readonly options: FilledCallOptions;
+  readonly rtt: RttEstimator;
+  readonly counters: CounterSnapshot;
+  nextSerial(): number;
+  transmit(packet: Uint8Array): void;
+  /** Takes ownership of a packet buffer the peer will never ask for again. */
+  release(packet: Uint8Array): void;
+}
+
+/** Reports of a hole that trigger a fast retransmit: TCP's three duplicate ACKs. */
+const FAST_RETRANSMIT_THRESHOLD = 3;
+
+export class Sender {
+  private readonly link: SenderLink;
+  /** seq -> entry for every packet not yet hard-ACKed. Bounded by options.sendQueuePackets. */
+  private readonly queue = new Map<number, TransmitEntry>();
+  /** Every seq <= hardAck is hard-ACKed and released. */
+  hardAck = 0;
+  /** The next seq to assign. */
+  nextSeq = 1;
+  /** The first seq never transmitted. */
+  private nextToTransmit = 1;
+  /** The seq that carries LAST_PACKET, once queued. */
+  lastSeq: number | undefined;
+  congestionWindow: number;
+  private slowStartThreshold: number = MAX_SOFT_ACKS;
+  private congestionCredit = 0;
+  /** The peer's advertised receive window (ACK trailer rwind); conservative until it speaks. */
+  peerWindow = 8;
+  private holeReports = 0;
+
+  constructor(link: SenderLink) {
+    this.link = link;
+    this.congestionWindow = link.options.initialCongestionWindow;
+  }
+
+  get queuedPackets(): number {
+    return this.queue.size;
+  }
+
+  hasRoom(): boolean {
+    return this.queue.size < this.link.options.sendQueuePackets;
+  }
+
+  /** True once the last packet is queued and the peer hard-ACKed everything. */
+  allAcked(): boolean {
+    return this.lastSeq !== undefined && this.hardAck >= this.lastSeq;
+  }
+
+  /** True once the last packet is queued (the application has nothing more to send). */
+  finished(): boolean {
+    return this.lastSeq !== undefined;
+  }
+
+  /** Queues one complete DATA packet; `build` gets its seq. */
+  enqueue(build: (seq: number) => Uint8Array, last: boolean): void {
+    assert.ok(this.hasRoom(), 'writers wait for room in the transmit queue');
+    assert.equal(this.lastSeq, undefined, 'nothing is queued after the last packet');
+    const seq = this.nextSeq;
+    this.nextSeq += 1;
+    this.queue.set(seq, { seq, packet: build(seq), serial: 0, sentAtMs: 0, transmissions: 0, softAcked: false });
+    if (last) this.lastSeq = seq;
+  }
+
+  private windowLimit(): number {
+    return Math.max(1, Math.min(this.congestionWindow, this.peerWindow, MAX_SOFT_ACKS));
+  }
+
+  /** Sends never-sent packets while the window allows. Returns how many went out. */
+  transmitReady(nowMs: number): number {
+    let sent = 0;
+    const limit = this.windowLimit();
+    while (this.nextToTransmit < this.nextSeq && this.nextToTransmit - this.hardAck - 1 < limit) {
+      const entry = this.queue.get(this.nextToTransmit);
+      assert.ok(entry !== undefined, 'every seq between the hard-ACK point and nextSeq is queued');
+      this.nextToTransmit += 1;
+      const windowFull = this.nextToTransmit - this.hardAck - 1 >= limit && this.nextToTransmit < this.nextSeq;
+      // Ask for an ACK when we are about to stall on the window: it reopens the window at once.
+      this.send(entry, nowMs, windowFull ? PacketFlag.REQUEST_ACK : 0);
+      sent += 1;
+    }
+    return sent;
+  }
+
+  private send(entry: TransmitEntry, nowMs: number, extraFlags: number): void {
+    const retransmission = entry.transmissions > 0;
+    const flagsAt = HEADER_OFFSET.flags;
+    entry.packet[flagsAt] = (entry.packet[flagsAt]! & ~PacketFlag.REQUEST_ACK) | extraFlags | (retransmission ? PacketFlag.REQUEST_ACK : 0);
+    entry.serial = this.link.nextSerial();
+    stampSerial(entry.packet, entry.serial);
+    entry.sentAtMs = nowMs;
+    entry.transmissions += 1;
+    if (retransmission) this.link.counters.dataPacketsReSent += 1;
+    else this.link.counters.dataPacketsSent += 1;
+    this.link.transmit(entry.packet);
+  }
+
+  /** The reply to a request, or the next call on the channel, proves every packet arrived. */
+  acknowledgeAll(): void {
+    const through = this.nextSeq - 1;
+    this.advanceHardAck(through + 1);
+  }
+
+  /**
+   * Applies an ACK. Returns false when it is impossible (ACKs packets never
+   * sent): the caller aborts the call with RX_PROTOCOL_ERROR.
+   */
+  onAck(ack: AckBody, nowMs: number): boolean {
+    const firstPacket = ack.firstPacket;
+    if (seqBefore(this.nextToTransmit, firstPacket) || firstPacket + ack.acks.byteLength - 1 >= this.nextToTransmit + MAX_SOFT_ACKS) {
+      return false;
+    }
+    if (ack.trailer !== undefined) this.peerWindow = Math.max(1, Math.min(ack.trailer.rwind, MAX_SOFT_ACKS));
+    this.sampleRtt(ack, nowMs);
+    const newlyAcked = this.advanceHardAck(firstPacket);
+    const hole = this.applySoftAcks(ack);
+    this.adjustCongestionWindow(newlyAcked, hole);
+    return true;
+  }
+
+  private sampleRtt(ack: AckBody, nowMs: number): void {
+    for (const entry of this.queue.values()) {
+      if (entry.serial === ack.serial && entry.transmissions === 1) {
+        this.link.rtt.addSample(nowMs - entry.sentAtMs);
+        return;
+      }
+    }
+  }
+
+  private advanceHardAck(firstPacket: number): number {
+    let acked = 0;
+    // Bounded by the queue: each turn removes one entry.
+    while (this.hardAck + 1 < firstPacket && this.hardAck + 1 < this.nextSeq) {
+      this.hardAck += 1;
+      const entry = this.queue.get(this.hardAck);
+      assert.ok(entry !== undefined, 'hard-ACKed packets were queued');
+      this.queue.delete(this.hardAck);
+      if (entry.transmissions > 0) acked += 1;
+      this.link.release(entry.packet);
+    }
+    if (this.nextToTransmit <= this.hardAck) this.nextToTransmit = this.hardAck + 1;
+    return acked;
+  }
+
+  /** Marks soft-ACKs; returns the first NACKed seq that has a soft-ACKed packet after it. */
+  private applySoftAcks(ack: AckBody): number | undefined {
+    let hole: number | undefined;
+    let softAckedAfter = false;
+    for (let index = ack.acks.byteLength - 1; index >= 0; index--) {
+      const entry = this.queue.get(ack.firstPacket + index);
+      if (entry === undefined) continue;
+      if (ack.acks[index] === SoftAck.ACK) {
+        entry.softAcked = true;
+        softAckedAfter = true;
+      } else {
+        entry.softAcked = false;
+        if (softAckedAfter && entry.transmissions > 0) hole = entry.seq;
+      }
+    }
+    return hole;
+  }
+
+  private adjustCongestionWindow(newlyAcked: number, hole: number | undefined): void {
+    if (hole !== undefined) {
+      this.holeReports += 1;
+      if (this.holeReports === FAST_RETRANSMIT_THRESHOLD) this.fastRetransmit(hole);
+      return;
+    }
+    if (newlyAcked === 0) return;
+    this.holeReports = 0;
+    if (this.congestionWindow < this.slowStartThreshold) {
+      this.congestionWindow = Math.min(this.congestionWindow + newlyAcked, MAX_SOFT_ACKS);
+    } else {
+      this.congestionCredit += newlyAcked;
+      if (this.congestionCredit >= this.congestionWindow) {
+        this.congestionCredit -= this.congestionWindow;
+        this.congestionWindow = Math.min(this.congestionWindow + 1, MAX_SOFT_ACKS);
+      }
+    }
+  }
+
+  private fastRetransmit(hole: number): void {
+    const entry = this.queue.get(hole);
+    if (entry === undefined) return;
+    this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
+    this.congestionWindow = this.slowStartThreshold;
+    this.link.counters.dataPacketsPushed += 1;
+    this.send(entry, entry.sentAtMs, 0);
+  }
+
+  /** When the oldest unACKed packet times out; undefined when nothing is in flight. */
+  retransmitDeadlineMs(): number | undefined {
+    let oldest: number | undefined;
+    for (let seq = this.hardAck + 1; seq < this.nextToTransmit; seq++) {
+      const entry = this.queue.get(seq);
+      if (entry === undefined || entry.softAcked) continue;
+      oldest = oldest === undefined ? entry.sentAtMs : Math.min(oldest, entry.sentAtMs);
+    }
+    return oldest === undefined ? undefined : oldest + this.link.rtt.retransmitTimeoutMs();
+  }
+
+  /** Retransmission timeout: resend what the peer has not soft-ACKed, within a collapsed window. */
+  onRetransmitTimeout(nowMs: number): void {
+    this.link.rtt.onTimeout();
+    this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
+    this.congestionWindow = 1;
+    this.holeReports = 0;
+    let resent = 0;
+    const budget = Math.max(1, Math.min(this.slowStartThreshold, this.peerWindow));
+    for (let seq = this.hardAck + 1; seq < this.nextToTransmit && resent < budget; seq++) {
+      const entry = this.queue.get(seq);
+      if (entry === undefined || entry.softAcked) continue;
+      this.send(entry, nowMs, 0);
+      resent += 1;
+    }
+  }
+
+  /** Drops every queued packet (call ended in error), handing buffers back. */
+  discard(): void {
+    for (const entry of this.queue.values()) this.link.release(entry.packet);
+    this.queue.clear();
+  }
+}

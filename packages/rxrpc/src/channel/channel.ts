@@ -1,0 +1,198 @@
+/**
+ * A channel: one of the four call slots of a connection (cid & 3).
+ *
+ * Life: created with its connection (all four at once) in the thread the
+ * stable placement assigns it; lives as long as the connection. Its state —
+ * call number, current call, last ended call, release list, RTT — is touched
+ * only by that one thread, in packet arrival order, so it needs no locks.
+ *
+ * The race this structure fixes: the client's final ACK for call N and the
+ * first DATA of call N+1 may arrive in either order. Both go through this
+ * one ordered queue; when call N+1's DATA comes first and call N has queued
+ * its whole reply, the DATA proves the client got that reply, so call N is
+ * completed and call N+1 started — no BUSY. The late ACK for N is then just
+ * a stale packet. BUSY is sent only when call N is really still in progress
+ * (its handler has not finished the reply).
+ */
+import assert from 'node:assert/strict';
+import { Call, type CallLink } from '../call/call.js';
+import { RttEstimator } from '../call/rtt.js';
+import { AckReason, DEFAULT_PACKET_SIZE, PacketFlag, PacketType } from '../protocol.js';
+import { encodeAckBody, encodePacket, splitData, type PacketHeader } from '../wire/codec.js';
+import type { BufferPool } from './buffer-pool.js';
+
+export type ChannelLink = Omit<CallLink, 'rtt' | 'release' | 'acquireBuffer' | 'headerTemplate'> & {
+  readonly pool: BufferPool;
+  headerTemplate(channel: number): ReturnType<CallLink['headerTemplate']>;
+  /** Server side: a new call arrived; start the service handler for it. */
+  callStarted(call: Call, channel: Channel): void;
+  /** A call ended; the channel is free for the next one. */
+  callEnded(call: Call, channel: Channel): void;
+};
+
+interface EndedCall {
+  callNumber: number;
+  completed: boolean;
+  receivedThrough: number;
+}
+
+export class Channel {
+  readonly index: number;
+  private readonly link: ChannelLink;
+  readonly rtt: RttEstimator;
+  /** Number of the current call, or of the last one. */
+  callNumber = 0;
+  call: Call | undefined;
+  private lastEnded: EndedCall | undefined;
+  /**
+   * Hard-ACKed packet buffers of the current call, returned to the pool
+   * between calls. Bounded by the transmit queue bound: a call never holds
+   * more packets than that.
+   */
+  private readonly releaseList: Uint8Array[] = [];
+  private readonly callLink: CallLink;
+
+  constructor(link: ChannelLink, index: number) {
+    this.link = link;
+    this.index = index;
+    this.rtt = new RttEstimator(link.options);
+    this.callLink = {
+      isClient: link.isClient,
+      options: link.options,
+      rtt: this.rtt,
+      counters: link.counters,
+      headerTemplate: () => link.headerTemplate(index),
+      nextSerial: () => link.nextSerial(),
+      transmit: (packet) => link.transmit(packet),
+      acquireBuffer: (size) => link.pool.acquire(size),
+      release: (packet) => this.release(packet),
+      nowMs: () => link.nowMs(),
+    };
+  }
+
+  private release(packet: Uint8Array): void {
+    if (this.releaseList.length < this.link.options.sendQueuePackets) this.releaseList.push(packet);
+  }
+
+  /** Between calls: hand hard-ACKed buffers back to the thread's pool. */
+  private drainReleaseList(): void {
+    for (const packet of this.releaseList) if (this.link.pool.put(packet)) this.link.counters.buffersReleased += 1;
+    this.releaseList.length = 0;
+  }
+
+  private newCall(callNumber: number): Call {
+    this.drainReleaseList();
+    this.callNumber = callNumber;
+    const call = new Call(this.callLink, callNumber, { ended: (ended) => this.onCallEnded(ended) });
+    this.call = call;
+    return call;
+  }
+
+  private onCallEnded(call: Call): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    this.lastEnded = { callNumber: call.callNumber, completed: call.phase === 'complete', receivedThrough: call.receivedThrough };
+    this.drainReleaseList();
+    this.link.callEnded(call, this);
+  }
+
+  /** Client side: starts the next call on this (free) channel. */
+  startClientCall(): Call {
+    assert.ok(this.link.isClient, 'only clients start calls');
+    assert.equal(this.call, undefined, 'a channel carries one call at a time');
+    return this.newCall((this.callNumber + 1) >>> 0);
+  }
+
+  /** Every packet for this channel, in arrival order. `body` follows the header. */
+  receive(header: PacketHeader, datagram: Uint8Array, body: Uint8Array): void {
+    if (!this.link.isClient && header.type === PacketType.DATA && header.callNumber > this.callNumber) {
+      if (!this.startServerCall(header)) return;
+    }
+    const call = this.call;
+    if (call === undefined || header.callNumber !== call.callNumber) return this.receiveStale(header);
+    switch (header.type) {
+      case PacketType.DATA:
+        for (const packet of splitData(datagram, header)) call.onData(packet);
+        return;
+      case PacketType.ACK:
+        return call.onAck(header, body);
+      case PacketType.ABORT:
+        return call.onAbort(body);
+      case PacketType.ACKALL:
+        return call.onAckAll();
+      case PacketType.BUSY:
+        return this.link.isClient ? call.onBusy() : undefined;
+      default:
+        this.link.counters.packetsRejected += 1;
+    }
+  }
+
+  /** Server: the first DATA of a new call number. Returns false when answered BUSY. */
+  private startServerCall(header: PacketHeader): boolean {
+    const previous = this.call;
+    if (previous !== undefined) {
+      if (!previous.canBeSuperseded()) {
+        this.sendBusy(header);
+        return false;
+      }
+      previous.supersede();
+    }
+    const call = this.newCall(header.callNumber);
+    this.link.callStarted(call, this);
+    return true;
+  }
+
+  private receiveStale(header: PacketHeader): void {
+    const ended = this.lastEnded;
+    const forLastEnded = ended !== undefined && header.callNumber === ended.callNumber;
+    if (header.type === PacketType.ACK && !this.link.isClient && header.callNumber < this.callNumber) {
+      this.link.counters.staleFinalAcks += 1;
+      return;
+    }
+    if (header.type === PacketType.DATA && this.link.isClient && forLastEnded && ended.completed) {
+      // Our final ACK was lost: the server retransmits its reply. ACK it again.
+      this.sendEndedAck(header, ended.receivedThrough);
+      return;
+    }
+    if (forLastEnded && header.type === PacketType.ACK) return;
+    this.link.counters.packetsRejected += 1;
+    if (header.type === PacketType.DATA) this.link.counters.spuriousPacketsRead += 1;
+  }
+
+  private controlHeader(header: PacketHeader, type: number, flags: number): PacketHeader {
+    return {
+      ...this.link.headerTemplate(this.index),
+      callNumber: header.callNumber,
+      seq: 0,
+      serial: this.link.nextSerial(),
+      type,
+      flags: flags | (this.link.isClient ? PacketFlag.CLIENT_INITIATED : 0),
+    };
+  }
+
+  private sendBusy(header: PacketHeader): void {
+    this.link.transmit(encodePacket(this.controlHeader(header, PacketType.BUSY, 0), undefined));
+    this.link.counters.busyPacketsSent += 1;
+  }
+
+  private sendEndedAck(header: PacketHeader, receivedThrough: number): void {
+    const body = encodeAckBody({
+      bufferSpace: 0,
+      maxSkew: 0,
+      firstPacket: receivedThrough + 1,
+      previousPacket: receivedThrough,
+      serial: header.serial,
+      reason: AckReason.DUPLICATE,
+      acks: new Uint8Array(0),
+      trailer: { maxMTU: DEFAULT_PACKET_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: this.link.options.receiveWindow, maxDgramPackets: 1 },
+    });
+    this.link.transmit(encodePacket(this.controlHeader(header, PacketType.ACK, 0), body));
+    this.link.counters.ackPacketsSent += 1;
+  }
+
+  /** The connection is going away: fail whatever call is running. */
+  close(error: import('../errors.js').RxError): void {
+    this.call?.fail(error);
+    this.drainReleaseList();
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * RxClient: calls to Rx servers (ours, OpenAFS, Linux AF_RXRPC).
+ *
+ * Life: `RxClient.open()` binds an ephemeral UDP socket; `connect()` makes a
+ * ClientConnection (epoch fixed per client, cid allocated in steps of four);
+ * `close()` fails running calls and closes the socket. A client's channels
+ * run inline on the main thread (one ChannelThread), which owns them all: a
+ * client's calls are the application's promises, so moving them to workers
+ * would only add a hop. The per-channel discipline is the same as the
+ * server's: one call at a time per channel, four channels per connection.
+ */
+import { randomInt } from 'node:crypto';
+import { CallStream, concat } from './call/call-stream.js';
+import type { Channel } from './channel/channel.js';
+import { connectionKey, type Connection } from './connection/connection-table.js';
+import type { ConnectionView } from './connection/connection-view.js';
+import { SerialTable } from './connection/serial-table.js';
+import { Endpoint } from './endpoint/endpoint.js';
+import { RxError } from './errors.js';
+import { sumSnapshots, type CounterSnapshot } from './metrics.js';
+import { checkInteger, fillCallOptions, type CallOptions } from './options.js';
+import { CHANNELS_PER_CONNECTION, CID_INCREMENT, OPCODE_SIZE, SecurityIndex } from './protocol.js';
+import { ChannelThread } from './worker/channel-thread.js';
+
+export interface RxClientOptions {
+  /** Local address to bind: '0.0.0.0' for IPv4 peers, '::' for IPv6 (and mapped IPv4). */
+  address?: string;
+  maxConnections?: number;
+  /** Calls that may wait for a free channel per connection before further calls are refused. */
+  maxWaitingCalls?: number;
+  poolBuffers?: number;
+  call?: CallOptions;
+}
+
+/** A typed procedure, as the xdrgen descriptor table provides it. */
+export interface ProcedureDescriptor<Args, Result> {
+  name: string;
+  opcode: number;
+  encodeArgs(args: Args): Uint8Array;
+  decodeResult(bytes: Uint8Array): Result;
+}
+
+/** Largest first cid we pick: keeps cids well clear of the sign bit. */
+const CID_START_MAX = 0x3fff_fff0;
+
+export class RxClient {
+  private readonly endpoint: Endpoint;
+  private readonly thread: ChannelThread;
+  private readonly serials: SerialTable;
+  readonly epoch: number;
+  private nextCid: number;
+  private readonly maxWaitingCalls: number;
+  private readonly connections = new Map<number, ClientConnection>();
+
+  private constructor(options: RxClientOptions) {
+    const maxConnections = checkInteger('maxConnections', options.maxConnections ?? 256, 1, 1 << 16);
+    this.maxWaitingCalls = checkInteger('maxWaitingCalls', options.maxWaitingCalls ?? 1024, 0, 1 << 20);
+    const callOptions = fillCallOptions(options.call);
+    this.serials = new SerialTable(maxConnections);
+    this.epoch = Math.floor(Date.now() / 1000) & 0x7fffffff;
+    this.nextCid = randomInt(1, CID_START_MAX / CID_INCREMENT) * CID_INCREMENT;
+    this.thread = new ChannelThread({
+      options: callOptions,
+      serials: this.serials,
+      poolBuffers: checkInteger('poolBuffers', options.poolBuffers ?? 1024, 0, 1 << 20),
+      services: [],
+      transmit: (info, packet) => {
+        const connection = this.endpoint.connections.byConnectionId(info.id);
+        if (connection !== undefined) this.endpoint.sendTo(connection, packet.slice());
+      },
+      onCallEnded: (_call, view) => this.connections.get(view.info.id)?.channelFreed(),
+    });
+    this.endpoint = new Endpoint(
+      {
+        isServer: false,
+        admit: () => undefined,
+        opened: () => undefined,
+        deliver: (connection, channel, datagram) => this.thread.deliver(connection.info.id, channel, datagram),
+        closed: (connection, reason) => this.thread.close(connection.info.id, new RxError('ERR_RX_CLOSED', reason)),
+        debugState: async () => ({
+          counters: this.stats(),
+          callsExecuted: 0,
+          idleThreads: 0,
+          waitingCalls: 0,
+          packetsAllocated: this.thread.pool.allocations,
+          packetsFree: this.thread.pool.available,
+          serverConnections: 0,
+          clientConnections: this.connections.size,
+        }),
+      },
+      { address: options.address ?? '0.0.0.0', port: 0, maxConnections, connectionIdleMs: 0 },
+      this.serials,
+    );
+  }
+
+  static async open(options: RxClientOptions = {}): Promise<RxClient> {
+    const client = new RxClient(options);
+    await client.endpoint.listen();
+    return client;
+  }
+
+  get localPort(): number {
+    return this.endpoint.socket.address().port;
+  }
+
+  /** A new connection (four channels) to `serviceId` at host:port. Null security only. */
+  connect(host: string, port: number, serviceId: number): ClientConnection {
+    const cid = this.nextCid >>> 0;
+    this.nextCid = (this.nextCid + CID_INCREMENT) % CID_START_MAX || CID_INCREMENT;
+    const connection = this.endpoint.connections.add(
+      connectionKey('', 0, this.epoch, cid, false),
+      { epoch: this.epoch, cid, serviceId, securityIndex: SecurityIndex.NULL, isClient: true, peerAddress: host, peerPort: port },
+      performance.now(),
+    );
+    if (connection === undefined) throw new RxError('ERR_RX_NO_CHANNEL', `client already has ${this.endpoint.connections.maxConnections} connections`);
+    const view = this.thread.open(connection.info, [0, 1, 2, 3]);
+    const client = new ClientConnection(this, connection, view, this.maxWaitingCalls);
+    this.connections.set(connection.info.id, client);
+    return client;
+  }
+
+  /** @internal */
+  forget(connection: ClientConnection): void {
+    this.connections.delete(connection.connection.info.id);
+    this.endpoint.closeConnection(connection.connection, 'connection closed by the application');
+  }
+
+  stats(): CounterSnapshot {
+    return sumSnapshots([this.endpoint.counters, this.thread.counters]);
+  }
+
+  async close(): Promise<void> {
+    for (const connection of [...this.connections.values()]) connection.close();
+    await this.endpoint.close();
+  }
+}
+
+export class ClientConnection {
+  readonly connection: Connection;
+  private readonly client: RxClient;
+  private readonly view: ConnectionView;
+  /** Calls waiting for a free channel, in order. Bounded by maxWaitingCalls. */
+  private readonly waiting: { resolve: (channel: Channel) => void; reject: (error: RxError) => void }[] = [];
+  private readonly maxWaiting: number;
+  private closed = false;
+
+  constructor(client: RxClient, connection: Connection, view: ConnectionView, maxWaiting: number) {
+    this.client = client;
+    this.connection = connection;
+    this.view = view;
+    this.maxWaiting = maxWaiting;
+  }
+
+  private freeChannel(): Channel | undefined {
+    for (let index = 0; index < CHANNELS_PER_CONNECTION; index++) {
+      const channel = this.view.channel(index)!;
+      if (channel.call === undefined) return channel;
+    }
+    return undefined;
+  }
+
+  /** @internal a call ended: give its channel to the next waiting call. */
+  channelFreed(): void {
+    const channel = this.freeChannel();
+    const next = channel === undefined ? undefined : this.waiting.shift();
+    if (channel !== undefined && next !== undefined) next.resolve(channel);
+  }
+
+  private acquireChannel(): Promise<Channel> {
+    if (this.closed) return Promise.reject(new RxError('ERR_RX_CLOSED', 'connection is closed'));
+    const channel = this.freeChannel();
+    if (channel !== undefined && this.waiting.length === 0) return Promise.resolve(channel);
+    if (this.waiting.length >= this.maxWaiting) {
+      return Promise.reject(new RxError('ERR_RX_NO_CHANNEL', `${this.maxWaiting} calls already wait for a channel`));
+    }
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** Starts a split (streamed) call: write the request, end() it, then read the reply. */
+  async startCall(): Promise<CallStream> {
+    const channel = await this.acquireChannel();
+    return new CallStream(channel.startClientCall());
+  }
+
+  /** A whole-message call: request bytes in, reply bytes out (max `maxReplyBytes`). */
+  async call(request: Uint8Array, maxReplyBytes?: number): Promise<Uint8Array> {
+    const stream = await this.startCall();
+    await stream.end(request);
+    const reply = await stream.readAll(maxReplyBytes);
+    await stream.done;
+    return reply;
+  }
+
+  /** An rxgen procedure call: opcode + XDR arguments in, XDR results out. */
+  async invoke<Args, Result>(procedure: ProcedureDescriptor<Args, Result>, args: Args): Promise<Result> {
+    const encoded = procedure.encodeArgs(args);
+    const opcode = new Uint8Array(OPCODE_SIZE);
+    new DataView(opcode.buffer).setInt32(0, procedure.opcode);
+    const reply = await this.call(concat([opcode, encoded]));
+    return procedure.decodeResult(reply);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(new RxError('ERR_RX_CLOSED', 'connection closed'));
+    this.client.forget(this);
+  }
+}
+

@@ -1,0 +1,88 @@
+/**
+ * The endpoint's connections, found by hash of {peer address, port, epoch,
+ * cid & ~3, direction} — or {epoch, cid, direction} when the epoch asks not
+ * to match on address.
+ *
+ * Life: owned by the Endpoint on the main thread; the only thread that
+ * creates, finds and removes connections. Bounded by `maxConnections`, which
+ * is also the number of serial slots; idle connections are reaped.
+ */
+import assert from 'node:assert/strict';
+import { EPOCH_ONLY_MATCH_BIT } from '../protocol.js';
+import type { ConnectionInfo } from './connection-info.js';
+import type { SerialTable } from './serial-table.js';
+
+export interface Connection {
+  readonly info: ConnectionInfo;
+  readonly key: string;
+  lastActivityMs: number;
+}
+
+/**
+ * Packets to our client connections are matched on {epoch, cid} alone: we
+ * allocated both, and a peer's address may be reported differently from how
+ * the application named it (a host name, an IPv4-mapped IPv6 address).
+ */
+export function connectionKey(address: string, port: number, epoch: number, cid: number, fromClient: boolean): string {
+  if (!fromClient) return `${epoch}/${cid}/out`;
+  if ((epoch & EPOCH_ONLY_MATCH_BIT) !== 0) return `${epoch}/${cid}/in`;
+  return `${address}/${port}/${epoch}/${cid}/in`;
+}
+
+export class ConnectionTable {
+  private readonly byKey = new Map<string, Connection>();
+  private readonly byId = new Map<number, Connection>();
+  /** Serial slots not in use; one per possible connection. */
+  private readonly freeSlots: number[] = [];
+  private nextId = 1;
+  readonly maxConnections: number;
+  private readonly serials: SerialTable;
+
+  constructor(maxConnections: number, serials: SerialTable) {
+    assert.ok(serials.counters.length >= maxConnections, 'one serial slot per connection');
+    this.maxConnections = maxConnections;
+    this.serials = serials;
+    for (let slot = maxConnections - 1; slot >= 0; slot--) this.freeSlots.push(slot);
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  find(key: string): Connection | undefined {
+    return this.byKey.get(key);
+  }
+
+  byConnectionId(id: number): Connection | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Returns undefined when the table is full. */
+  add(key: string, info: Omit<ConnectionInfo, 'id' | 'serialSlot'>, nowMs: number): Connection | undefined {
+    assert.ok(!this.byKey.has(key), 'a connection key is added once');
+    const serialSlot = this.freeSlots.pop();
+    if (serialSlot === undefined) return undefined;
+    this.serials.reset(serialSlot);
+    const connection: Connection = { info: { ...info, id: this.nextId, serialSlot }, key, lastActivityMs: nowMs };
+    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    this.byKey.set(key, connection);
+    this.byId.set(connection.info.id, connection);
+    return connection;
+  }
+
+  remove(connection: Connection): void {
+    if (this.byKey.get(connection.key) !== connection) return;
+    this.byKey.delete(connection.key);
+    this.byId.delete(connection.info.id);
+    this.freeSlots.push(connection.info.serialSlot);
+  }
+
+  /** Connections silent since before `cutoffMs`. */
+  idleSince(cutoffMs: number): Connection[] {
+    return [...this.byKey.values()].filter((connection) => connection.lastActivityMs < cutoffMs);
+  }
+
+  all(): IterableIterator<Connection> {
+    return this.byKey.values();
+  }
+}

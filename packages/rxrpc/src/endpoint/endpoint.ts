@@ -1,0 +1,239 @@
+/**
+ * A UDP endpoint (IPv4 or IPv6): the socket, the connection table and the
+ * receive path.
+ *
+ * Life: created by an RxServer or RxClient on the main thread, which alone
+ * touches it; closed by its owner. The receive path only parses the header,
+ * answers endpoint-level packets (VERSION, DEBUG), handles connection-level
+ * ones (call number 0: connection ABORT, connection ping), finds or creates
+ * the connection and hands the datagram to its channel's thread via the
+ * owner's `deliver`. It never runs call logic.
+ */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { RxError } from '../errors.js';
+import { countPacketRead, countPacketSent, emptySnapshot, type CounterSnapshot } from '../metrics.js';
+import {
+  AckReason,
+  CHANNEL_MASK,
+  CID_MASK,
+  DEFAULT_PACKET_SIZE,
+  HEADER_SIZE,
+  HEADER_OFFSET,
+  PacketFlag,
+  PacketType,
+} from '../protocol.js';
+import { decodeAck, decodeHeader, encodeAbortBody, encodeAckBody, encodePacket, type PacketHeader } from '../wire/codec.js';
+import { ConnectionTable, connectionKey, type Connection } from '../connection/connection-table.js';
+import type { SerialTable } from '../connection/serial-table.js';
+import { debugReply, decodeDebugRequest, versionReply, type DebugState } from './debug-replies.js';
+
+export interface EndpointOptions {
+  address: string;
+  port: number;
+  maxConnections: number;
+  /** Server connections silent this long are closed; 0 disables reaping (clients manage their own). */
+  connectionIdleMs: number;
+}
+
+export interface EndpointOwner {
+  readonly isServer: boolean;
+  /** Server: a first DATA for an unknown connection. Returns an abort code to refuse it. */
+  admit(header: PacketHeader): number | undefined;
+  opened(connection: Connection): void;
+  /** The datagram belongs to the owner from here on (it may transfer its buffer). */
+  deliver(connection: Connection, channel: number, datagram: Uint8Array): void;
+  closed(connection: Connection, reason: string): void;
+  debugState(): Promise<DebugState>;
+}
+
+export class Endpoint {
+  readonly socket: dgram.Socket;
+  readonly connections: ConnectionTable;
+  readonly counters: CounterSnapshot = emptySnapshot();
+  private readonly owner: EndpointOwner;
+  private readonly options: EndpointOptions;
+  private readonly serials: SerialTable;
+  private reaper: NodeJS.Timeout | undefined;
+
+  constructor(owner: EndpointOwner, options: EndpointOptions, serials: SerialTable) {
+    this.owner = owner;
+    this.options = options;
+    this.serials = serials;
+    this.connections = new ConnectionTable(options.maxConnections, serials);
+    this.socket = dgram.createSocket({ type: options.address.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
+    this.socket.on('message', (message, remote) => this.receive(message, remote));
+    // A send error (ICMP port unreachable surfacing on Linux) must not kill the process;
+    // the affected calls time out or are retransmitted.
+    this.socket.on('error', () => undefined);
+  }
+
+  async listen(): Promise<{ address: string; port: number }> {
+    this.socket.bind(this.options.port, this.options.address);
+    await once(this.socket, 'listening');
+    if (this.options.connectionIdleMs > 0) {
+      this.reaper = setInterval(() => this.reapIdle(), Math.max(100, this.options.connectionIdleMs / 4));
+      this.reaper.unref();
+    }
+    const bound = this.socket.address();
+    return { address: bound.address, port: bound.port };
+  }
+
+  close(): Promise<void> {
+    if (this.reaper !== undefined) clearInterval(this.reaper);
+    for (const connection of [...this.connections.all()]) this.closeConnection(connection, 'endpoint closed');
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+
+  send(packet: Uint8Array, address: string, port: number): void {
+    countPacketSent(this.counters, packet[HEADER_OFFSET.type] ?? 0);
+    this.socket.send(packet, port, address);
+  }
+
+  sendTo(connection: Connection, packet: Uint8Array): void {
+    this.send(packet, connection.info.peerAddress, connection.info.peerPort);
+  }
+
+  closeConnection(connection: Connection, reason: string): void {
+    this.connections.remove(connection);
+    this.owner.closed(connection, reason);
+  }
+
+  private reapIdle(): void {
+    const cutoff = performance.now() - this.options.connectionIdleMs;
+    for (const connection of this.connections.idleSince(cutoff)) this.closeConnection(connection, 'idle');
+  }
+
+  private receive(message: Buffer, remote: dgram.RemoteInfo): void {
+    let header: PacketHeader;
+    try {
+      header = decodeHeader(message);
+    } catch {
+      this.counters.packetsRejected += 1;
+      return;
+    }
+    countPacketRead(this.counters, header.type);
+    const body = message.subarray(HEADER_SIZE);
+    switch (header.type) {
+      case PacketType.VERSION:
+        return this.answerVersion(header, remote);
+      case PacketType.DEBUG:
+        return void this.answerDebug(header, body, remote);
+      case PacketType.DATA:
+      case PacketType.ACK:
+      case PacketType.BUSY:
+      case PacketType.ABORT:
+      case PacketType.ACKALL:
+        return this.route(header, message, body, remote);
+      default:
+        // CHALLENGE/RESPONSE need a security class we do not run; PARAMS is obsolete.
+        this.counters.packetsRejected += 1;
+    }
+  }
+
+  private route(header: PacketHeader, message: Buffer, body: Uint8Array, remote: dgram.RemoteInfo): void {
+    const fromClient = (header.flags & PacketFlag.CLIENT_INITIATED) !== 0;
+    if (fromClient !== this.owner.isServer) {
+      this.counters.packetsRejected += 1;
+      return;
+    }
+    const key = connectionKey(remote.address, remote.port, header.epoch, (header.cid & CID_MASK) >>> 0, fromClient);
+    const connection = this.connections.find(key) ?? this.accept(key, header, remote);
+    if (connection === undefined) return;
+    connection.lastActivityMs = performance.now();
+    if (header.callNumber === 0) return this.connectionPacket(connection, header, body);
+    this.owner.deliver(connection, header.cid & CHANNEL_MASK, message);
+  }
+
+  private accept(key: string, header: PacketHeader, remote: dgram.RemoteInfo): Connection | undefined {
+    if (!this.owner.isServer || header.type !== PacketType.DATA || header.callNumber === 0) {
+      this.counters.packetsRejected += 1;
+      return undefined;
+    }
+    const refusal = this.owner.admit(header);
+    if (refusal !== undefined) {
+      this.sendConnectionAbort(header, remote, refusal);
+      return undefined;
+    }
+    const connection = this.connections.add(
+      key,
+      {
+        epoch: header.epoch,
+        cid: (header.cid & CID_MASK) >>> 0,
+        serviceId: header.serviceId,
+        securityIndex: header.securityIndex,
+        isClient: false,
+        peerAddress: remote.address,
+        peerPort: remote.port,
+      },
+      performance.now(),
+    );
+    if (connection === undefined) {
+      // Table full: drop; the client retransmits and may find room after reaping.
+      this.counters.packetsRejected += 1;
+      return undefined;
+    }
+    this.owner.opened(connection);
+    return connection;
+  }
+
+  /** Call number 0: packets about the whole connection. */
+  private connectionPacket(connection: Connection, header: PacketHeader, body: Uint8Array): void {
+    if (header.type === PacketType.ABORT) return this.closeConnection(connection, 'aborted by peer');
+    if (header.type === PacketType.ACK && (header.flags & PacketFlag.REQUEST_ACK) !== 0) {
+      try {
+        if (decodeAck(body).reason !== AckReason.PING) return;
+      } catch {
+        this.counters.packetsRejected += 1;
+        return;
+      }
+      const reply = encodeAckBody({
+        bufferSpace: 0,
+        maxSkew: 0,
+        firstPacket: 0,
+        previousPacket: 0,
+        serial: header.serial,
+        reason: AckReason.PING_RESPONSE,
+        acks: new Uint8Array(0),
+        trailer: { maxMTU: DEFAULT_PACKET_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: 32, maxDgramPackets: 1 },
+      });
+      this.sendTo(connection, encodePacket(this.replyHeader(header, this.serials.next(connection.info.serialSlot)), reply));
+      return;
+    }
+    this.counters.packetsRejected += 1;
+  }
+
+  private replyHeader(request: PacketHeader, serial: number): PacketHeader {
+    const flipped = this.owner.isServer ? request.flags & ~PacketFlag.CLIENT_INITIATED : request.flags | PacketFlag.CLIENT_INITIATED;
+    return { ...request, serial, flags: flipped & ~PacketFlag.REQUEST_ACK, type: PacketType.ACK };
+  }
+
+  private sendConnectionAbort(header: PacketHeader, remote: dgram.RemoteInfo, code: number): void {
+    const abort: PacketHeader = { ...header, callNumber: 0, seq: 0, serial: 1, type: PacketType.ABORT, flags: 0 };
+    this.send(encodePacket(abort, encodeAbortBody(code)), remote.address, remote.port);
+  }
+
+  /** VERSION and DEBUG replies echo the request header with CLIENT_INITIATED cleared. */
+  private debugHeader(request: PacketHeader): PacketHeader {
+    return { ...request, flags: request.flags & ~PacketFlag.CLIENT_INITIATED };
+  }
+
+  private answerVersion(header: PacketHeader, remote: dgram.RemoteInfo): void {
+    if ((header.flags & PacketFlag.CLIENT_INITIATED) === 0) return;
+    this.send(encodePacket(this.debugHeader(header), versionReply()), remote.address, remote.port);
+  }
+
+  private async answerDebug(header: PacketHeader, body: Uint8Array, remote: dgram.RemoteInfo): Promise<void> {
+    if ((header.flags & PacketFlag.CLIENT_INITIATED) === 0) return;
+    let request: { type: number; index: number };
+    try {
+      request = decodeDebugRequest(body);
+    } catch (error) {
+      if (!(error instanceof RxError)) throw error;
+      this.counters.packetsRejected += 1;
+      return;
+    }
+    const state = await this.owner.debugState();
+    this.send(encodePacket(this.debugHeader(header), debugReply(request, state)), remote.address, remote.port);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Options -> filled options -> defaults, in one place. Every field is
+ * validated with a message naming it (RxError 'ERR_RX_OPTION').
+ */
+import { RxError } from './errors.js';
+import { MAX_SOFT_ACKS } from './protocol.js';
+
+export interface CallTimingOptions {
+  /** Delay before an unrequested ACK is sent, so a reply can carry the acknowledgement instead. */
+  ackDelayMs?: number;
+  /** Lower bound of the retransmission timeout; loopback RTTs are far below it. */
+  minRetransmitTimeoutMs?: number;
+  /** Retransmission timeout before the first RTT sample. */
+  initialRetransmitTimeoutMs?: number;
+  /** Upper bound of the retransmission timeout after backoff. */
+  maxRetransmitTimeoutMs?: number;
+  /** A waiting call pings its peer this often so both sides know it is alive. */
+  keepaliveMs?: number;
+  /** A call that hears nothing from its peer for this long is dead (RX_CALL_DEAD). */
+  idleDeadMs?: number;
+  /** A call that lasts longer than this is aborted (RX_CALL_TIMEOUT); 0 disables. */
+  hardDeadMs?: number;
+}
+
+export interface CallWindowOptions {
+  /** Packets we accept ahead of the application's reads (advertised as rwind). */
+  receiveWindow?: number;
+  /** Packets a call may have queued for sending; writers wait for room. */
+  sendQueuePackets?: number;
+  /** Congestion window at the start of a call (slow start grows it). */
+  initialCongestionWindow?: number;
+  /** Soft-ACK after this many unacknowledged DATA packets instead of waiting ackDelayMs. */
+  ackEveryPackets?: number;
+}
+
+export type CallOptions = CallTimingOptions & CallWindowOptions;
+export type FilledCallOptions = Required<CallOptions>;
+
+export const kDefaultCallOptions: FilledCallOptions = Object.freeze({
+  ackDelayMs: 5,
+  minRetransmitTimeoutMs: 40,
+  initialRetransmitTimeoutMs: 500,
+  maxRetransmitTimeoutMs: 8_000,
+  keepaliveMs: 5_000,
+  idleDeadMs: 60_000,
+  hardDeadMs: 0,
+  receiveWindow: 64,
+  sendQueuePackets: 256,
+  initialCongestionWindow: 8,
+  ackEveryPackets: 4,
+});
+
+function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RxError('ERR_RX_OPTION', `option ${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+export function fillCallOptions(options: CallOptions = {}): FilledCallOptions {
+  const merged = { ...kDefaultCallOptions, ...stripUndefined(options) };
+  checkInteger('ackDelayMs', merged.ackDelayMs, 0, 10_000);
+  checkInteger('minRetransmitTimeoutMs', merged.minRetransmitTimeoutMs, 1, 60_000);
+  checkInteger('initialRetransmitTimeoutMs', merged.initialRetransmitTimeoutMs, 1, 60_000);
+  checkInteger('maxRetransmitTimeoutMs', merged.maxRetransmitTimeoutMs, merged.minRetransmitTimeoutMs, 600_000);
+  checkInteger('keepaliveMs', merged.keepaliveMs, 1, 3_600_000);
+  checkInteger('idleDeadMs', merged.idleDeadMs, 1, 3_600_000);
+  checkInteger('hardDeadMs', merged.hardDeadMs, 0, 86_400_000);
+  checkInteger('receiveWindow', merged.receiveWindow, 1, MAX_SOFT_ACKS);
+  checkInteger('sendQueuePackets', merged.sendQueuePackets, 1, 65_536);
+  checkInteger('initialCongestionWindow', merged.initialCongestionWindow, 1, MAX_SOFT_ACKS);
+  checkInteger('ackEveryPackets', merged.ackEveryPackets, 1, MAX_SOFT_ACKS);
+  return Object.freeze(merged);
+}
+
+export function stripUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+export { checkInteger };

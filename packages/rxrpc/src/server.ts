@@ -1,0 +1,162 @@
+/**
+ * RxServer: an Endpoint on the main thread routing packets to channel
+ * workers that run the services.
+ *
+ * Life: `RxServer.listen(options)` binds the socket and starts the workers;
+ * `close()` stops both. The main thread owns the endpoint and the connection
+ * table; each channel's state lives in exactly one worker (see
+ * worker/worker-pool.ts for the placement).
+ */
+import os from 'node:os';
+import { SerialTable } from './connection/serial-table.js';
+import { Endpoint } from './endpoint/endpoint.js';
+import type { DebugState } from './endpoint/debug-replies.js';
+import { RxError } from './errors.js';
+import { sumSnapshots, type CounterSnapshot } from './metrics.js';
+import { checkInteger, fillCallOptions, type CallOptions, type FilledCallOptions } from './options.js';
+import { RxErrorCode, SecurityIndex } from './protocol.js';
+import { WorkerPool } from './worker/worker-pool.js';
+
+export interface RxServerOptions {
+  /** Module (URL or path) exporting `services: RxService[]`; every channel worker imports it. */
+  serviceModule: string | URL;
+  /** '0.0.0.0', '::' (dual stack), '127.0.0.1', '::1'... */
+  address?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Channel worker threads. */
+  workers?: number;
+  maxConnections?: number;
+  connectionIdleMs?: number;
+  /** Packet buffers each worker keeps pooled. */
+  poolBuffersPerWorker?: number;
+  call?: CallOptions;
+}
+
+interface FilledServerOptions {
+  serviceModule: string;
+  address: string;
+  port: number;
+  workers: number;
+  maxConnections: number;
+  connectionIdleMs: number;
+  poolBuffersPerWorker: number;
+  call: FilledCallOptions;
+}
+
+const kDefaultServerOptions = Object.freeze({
+  address: '0.0.0.0',
+  port: 0,
+  workers: Math.max(1, Math.min(4, os.availableParallelism())),
+  maxConnections: 4096,
+  connectionIdleMs: 600_000,
+  poolBuffersPerWorker: 2048,
+});
+
+function fillServerOptions(options: RxServerOptions): FilledServerOptions {
+  if (options.serviceModule === undefined) throw new RxError('ERR_RX_OPTION', 'option serviceModule is required');
+  const merged = { ...kDefaultServerOptions, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  return {
+    serviceModule: String(options.serviceModule),
+    address: String(merged.address),
+    port: checkInteger('port', merged.port, 0, 65_535),
+    workers: checkInteger('workers', merged.workers, 1, 64),
+    maxConnections: checkInteger('maxConnections', merged.maxConnections, 1, 1 << 20),
+    connectionIdleMs: checkInteger('connectionIdleMs', merged.connectionIdleMs, 0, 86_400_000),
+    poolBuffersPerWorker: checkInteger('poolBuffersPerWorker', merged.poolBuffersPerWorker, 0, 1 << 20),
+    call: fillCallOptions(options.call),
+  };
+}
+
+export interface RxServerStats {
+  counters: CounterSnapshot;
+  connections: number;
+  handlersRunning: number;
+  workers: number;
+}
+
+export class RxServer {
+  readonly address: string;
+  readonly port: number;
+  private readonly endpoint: Endpoint;
+  private readonly pool: WorkerPool;
+
+  private constructor(endpoint: Endpoint, pool: WorkerPool, bound: { address: string; port: number }) {
+    this.endpoint = endpoint;
+    this.pool = pool;
+    this.address = bound.address;
+    this.port = bound.port;
+  }
+
+  static async listen(options: RxServerOptions): Promise<RxServer> {
+    const filled = fillServerOptions(options);
+    const serials = new SerialTable(filled.maxConnections);
+    let endpoint: Endpoint | undefined;
+    const pool = await WorkerPool.start(
+      filled.workers,
+      { serviceModule: filled.serviceModule, serials: serials.buffer, options: filled.call, poolBuffers: filled.poolBuffersPerWorker },
+      {
+        send(connectionId, packet) {
+          const connection = endpoint?.connections.byConnectionId(connectionId);
+          if (connection !== undefined) endpoint!.sendTo(connection, packet);
+        },
+      },
+    );
+    let server: RxServer | undefined;
+    endpoint = new Endpoint(
+      {
+        isServer: true,
+        admit: (header) => {
+          if (header.securityIndex !== SecurityIndex.NULL) return RxErrorCode.INVALID_OPERATION;
+          return pool.serviceIds.includes(header.serviceId) ? undefined : RxErrorCode.INVALID_OPERATION;
+        },
+        opened: (connection) => pool.open(connection.info),
+        deliver: (connection, channel, datagram) => pool.deliver(connection.info.id, channel, datagram),
+        closed: (connection, reason) => pool.close(connection.info.id, reason),
+        debugState: () => server!.debugState(),
+      },
+      { address: filled.address, port: filled.port, maxConnections: filled.maxConnections, connectionIdleMs: filled.connectionIdleMs },
+      serials,
+    );
+    try {
+      const bound = await endpoint.listen();
+      server = new RxServer(endpoint, pool, bound);
+      return server;
+    } catch (error) {
+      await pool.terminate();
+      throw error;
+    }
+  }
+
+  /** Counters summed over the endpoint and every channel worker. */
+  async stats(): Promise<RxServerStats> {
+    const replies = await this.pool.stats();
+    return {
+      counters: sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]),
+      connections: this.endpoint.connections.size,
+      handlersRunning: replies.reduce((sum, reply) => sum + reply.handlersRunning, 0),
+      workers: this.pool.size,
+    };
+  }
+
+  private async debugState(): Promise<DebugState> {
+    const replies = await this.pool.stats();
+    const counters = sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]);
+    const running = replies.reduce((sum, reply) => sum + reply.handlersRunning, 0);
+    return {
+      counters,
+      callsExecuted: counters.callsStarted,
+      idleThreads: Math.max(0, this.pool.size - running),
+      waitingCalls: 0,
+      packetsAllocated: replies.reduce((sum, reply) => sum + reply.poolAvailable, 0),
+      packetsFree: replies.reduce((sum, reply) => sum + reply.poolAvailable, 0),
+      serverConnections: this.endpoint.connections.size,
+      clientConnections: 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.endpoint.close();
+    await this.pool.terminate();
+  }
+}

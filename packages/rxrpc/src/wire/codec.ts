@@ -1,0 +1,251 @@
+/**
+ * Encoders and decoders for the layouts in protocol.ts. Pure functions over
+ * Uint8Array: safe on any thread. Decoders never trust a length they read:
+ * every rejection is an RxError 'ERR_RX_SHORT_PACKET' / 'ERR_RX_BAD_PACKET'
+ * with the reason, which the receive path counts and drops.
+ */
+import assert from 'node:assert/strict';
+import { RxError, malformed } from '../errors.js';
+import {
+  ABORT_BODY_SIZE,
+  ACK_BODY_SIZE,
+  ACK_OFFSET,
+  ACK_TRAILER_OFFSET,
+  ACK_TRAILER_SIZE,
+  HEADER_OFFSET,
+  HEADER_SIZE,
+  JUMBO_DATA_SIZE,
+  JUMBO_HEADER_OFFSET,
+  JUMBO_HEADER_SIZE,
+  MAX_SOFT_ACKS,
+  PacketFlag,
+  PacketType,
+  SoftAck,
+  ackTrailerOffset,
+} from '../protocol.js';
+
+export interface PacketHeader {
+  epoch: number;
+  cid: number;
+  callNumber: number;
+  seq: number;
+  serial: number;
+  type: number;
+  flags: number;
+  userStatus: number;
+  securityIndex: number;
+  checksum: number;
+  serviceId: number;
+}
+
+export interface AckTrailer {
+  maxMTU: number;
+  ifMTU: number;
+  rwind: number;
+  maxDgramPackets: number;
+}
+
+export interface AckBody {
+  bufferSpace: number;
+  maxSkew: number;
+  /** Packets below this are hard-ACKed: the receiver will never ask for them again. */
+  firstPacket: number;
+  previousPacket: number;
+  /** Serial of the packet that prompted this ACK (a ping's serial for PING_RESPONSE). */
+  serial: number;
+  reason: number;
+  /** Soft-ACK table: acks[i] describes seq firstPacket + i. */
+  acks: Uint8Array;
+  trailer: AckTrailer | undefined;
+}
+
+/** One DATA packet, possibly cut out of a jumbogram. */
+export interface DataPacket {
+  header: PacketHeader;
+  data: Uint8Array;
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function decodeHeader(packet: Uint8Array): PacketHeader {
+  if (packet.byteLength < HEADER_SIZE) {
+    throw new RxError('ERR_RX_SHORT_PACKET', `packet of ${packet.byteLength} bytes is shorter than the ${HEADER_SIZE}-byte header`);
+  }
+  const v = view(packet);
+  return {
+    epoch: v.getUint32(HEADER_OFFSET.epoch),
+    cid: v.getUint32(HEADER_OFFSET.cid),
+    callNumber: v.getUint32(HEADER_OFFSET.callNumber),
+    seq: v.getUint32(HEADER_OFFSET.seq),
+    serial: v.getUint32(HEADER_OFFSET.serial),
+    type: v.getUint8(HEADER_OFFSET.type),
+    flags: v.getUint8(HEADER_OFFSET.flags),
+    userStatus: v.getUint8(HEADER_OFFSET.userStatus),
+    securityIndex: v.getUint8(HEADER_OFFSET.securityIndex),
+    checksum: v.getUint16(HEADER_OFFSET.checksum),
+    serviceId: v.getUint16(HEADER_OFFSET.serviceId),
+  };
+}
+
+export function encodeHeader(header: PacketHeader, packet: Uint8Array): void {
+  assert.ok(packet.byteLength >= HEADER_SIZE, 'packet buffer holds a header');
+  const v = view(packet);
+  v.setUint32(HEADER_OFFSET.epoch, header.epoch);
+  v.setUint32(HEADER_OFFSET.cid, header.cid);
+  v.setUint32(HEADER_OFFSET.callNumber, header.callNumber);
+  v.setUint32(HEADER_OFFSET.seq, header.seq);
+  v.setUint32(HEADER_OFFSET.serial, header.serial);
+  v.setUint8(HEADER_OFFSET.type, header.type);
+  v.setUint8(HEADER_OFFSET.flags, header.flags);
+  v.setUint8(HEADER_OFFSET.userStatus, header.userStatus);
+  v.setUint8(HEADER_OFFSET.securityIndex, header.securityIndex);
+  v.setUint16(HEADER_OFFSET.checksum, header.checksum);
+  v.setUint16(HEADER_OFFSET.serviceId, header.serviceId);
+}
+
+/** Rewrites only the serial: a retransmission keeps everything else. */
+export function stampSerial(packet: Uint8Array, serial: number): void {
+  view(packet).setUint32(HEADER_OFFSET.serial, serial >>> 0);
+}
+
+/** Builds a whole packet: header plus body. */
+export function encodePacket(header: PacketHeader, body: Uint8Array | undefined): Uint8Array {
+  const bodyLength = body?.byteLength ?? 0;
+  const packet = new Uint8Array(HEADER_SIZE + bodyLength);
+  encodeHeader(header, packet);
+  if (body !== undefined) packet.set(body, HEADER_SIZE);
+  return packet;
+}
+
+export function decodeAck(body: Uint8Array): AckBody {
+  if (body.byteLength < ACK_BODY_SIZE) {
+    throw new RxError('ERR_RX_SHORT_PACKET', `ACK body of ${body.byteLength} bytes is shorter than ${ACK_BODY_SIZE}`);
+  }
+  const v = view(body);
+  const nAcks = v.getUint8(ACK_OFFSET.nAcks);
+  if (ACK_BODY_SIZE + nAcks > body.byteLength) {
+    throw malformed(`ACK claims ${nAcks} soft-ACKs but carries ${body.byteLength - ACK_BODY_SIZE}`);
+  }
+  const acks = body.subarray(ACK_OFFSET.acks, ACK_OFFSET.acks + nAcks);
+  for (const entry of acks) {
+    if (entry !== SoftAck.ACK && entry !== SoftAck.NACK) throw malformed(`soft-ACK entry ${entry} is neither ACK nor NACK`);
+  }
+  const trailerAt = ackTrailerOffset(nAcks);
+  const trailer =
+    body.byteLength >= trailerAt + ACK_TRAILER_SIZE
+      ? {
+          maxMTU: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.maxMTU),
+          ifMTU: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.ifMTU),
+          rwind: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.rwind),
+          maxDgramPackets: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.maxDgramPackets),
+        }
+      : undefined;
+  return {
+    bufferSpace: v.getUint16(ACK_OFFSET.bufferSpace),
+    maxSkew: v.getUint16(ACK_OFFSET.maxSkew),
+    firstPacket: v.getUint32(ACK_OFFSET.firstPacket),
+    previousPacket: v.getUint32(ACK_OFFSET.previousPacket),
+    serial: v.getUint32(ACK_OFFSET.serial),
+    reason: v.getUint8(ACK_OFFSET.reason),
+    acks,
+    trailer,
+  };
+}
+
+export function encodeAckBody(ack: AckBody): Uint8Array {
+  assert.ok(ack.acks.byteLength <= MAX_SOFT_ACKS, 'soft-ACK table fits its one-byte count');
+  assert.ok(ack.trailer !== undefined, 'we always send the trailer');
+  const trailerAt = ackTrailerOffset(ack.acks.byteLength);
+  const body = new Uint8Array(trailerAt + ACK_TRAILER_SIZE);
+  const v = view(body);
+  v.setUint16(ACK_OFFSET.bufferSpace, ack.bufferSpace);
+  v.setUint16(ACK_OFFSET.maxSkew, ack.maxSkew);
+  v.setUint32(ACK_OFFSET.firstPacket, ack.firstPacket);
+  v.setUint32(ACK_OFFSET.previousPacket, ack.previousPacket);
+  v.setUint32(ACK_OFFSET.serial, ack.serial);
+  v.setUint8(ACK_OFFSET.reason, ack.reason);
+  v.setUint8(ACK_OFFSET.nAcks, ack.acks.byteLength);
+  body.set(ack.acks, ACK_OFFSET.acks);
+  v.setUint32(trailerAt + ACK_TRAILER_OFFSET.maxMTU, ack.trailer.maxMTU);
+  v.setUint32(trailerAt + ACK_TRAILER_OFFSET.ifMTU, ack.trailer.ifMTU);
+  v.setUint32(trailerAt + ACK_TRAILER_OFFSET.rwind, ack.trailer.rwind);
+  v.setUint32(trailerAt + ACK_TRAILER_OFFSET.maxDgramPackets, ack.trailer.maxDgramPackets);
+  return body;
+}
+
+export function decodeAbortCode(body: Uint8Array): number {
+  if (body.byteLength < ABORT_BODY_SIZE) {
+    throw new RxError('ERR_RX_SHORT_PACKET', `ABORT body of ${body.byteLength} bytes has no 4-byte code`);
+  }
+  return view(body).getInt32(0);
+}
+
+export function encodeAbortBody(code: number): Uint8Array {
+  const body = new Uint8Array(ABORT_BODY_SIZE);
+  view(body).setInt32(0, code);
+  return body;
+}
+
+/**
+ * Cuts a DATA datagram into its packets. A plain DATA packet gives one; a
+ * jumbogram gives one per JUMBO_DATA_SIZE segment, each with the seq and
+ * serial of the previous plus one and the flags of its jumbo header.
+ */
+export function splitData(packet: Uint8Array, header: PacketHeader): DataPacket[] {
+  assert.equal(header.type, PacketType.DATA);
+  const packets: DataPacket[] = [];
+  let current = header;
+  let offset = HEADER_SIZE;
+  // Bounded by the datagram: every turn consumes at least JUMBO_DATA_SIZE bytes.
+  while ((current.flags & PacketFlag.JUMBO_PACKET) !== 0) {
+    const jumboAt = offset + JUMBO_DATA_SIZE;
+    if (packet.byteLength < jumboAt + JUMBO_HEADER_SIZE) {
+      throw malformed(`jumbo packet seq ${current.seq} is shorter than ${JUMBO_DATA_SIZE} bytes plus a jumbo header`);
+    }
+    packets.push({ header: current, data: packet.subarray(offset, jumboAt) });
+    const v = view(packet);
+    current = {
+      ...current,
+      seq: (current.seq + 1) >>> 0,
+      serial: (current.serial + 1) >>> 0,
+      flags: v.getUint8(jumboAt + JUMBO_HEADER_OFFSET.flags),
+      checksum: v.getUint16(jumboAt + JUMBO_HEADER_OFFSET.checksum),
+    };
+    offset = jumboAt + JUMBO_HEADER_SIZE;
+  }
+  packets.push({ header: current, data: packet.subarray(offset) });
+  return packets;
+}
+
+/** Packs DATA packets (all but the last exactly JUMBO_DATA_SIZE) into one jumbogram. */
+export function encodeJumbo(packets: readonly DataPacket[]): Uint8Array {
+  assert.ok(packets.length > 0, 'a jumbogram carries at least one packet');
+  const last = packets[packets.length - 1]!;
+  const size = HEADER_SIZE + (packets.length - 1) * (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE) + last.data.byteLength;
+  const datagram = new Uint8Array(size);
+  const first = packets[0]!;
+  encodeHeader({ ...first.header, flags: first.header.flags | (packets.length > 1 ? PacketFlag.JUMBO_PACKET : 0) }, datagram);
+  let offset = HEADER_SIZE;
+  for (let index = 0; index < packets.length; index++) {
+    const packet = packets[index]!;
+    datagram.set(packet.data, offset);
+    offset += packet.data.byteLength;
+    const next = packets[index + 1];
+    if (next === undefined) break;
+    assert.equal(packet.data.byteLength, JUMBO_DATA_SIZE, 'inner jumbo packets are full');
+    const v = view(datagram);
+    const jumboFlags = next.header.flags | (index + 2 < packets.length ? PacketFlag.JUMBO_PACKET : 0);
+    v.setUint8(offset + JUMBO_HEADER_OFFSET.flags, jumboFlags);
+    v.setUint8(offset + JUMBO_HEADER_OFFSET.spare, 0);
+    v.setUint16(offset + JUMBO_HEADER_OFFSET.checksum, next.header.checksum);
+    offset += JUMBO_HEADER_SIZE;
+  }
+  return datagram;
+}
+
+/** Sequence-number comparison modulo 2^32 (RFC 1982 style), for seq and serial. */
+export function seqBefore(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}

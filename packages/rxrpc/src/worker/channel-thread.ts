@@ -1,0 +1,129 @@
+/**
+ * The channel host of one thread: the connection views (and so the
+ * channels) this thread owns, its buffer pool, its counters, and — on a
+ * server — the service handlers its calls run.
+ *
+ * Life: one per channel worker (created at worker start), or one on the main
+ * thread for a client. Everything in it is touched only by its own thread;
+ * the main thread reaches it only through messages (see worker/messages.ts)
+ * or, for the inline client host, direct calls on the main thread.
+ */
+import { CallStream } from '../call/call-stream.js';
+import type { Call } from '../call/call.js';
+import { BufferPool } from '../channel/buffer-pool.js';
+import type { Channel } from '../channel/channel.js';
+import type { ConnectionInfo } from '../connection/connection-info.js';
+import { ConnectionView } from '../connection/connection-view.js';
+import type { SerialTable } from '../connection/serial-table.js';
+import { RxError } from '../errors.js';
+import { emptySnapshot, type CounterSnapshot } from '../metrics.js';
+import type { FilledCallOptions } from '../options.js';
+import { HEADER_SIZE, RxErrorCode } from '../protocol.js';
+import type { RxService, ServerCallInfo } from '../service.js';
+import { decodeHeader } from '../wire/codec.js';
+
+export interface ChannelThreadOptions {
+  options: FilledCallOptions;
+  serials: SerialTable;
+  poolBuffers: number;
+  services: readonly RxService[];
+  transmit(connection: ConnectionInfo, packet: Uint8Array): void;
+  /** Client side: a call on this channel ended, the channel is free. */
+  onCallEnded?: (call: Call, view: ConnectionView, channel: Channel) => void;
+}
+
+export class ChannelThread {
+  readonly options: FilledCallOptions;
+  readonly counters: CounterSnapshot = emptySnapshot();
+  readonly pool: BufferPool;
+  readonly serials: SerialTable;
+  private readonly connections = new Map<number, ConnectionView>();
+  private readonly services = new Map<number, RxService>();
+  private readonly config: ChannelThreadOptions;
+  /** Server calls whose handler is running; a gauge for metrics. */
+  handlersRunning = 0;
+
+  constructor(config: ChannelThreadOptions) {
+    this.config = config;
+    this.options = config.options;
+    this.serials = config.serials;
+    this.pool = new BufferPool(config.poolBuffers);
+    for (const service of config.services) this.services.set(service.serviceId, service);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  open(info: ConnectionInfo, channels: readonly number[]): ConnectionView {
+    const existing = this.connections.get(info.id);
+    if (existing !== undefined) return existing;
+    const view = new ConnectionView(this, info, channels);
+    this.connections.set(info.id, view);
+    return view;
+  }
+
+  close(connectionId: number, error: RxError): void {
+    const view = this.connections.get(connectionId);
+    if (view === undefined) return;
+    this.connections.delete(connectionId);
+    view.close(error);
+  }
+
+  /** One datagram for one of our channels, in arrival order. Bad packets are counted and dropped. */
+  deliver(connectionId: number, channelIndex: number, datagram: Uint8Array): void {
+    const channel = this.connections.get(connectionId)?.channel(channelIndex);
+    if (channel === undefined) {
+      this.counters.packetsRejected += 1;
+      return;
+    }
+    try {
+      const header = decodeHeader(datagram);
+      channel.receive(header, datagram, datagram.subarray(HEADER_SIZE));
+    } catch (error) {
+      if (!(error instanceof RxError)) throw error;
+      this.counters.packetsRejected += 1;
+    }
+  }
+
+  transmit(connection: ConnectionInfo, packet: Uint8Array): void {
+    this.config.transmit(connection, packet);
+  }
+
+  callStarted(call: Call, view: ConnectionView, _channel: Channel): void {
+    const service = this.services.get(view.info.serviceId);
+    const stream = new CallStream(call);
+    if (service === undefined) {
+      stream.abort(RxErrorCode.INVALID_OPERATION, `no service ${view.info.serviceId}`);
+      return;
+    }
+    const info: ServerCallInfo = {
+      serviceId: view.info.serviceId,
+      peerAddress: view.info.peerAddress,
+      peerPort: view.info.peerPort,
+      epoch: view.info.epoch,
+      cid: view.info.cid,
+      callNumber: call.callNumber,
+    };
+    this.handlersRunning += 1;
+    void this.runHandler(service, stream, info).finally(() => (this.handlersRunning -= 1));
+  }
+
+  private async runHandler(service: RxService, stream: CallStream, info: ServerCallInfo): Promise<void> {
+    try {
+      await service.handle(stream, info);
+      if (stream.call.phase !== 'complete' && stream.call.phase !== 'failed' && !stream.call.canBeSuperseded()) await stream.end();
+    } catch (error) {
+      const code = error instanceof RxError && error.abortCode !== undefined ? error.abortCode : RxErrorCode.USER_ABORT;
+      stream.abort(code, error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  callEnded(call: Call, view: ConnectionView, channel: Channel): void {
+    this.config.onCallEnded?.(call, view, channel);
+  }
+
+  snapshot(): CounterSnapshot {
+    return structuredClone(this.counters);
+  }
+}

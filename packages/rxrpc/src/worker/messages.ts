@@ -1,0 +1,26 @@
+/**
+ * Messages between the main thread (endpoint, routing) and channel workers.
+ * Only these cross threads; packet bytes travel in transferred batches.
+ */
+import type { ConnectionInfo } from '../connection/connection-info.js';
+import type { CounterSnapshot } from '../metrics.js';
+import type { FilledCallOptions } from '../options.js';
+
+export interface WorkerStartData {
+  serviceModule: string;
+  serials: SharedArrayBuffer;
+  options: FilledCallOptions;
+  poolBuffers: number;
+}
+
+export type MainToWorker =
+  | { kind: 'open'; connection: ConnectionInfo; channels: number[] }
+  | { kind: 'close'; connectionId: number; reason: string }
+  | { kind: 'packets'; batch: ArrayBuffer }
+  | { kind: 'stats'; requestId: number };
+
+export type WorkerToMain =
+  | { kind: 'ready'; serviceIds: number[] }
+  | { kind: 'start-failed'; message: string }
+  | { kind: 'send'; batch: ArrayBuffer }
+  | { kind: 'stats'; requestId: number; counters: CounterSnapshot; connections: number; handlersRunning: number; poolAvailable: number };
