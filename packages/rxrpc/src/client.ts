@@ -140,7 +140,7 @@ export class ClientConnection {
   private readonly client: RxClient;
   private readonly view: ConnectionView;
   /** Calls waiting for a free channel, in order. Bounded by maxWaitingCalls. */
-  private readonly waiting: { resolve: (channel: Channel) => void; reject: (error: RxError) => void }[] = [];
+  private readonly waiting: { channel: number | undefined; resolve: (channel: Channel) => void; reject: (error: RxError) => void }[] = [];
   private readonly maxWaiting: number;
   private closed = false;
 
@@ -151,42 +151,53 @@ export class ClientConnection {
     this.maxWaiting = maxWaiting;
   }
 
-  private freeChannel(): Channel | undefined {
+  private freeChannel(wanted?: number): Channel | undefined {
     for (let index = 0; index < CHANNELS_PER_CONNECTION; index++) {
       const channel = this.view.channel(index)!;
-      if (channel.call === undefined) return channel;
+      if (channel.call === undefined && (wanted === undefined || wanted === index)) return channel;
     }
     return undefined;
   }
 
-  /** @internal a call ended: give its channel to the next waiting call. */
+  /** @internal a call ended: give free channels to the waiting calls, oldest first. */
   channelFreed(): void {
-    const channel = this.freeChannel();
-    const next = channel === undefined ? undefined : this.waiting.shift();
-    if (channel !== undefined && next !== undefined) next.resolve(channel);
+    for (let index = 0; index < this.waiting.length; index++) {
+      const waiter = this.waiting[index]!;
+      const channel = this.freeChannel(waiter.channel);
+      if (channel === undefined) continue;
+      this.waiting.splice(index, 1);
+      index -= 1;
+      waiter.resolve(channel);
+    }
   }
 
-  private acquireChannel(): Promise<Channel> {
+  private acquireChannel(wanted: number | undefined): Promise<Channel> {
     if (this.closed) return Promise.reject(new RxError('ERR_RX_CLOSED', 'connection is closed'));
-    const channel = this.freeChannel();
-    if (channel !== undefined && this.waiting.length === 0) return Promise.resolve(channel);
+    const channel = this.freeChannel(wanted);
+    // channelFreed hands a freed channel to a fitting waiter at once, so a free channel has none.
+    if (channel !== undefined) return Promise.resolve(channel);
     if (this.waiting.length >= this.maxWaiting) {
       return Promise.reject(new RxError('ERR_RX_NO_CHANNEL', `${this.maxWaiting} calls already wait for a channel`));
     }
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    return new Promise((resolve, reject) => this.waiting.push({ channel: wanted, resolve, reject }));
   }
 
-  /** Starts a split (streamed) call: write the request, end() it, then read the reply. */
-  async startCall(): Promise<CallStream> {
-    const channel = await this.acquireChannel();
+  /**
+   * Starts a split (streamed) call: write the request, end() it, then read
+   * the reply. `channel` pins the call to one channel (scripted tests);
+   * otherwise the lowest free channel is used.
+   */
+  async startCall(options: { channel?: number } = {}): Promise<CallStream> {
+    if (options.channel !== undefined) checkInteger('channel', options.channel, 0, CHANNELS_PER_CONNECTION - 1);
+    const channel = await this.acquireChannel(options.channel);
     return new CallStream(channel.startClientCall());
   }
 
   /** A whole-message call: request bytes in, reply bytes out (max `maxReplyBytes`). */
-  async call(request: Uint8Array, maxReplyBytes?: number): Promise<Uint8Array> {
-    const stream = await this.startCall();
+  async call(request: Uint8Array, options: { maxReplyBytes?: number; channel?: number } = {}): Promise<Uint8Array> {
+    const stream = await this.startCall(options);
     await stream.end(request);
-    const reply = await stream.readAll(maxReplyBytes);
+    const reply = await stream.readAll(options.maxReplyBytes);
     await stream.done;
     return reply;
   }

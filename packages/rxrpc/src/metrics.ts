@@ -6,6 +6,7 @@
 import { PACKET_TYPE_COUNT } from './protocol.js';
 
 export interface CounterSnapshot {
+  /** Index type - 1 (DATA at 0 ... VERSION at 12). */
   packetsRead: number[];
   packetsSent: number[];
   dataPacketsRead: number;
@@ -88,12 +89,13 @@ export function sumSnapshots(snapshots: readonly CounterSnapshot[]): CounterSnap
   return total;
 }
 
+/** Per-type arrays are indexed by type - 1, as rx_statistics does (types 1..13). */
 export function countPacketRead(counters: CounterSnapshot, type: number): void {
-  if (type < PACKET_TYPE_COUNT) counters.packetsRead[type]! += 1;
+  if (type >= 1 && type <= PACKET_TYPE_COUNT) counters.packetsRead[type - 1]! += 1;
 }
 
 export function countPacketSent(counters: CounterSnapshot, type: number): void {
-  if (type < PACKET_TYPE_COUNT) counters.packetsSent[type]! += 1;
+  if (type >= 1 && type <= PACKET_TYPE_COUNT) counters.packetsSent[type - 1]! += 1;
 }
 
 export function countRtt(counters: CounterSnapshot, rttMs: number): void {

@@ -44,7 +44,7 @@ export const PacketType = {
   VERSION: 13,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
-/** Size of the per-type counter arrays in rx_statistics (types 0..12). */
+/** Size of the per-type counter arrays in rx_statistics: types 1..13, stored at index type - 1. */
 export const PACKET_TYPE_COUNT = 13;
 
 /** Header flags (header.flags). SLOW_START_OK (on ACKs) and JUMBO_PACKET (on DATA) share a bit. */
