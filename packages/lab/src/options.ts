@@ -84,6 +84,8 @@ export function fillLabOptions(options: LabOptions): FilledLabOptions {
   if (!isAbsolute(workspaceDir) || workspaceDir === '/') {
     throw invalid('workspaceDir', `must be a directory below /, got ${JSON.stringify(workspaceDir)}`);
   }
+  rejectGuestOwnedPath('cwd', cwd);
+  rejectGuestOwnedPath('workspaceDir', workspaceDir);
   return {
     command,
     cwd,
@@ -100,6 +102,16 @@ export function fillLabOptions(options: LabOptions): FilledLabOptions {
     keepRunDir: options.keepRunDir ?? labDefaults.keepRunDir,
     signal: options.signal ?? null,
   };
+}
+
+/** The guest mounts its own filesystems here: a host path below them would not be the same directory inside. */
+const guestOwnedDirs: readonly string[] = ['/tmp', '/run', '/proc', '/sys', '/dev'];
+
+function rejectGuestOwnedPath(field: string, path: string): void {
+  const owner = guestOwnedDirs.find((dir) => path === dir || path.startsWith(`${dir}/`));
+  if (owner !== undefined) {
+    throw invalid(field, `${path} is below ${owner}, which the guest replaces with its own filesystem; use a directory elsewhere`);
+  }
 }
 
 function validateCommand(command: readonly string[] | undefined): readonly string[] {

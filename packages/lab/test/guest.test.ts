@@ -2,8 +2,10 @@
  * Boots real guests (QEMU + Debian's kernel): each boot costs ~15 s, so each test checks as much
  * of one lifecycle as it can. Nothing here is skipped when the guest cannot boot: that must fail.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -13,15 +15,38 @@ const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliPath = join(packageDir, 'dist', 'cli.js');
 const bootTestTimeoutMs = 180_000;
 
+/** QEMU processes sharing `workspace` with a guest (their command line names it). */
+function qemuProcessesFor(workspace: string): number {
+  const run = spawnSync('pgrep', ['-f', `qemu-system-x86_64 .*path=${workspace},`], { encoding: 'utf8' });
+  return run.stdout.split('\n').filter((line) => line.trim() !== '').length;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 describe('a guest run', () => {
   test('has rxe0 ACTIVE on 192.0.2.1, sees the workspace writable, streams output intact and reports boot time', async () => {
     const marker = join(packageDir, '.lab-test-written-in-guest');
     rmSync(marker, { force: true });
     const script = [
+      'set -e',
       'ibv_devinfo -d "$RXE_LAB_DEVICE"',
       'ip -4 -o address show dev "$RXE_LAB_NETDEV"',
       'echo "cwd=$(pwd) home=$HOME"',
       `echo written-by-the-guest > ${marker}`,
+      // Real RDMA traffic over rxe0, with peers we did not write: rping (Send, RDMA Read/Write) and perftest.
+      'rping -s -a "$RXE_LAB_ADDR" -C 3 > /tmp/rping-server.log 2>&1 &',
+      'sleep 1',
+      'rping -c -a "$RXE_LAB_ADDR" -V -v -C 3',
+      'ib_send_lat -R -F -n 200 > /tmp/send-lat-server.log 2>&1 &',
+      'sleep 1',
+      'ib_send_lat -R -F -n 200 "$RXE_LAB_ADDR"',
+      'wait',
       'seq 1 40000',
       'echo to-stderr >&2',
     ].join('\n');
@@ -33,9 +58,11 @@ describe('a guest run', () => {
       expect(result.stdout).toMatch(/link_layer:\s+Ethernet/);
       expect(result.stdout).toContain('inet 192.0.2.1/24');
       expect(result.stdout).toContain(`cwd=${packageDir} home=/tmp\n`);
+      expect(result.stdout.match(/^ping data: rdma-ping-\d+: /gm)).toHaveLength(3);
+      expect(result.stdout).toMatch(/^ 2\s+200\s+[\d.]+\s+[\d.]+\s+[\d.]+/m);
       const sequence = Array.from({ length: 40000 }, (_, index) => `${index + 1}\n`).join('');
       expect(result.stdout.endsWith(sequence)).toBe(true);
-      expect(result.stderr).toBe('to-stderr\n');
+      expect(result.stderr.endsWith('\nto-stderr\n')).toBe(true);
       expect(readFileSync(marker, 'utf8')).toBe('written-by-the-guest\n');
       expect(result.bootMs).toBeGreaterThan(1000);
       expect(result.bootMs).toBeLessThan(result.durationMs);
@@ -55,6 +82,23 @@ describe('a guest run', () => {
     expect(run.stderr).toBe('oops\n');
     expect(run.stdout).toBe('hello there\n');
     expect(run.status).toBe(7);
+  }, bootTestTimeoutMs);
+
+  test('SIGTERM to the rxe-lab bin kills QEMU and exits 143', async () => {
+    const workspace = mkdtempSync(join(packageDir, '.lab-test-workspace-'));
+    try {
+      const cli = spawn(process.execPath, [cliPath, '--workspace', workspace, '--', 'sleep', '600'], { cwd: workspace });
+      let stderr = '';
+      cli.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      await waitFor(() => qemuProcessesFor(workspace) > 0, 20_000);
+      cli.kill('SIGTERM');
+      const [code] = (await once(cli, 'exit')) as [number | null];
+      expect(code).toBe(143);
+      expect(stderr).toContain('interrupted by SIGTERM; QEMU killed');
+      expect(qemuProcessesFor(workspace)).toBe(0);
+    } finally {
+      rmSync(workspace, { recursive: true, force: true });
+    }
   }, bootTestTimeoutMs);
 
   test('a guest that is not ready within the boot timeout is killed and the run fails loudly, keeping its run directory', async () => {
