@@ -12,7 +12,7 @@ import { describe, expect, test } from 'vitest';
 import { LabError, LabErrorCode, runInLab } from '../src/index.js';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cliPath = join(packageDir, 'dist', 'cli.js');
+const cliPath = join(packageDir, 'bin', 'rxe-lab.js');
 const bootTestTimeoutMs = 180_000;
 
 /** QEMU processes sharing `workspace` with a guest (their command line names it). */
