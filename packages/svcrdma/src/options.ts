@@ -1,0 +1,99 @@
+/**
+ * Transport options: SvcRdmaOptions (all optional) -> FilledSvcRdmaOptions (all
+ * set) from defaultSvcRdmaOptions, validated in one place with messages that
+ * name the field. Every value here bounds a queue, a pool or a buffer.
+ */
+import {
+  DEFAULT_CREDITS,
+  DEFAULT_PORT,
+  DEFAULT_RECEIVE_INLINE_BYTES,
+  MAX_CREDITS,
+  MAX_RECEIVE_INLINE_BYTES,
+  MIN_CREDITS,
+  MIN_RECEIVE_INLINE_BYTES,
+} from './protocol.js';
+import { SvcRdmaError, SvcRdmaErrorCode } from './errors.js';
+
+export interface SvcRdmaOptions {
+  /** Address to listen on (rdma_cm bind). */
+  address?: string;
+  /** Port to listen on; 20049 is NFS over RDMA's. */
+  port?: number;
+  /** Credits per connection = Receives kept posted per connection. */
+  credits?: number;
+  /** Bytes per posted Receive, advertised to the client (RFC 8797). */
+  receiveInlineBytes?: number;
+  /** Send Queue entries per connection: Sends and RDMA Writes/Reads in flight. */
+  sendQueueDepth?: number;
+  /** Bound on send contexts per connection (in flight + awaiting release). */
+  sendContextsMax?: number;
+}
+
+export interface FilledSvcRdmaOptions {
+  readonly address: string;
+  readonly port: number;
+  readonly credits: number;
+  readonly receiveInlineBytes: number;
+  readonly sendQueueDepth: number;
+  readonly sendContextsMax: number;
+}
+
+/**
+ * Work requests one reply may post: its Send plus three RDMA Writes, enough for
+ * a Write chunk of up to three segments (a typical NFS READ reply).
+ */
+export const WORK_REQUESTS_PER_REPLY = 4;
+/** Largest Send Queue we ask a device for; rxe and mlx5 allow far more. */
+export const MAX_SEND_QUEUE_DEPTH = 32768;
+
+export const defaultSvcRdmaOptions: FilledSvcRdmaOptions = Object.freeze({
+  address: '0.0.0.0',
+  port: DEFAULT_PORT,
+  credits: DEFAULT_CREDITS,
+  receiveInlineBytes: DEFAULT_RECEIVE_INLINE_BYTES,
+  // One full reply per granted credit in flight.
+  sendQueueDepth: DEFAULT_CREDITS * WORK_REQUESTS_PER_REPLY,
+  // One per granted credit in flight, plus as many again whose Send completed but
+  // that wait for the worker's next drain of the release list.
+  sendContextsMax: DEFAULT_CREDITS * 2,
+});
+
+function badOption(field: string, value: unknown, expectation: string): never {
+  throw new SvcRdmaError(SvcRdmaErrorCode.BAD_OPTION, `option ${field} must be ${expectation}, got ${String(value)}`);
+}
+
+function integerIn(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    badOption(field, value, `an integer in [${min}, ${max}]`);
+  }
+  return value;
+}
+
+/** Fills and validates; derived defaults (queue depth, pool bound) follow `credits`. */
+export function fillSvcRdmaOptions(options: SvcRdmaOptions = {}): FilledSvcRdmaOptions {
+  const credits = integerIn('credits', options.credits ?? defaultSvcRdmaOptions.credits, MIN_CREDITS, MAX_CREDITS);
+  const address = options.address ?? defaultSvcRdmaOptions.address;
+  if (typeof address !== 'string' || address.length === 0) badOption('address', address, 'a non-empty string');
+  const filled: FilledSvcRdmaOptions = {
+    address,
+    port: integerIn('port', options.port ?? defaultSvcRdmaOptions.port, 1, 65535),
+    credits,
+    receiveInlineBytes: integerIn(
+      'receiveInlineBytes',
+      options.receiveInlineBytes ?? defaultSvcRdmaOptions.receiveInlineBytes,
+      MIN_RECEIVE_INLINE_BYTES,
+      MAX_RECEIVE_INLINE_BYTES,
+    ),
+    sendQueueDepth: integerIn(
+      'sendQueueDepth',
+      options.sendQueueDepth ?? credits * WORK_REQUESTS_PER_REPLY,
+      credits,
+      MAX_SEND_QUEUE_DEPTH,
+    ),
+    sendContextsMax: integerIn('sendContextsMax', options.sendContextsMax ?? credits * 2, credits, MAX_CREDITS * 2),
+  };
+  if (filled.receiveInlineBytes % 1024 !== 0) {
+    badOption('receiveInlineBytes', filled.receiveInlineBytes, 'a multiple of 1024 (RFC 8797 encodes KiB)');
+  }
+  return Object.freeze(filled);
+}
