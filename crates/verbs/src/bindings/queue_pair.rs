@@ -1,0 +1,124 @@
+//! `qpPostSend`, `qpPostRecv`, `qpClose`: the data path.
+//!
+//! Arguments are flat so that a post costs one `napi_get_cb_info` plus a
+//! few reads, no objects:
+//! `qpPostSend(qp, wrId, opcode, flags, remoteAddress, rkey, immediate, mr, offset, length, ...)`
+//! `qpPostRecv(qp, wrId, mr, offset, length, ...)`.
+//! Every SGE is checked against its memory region (EINVAL if any byte lies
+//! outside) and the region's PD against the QP's.
+
+use super::memory_region::{mr_arg, RegionBinding};
+use super::set_number;
+use crate::cm_id::{CmId, SendRequest, SGE_PER_WORK_REQUEST_MAX};
+use crate::error::{Result, VerbsError};
+use crate::memory_region::MemoryRegion;
+use crate::napi::function::{export, Arguments};
+use crate::napi::handle::{unwrap, wrap, Handle};
+use crate::napi::sys::napi_value;
+use crate::napi::value::MAX_SAFE_INTEGER;
+use crate::napi::Env;
+use crate::sys;
+use std::cell::Ref;
+use std::sync::Arc;
+
+pub(super) const KIND: &str = "QueuePair";
+
+/// A QP handle shares its id with the CmId handle.
+pub(super) struct QueuePairBinding(Arc<CmId>);
+
+pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
+    export(env, exports, "qpPostSend", qp_post_send)?;
+    export(env, exports, "qpPostRecv", qp_post_recv)?;
+    export(env, exports, "qpClose", qp_close)
+}
+
+/// Wraps the QP of `id`, with its number and granted capabilities.
+pub(super) fn wrap_queue_pair(env: Env, id: Arc<CmId>, capabilities: &sys::roce_qp_capabilities) -> Result<napi_value> {
+    let number = id.queue_pair_number()?;
+    let handle = wrap(env, KIND, QueuePairBinding(id))?;
+    set_number(env, handle, "qpNumber", number as f64)?;
+    set_number(env, handle, "maxSendWr", capabilities.max_send_wr as f64)?;
+    set_number(env, handle, "maxRecvWr", capabilities.max_recv_wr as f64)?;
+    set_number(env, handle, "maxSendSge", capabilities.max_send_sge as f64)?;
+    set_number(env, handle, "maxRecvSge", capabilities.max_recv_sge as f64)?;
+    set_number(env, handle, "maxInlineData", capabilities.max_inline_data as f64)?;
+    Ok(handle)
+}
+
+fn qp_arg<'a>(env: Env, arguments: &Arguments) -> Result<&'a Handle<QueuePairBinding>> {
+    unwrap::<QueuePairBinding>(env, arguments.get(0), "queuePair", KIND)
+}
+
+/// The SGEs given as (mr, offset, length) triples from argument `first`.
+struct ScatterGather<'a> {
+    sges: [sys::ibv_sge; SGE_PER_WORK_REQUEST_MAX],
+    regions: Vec<Ref<'a, RegionBinding>>,
+}
+
+fn scatter_gather<'a>(env: Env, arguments: &Arguments, first: usize) -> Result<ScatterGather<'a>> {
+    let extra = arguments.count().saturating_sub(first);
+    if extra % 3 != 0 {
+        return Err(VerbsError::invalid("SGEs are given as (memoryRegion, offset, length) triples"));
+    }
+    let count = extra / 3;
+    if count > SGE_PER_WORK_REQUEST_MAX {
+        return Err(VerbsError::invalid(format!("at most {SGE_PER_WORK_REQUEST_MAX} SGEs per work request")));
+    }
+    let mut list = ScatterGather { sges: [sys::ibv_sge::default(); SGE_PER_WORK_REQUEST_MAX], regions: Vec::with_capacity(count) };
+    for index in 0..count {
+        let at = first + 3 * index;
+        let handle: &'a Handle<RegionBinding> = mr_arg(env, arguments.get(at), "sge.memoryRegion")?;
+        let binding = handle.get()?;
+        let offset = env.to_integer(arguments.get(at + 1), "sge.offset", u64::MAX)?;
+        let length = env.to_integer(arguments.get(at + 2), "sge.length", u32::MAX as u64)?;
+        list.sges[index] = binding.region.sge(offset, length)?;
+        list.regions.push(binding);
+    }
+    Ok(list)
+}
+
+fn region_refs<'b>(list: &'b ScatterGather<'_>) -> Vec<&'b MemoryRegion> {
+    list.regions.iter().map(|binding| &binding.region).collect()
+}
+
+fn qp_post_send(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let qp = qp_arg(env, arguments)?;
+    let list = scatter_gather(env, arguments, 7)?;
+    let opcode = env.to_u32(arguments.get(2), "opcode")?;
+    if opcode > sys::IBV_WR_RDMA_READ {
+        return Err(VerbsError::invalid(format!("unsupported opcode {opcode}")));
+    }
+    let flags = env.to_u32(arguments.get(3), "flags")?;
+    let allowed = sys::IBV_SEND_FENCE | sys::IBV_SEND_SIGNALED | sys::IBV_SEND_SOLICITED | sys::IBV_SEND_INLINE;
+    if flags & !allowed != 0 {
+        return Err(VerbsError::invalid(format!("unsupported send flags {flags:#x}")));
+    }
+    let request = SendRequest {
+        wr_id: env.to_integer(arguments.get(1), "wrId", MAX_SAFE_INTEGER as u64)?,
+        opcode,
+        flags,
+        sges: &list.sges[..list.regions.len()],
+        remote_address: env.to_integer(arguments.get(4), "remoteAddress", u64::MAX)?,
+        rkey: env.to_u32(arguments.get(5), "rkey")?,
+        immediate: env.to_u32(arguments.get(6), "immediate")?,
+    };
+    let regions = region_refs(&list);
+    qp.with(|binding| binding.0.post_send(&request, &regions))?;
+    env.undefined()
+}
+
+fn qp_post_recv(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let qp = qp_arg(env, arguments)?;
+    let list = scatter_gather(env, arguments, 2)?;
+    let wr_id = env.to_integer(arguments.get(1), "wrId", MAX_SAFE_INTEGER as u64)?;
+    let regions = region_refs(&list);
+    qp.with(|binding| binding.0.post_recv(wr_id, &list.sges[..list.regions.len()], &regions))?;
+    env.undefined()
+}
+
+fn qp_close(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    if let Some(binding) = qp_arg(env, arguments)?.take() {
+        binding.0.destroy_queue_pair();
+    }
+    env.undefined()
+}

@@ -1,0 +1,144 @@
+//! A completion queue.
+//!
+//! Life: created on a `Device` by JavaScript, in one of two modes:
+//! - threaded: a native completion thread (completion_thread.rs) owns all
+//!   polling and hands completions to a sink (JavaScript, in batches, or the
+//!   release list);
+//! - polled: the owner calls `poll`, typically from a dedicated worker thread
+//!   that may spin for a bounded time (the lowest-latency path).
+//!
+//! Owned by its JavaScript handle; every queue pair using it holds an `Arc`,
+//! so it is destroyed only after them. Drop stops and joins the completion
+//! thread before destroying the CQ and its channel.
+
+use crate::completion_thread::{CompletionSink, CompletionThread, ThreadOptions};
+use crate::device::Device;
+use crate::error::{check, Result, VerbsError};
+use crate::sys;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest CQ depth we accept: rxe's limit is far above, but a deeper CQ
+/// only hides a consumer that is not keeping up.
+pub const CQ_DEPTH_MAX: u32 = 1 << 16;
+
+/// Longest a synchronous `poll` may spin: it blocks its thread's event loop.
+pub const POLL_SPIN_MAX: Duration = Duration::from_millis(1000);
+
+/// A completion queue.
+pub struct CompletionQueue {
+    raw: *mut sys::ibv_cq,
+    channel: *mut sys::ibv_comp_channel,
+    device: Arc<Device>,
+    depth: u32,
+    thread: Mutex<Option<CompletionThread>>,
+}
+
+// SAFETY: ibv_cq and ibv_comp_channel may be used from any thread; polling
+// is done either by the completion thread or by the owner, never both.
+unsafe impl Send for CompletionQueue {}
+// SAFETY: as above.
+unsafe impl Sync for CompletionQueue {}
+
+impl CompletionQueue {
+    /// Creates a CQ of at least `depth` entries; with a completion channel
+    /// when it will be driven by a completion thread.
+    pub fn create(device: &Arc<Device>, depth: u32, threaded: bool) -> Result<CompletionQueue> {
+        if depth == 0 || depth > CQ_DEPTH_MAX {
+            return Err(VerbsError::invalid(format!("depth must be in [1, {CQ_DEPTH_MAX}], got {depth}")));
+        }
+        let mut channel = std::ptr::null_mut();
+        if threaded {
+            // SAFETY: the device context is live.
+            channel = unsafe { sys::ibv_create_comp_channel(device.context()) };
+            if channel.is_null() {
+                return Err(VerbsError::from_errno(sys::last_errno(), "ibv_create_comp_channel"));
+            }
+        }
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: context and channel (or null) are live.
+        let created = check(unsafe { sys::roce_create_cq(device.context(), depth as i32, channel, &mut raw) }, "ibv_create_cq");
+        if let Err(error) = created {
+            if !channel.is_null() {
+                // SAFETY: channel was created above and is unused.
+                unsafe { sys::ibv_destroy_comp_channel(channel) };
+            }
+            return Err(error);
+        }
+        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None) })
+    }
+
+    /// Starts the completion thread (threaded mode only, once).
+    pub fn start_thread(&self, options: ThreadOptions, sink: Box<dyn CompletionSink>) -> Result<()> {
+        assert!(!self.channel.is_null(), "start_thread on a polled CQ");
+        let mut thread = self.thread.lock().expect("CQ thread lock poisoned");
+        assert!(thread.is_none(), "CQ thread started twice");
+        *thread = Some(CompletionThread::start(self.raw, self.channel, options, sink)?);
+        Ok(())
+    }
+
+    /// True when a completion thread owns polling.
+    pub fn is_threaded(&self) -> bool {
+        !self.channel.is_null()
+    }
+
+    /// Polls up to `out.len()` completions, spinning up to `spin` until at
+    /// least one arrives. Polled mode only.
+    pub fn poll(&self, out: &mut [sys::roce_completion], spin: Duration) -> Result<usize> {
+        if self.is_threaded() {
+            return Err(VerbsError::new("ERR_VERBS_CQ_THREADED", "this CQ is polled by its completion thread"));
+        }
+        if spin > POLL_SPIN_MAX {
+            return Err(VerbsError::invalid(format!("spin must be at most {POLL_SPIN_MAX:?}")));
+        }
+        let started = Instant::now();
+        let mut polls: u32 = 0;
+        loop {
+            // SAFETY: the CQ is live; out has room for out.len() records.
+            let count = unsafe { sys::roce_poll_cq(self.raw, out.len() as i32, out.as_mut_ptr()) };
+            if count < 0 {
+                return Err(VerbsError::from_errno(-count, "ibv_poll_cq"));
+            }
+            if count > 0 || spin.is_zero() {
+                return Ok(count as usize);
+            }
+            polls = polls.wrapping_add(1);
+            // Reading the clock costs more than a poll: look every 64 polls.
+            if polls % 64 == 0 && started.elapsed() >= spin {
+                return Ok(0);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The raw CQ, for queue pairs.
+    pub fn raw(&self) -> *mut sys::ibv_cq {
+        self.raw
+    }
+
+    /// The device this CQ lives on.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    /// Entries requested at creation.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+}
+
+impl Drop for CompletionQueue {
+    fn drop(&mut self) {
+        // Stop and join first: the thread must not touch the CQ we destroy.
+        let thread = self.thread.get_mut().map(Option::take).unwrap_or(None);
+        drop(thread);
+        // SAFETY: no queue pair uses the CQ (they held Arcs) and the thread
+        // is joined, having acked every event it took.
+        let rc = unsafe { sys::ibv_destroy_cq(self.raw) };
+        debug_assert_eq!(rc, 0, "ibv_destroy_cq failed");
+        if !self.channel.is_null() {
+            // SAFETY: the channel's only CQ is destroyed.
+            unsafe { sys::ibv_destroy_comp_channel(self.channel) };
+        }
+    }
+}

@@ -1,0 +1,168 @@
+/**
+ * CompletionQueue: where work completions arrive.
+ *
+ * Two modes, chosen at creation:
+ * - threaded (`onCompletions` given): a native completion thread polls the
+ *   CQ, never the JavaScript event loop; completions arrive in batches (one
+ *   callback per batch of up to `batchMax`). `busyPollMicros` keeps the
+ *   thread spinning that long after the last completion before it sleeps
+ *   (a wake-up costs hundreds of µs in an emulated guest). With a
+ *   `releaseList`, successful Send completions are appended there instead.
+ * - polled: the owner calls `poll()` / `pollInto()`, optionally spinning;
+ *   meant for a dedicated worker thread (lowest latency).
+ *
+ * Life: created by `Device.createCompletionQueue()`, owned by the caller;
+ * close it after the queue pairs that use it (EBUSY otherwise). `close()`
+ * stops and joins the completion thread. A threaded CQ keeps the process
+ * alive until closed (or `unref()`ed).
+ */
+import { binding, type DeviceHandle, type Handle } from './binding.js';
+import { COMPLETION_WORDS, WC_OPCODE_NAMES, WC_STATUS_NAMES, WC_WITH_IMMEDIATE, type WcOpcode, type WcStatus } from './constants.js';
+import { ErrorCode, fromNative, native, VerbsError } from './errors.js';
+import type { ReleaseList } from './release_list.js';
+
+/** One work completion. */
+export interface Completion {
+  /** The id given when the work request was posted. */
+  readonly wrId: number;
+  /** Status name; anything but `'IBV_WC_SUCCESS'` is a failure. */
+  readonly status: WcStatus;
+  /** True when status is IBV_WC_SUCCESS. */
+  readonly ok: boolean;
+  /** What completed: `'IBV_WC_SEND'`, `'IBV_WC_RECV'`, `'IBV_WC_RDMA_WRITE'`... */
+  readonly opcode: WcOpcode;
+  /** Bytes received (Receive completions). */
+  readonly byteLength: number;
+  /** Immediate data (host order), when the peer sent some. */
+  readonly immediate: number | undefined;
+  /** The QP the work request was posted on. */
+  readonly qpNumber: number;
+  /** Device-specific error detail of a failed completion. */
+  readonly vendorError: number;
+}
+
+/** Options of {@link Device.createCompletionQueue}. */
+export interface CompletionQueueOptions {
+  /** Entries (at least the work requests outstanding on its QPs). Default 256. */
+  depth?: number;
+  /** Makes the CQ threaded: called on this thread with each batch. */
+  onCompletions?: (completions: Completion[]) => void;
+  /** Threaded: spin this long after a completion before sleeping. Default 0. */
+  busyPollMicros?: number;
+  /** Threaded: most completions per callback, 1..256. Default 64. */
+  batchMax?: number;
+  /** Threaded: append successful Send completions' wrIds here instead. */
+  releaseList?: ReleaseList;
+}
+
+const DEFAULTS = { depth: 256, busyPollMicros: 0, batchMax: 64 } as const;
+
+const STATUS_UNKNOWN: WcStatus = 'IBV_WC_UNKNOWN';
+
+/** Decodes `count` native completion records from `words`. */
+export function decodeCompletions(words: Uint32Array, count: number): Completion[] {
+  const completions: Completion[] = new Array(count);
+  for (let index = 0; index < count; index++) completions[index] = decodeCompletion(words, index);
+  return completions;
+}
+
+/** Decodes native completion record `index` of `words`. */
+export function decodeCompletion(words: Uint32Array, index: number): Completion {
+  const at = index * COMPLETION_WORDS;
+  const statusCode = words[at + 2]!;
+  const flags = words[at + 8]!;
+  return {
+    wrId: words[at + 1]! * 0x1_0000_0000 + words[at]!,
+    status: WC_STATUS_NAMES[statusCode] ?? STATUS_UNKNOWN,
+    ok: statusCode === 0,
+    opcode: (WC_OPCODE_NAMES[words[at + 3]!] ?? 'IBV_WC_UNKNOWN') as WcOpcode,
+    byteLength: words[at + 4]!,
+    immediate: flags & WC_WITH_IMMEDIATE ? words[at + 5]! : undefined,
+    qpNumber: words[at + 6]!,
+    vendorError: words[at + 7]!,
+  };
+}
+
+/** A completion queue. */
+export class CompletionQueue {
+  readonly #handle: Handle;
+  /** Entries requested. */
+  readonly depth: number;
+  /** True when a native completion thread polls this CQ. */
+  readonly threaded: boolean;
+  #pollWords: Uint32Array | undefined;
+
+  private constructor(handle: Handle, depth: number, threaded: boolean) {
+    this.#handle = handle;
+    this.depth = depth;
+    this.threaded = threaded;
+  }
+
+  /** @internal */
+  static create(device: DeviceHandle, options: CompletionQueueOptions): CompletionQueue {
+    const depth = options.depth ?? DEFAULTS.depth;
+    const onCompletions = options.onCompletions;
+    const deliver =
+      onCompletions === undefined
+        ? null
+        : (records: ArrayBuffer) => {
+            const words = new Uint32Array(records);
+            onCompletions(decodeCompletions(words, words.length / COMPLETION_WORDS));
+          };
+    const handle = native(() =>
+      binding.cqCreate(
+        device,
+        depth,
+        deliver,
+        options.busyPollMicros ?? DEFAULTS.busyPollMicros,
+        options.batchMax ?? DEFAULTS.batchMax,
+        options.releaseList?.handle ?? null,
+      ),
+    );
+    return new CompletionQueue(handle, depth, deliver !== null);
+  }
+
+  /** @internal */
+  get handle(): Handle {
+    return this.#handle;
+  }
+
+  /**
+   * Polls up to `max` completions (polled CQs only), spinning up to
+   * `spinMicros` until at least one arrives. Blocks this thread while
+   * spinning: use it from a dedicated worker.
+   */
+  poll(max = 16, spinMicros = 0): Completion[] {
+    if (this.#pollWords === undefined || this.#pollWords.length < max * COMPLETION_WORDS) {
+      this.#pollWords = new Uint32Array(max * COMPLETION_WORDS);
+    }
+    const count = this.pollInto(this.#pollWords, max, spinMicros);
+    return decodeCompletions(this.#pollWords, count);
+  }
+
+  /**
+   * Like `poll`, but writes raw records into `words` (COMPLETION_WORDS per
+   * completion; decode with `decodeCompletion`) and allocates nothing.
+   * Returns how many completions were written.
+   */
+  pollInto(words: Uint32Array, max: number, spinMicros = 0): number {
+    if (this.threaded) {
+      throw new VerbsError(ErrorCode.CQ_THREADED, 'this completion queue is polled by its completion thread');
+    }
+    try {
+      return binding.cqPoll(this.#handle, words, max, spinMicros);
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  /** Lets the process exit while this threaded CQ is open (or not, with false). */
+  unref(unreferenced = true): void {
+    native(() => binding.cqUnref(this.#handle, !unreferenced));
+  }
+
+  /** Stops the completion thread and destroys the CQ. @throws `EBUSY` while QPs use it. */
+  close(): void {
+    native(() => binding.cqClose(this.#handle));
+  }
+}
