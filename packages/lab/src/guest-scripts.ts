@@ -58,10 +58,13 @@ for module in ${initrdModules.join(' ')}; do
   $b insmod /lib/modules/$module.ko || fail "insmod $module"
 done
 $b mount -t 9p -o ${ninePOptions},ro,cache=loose ${shareTags.hostRoot} /newroot || fail "mount of the host root"
+# /tmp and /run first, so a workspace below them (a clone in /tmp) is mounted on top, not hidden.
 $b mount -t tmpfs -o mode=0755 tmpfs /newroot/run || fail "tmpfs on /run"
+$b mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "tmpfs on /tmp"
 $b mkdir -p /newroot${guestRunDir}
 $b mount -t 9p -o ${ninePOptions} ${shareTags.run} /newroot${guestRunDir} || fail "mount of the run directory"
 read -r workspace < /newroot${guestRunDir}/${runFiles.workspacePath} || fail "no workspace path"
+$b mkdir -p "/newroot$workspace" || fail "no mount point for the workspace at $workspace"
 $b mount -t 9p -o ${ninePOptions},cache=loose ${shareTags.workspace} "/newroot$workspace" || fail "mount of the workspace at $workspace"
 for filesystem in dev proc sys; do
   $b mount --move /$filesystem /newroot/$filesystem || fail "move of /$filesystem"
@@ -97,7 +100,6 @@ fail() {
 ( sleep ${input.guardSeconds}; echo "${consoleMarker.prefix} guest time limit of ${input.guardSeconds} s reached"; echo o > /proc/sysrq-trigger ) &
 mkdir -p /dev/pts /dev/shm && mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || fail "devpts"
 mount -t tmpfs tmpfs /dev/shm || fail "tmpfs on /dev/shm"
-mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "tmpfs on /tmp"
 ulimit -l unlimited
 ip link set lo up || fail "lo up"
 modprobe dummy || fail "modprobe dummy"

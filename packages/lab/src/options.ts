@@ -84,8 +84,7 @@ export function fillLabOptions(options: LabOptions): FilledLabOptions {
   if (!isAbsolute(workspaceDir) || workspaceDir === '/') {
     throw invalid('workspaceDir', `must be a directory below /, got ${JSON.stringify(workspaceDir)}`);
   }
-  rejectGuestOwnedPath('cwd', cwd);
-  rejectGuestOwnedPath('workspaceDir', workspaceDir);
+  rejectHiddenPath(workspaceDir, cwd);
   return {
     command,
     cwd,
@@ -104,14 +103,25 @@ export function fillLabOptions(options: LabOptions): FilledLabOptions {
   };
 }
 
-/** The guest mounts its own filesystems here: a host path below them would not be the same directory inside. */
+/**
+ * The guest mounts its own filesystems on these. The workspace is mounted after the tmpfs on /tmp
+ * (a clone in /tmp works), but a cwd outside the workspace below them would not be the host's.
+ */
 const guestOwnedDirs: readonly string[] = ['/tmp', '/run', '/proc', '/sys', '/dev'];
+const workspaceForbiddenDirs: readonly string[] = ['/run', '/proc', '/sys', '/dev'];
 
-function rejectGuestOwnedPath(field: string, path: string): void {
-  const owner = guestOwnedDirs.find((dir) => path === dir || path.startsWith(`${dir}/`));
-  if (owner !== undefined) {
-    throw invalid(field, `${path} is below ${owner}, which the guest replaces with its own filesystem; use a directory elsewhere`);
+function rejectHiddenPath(workspaceDir: string, cwd: string): void {
+  if (guestOwnedDirs.includes(workspaceDir) || workspaceForbiddenDirs.some((dir) => isBelow(workspaceDir, dir))) {
+    throw invalid('workspaceDir', `${workspaceDir} would hide or be hidden by the guest's own ${workspaceDir.split('/', 2).join('/')}; use a directory elsewhere`);
   }
+  const owner = guestOwnedDirs.find((dir) => isBelow(cwd, dir));
+  if (owner !== undefined && !isBelow(cwd, workspaceDir)) {
+    throw invalid('cwd', `${cwd} is below ${owner}, which the guest replaces with its own filesystem, and outside the workspace ${workspaceDir}`);
+  }
+}
+
+function isBelow(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
 }
 
 function validateCommand(command: readonly string[] | undefined): readonly string[] {

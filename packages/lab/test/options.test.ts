@@ -18,6 +18,11 @@ describe('filling lab options', () => {
     expect(filled.stdout).toBe(process.stdout);
   });
 
+  test('accepts a workspace below /tmp (a clone there) with cwd inside it', () => {
+    const filled = fillLabOptions({ command: ['true'], cwd: '/tmp/clone/packages/a', workspaceDir: '/tmp/clone' });
+    expect(filled.workspaceDir).toBe('/tmp/clone');
+  });
+
   test.each([
     [{ command: [] }, /^command must be a non-empty array/],
     [{ command: [''] }, /^command the program name/],
@@ -25,7 +30,9 @@ describe('filling lab options', () => {
     [{ command: ['true'], cpus: 1.5 }, /^cpus must be an integer/],
     [{ command: ['true'], timeoutMs: 0 }, /^timeoutMs must be/],
     [{ command: ['true'], env: { 'BAD-NAME': 'x' } }, /^env "BAD-NAME" is not a valid variable name/],
-    [{ command: ['true'], cwd: '/tmp/somewhere' }, /^cwd \/tmp\/somewhere is below \/tmp/],
+    [{ command: ['true'], cwd: '/tmp/somewhere', workspaceDir: packageDir }, /^cwd \/tmp\/somewhere is below \/tmp, .* outside the workspace/],
+    [{ command: ['true'], cwd: '/tmp', workspaceDir: '/tmp' }, /^workspaceDir \/tmp would hide/],
+    [{ command: ['true'], cwd: packageDir, workspaceDir: '/run/user/0' }, /^workspaceDir \/run\/user\/0 would hide or be hidden by the guest's own \/run/],
     [{ command: ['true'], cwd: packageDir, workspaceDir: '/' }, /^workspaceDir must be a directory below \//],
   ])('rejects %o', (options, message) => {
     expect(() => fillLabOptions(options)).toThrow(expect.objectContaining({ code: LabErrorCode.invalidOption, message: expect.stringMatching(message) }));
