@@ -9,8 +9,10 @@
  * would only add a hop. The per-channel discipline is the same as the
  * server's: one call at a time per channel, four channels per connection.
  */
+import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { CallStream, concat } from './call/call-stream.js';
+import type { RxProcedureDescriptor } from '@roce-rpc/xdr';
+import { CallStream } from './call/call-stream.js';
 import type { Channel } from './channel/channel.js';
 import { connectionKey, type Connection } from './connection/connection-table.js';
 import type { ConnectionView } from './connection/connection-view.js';
@@ -19,7 +21,8 @@ import { Endpoint } from './endpoint/endpoint.js';
 import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
 import { checkInteger, fillCallOptions, type CallOptions } from './options.js';
-import { CHANNELS_PER_CONNECTION, CID_INCREMENT, OPCODE_SIZE, SecurityIndex } from './protocol.js';
+import { CHANNELS_PER_CONNECTION, CID_INCREMENT, RxErrorCode, SecurityIndex } from './protocol.js';
+import { SplitCall, decodeValue, encodeRequest } from './interface.js';
 import { ChannelThread } from './worker/channel-thread.js';
 
 export interface RxClientOptions {
@@ -30,14 +33,6 @@ export interface RxClientOptions {
   maxWaitingCalls?: number;
   poolBuffers?: number;
   call?: CallOptions;
-}
-
-/** A typed procedure, as the xdrgen descriptor table provides it. */
-export interface ProcedureDescriptor<Args, Result> {
-  name: string;
-  opcode: number;
-  encodeArgs(args: Args): Uint8Array;
-  decodeResult(bytes: Uint8Array): Result;
 }
 
 /** Largest first cid we pick: keeps cids well clear of the sign bit. */
@@ -203,12 +198,17 @@ export class ClientConnection {
   }
 
   /** An rxgen procedure call: opcode + XDR arguments in, XDR results out. */
-  async invoke<Args, Result>(procedure: ProcedureDescriptor<Args, Result>, args: Args): Promise<Result> {
-    const encoded = procedure.encodeArgs(args);
-    const opcode = new Uint8Array(OPCODE_SIZE);
-    new DataView(opcode.buffer).setInt32(0, procedure.opcode);
-    const reply = await this.call(concat([opcode, encoded]));
-    return procedure.decodeResult(reply);
+  async invoke<Args, Result>(procedure: RxProcedureDescriptor<Args, Result>, args: Args): Promise<Result> {
+    assert.ok(!procedure.split, `${procedure.qualifiedName} is a split procedure: use startSplit`);
+    const reply = await this.call(encodeRequest(procedure, args));
+    return decodeValue(procedure.result, reply, RxErrorCode.RXGEN_CC_UNMARSHAL);
+  }
+
+  /** Starts an rxgen split procedure: the arguments are written, the stream is the application's. */
+  async startSplit<Args, Result>(procedure: RxProcedureDescriptor<Args, Result>, args: Args, options: { channel?: number } = {}): Promise<SplitCall<Result>> {
+    const stream = await this.startCall(options);
+    await stream.write(encodeRequest(procedure, args));
+    return new SplitCall(stream, procedure as RxProcedureDescriptor<unknown, Result>);
   }
 
   close(): void {

@@ -20,5 +20,13 @@ export { type CounterSnapshot, emptySnapshot, sumSnapshots } from './metrics.js'
 export { CallStream } from './call/call-stream.js';
 export { rxgenService, type RxService, type ServerCallInfo, type Procedure, type SimpleProcedure, type SplitProcedure } from './service.js';
 export { RxServer, type RxServerOptions, type RxServerStats } from './server.js';
-export { RxClient, ClientConnection, type RxClientOptions, type ProcedureDescriptor } from './client.js';
+export { RxClient, ClientConnection, type RxClientOptions } from './client.js';
+export {
+  SplitCall,
+  serviceFromPackage,
+  encodeRequest,
+  type PackageImplementation,
+  type ProcedureImplementation,
+  type SplitProcedureImplementation,
+} from './interface.js';
 export { VERSION_STRING } from './endpoint/debug-replies.js';

@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RxClient, RxServer, type ClientConnection } from '../dist/index.js';
+import { BENCH_PACKAGE } from '../dist/generated/bench.js';
 
 const serviceModule = new URL('../dist/bench/bench-service.js', import.meta.url);
+const [Null, Echo, Send, Receive] = BENCH_PACKAGE.procedures;
 
-function opcode(op: number, ...words: number[]): Uint8Array {
-  const bytes = new Uint8Array(4 + words.length * 4);
-  const view = new DataView(bytes.buffer);
-  view.setInt32(0, op);
-  words.forEach((word, index) => view.setUint32(4 + index * 4, word));
-  return bytes;
-}
-
-describe('a call travels from our client through the endpoint to a channel worker and back', () => {
+describe('typed calls travel from our client through the endpoint to a channel worker and back', () => {
   let server: RxServer;
   let client: RxClient;
   let connection: ClientConnection;
@@ -25,19 +19,53 @@ describe('a call travels from our client through the endpoint to a channel worke
     await server?.close();
   });
 
-  it('answers Null with an empty reply', async () => {
-    const reply = await connection.call(opcode(1));
-    expect(reply.byteLength).toBe(0);
+  it('answers Null with empty results', async () => {
+    expect(await connection.invoke(Null, {})).toEqual({});
   });
 
   it('echoes a multi-packet argument byte for byte', async () => {
-    const payload = new Uint8Array(20_000).map((_, index) => (index * 7) & 0xff);
-    const request = new Uint8Array(8 + payload.byteLength);
-    new DataView(request.buffer).setInt32(0, 2);
-    new DataView(request.buffer).setUint32(4, payload.byteLength);
-    request.set(payload, 8);
-    const reply = await connection.call(request);
-    expect(reply.byteLength).toBe(4 + payload.byteLength);
-    expect(Buffer.from(reply.subarray(4)).equals(Buffer.from(payload))).toBe(true);
+    const request = new Uint8Array(20_000).map((_, index) => (index * 7) & 0xff);
+    const { reply } = await connection.invoke(Echo, { request });
+    expect(Buffer.from(reply).equals(Buffer.from(request))).toBe(true);
+  });
+
+  it('streams 1 MiB to the server in a split call and gets the count back', async () => {
+    const call = await connection.startSplit(Send, { length: 1 << 20 });
+    const chunk = new Uint8Array(60_000).fill(3);
+    for (let sent = 0; sent < 1 << 20; sent += chunk.byteLength) await call.write(chunk.subarray(0, Math.min(chunk.byteLength, (1 << 20) - sent)));
+    expect(await call.finish()).toEqual({ received: 1 << 20 });
+  });
+
+  it('streams 1 MiB from the server in a split call', async () => {
+    const call = await connection.startSplit(Receive, { length: 1 << 20 });
+    let received = 0;
+    for (let chunk = await call.read(); chunk !== undefined; chunk = await call.read()) {
+      expect(chunk.every((byte) => byte === 0x5a)).toBe(true);
+      received += chunk.byteLength;
+    }
+    expect(received).toBe(1 << 20);
+    expect(await call.finish()).toEqual({});
+  });
+
+  it('runs calls on all four channels of a connection at once', async () => {
+    const results = await Promise.all([0, 1, 2, 3].map((channel) => connection.call(Uint8Array.of(0, 0, 0, 1), { channel })));
+    expect(results.map((reply) => reply.byteLength)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('aborts an unknown opcode with RXGEN_OPCODE', async () => {
+    await expect(connection.call(Uint8Array.of(0, 0, 0x7f, 0x7f))).rejects.toMatchObject({ code: 'ERR_RX_CALL_ABORTED', abortCode: -455 });
+  });
+
+  it('serves IPv6 peers', async () => {
+    const server6 = await RxServer.listen({ serviceModule, address: '::1', workers: 1 });
+    const client6 = await RxClient.open({ address: '::' });
+    try {
+      const connection6 = client6.connect('::1', server6.port, 42);
+      const { reply } = await connection6.invoke(Echo, { request: Uint8Array.of(1, 2, 3) });
+      expect([...reply]).toEqual([1, 2, 3]);
+    } finally {
+      await client6.close();
+      await server6.close();
+    }
   });
 });

@@ -67,6 +67,12 @@ export class CallStream {
     }
   }
 
+  /** Puts bytes back in front of the stream: the next read() returns them first. */
+  unread(bytes: Uint8Array): void {
+    if (bytes.byteLength === 0) return;
+    this.carry = this.carry === undefined ? bytes : concat([bytes, this.carry]);
+  }
+
   /** Exactly `length` bytes, or ERR_RX_SHORT_PACKET when the data ends first. */
   async readExactly(length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);

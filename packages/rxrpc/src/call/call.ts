@@ -79,6 +79,8 @@ export class Call {
   /** Partially filled packet data the application wrote but we have not queued. */
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  /** The application ended its side; pending bytes and LAST_PACKET go out as the queue makes room. */
+  private endRequested = false;
 
   constructor(link: CallLink, callNumber: number, events: CallEvents) {
     this.link = link;
@@ -217,6 +219,7 @@ export class Call {
 
   private afterSenderProgress(): void {
     if (!this.link.isClient && this.sender.allAcked()) return this.finish();
+    this.packPending(this.endRequested);
     this.sender.transmitReady(this.link.nowMs());
     this.onWake?.();
     this.armTimer();
@@ -253,6 +256,7 @@ export class Call {
   end(): void {
     assert.ok(this.canWrite(), `call ${this.callNumber} cannot end in phase ${this.phase}`);
     if (!this.link.isClient && this.phase === 'receiving') this.phase = 'sending';
+    this.endRequested = true;
     this.packPending(true);
     this.delayedAckAtMs = undefined;
     this.lastSentAtMs = this.link.nowMs();
@@ -262,6 +266,7 @@ export class Call {
 
   /** Moves pending bytes into full packets; with `last`, flushes the remainder as the final packet. */
   private packPending(last: boolean): void {
+    if (this.sender.lastSeq !== undefined) return;
     while (this.sender.hasRoom() && (this.pendingBytes > MAX_DATA_PER_PACKET || (last && this.sender.lastSeq === undefined))) {
       const size = Math.min(this.pendingBytes, MAX_DATA_PER_PACKET);
       const isLast = last && size === this.pendingBytes;
