@@ -40,19 +40,19 @@ describe('a guest run', () => {
       'echo "cwd=$(pwd) home=$HOME"',
       `echo written-by-the-guest > ${marker}`,
       // Real RDMA traffic over rxe0, with peers we did not write: rping (Send, RDMA Read/Write) and perftest.
+      // Clients retry until their server listens: how long that takes depends on the host's load.
+      'retry() { tries=0; until "$@"; do tries=$((tries + 1)); [ $tries -lt 40 ] || return 1; sleep 0.5; done; }',
       'rping -s -a "$RXE_LAB_ADDR" -C 3 > /tmp/rping-server.log 2>&1 &',
-      'sleep 1',
-      'rping -c -a "$RXE_LAB_ADDR" -V -v -C 3',
+      'retry rping -c -a "$RXE_LAB_ADDR" -V -v -C 3',
       'ib_send_lat -R -F -n 200 > /tmp/send-lat-server.log 2>&1 &',
-      'sleep 1',
-      'ib_send_lat -R -F -n 200 "$RXE_LAB_ADDR"',
+      'retry ib_send_lat -R -F -n 200 "$RXE_LAB_ADDR"',
       'wait',
       'seq 1 40000',
       'echo to-stderr >&2',
     ].join('\n');
     const result = await runInLab({ command: ['sh', '-c', script], cwd: packageDir, captureOutput: true, stdout: null, stderr: null });
     try {
-      expect(result.exitCode).toBe(0);
+      expect(result.exitCode, `stdout:\n${result.stdout.slice(0, 4000)}\nstderr:\n${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/hca_id:\s+rxe0/);
       expect(result.stdout).toMatch(/state:\s+PORT_ACTIVE \(4\)/);
       expect(result.stdout).toMatch(/link_layer:\s+Ethernet/);
