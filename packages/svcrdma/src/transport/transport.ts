@@ -1,0 +1,347 @@
+/**
+ * RdmaTransport: one RPC-over-RDMA connection on the server side — the
+ * svcxprt_rdma of Linux.
+ *
+ * Life: created by the server when it accepts a connection (the QP, its CQs
+ * and the registered memory come from the device side through `port` and
+ * `resources`); owned by the server's connection table; served by the
+ * ServicePool's workers, one RPC at a time per worker; closed by close(),
+ * which follows the seed's teardown order: drain the queue pair (every posted
+ * Send has completed or been flushed onto the release list), drain the release
+ * list, flush the receive queue, destroy the contexts.
+ *
+ * An RPC's path (serveOne): take the oldest completed Receive; decode the
+ * transport header (a rejection becomes RDMA_ERROR or a drop); hand the RPC
+ * message to the dispatcher; plan the reply (inline, Write chunks, Reply
+ * chunk); get a send context; encode header + inline reply into it; post the
+ * RDMA Writes then the Send; release: the Receive slot goes back and the
+ * release list is drained (drain point between-rpcs).
+ *
+ * Threading: the thread that created it (main thread today). Completion
+ * callbacks arrive on that thread; the release list is appended natively.
+ */
+import assert from 'node:assert';
+import type { XdrBulkItem } from '@roce-rpc/xdr';
+import { HeaderRejection, RejectAnswer } from '../errors.js';
+import type { CallTransportHeader } from '../header/chunks.js';
+import { decodeCallHeader } from '../header/decode.js';
+import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
+import { grantCredits } from '../reply/credits.js';
+import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
+import type { RdmaWrite } from '../reply/scatter.js';
+import { ReceiveRing, type CompletedReceive } from './receive_ring.js';
+import { DrainPoint, SendContextPool, type Registration, type SendContext, type SendResources } from './send_context.js';
+import type { Servable, ServicePool } from './service_pool.js';
+
+/** An RDMA Write ready to post: remote target plus registered local pieces. */
+export interface PreparedWrite {
+  readonly write: RdmaWrite;
+  readonly sources: readonly Registration[];
+}
+
+/** What the transport needs from its queue pair. */
+export interface QueuePairPort {
+  /** Posts a Receive into `length` bytes at `offset` of the ring's registered buffer. */
+  postReceive(slot: number, offset: number, length: number): void;
+  /** Posts the Writes (unsignaled) then the Send of `sendBytes` of the context's buffer, signaled with wrId = context.id. */
+  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number): void;
+  /** Starts an orderly disconnect. */
+  disconnect(): void;
+}
+
+/** Where a call came from, as the ONC RPC dispatcher's handlers see it. */
+export interface RdmaCallContext {
+  readonly transport: 'rdma';
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+}
+
+/** The ONC RPC side: the oncrpc Dispatcher satisfies it. */
+export interface CallHandler {
+  handleCall(bytes: Uint8Array, context: RdmaCallContext): { message: ReplyBody } | Promise<{ message: ReplyBody }> | null;
+}
+
+export interface TransportParameters {
+  readonly credits: number;
+  readonly receiveInlineBytes: number;
+  readonly sendQueueDepth: number;
+  readonly sendContextsMax: number;
+  /** The client's receive size (RFC 8797), our inline threshold towards it. */
+  readonly peerReceiveBytes: number;
+}
+
+export interface TransportMetrics {
+  calls: number;
+  rejected: Record<string, number>;
+  errorReplies: number;
+  inlineReplies: number;
+  replyChunkReplies: number;
+  writtenBytes: number;
+  /** The release list went empty -> non-empty while nobody was waiting: the transport enqueued itself. */
+  selfEnqueues: number;
+  /** Replies that waited for Send Queue space (or a send context). */
+  sqWaits: number;
+  /** Releases that found no RPC (the self-enqueue path). */
+  emptyReceives: number;
+}
+
+type TransportState = 'open' | 'closing' | 'closed';
+
+export class RdmaTransport implements Servable {
+  queued = false;
+  readonly ring: ReceiveRing;
+  readonly sendContexts: SendContextPool;
+  readonly metrics: TransportMetrics = {
+    calls: 0,
+    rejected: {},
+    errorReplies: 0,
+    inlineReplies: 0,
+    replyChunkReplies: 0,
+    writtenBytes: 0,
+    selfEnqueues: 0,
+    sqWaits: 0,
+    emptyReceives: 0,
+  };
+  private state: TransportState = 'open';
+  private sqAvailable: number;
+  /** Workers waiting for Send Queue space or a context; woken by a release-list transition. */
+  private readonly sendWaiters: (() => void)[] = [];
+  private readonly sendLimitBytes: number;
+  private readonly pool: ServicePool;
+  private readonly callContext: RdmaCallContext;
+
+  constructor(
+    private readonly port: QueuePairPort,
+    private readonly resources: SendResources,
+    private readonly handler: CallHandler,
+    pool: ServicePool,
+    readonly parameters: TransportParameters,
+    peer: { remoteAddress?: string; remotePort?: number } = {},
+  ) {
+    this.pool = pool;
+    this.ring = new ReceiveRing(parameters.credits, parameters.receiveInlineBytes);
+    this.sendContexts = new SendContextPool(resources, parameters.sendContextsMax, parameters.receiveInlineBytes);
+    this.sqAvailable = parameters.sendQueueDepth;
+    this.sendLimitBytes = Math.min(parameters.peerReceiveBytes, parameters.receiveInlineBytes);
+    this.callContext = { transport: 'rdma', ...peer };
+  }
+
+  /** Posts the initial Receives: one per credit. Call before accepting. */
+  start(): void {
+    this.postReceives();
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Receive completion (on this thread): queue the call and enqueue the transport. */
+  onReceive(slot: number, byteLength: number): void {
+    this.ring.complete(slot, byteLength);
+    // Replace the Receive at once, as svc_rdma_wc_receive does, so credits stay posted.
+    if (this.state === 'open') this.postReceives();
+    this.pool.enqueue(this);
+  }
+
+  /** Receive flushed (QP in error): the slot only goes back. */
+  onReceiveFlushed(slot: number): void {
+    this.ring.flush(slot);
+    this.beginClose();
+  }
+
+  /**
+   * The release list went empty -> non-empty (the native transition, the
+   * seed's llist_add() returning true). A worker waiting for Send Queue space
+   * takes it (and drains after its wait); otherwise the transport marks itself
+   * as having work and enqueues itself, so an idle worker runs receive (finds
+   * nothing) and release, draining the trailing edge of a burst.
+   */
+  onReleasePending(): void {
+    const waiter = this.sendWaiters.shift();
+    if (waiter !== undefined) {
+      waiter();
+      return;
+    }
+    this.metrics.selfEnqueues++;
+    this.pool.enqueue(this);
+  }
+
+  /** A Send failed or was flushed: its context is released by a drain like any other; the connection closes. */
+  onSendFailed(): void {
+    this.beginClose();
+  }
+
+  /** svc_recv for this transport: one RPC, or only a release when nothing was received. */
+  async serveOne(): Promise<void> {
+    const receive = this.ring.next();
+    if (receive === undefined) {
+      this.metrics.emptyReceives++;
+      this.release(null);
+      return;
+    }
+    // Others may serve the next call while this one is processed (svc_xprt_received).
+    if (this.ring.pending > 0) this.pool.enqueue(this);
+    try {
+      await this.process(receive);
+    } catch (error) {
+      // Handler bugs are answered by the dispatcher; anything here is ours: drop the
+      // connection, not the process, and let the pool report it.
+      this.beginClose();
+      throw error;
+    } finally {
+      this.release(receive);
+    }
+  }
+
+  /** xpo_release_ctxt: the Receive slot goes back, then the release list is drained. */
+  private release(receive: CompletedReceive | null): void {
+    if (receive !== null) {
+      this.ring.release(receive.slot);
+      if (this.state === 'open') this.postReceives();
+    }
+    this.drainSendContexts(receive === null ? DrainPoint.SELF_ENQUEUE : DrainPoint.BETWEEN_RPCS);
+  }
+
+  private drainSendContexts(point: DrainPoint): number {
+    const released = this.sendContexts.drain(point);
+    this.sqAvailable += this.sendContexts.takeReleasedWorkRequests();
+    return released;
+  }
+
+  private async process(receive: CompletedReceive): Promise<void> {
+    this.metrics.calls++;
+    let header: CallTransportHeader;
+    try {
+      header = decodeCallHeader(receive.bytes);
+    } catch (error) {
+      if (!(error instanceof HeaderRejection)) throw error;
+      return this.answerRejection(error);
+    }
+    if (header.callChunk !== null || header.readChunks.length > 0) {
+      // RDMA Read of call data is the next layer; until then such calls are refused cleanly.
+      this.metrics.rejected['read-chunks-unsupported'] = (this.metrics.rejected['read-chunks-unsupported'] ?? 0) + 1;
+      return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
+    }
+    const reply = await this.handler.handleCall(receive.bytes.subarray(header.headerBytes), this.callContext);
+    if (reply === null || this.state !== 'open') return;
+    const plan = planReply({
+      xid: header.xid,
+      credits: grantCredits(header.credits, this.parameters.credits),
+      body: reply.message,
+      writeList: header.writeList,
+      replyChunk: header.replyChunk,
+      sendLimitBytes: this.sendLimitBytes,
+    });
+    if (plan.kind === 'error') {
+      this.metrics.rejected[plan.reason] = (this.metrics.rejected[plan.reason] ?? 0) + 1;
+      return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
+    }
+    await this.sendReply(plan, reply.message);
+  }
+
+  private answerRejection(rejection: HeaderRejection): Promise<void> | void {
+    const name = rejection.reason.name;
+    this.metrics.rejected[name] = (this.metrics.rejected[name] ?? 0) + 1;
+    if (rejection.answer === RejectAnswer.DISCONNECT) return this.beginClose();
+    if (rejection.answer === RejectAnswer.DROP || rejection.xid === null) return;
+    // The call's credit request is unknown: grant what is posted, as Linux's sc_fc_credits does.
+    return this.sendError(rejection.xid, this.parameters.credits, rejection.answer);
+  }
+
+  private async sendError(xid: number, requestedCredits: number, answer: RejectAnswer): Promise<void> {
+    const context = await this.acquireSendResources(1);
+    if (context === null) return;
+    const header = encodeErrorHeader(xid, grantCredits(requestedCredits, this.parameters.credits), answer, context.buffer.bytes);
+    this.metrics.errorReplies++;
+    this.post(context, [], header.length, 1);
+  }
+
+  private async sendReply(plan: Exclude<ReplyPlan, { kind: 'error' }>, body: ReplyBody): Promise<void> {
+    const workRequests = plan.writes.length + 1;
+    const context = await this.acquireSendResources(workRequests);
+    if (context === null) return;
+    const bytes = context.buffer.bytes;
+    let length = encodeReplyHeader(plan.header, bytes).length;
+    // Pull-up: the inline reply is copied behind the header, one SGE per Send.
+    for (const part of plan.sendParts) {
+      bytes.set(part, length);
+      length += part.length;
+    }
+    const writes = plan.writes.map((write) => this.prepareWrite(context, write));
+    keepBulkAlive(context, body.bulk);
+    if (plan.kind === 'inline') this.metrics.inlineReplies++;
+    else this.metrics.replyChunkReplies++;
+    this.metrics.writtenBytes += plan.writtenBytes;
+    this.post(context, writes, length, workRequests);
+  }
+
+  /** Registers each source of a Write for the device; the drain closes them. */
+  private prepareWrite(context: SendContext, write: RdmaWrite): PreparedWrite {
+    const sources = write.sources.map((source) => this.resources.register(source));
+    context.sourceRegistrations.push(...sources);
+    return { write, sources };
+  }
+
+  private post(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number, workRequests: number): void {
+    try {
+      this.port.postReply(context, writes, sendBytes);
+    } catch (error) {
+      this.sendContexts.putUnposted(context);
+      this.beginClose();
+      return;
+    }
+    this.sendContexts.markPosted(context, workRequests);
+    this.sqAvailable -= workRequests;
+  }
+
+  /**
+   * Send Queue space for `workRequests` entries and a send context. Waits for a
+   * release-list transition when either is exhausted, then drains (drain point
+   * sq-wait): completions that arrived during the wait did not enqueue us.
+   */
+  private async acquireSendResources(workRequests: number): Promise<SendContext | null> {
+    assert(workRequests <= this.parameters.sendQueueDepth, `${workRequests} work requests exceed the Send Queue`);
+    for (;;) {
+      if (this.state !== 'open') return null;
+      if (this.sqAvailable >= workRequests) {
+        const context = this.sendContexts.get();
+        if (context !== null) return context;
+      }
+      this.metrics.sqWaits++;
+      await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
+      this.drainSendContexts(DrainPoint.SQ_WAIT);
+    }
+  }
+
+  private postReceives(): void {
+    for (const slot of this.ring.takeSlotsToPost()) {
+      this.port.postReceive(slot, slot * this.ring.slotBytes, this.ring.slotBytes);
+    }
+  }
+
+  /** Stops serving: no new Receives are posted, waiters give up, the peer is disconnected. */
+  beginClose(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    for (const waiter of this.sendWaiters.splice(0)) waiter();
+    this.port.disconnect();
+  }
+
+  /**
+   * The seed's teardown, once the device side has drained the queue pair (every
+   * posted Send's completion is on the release list): drain the release list,
+   * then flush the receive queue, then destroy the contexts (a leak check).
+   */
+  finishClose(): void {
+    assert.notEqual(this.state, 'closed');
+    this.beginClose();
+    this.state = 'closed';
+    this.drainSendContexts(DrainPoint.TEARDOWN);
+    this.ring.flushCompleted();
+    this.sendContexts.destroy();
+  }
+}
+
+function keepBulkAlive(context: SendContext, bulk: readonly XdrBulkItem[]): void {
+  for (const item of bulk) context.references.push(item.data);
+}
