@@ -81,6 +81,7 @@ export class Call {
   private pendingBytes = 0;
   /** The application ended its side; pending bytes and LAST_PACKET go out as the queue makes room. */
   private endRequested = false;
+  private pinged = false;
 
   constructor(link: CallLink, callNumber: number, events: CallEvents) {
     this.link = link;
@@ -93,7 +94,6 @@ export class Call {
     this.lastReceivedAtMs = this.startedAtMs;
     this.lastSentAtMs = this.startedAtMs;
     link.counters.callsStarted += 1;
-    if (link.isClient && link.rtt.samples === 0) this.sendPing(AckReason.PING);
     this.armTimer();
   }
 
@@ -248,6 +248,7 @@ export class Call {
     this.pendingBytes += data.byteLength;
     this.packPending(false);
     this.sender.transmitReady(this.link.nowMs());
+    this.pingIfUnmeasured();
     this.armTimer();
     return this.sender.hasRoom();
   }
@@ -261,7 +262,21 @@ export class Call {
     this.delayedAckAtMs = undefined;
     this.lastSentAtMs = this.link.nowMs();
     this.sender.transmitReady(this.lastSentAtMs);
+    this.pingIfUnmeasured();
     this.armTimer();
+  }
+
+  /**
+   * A channel with no RTT sample yet pings once, right after its first DATA
+   * (so the peer already knows the call): the response's serial gives the RTT
+   * that drives retransmission.
+   */
+  private pingIfUnmeasured(): void {
+    const now = this.link.nowMs();
+    if (this.pinged || !this.link.rtt.wantsPing(now) || !this.sender.hasTransmitted()) return;
+    this.pinged = true;
+    this.link.rtt.pingedAtMs = now;
+    this.sendPing(AckReason.PING);
   }
 
   /** Moves pending bytes into full packets; with `last`, flushes the remainder as the final packet. */

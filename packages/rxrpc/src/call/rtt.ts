@@ -15,6 +15,8 @@ export class RttEstimator {
   minMs = Number.POSITIVE_INFINITY;
   maxMs = 0;
   samples = 0;
+  /** When a ping for a first sample last went out: an unanswered ping is not repeated every call. */
+  pingedAtMs: number | undefined;
   /** Doubles on every retransmission timeout, reset by the next sample. */
   private backoff = 1;
   private readonly options: FilledCallOptions;
@@ -40,6 +42,11 @@ export class RttEstimator {
 
   onTimeout(): void {
     this.backoff = Math.min(this.backoff * 2, 64);
+  }
+
+  /** True when a ping should go out to get a first sample. */
+  wantsPing(nowMs: number): boolean {
+    return this.samples === 0 && (this.pingedAtMs === undefined || nowMs - this.pingedAtMs >= this.options.initialRetransmitTimeoutMs);
   }
 
   retransmitTimeoutMs(): number {

@@ -72,6 +72,10 @@ export class Sender {
     return this.queue.size;
   }
 
+  hasTransmitted(): boolean {
+    return this.nextToTransmit > 1;
+  }
+
   hasRoom(): boolean {
     return this.queue.size < this.link.options.sendQueuePackets;
   }

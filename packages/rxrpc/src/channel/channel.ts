@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { Call, type CallLink } from '../call/call.js';
 import { RttEstimator } from '../call/rtt.js';
 import { AckReason, DEFAULT_PACKET_SIZE, PacketFlag, PacketType } from '../protocol.js';
-import { encodeAckBody, encodePacket, splitData, type PacketHeader } from '../wire/codec.js';
+import { decodeAck, encodeAckBody, encodePacket, splitData, type PacketHeader } from '../wire/codec.js';
 import type { BufferPool } from './buffer-pool.js';
 
 export type ChannelLink = Omit<CallLink, 'rtt' | 'release' | 'acquireBuffer' | 'headerTemplate'> & {
@@ -109,7 +109,7 @@ export class Channel {
       if (!this.startServerCall(header)) return;
     }
     const call = this.call;
-    if (call === undefined || header.callNumber !== call.callNumber) return this.receiveStale(header);
+    if (call === undefined || header.callNumber !== call.callNumber) return this.receiveStale(header, body);
     switch (header.type) {
       case PacketType.DATA:
         for (const packet of splitData(datagram, header)) call.onData(packet);
@@ -142,7 +142,12 @@ export class Channel {
     return true;
   }
 
-  private receiveStale(header: PacketHeader): void {
+  private receiveStale(header: PacketHeader, body: Uint8Array): void {
+    if (header.type === PacketType.ACK && (header.flags & PacketFlag.REQUEST_ACK) !== 0 && decodeAck(body).reason === AckReason.PING) {
+      // A ping about a call we no longer (or do not yet) hold still measures the path: answer it.
+      this.sendStatelessAck(header, AckReason.PING_RESPONSE, 0);
+      return;
+    }
     const ended = this.lastEnded;
     const forLastEnded = ended !== undefined && header.callNumber === ended.callNumber;
     if (header.type === PacketType.ACK && !this.link.isClient && header.callNumber < this.callNumber) {
@@ -151,7 +156,7 @@ export class Channel {
     }
     if (header.type === PacketType.DATA && this.link.isClient && forLastEnded && ended.completed) {
       // Our final ACK was lost: the server retransmits its reply. ACK it again.
-      this.sendEndedAck(header, ended.receivedThrough);
+      this.sendStatelessAck(header, AckReason.DUPLICATE, ended.receivedThrough);
       return;
     }
     if (forLastEnded && header.type === PacketType.ACK) return;
@@ -175,14 +180,15 @@ export class Channel {
     this.link.counters.busyPacketsSent += 1;
   }
 
-  private sendEndedAck(header: PacketHeader, receivedThrough: number): void {
+  /** An ACK from the channel itself, for a call it no longer holds: `receivedThrough` is all it claims. */
+  private sendStatelessAck(header: PacketHeader, reason: AckReason, receivedThrough: number): void {
     const body = encodeAckBody({
       bufferSpace: 0,
       maxSkew: 0,
       firstPacket: receivedThrough + 1,
       previousPacket: receivedThrough,
       serial: header.serial,
-      reason: AckReason.DUPLICATE,
+      reason,
       acks: new Uint8Array(0),
       trailer: { maxMTU: DEFAULT_PACKET_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: this.link.options.receiveWindow, maxDgramPackets: 1 },
     });
