@@ -9,6 +9,7 @@ import { LabError, LabErrorCode } from './errors.js';
 import { runInLab } from './lab-run.js';
 import { labDefaults, passedThroughEnvNames, type LabOptions } from './options.js';
 import { guestNetworkEnvironment } from './guest-network.js';
+import type { BootImage } from './kernel-image.js';
 
 /** Exit status when the lab, not the command, failed (as `docker run` does). */
 const labFailureExitCode = 125;
@@ -96,6 +97,10 @@ function usageError(message: string): LabError {
   return new LabError(LabErrorCode.invalidOption, `${message}\n\n${usage}`);
 }
 
+function bootImageDescription(image: BootImage): string {
+  return image.pvh ? 'PVH boot of the extracted ELF' : `bzImage boot, slower: ${image.fallbackReason}`;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const request = parseCommandLine(argv);
   if (request.help) {
@@ -121,7 +126,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (request.verbose) {
       process.stderr.write(
         `rxe-lab: boot to ready ${(result.bootMs / 1000).toFixed(1)} s, whole run ${(result.durationMs / 1000).toFixed(1)} s, ` +
-          `kernel ${result.kernelVersion}, exit status ${result.exitCode}\n`,
+          `kernel ${result.kernelVersion} (${bootImageDescription(result.bootImage)}), exit status ${result.exitCode}\n`,
       );
     }
     return result.exitCode;

@@ -6,14 +6,16 @@
  * private temporary file and renames it into place, which is atomic.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildCpioArchive, type CpioEntry } from './cpio.js';
 import { LabError, LabErrorCode } from './errors.js';
 import { initrdModules, stageOneScript } from './guest-scripts.js';
 import { resolveModulePaths, type GuestKernel } from './kernel.js';
+import { storeCacheArtefact } from './lab-cache.js';
 
+const initrdPrefix = 'initrd-';
 const busyboxPath = '/bin/busybox';
 const consoleDevice = { major: 5, minor: 1 }; // /dev/console: init's stdio before devtmpfs is mounted
 
@@ -24,7 +26,7 @@ export function ensureInitrd(kernel: GuestKernel, cacheDir: string): string {
   const busybox = readInput(busyboxPath, 'install busybox-static (scripts/apt-packages.txt)');
   const digest = createHash('sha256').update(stageOne).update(busybox);
   for (const path of modulePaths) digest.update(path);
-  const initrdPath = join(cacheDir, `initrd-${kernel.version}-${digest.digest('hex').slice(0, 12)}.cpio.gz`);
+  const initrdPath = join(cacheDir, `${initrdPrefix}${kernel.version}-${digest.digest('hex').slice(0, 12)}.cpio.gz`);
   if (existsSync(initrdPath)) return initrdPath;
 
   const entries: CpioEntry[] = [
@@ -39,10 +41,7 @@ export function ensureInitrd(kernel: GuestKernel, cacheDir: string): string {
     ),
   ];
   try {
-    mkdirSync(cacheDir, { recursive: true });
-    const temporaryPath = `${initrdPath}.${process.pid}.tmp`;
-    writeFileSync(temporaryPath, gzipSync(buildCpioArchive(entries), { level: 1 }));
-    renameSync(temporaryPath, initrdPath);
+    storeCacheArtefact(initrdPath, gzipSync(buildCpioArchive(entries), { level: 1 }), initrdPrefix);
   } catch (error) {
     throw new LabError(LabErrorCode.initrdFailed, `cannot write the initrd to ${initrdPath}`, [], error);
   }

@@ -17,6 +17,7 @@ import { LabError, LabErrorCode } from './errors.js';
 import { guestNetworkEnvironment } from './guest-network.js';
 import { consoleMarker, runFiles, stageTwoScript, statusWords } from './guest-scripts.js';
 import { ensureInitrd } from './initrd.js';
+import { ensureBootImage, type BootImage } from './kernel-image.js';
 import { findGuestKernel, type GuestKernel } from './kernel.js';
 import { fillLabOptions, passedThroughEnvNames, type FilledLabOptions, type LabOptions } from './options.js';
 import { OutputFollower } from './output-follower.js';
@@ -30,6 +31,8 @@ export interface LabResult {
   /** From QEMU's start until it exited. */
   readonly durationMs: number;
   readonly kernelVersion: string;
+  /** The image QEMU booted: the extracted ELF through PVH (fast), or the bzImage and why. */
+  readonly bootImage: BootImage;
   /** The command's output when `captureOutput` was set, else empty. */
   readonly stdout: string;
   readonly stderr: string;
@@ -52,14 +55,16 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
   if (filled.signal?.aborted) throw new LabError(LabErrorCode.aborted, 'aborted before the guest started');
   const kernel = findGuestKernel();
   const labDir = join(filled.workspaceDir, labDirName);
+  const bootImage = ensureBootImage(kernel, labDir);
   const initrd = ensureInitrd(kernel, labDir);
   const runDir = createRunDir(join(labDir, 'runs'));
-  return new LabRun(filled, kernel, runDir).run(initrd);
+  return new LabRun(filled, kernel, bootImage, runDir).run(initrd);
 }
 
 class LabRun {
   readonly #options: FilledLabOptions;
   readonly #kernel: GuestKernel;
+  readonly #bootImage: BootImage;
   readonly #runDir: string;
   readonly #console: ConsoleTail;
   readonly #stdout: OutputFollower;
@@ -70,9 +75,10 @@ class LabRun {
   #qemuClosed: Promise<void> = Promise.resolve();
   #settle: (ending: Ending) => void = () => {};
 
-  constructor(options: FilledLabOptions, kernel: GuestKernel, runDir: string) {
+  constructor(options: FilledLabOptions, kernel: GuestKernel, bootImage: BootImage, runDir: string) {
     this.#options = options;
     this.#kernel = kernel;
+    this.#bootImage = bootImage;
     this.#runDir = runDir;
     this.#console = new ConsoleTail(options.consoleLog, (line) => this.#onMarker(line));
     this.#stdout = new OutputFollower(join(runDir, runFiles.stdout), options.stdout, options.captureOutput);
@@ -106,6 +112,7 @@ class LabRun {
       bootMs: this.#bootMs(),
       durationMs,
       kernelVersion: this.#kernel.version,
+      bootImage: this.#bootImage,
       stdout,
       stderr,
       runDir: keep ? this.#runDir : null,
@@ -129,7 +136,7 @@ class LabRun {
 
   #startQemu(initrd: string): void {
     const args = qemuArguments({
-      kernelImage: this.#kernel.imagePath,
+      kernelImage: this.#bootImage.path,
       initrd,
       memoryMiB: this.#options.memoryMiB,
       cpus: this.#options.cpus,
