@@ -111,6 +111,9 @@ const nullProcedure: OncRpcProcedureDescriptor<void, void> = {
 
 function answerNull(): void {}
 
+/** Every AUTH_NONE call shares this credential: nothing in it varies. */
+const anonymous: RpcCredential = Object.freeze({ flavor: AuthFlavor.AUTH_NONE });
+
 /** Below this, a reply is all header: start small, the slab allocator serves it. */
 const errorReplyBytes = 64;
 
@@ -277,7 +280,7 @@ export class Dispatcher<Context extends RpcTransportContext = RpcTransportContex
     if (credential.flavor === AuthFlavor.AUTH_NONE) {
       if (credential.body.length !== 0) return AuthStatus.AUTH_BADCRED;
       if (verifier.flavor !== AuthFlavor.AUTH_NONE) return AuthStatus.AUTH_BADVERF;
-      return { flavor: AuthFlavor.AUTH_NONE };
+      return anonymous;
     }
     if (credential.flavor === AuthFlavor.AUTH_SYS) {
       const sys = parseAuthSys(credential.body);

@@ -42,6 +42,8 @@ export interface XdrReaderOptions {
  */
 const defaultMaxDepth = 64;
 
+const emptyOpaque = Buffer.alloc(0);
+
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -210,6 +212,8 @@ export class XdrReader {
   }
 
   private readOpaqueBody(length: number): Buffer {
+    // Empty bodies (AUTH_NONE credentials and verifiers) share one view: no allocation.
+    if (length === 0 && this.readChunks.length === 0) return emptyOpaque;
     if (this.nextChunkIndex < this.readChunks.length && this.streamPosition() === this.readChunks[this.nextChunkIndex]!.position) {
       return this.takeChunk(length);
     }

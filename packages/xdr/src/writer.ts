@@ -47,18 +47,13 @@ const defaultWriterOptions: FilledXdrWriterOptions = {
   bulkThresholdBytes: 1024,
 };
 
-function fillWriterOptions(options: XdrWriterOptions): FilledXdrWriterOptions {
-  const filled = { ...defaultWriterOptions };
-  for (const field of ['initialBytes', 'maxBytes', 'bulkThresholdBytes'] as const) {
-    const value = options[field];
-    if (value === undefined) continue;
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new TypeError(`XdrWriter option ${field} must be a non-negative safe integer, got ${String(value)}`);
-    }
-    filled[field] = value;
+function optionValue(options: XdrWriterOptions, field: keyof FilledXdrWriterOptions): number {
+  const value = options[field];
+  if (value === undefined) return defaultWriterOptions[field];
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new TypeError(`XdrWriter option ${field} must be a non-negative safe integer, got ${String(value)}`);
   }
-  if (filled.initialBytes > filled.maxBytes) filled.initialBytes = filled.maxBytes;
-  return filled;
+  return value;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -76,16 +71,16 @@ export class XdrWriter {
   private bulkBytes = 0;
 
   constructor(options: XdrWriterOptions = {}) {
-    const filled = fillWriterOptions(options);
-    this.bulkThresholdBytes = filled.bulkThresholdBytes;
+    // Read field by field (no merged copy): a writer is made per reply on the hot path.
+    this.bulkThresholdBytes = optionValue(options, 'bulkThresholdBytes');
     if (options.buffer !== undefined) {
       this.buffer = asBuffer(options.buffer);
       this.growable = false;
       this.maxBytes = this.buffer.length;
     } else {
-      this.buffer = Buffer.allocUnsafe(filled.initialBytes);
+      this.maxBytes = optionValue(options, 'maxBytes');
+      this.buffer = Buffer.allocUnsafe(Math.min(optionValue(options, 'initialBytes'), this.maxBytes));
       this.growable = true;
-      this.maxBytes = filled.maxBytes;
     }
   }
 

@@ -11,6 +11,8 @@
  * buffer is over its high-water mark, so a client that does not read its replies
  * cannot make us buffer without bound.
  *
+ * Replies of one tick are corked together and written with one writev.
+ *
  * Bad records (over the size or fragment bounds) and a stream that ends inside a
  * record close the connection: there is no way to resynchronise a record stream.
  * Replies to calls still in flight when the socket closes are discarded.
@@ -38,6 +40,7 @@ export class ServerConnection implements RecordSink {
   private inFlight = 0;
   private closed = false;
   private waitingForDrain = false;
+  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -53,6 +56,7 @@ export class ServerConnection implements RecordSink {
       ...(socket.remotePort !== undefined ? { remotePort: socket.remotePort } : {}),
     };
     this.sendReply = this.sendReply.bind(this);
+    this.uncork = this.uncork.bind(this);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -79,20 +83,20 @@ export class ServerConnection implements RecordSink {
   }
 
   private onData(chunk: Buffer): void {
-    this.guard(() => this.reader.push(chunk));
+    try {
+      this.reader.push(chunk);
+    } catch (error) {
+      this.badRecord(error);
+    }
     this.updateReading();
   }
 
-  /** Runs record delivery; a protocol violation closes the connection. */
-  private guard(deliver: () => void): void {
-    try {
-      deliver();
-    } catch (error) {
-      if (!(error instanceof OncRpcError)) throw error;
-      this.metrics.badRecords++;
-      this.closed = true;
-      this.socket.destroy();
-    }
+  /** A protocol violation in the record stream closes the connection. */
+  private badRecord(error: unknown): void {
+    if (!(error instanceof OncRpcError)) throw error;
+    this.metrics.badRecords++;
+    this.closed = true;
+    this.socket.destroy();
   }
 
   private onEnd(): void {
@@ -108,12 +112,27 @@ export class ServerConnection implements RecordSink {
       return;
     }
     const message = reply.message;
-    this.socket.cork();
+    this.corkUntilNextTick();
     this.socket.write(recordMark(message.byteLength));
     for (const chunk of message.toChunks()) this.socket.write(chunk);
-    this.socket.uncork();
     if (this.socket.writableNeedDrain) this.waitingForDrain = true;
     this.updateReading();
+  }
+
+  /**
+   * Replies produced in one tick (all the calls of one received chunk, or every
+   * promise settled in one microtask run) leave in one writev.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(this.uncork);
+  }
+
+  private uncork(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   private onDrain(): void {
@@ -124,7 +143,14 @@ export class ServerConnection implements RecordSink {
   private updateReading(): void {
     if (this.closed) return;
     const belowBound = this.inFlight < this.options.maxInFlightCallsPerConnection;
-    if (belowBound && this.reader.stopped) this.guard(() => this.reader.resume());
+    if (belowBound && this.reader.stopped) {
+      try {
+        this.reader.resume();
+      } catch (error) {
+        this.badRecord(error);
+        return;
+      }
+    }
     if (this.waitingForDrain || this.reader.stopped) this.socket.pause();
     else this.socket.resume();
   }
