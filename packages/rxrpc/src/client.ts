@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import type { RxProcedureDescriptor } from '@roce-rpc/xdr';
 import { CallStream } from './call/call-stream.js';
+import type { Call } from './call/call.js';
 import type { Channel } from './channel/channel.js';
 import { connectionKey, type Connection } from './connection/connection-table.js';
 import type { ConnectionView } from './connection/connection-view.js';
@@ -135,7 +136,7 @@ export class ClientConnection {
   private readonly client: RxClient;
   private readonly view: ConnectionView;
   /** Calls waiting for a free channel, in order. Bounded by maxWaitingCalls. */
-  private readonly waiting: { channel: number | undefined; resolve: (channel: Channel) => void; reject: (error: RxError) => void }[] = [];
+  private readonly waiting: { channel: number | undefined; resolve: (call: Call) => void; reject: (error: RxError) => void }[] = [];
   private readonly maxWaiting: number;
   private closed = false;
 
@@ -162,15 +163,16 @@ export class ClientConnection {
       if (channel === undefined) continue;
       this.waiting.splice(index, 1);
       index -= 1;
-      waiter.resolve(channel);
+      waiter.resolve(channel.startClientCall());
     }
   }
 
-  private acquireChannel(wanted: number | undefined): Promise<Channel> {
+  /** Starts a call on a free channel, synchronously when one is free so no other caller can take it first. */
+  private startOnFreeChannel(wanted: number | undefined): Promise<Call> {
     if (this.closed) return Promise.reject(new RxError('ERR_RX_CLOSED', 'connection is closed'));
     const channel = this.freeChannel(wanted);
     // channelFreed hands a freed channel to a fitting waiter at once, so a free channel has none.
-    if (channel !== undefined) return Promise.resolve(channel);
+    if (channel !== undefined) return Promise.resolve(channel.startClientCall());
     if (this.waiting.length >= this.maxWaiting) {
       return Promise.reject(new RxError('ERR_RX_NO_CHANNEL', `${this.maxWaiting} calls already wait for a channel`));
     }
@@ -184,8 +186,7 @@ export class ClientConnection {
    */
   async startCall(options: { channel?: number } = {}): Promise<CallStream> {
     if (options.channel !== undefined) checkInteger('channel', options.channel, 0, CHANNELS_PER_CONNECTION - 1);
-    const channel = await this.acquireChannel(options.channel);
-    return new CallStream(channel.startClientCall());
+    return new CallStream(await this.startOnFreeChannel(options.channel));
   }
 
   /** A whole-message call: request bytes in, reply bytes out (max `maxReplyBytes`). */

@@ -40,6 +40,11 @@ export class RttEstimator {
     this.backoff = 1;
   }
 
+  /** New data was acknowledged: the path works again, stop backing off (as TCP does). */
+  onProgress(): void {
+    this.backoff = 1;
+  }
+
   onTimeout(): void {
     this.backoff = Math.min(this.backoff * 2, 64);
   }

@@ -151,6 +151,7 @@ export class Sender {
     if (ack.trailer !== undefined) this.peerWindow = Math.max(1, Math.min(ack.trailer.rwind, MAX_SOFT_ACKS));
     this.sampleRtt(ack, nowMs);
     const newlyAcked = this.advanceHardAck(firstPacket);
+    if (newlyAcked > 0) this.link.rtt.onProgress();
     const hole = this.applySoftAcks(ack);
     this.adjustCongestionWindow(newlyAcked, hole);
     return true;

@@ -55,6 +55,7 @@ export class Endpoint {
   private readonly options: EndpointOptions;
   private readonly serials: SerialTable;
   private reaper: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(owner: EndpointOwner, options: EndpointOptions, serials: SerialTable) {
     this.owner = owner;
@@ -80,12 +81,15 @@ export class Endpoint {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     if (this.reaper !== undefined) clearInterval(this.reaper);
     for (const connection of [...this.connections.all()]) this.closeConnection(connection, 'endpoint closed');
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 
   send(packet: Uint8Array, address: string, port: number): void {
+    // Calls may still time out and send after close(): there is nowhere to send to.
+    if (this.closed) return;
     countPacketSent(this.counters, packet[HEADER_OFFSET.type] ?? 0);
     this.socket.send(packet, port, address);
   }

@@ -55,12 +55,16 @@ export class Relay {
     for (const out of this.policy(packet, this)) this.forward(out);
   }
 
+  private closed = false;
+
   forward(packet: RelayedPacket): void {
+    if (this.closed) return;
     if (packet.direction === 'to-server') this.socket.send(packet.bytes, this.serverPort, '127.0.0.1');
     else if (this.clientAddress !== undefined) this.socket.send(packet.bytes, this.clientAddress.port, this.clientAddress.address);
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 }
