@@ -17,6 +17,12 @@ export const SvcRdmaErrorCode = {
   BAD_OPTION: 'ERR_SVCRDMA_BAD_OPTION',
   /** The RDMA-CM private data is not RFC 8797 private data. */
   BAD_PRIVATE_DATA: 'ERR_SVCRDMA_BAD_PRIVATE_DATA',
+  /** The connection went away (or the client was closed) before the reply came. */
+  DISCONNECTED: 'ERR_SVCRDMA_DISCONNECTED',
+  /** The responder answered the call with RDMA_ERROR (ERR_VERS or ERR_CHUNK). */
+  RDMA_ERROR: 'ERR_SVCRDMA_RDMA_ERROR',
+  /** No reply within the call's time limit. */
+  TIMEOUT: 'ERR_SVCRDMA_TIMEOUT',
 } as const;
 export type SvcRdmaErrorCode = (typeof SvcRdmaErrorCode)[keyof typeof SvcRdmaErrorCode];
 

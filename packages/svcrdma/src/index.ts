@@ -21,3 +21,8 @@ export {
 export { grantCredits } from './reply/credits.js';
 export { scatterOntoChunk, unusedChunk, type RdmaWrite, type ScatterResult } from './reply/scatter.js';
 export { planReply, ReplyRejectReason, type ReplyBody, type ReplyPlan, type ReplyPlanInput } from './reply/plan.js';
+export { DrainPoint, DRAIN_BATCH_BUCKETS, SendContext, SendContextPool, type SendContextMetrics } from './transport/send_context.js';
+export { ServicePool } from './transport/service_pool.js';
+export { RdmaTransport, type CallHandler, type RdmaCallContext, type TransportMetrics } from './transport/transport.js';
+export { SvcRdmaServer, type SvcRdmaServerOptions } from './server.js';
+export { RdmaRpcClient, type RdmaRpcClientOptions } from './client/client.js';

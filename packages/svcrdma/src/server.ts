@@ -1,0 +1,103 @@
+/**
+ * SvcRdmaServer: listens for RPC-over-RDMA connections (rdma_cm, port 20049 by
+ * default) and serves an ONC RPC dispatcher on them.
+ *
+ * Life: `SvcRdmaServer.listen()` opens the listener; each connect request gets
+ * a VerbsConnection (QP, CQs, Receives posted to the credit grant) and is
+ * accepted with our RFC 8797 private data; connections leave the table when
+ * their teardown is done. `close()` stops listening, disconnects every
+ * connection, waits for their teardowns, stops the service pool and closes the
+ * devices. Main thread.
+ */
+import { listen, openDevice, type ConnectionRequest, type Device, type Listener, type ProtectionDomain } from '@roce-rpc/verbs';
+import { decodeConnectPrivateData, encodeConnectPrivateData } from './header/private_data.js';
+import { fillSvcRdmaOptions, type FilledSvcRdmaOptions, type SvcRdmaOptions } from './options.js';
+import { ServicePool } from './transport/service_pool.js';
+import type { CallHandler } from './transport/transport.js';
+import { VerbsConnection } from './transport/verbs_connection.js';
+
+export interface SvcRdmaServerOptions extends SvcRdmaOptions {
+  /** Concurrent RPCs in service (the nfsd thread count). Default 4. */
+  workers?: number;
+  /** Told about internal errors of a transport (it is closed); default: ignored. */
+  onError?: (error: unknown) => void;
+}
+
+/** RDMA Reads a client may have outstanding against us, and we against it (Linux: svcrdma_ord). */
+const READ_DEPTH = 16;
+const DEFAULT_WORKERS = 4;
+
+interface OpenDevice {
+  readonly device: Device;
+  readonly protectionDomain: ProtectionDomain;
+}
+
+export class SvcRdmaServer {
+  readonly connections = new Set<VerbsConnection>();
+  readonly pool: ServicePool;
+  private readonly devices = new Map<string, OpenDevice>();
+  private readonly closedWaiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly listener: Listener,
+    private readonly handler: CallHandler,
+    readonly options: FilledSvcRdmaOptions,
+    workers: number,
+    onError: (error: unknown) => void,
+  ) {
+    this.pool = new ServicePool(workers, onError);
+    listener.on('connection', (request) => void this.accept(request).catch(onError));
+  }
+
+  static listen(handler: CallHandler, options: SvcRdmaServerOptions = {}): SvcRdmaServer {
+    const filled = fillSvcRdmaOptions(options);
+    const listener = listen({ address: filled.address, port: filled.port });
+    return new SvcRdmaServer(listener, handler, filled, options.workers ?? DEFAULT_WORKERS, options.onError ?? (() => {}));
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  private deviceFor(name: string): OpenDevice {
+    let open = this.devices.get(name);
+    if (open === undefined) {
+      const device = openDevice(name);
+      open = { device, protectionDomain: device.allocateProtectionDomain() };
+      this.devices.set(name, open);
+    }
+    return open;
+  }
+
+  private async accept(request: ConnectionRequest): Promise<void> {
+    const { cmId } = request;
+    const { device, protectionDomain } = this.deviceFor(cmId.deviceName);
+    const peer = decodeConnectPrivateData(request.privateData);
+    const connection = new VerbsConnection(cmId, device, protectionDomain, this.options, peer, this.handler, this.pool, (closed) => {
+      this.connections.delete(closed);
+      if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
+    });
+    this.connections.add(connection);
+    const inline = this.options.receiveInlineBytes;
+    await cmId.accept({
+      privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
+      responderResources: Math.min(READ_DEPTH, request.initiatorDepth || 1),
+      initiatorDepth: Math.min(READ_DEPTH, request.responderResources || 1),
+    });
+  }
+
+  async close(): Promise<void> {
+    this.listener.close();
+    if (this.connections.size > 0) {
+      const closed = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+      for (const connection of this.connections) connection.disconnect();
+      await closed;
+    }
+    await this.pool.close();
+    for (const { device, protectionDomain } of this.devices.values()) {
+      protectionDomain.close();
+      device.close();
+    }
+    this.devices.clear();
+  }
+}
