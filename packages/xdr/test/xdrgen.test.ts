@@ -131,12 +131,10 @@ describe('NFSv3 (RFC 1813) generated module', () => {
       resok: { dir_attributes: { attributes_follow: false }, cookieverf: Buffer.alloc(8), reply: { entries, eof: true } },
     };
     const decoded = decodeWith(decode_READDIR3res, encodeWith(encode_READDIR3res, value));
-    let count = 0;
-    for (let node = decoded.resok.reply.entries; node !== null; node = node.nextentry) {
-      expect(node.name).toBe(`f${count}`);
-      count++;
-    }
-    expect(count).toBe(20_000);
+    const names: string[] = [];
+    for (let node = decoded.resok.reply.entries; node !== null; node = node.nextentry) names.push(node.name);
+    expect(names).toHaveLength(20_000);
+    expect(names.every((name, index) => name === `f${index}`)).toBe(true);
     expect(decoded.resok.reply.eof).toBe(true);
   });
 
@@ -247,5 +245,58 @@ describe('compiler diagnostics', () => {
   test('the generated NFSv3 module is deterministic', () => {
     const first = compileFile(join(packageDir, 'defs', 'nfs3.x')).code;
     expect(compileFile(join(packageDir, 'defs', 'nfs3.x')).code).toBe(first);
+  });
+});
+
+describe('RFC 4506 constructs', () => {
+  let geometry: Module;
+  beforeAll(async () => {
+    geometry = await generate('constructs', join(packageDir, 'test', 'fixtures', 'constructs.x'));
+  });
+
+  test('hex, octal and negative constants, implicit enum values', () => {
+    expect([geometry.COUNT, geometry.NEGATIVE, geometry.OCTAL]).toEqual([3, -7, 8]);
+    expect([geometry.FIRST, geometry.SECOND, geometry.THIRD, geometry.FOURTH]).toEqual([0, 1, 10, 11]);
+    expect(geometry.GEOMETRY).toBe(0x20000001);
+  });
+
+  test('a struct with float, double and inline enum and struct types round-trips byte-exactly', () => {
+    const value = { x: -1, y: 2, z: -3n, f: 0.5, d: 0.25, colour: 2, nested: { inner: 9 } };
+    const bytes = encodeWith(geometry.encode_point, value);
+    expect(bytes.toString('hex')).toBe('ffffffff' + '00000002' + 'fffffffffffffffd' + '3f000000' + '3fd0000000000000' + '00000002' + '00000009');
+    expect(decodeWith(geometry.decode_point, bytes)).toEqual(value);
+    expect(() => encodeWith(geometry.encode_point, { ...value, colour: 3 })).toThrow(expect.objectContaining({ code: XdrErrorCode.BAD_VALUE }));
+  });
+
+  test('an int-switched union with a negative case, shared cases and a void default', () => {
+    const origin = { x: 0, y: 0, z: 0n, f: 0, d: 0, colour: 1, nested: { inner: 0 } };
+    const single = { kind: -7, single: origin };
+    expect(decodeWith(geometry.decode_shape, encodeWith(geometry.encode_shape, single))).toEqual(single);
+    const triangle = { kind: 1, triangle: [origin, origin, origin] };
+    expect(decodeWith(geometry.decode_shape, encodeWith(geometry.encode_shape, triangle))).toEqual(triangle);
+    expect(encodeWith(geometry.encode_shape, { kind: 99 }).toString('hex')).toBe('00000063');
+    expect(() => encodeWith(geometry.encode_shape, { kind: 0, triangle: [origin] })).toThrow(expect.objectContaining({ code: XdrErrorCode.BAD_VALUE }));
+  });
+
+  test('a bool-switched union and a bounded string', () => {
+    expect(decodeWith(geometry.decode_flag, encodeWith(geometry.encode_flag, { set: true, label: 'eight888' }))).toEqual({ set: true, label: 'eight888' });
+    expect(() => encodeWith(geometry.encode_flag, { set: true, label: 'nine99999' })).toThrow(expect.objectContaining({ code: XdrErrorCode.BAD_VALUE }));
+  });
+
+  test('recursion that is not a list (a tree) is bounded by the reader depth', () => {
+    const leaf = (value: number) => ({ left: null, value, right: null });
+    const tree = { left: leaf(1), value: 2, right: { left: leaf(3), value: 4, right: null } };
+    expect(decodeWith(geometry.decode_tree, encodeWith(geometry.encode_tree, tree))).toEqual(tree);
+    let deep: any = leaf(0);
+    for (let level = 0; level < 100; level++) deep = { left: deep, value: level, right: null };
+    const bytes = encodeWith(geometry.encode_tree, deep);
+    expect(() => geometry.decode_tree(new XdrReader(bytes))).toThrow(expect.objectContaining({ code: XdrErrorCode.DEPTH_EXCEEDED }));
+  });
+
+  test('a procedure with two arguments takes a tuple', () => {
+    const area = geometry.GEOMETRY_GEOMETRY_V1_DESCRIPTOR.procedures[0];
+    const origin = { x: 0, y: 0, z: 0n, f: 0, d: 0, colour: 1, nested: { inner: 0 } };
+    const bytes = encodeWith(area.argument.encode, [origin, 5]);
+    expect(decodeWith(area.argument.decode, bytes)).toEqual([origin, 5]);
   });
 });
