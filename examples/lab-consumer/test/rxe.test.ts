@@ -10,6 +10,20 @@ import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 
 const run = promisify(execFile);
+// How long a just-spawned server takes to listen depends on the host's load (the guest is emulated).
+const serverStartAttemptsMax = 40;
+
+/** Runs a client until it gets through: a connection refused before the server listens is not a failure. */
+async function untilServerListens(client: () => Promise<{ stdout: string }>): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await client()).stdout;
+    } catch (error) {
+      if (attempt >= serverStartAttemptsMax) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
 const device = process.env.RXE_LAB_DEVICE ?? '';
 const address = process.env.RXE_LAB_ADDR ?? '';
 
@@ -23,10 +37,10 @@ describe('inside the rxe lab', () => {
 
   test('rping completes a verified exchange over the lab address', async () => {
     const server = spawn('rping', ['-s', '-a', address, '-C', '2'], { stdio: 'ignore' });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const { stdout } = await run('rping', ['-c', '-a', address, '-V', '-v', '-C', '2']);
+    const serverExit = new Promise((resolve) => server.once('exit', resolve));
+    const stdout = await untilServerListens(() => run('rping', ['-c', '-a', address, '-V', '-v', '-C', '2']));
     expect(stdout.match(/^ping data: rdma-ping-\d+: /gm)).toHaveLength(2);
-    await new Promise((resolve) => server.once('exit', resolve));
+    await serverExit;
   });
 
   test('the package directory is writable from the guest', async () => {

@@ -101,6 +101,27 @@ describe('a guest run', () => {
     }
   }, bootTestTimeoutMs);
 
+  test('a guest that dies while the command runs fails the run loudly instead of inventing a status', async () => {
+    const failure = await runInLab({
+      command: ['sh', '-c', 'echo powering off under the command; echo o > /proc/sysrq-trigger; sleep 60'],
+      cwd: packageDir,
+      captureOutput: true,
+      stdout: null,
+      stderr: null,
+    }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(LabError);
+    const labError = failure as LabError;
+    expect(labError.code).toBe(LabErrorCode.noExitStatus);
+    expect(labError.message).toMatch(/after the command started, without recording its exit status/);
+    expect(labError.consoleTail.some((line) => line.startsWith('rxe-lab: ready'))).toBe(true);
+    const runDir = /run directory kept: (\S+)\)/.exec(labError.message)?.[1];
+    expect(runDir !== undefined && readFileSync(join(runDir, 'stdout'), 'utf8')).toBe('powering off under the command\n');
+    if (runDir !== undefined) rmSync(runDir, { recursive: true, force: true });
+  }, bootTestTimeoutMs);
+
   test('a guest that is not ready within the boot timeout is killed and the run fails loudly, keeping its run directory', async () => {
     const started = performance.now();
     const failure = await runInLab({ command: ['true'], cwd: packageDir, bootTimeoutMs: 1500, stdout: null, stderr: null }).then(
