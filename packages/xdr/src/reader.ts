@@ -43,6 +43,16 @@ export interface XdrReaderOptions {
 const defaultMaxDepth = 64;
 
 const emptyOpaque = Buffer.alloc(0);
+const noChunks: readonly XdrReadChunk[] = [];
+
+/**
+ * Values below 2^53 in magnitude (sizes, offsets, file ids in practice) convert
+ * through one exact double: one BigInt allocation instead of three.
+ */
+function hyperFromHalves(high: number, low: number): bigint {
+  if (high < 0x20_0000 && high >= -0x20_0000) return BigInt(high * 0x1_0000_0000 + low);
+  return (BigInt(high) << 32n) | BigInt(low);
+}
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -51,17 +61,27 @@ function asBuffer(bytes: Uint8Array): Buffer {
 export class XdrReader {
   readonly buffer: Buffer;
   private offset: number;
-  private readonly start: number;
-  private readonly end: number;
-  private readonly readChunks: readonly XdrReadChunk[];
+  private start: number;
+  private end: number;
+  private readChunks: readonly XdrReadChunk[];
   private nextChunkIndex = 0;
   /** Stream bytes delivered by chunks so far (stream position = inline + this). */
   private chunkBytes = 0;
   private depth = 0;
-  private readonly maxDepth: number;
+  private maxDepth: number;
 
-  constructor(bytes: Uint8Array, options: XdrReaderOptions = {}) {
+  constructor(bytes: Uint8Array, options?: XdrReaderOptions) {
     this.buffer = asBuffer(bytes);
+    this.offset = 0;
+    this.start = 0;
+    this.end = this.buffer.length;
+    this.readChunks = noChunks;
+    this.maxDepth = defaultMaxDepth;
+    // The common case - a whole buffer, no options - skips all the checks below.
+    if (options !== undefined) this.applyOptions(options);
+  }
+
+  private applyOptions(options: XdrReaderOptions): void {
     const start = options.offset ?? 0;
     const end = options.end ?? this.buffer.length;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > this.buffer.length) {
@@ -70,7 +90,7 @@ export class XdrReader {
     this.offset = start;
     this.start = start;
     this.end = end;
-    this.readChunks = options.readChunks ?? [];
+    this.readChunks = options.readChunks ?? noChunks;
     this.maxDepth = options.maxDepth ?? defaultMaxDepth;
   }
 
@@ -100,16 +120,18 @@ export class XdrReader {
 
   readHyper(): bigint {
     this.need(8);
-    const value = this.buffer.readBigInt64BE(this.offset);
+    const high = this.buffer.readInt32BE(this.offset);
+    const low = this.buffer.readUInt32BE(this.offset + 4);
     this.offset += 8;
-    return value;
+    return hyperFromHalves(high, low);
   }
 
   readUhyper(): bigint {
     this.need(8);
-    const value = this.buffer.readBigUInt64BE(this.offset);
+    const high = this.buffer.readUInt32BE(this.offset);
+    const low = this.buffer.readUInt32BE(this.offset + 4);
     this.offset += 8;
-    return value;
+    return hyperFromHalves(high, low);
   }
 
   readFloat(): number {

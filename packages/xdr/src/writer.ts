@@ -56,6 +56,12 @@ function optionValue(options: XdrWriterOptions, field: keyof FilledXdrWriterOpti
   return value;
 }
 
+const hyperMin = -(2n ** 63n);
+const hyperMax = 2n ** 63n - 1n;
+const uhyperMax = 2n ** 64n - 1n;
+const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
+const safeMin = -safeMax;
+
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -104,21 +110,17 @@ export class XdrWriter {
   }
 
   writeHyper(value: bigint): void {
-    if (typeof value !== 'bigint' || BigInt.asIntN(64, value) !== value) {
+    if (typeof value !== 'bigint' || value < hyperMin || value > hyperMax) {
       this.badValue(`hyper ${String(value)} is not a signed 64-bit bigint`);
     }
-    this.reserve(8);
-    this.buffer.writeBigInt64BE(value, this.offset);
-    this.offset += 8;
+    this.writeHalves(value);
   }
 
   writeUhyper(value: bigint): void {
-    if (typeof value !== 'bigint' || BigInt.asUintN(64, value) !== value) {
+    if (typeof value !== 'bigint' || value < 0n || value > uhyperMax) {
       this.badValue(`unsigned hyper ${String(value)} is not an unsigned 64-bit bigint`);
     }
-    this.reserve(8);
-    this.buffer.writeBigUInt64BE(value, this.offset);
-    this.offset += 8;
+    this.writeHalves(value);
   }
 
   writeFloat(value: number): void {
@@ -201,6 +203,27 @@ export class XdrWriter {
   finish(): XdrEncoding {
     const inline = this.buffer.subarray(0, this.offset);
     return new XdrEncoding(inline, this.bulk ?? [], this.offset + this.bulkBytes);
+  }
+
+  /**
+   * Two big-endian words; values below 2^53 in magnitude split through one exact
+   * double instead of BigInt shifts. Range already checked by the caller.
+   */
+  private writeHalves(value: bigint): void {
+    this.reserve(8);
+    let high: number;
+    let low: number;
+    if (value <= safeMax && value >= safeMin) {
+      const number = Number(value);
+      high = Math.floor(number / 0x1_0000_0000);
+      low = number - high * 0x1_0000_0000;
+    } else {
+      high = Number(BigInt.asIntN(32, value >> 32n));
+      low = Number(value & 0xffff_ffffn);
+    }
+    this.buffer.writeUInt32BE(high >>> 0, this.offset);
+    this.buffer.writeUInt32BE(low, this.offset + 4);
+    this.offset += 8;
   }
 
   private writeOpaqueBody(bytes: Uint8Array, ddpEligible: boolean): void {
