@@ -169,14 +169,14 @@ export function decode_rpcb_entry_list_ptr(reader: xdr.XdrReader): rpcb_entry_li
 }
 export const rpcb_entry_list_ptr_codec: xdr.XdrCodec<rpcb_entry_list_ptr> = { name: 'rpcb_entry_list_ptr', encode: encode_rpcb_entry_list_ptr, decode: decode_rpcb_entry_list_ptr };
 
-export const rpcb_highproc_2 = 5;
-export const rpcb_highproc_3 = 8;
-export const rpcb_highproc_4 = 12;
-export const RPCBSTAT_HIGHPROC = 13;
-export const RPCBVERS_STAT = 3;
-export const RPCBVERS_4_STAT = 2;
-export const RPCBVERS_3_STAT = 1;
-export const RPCBVERS_2_STAT = 0;
+export const rpcb_highproc_2 = 5 as const;
+export const rpcb_highproc_3 = 8 as const;
+export const rpcb_highproc_4 = 12 as const;
+export const RPCBSTAT_HIGHPROC = 13 as const;
+export const RPCBVERS_STAT = 3 as const;
+export const RPCBVERS_4_STAT = 2 as const;
+export const RPCBVERS_3_STAT = 1 as const;
+export const RPCBVERS_2_STAT = 0 as const;
 export interface rpcbs_addrlist {
   prog: number;
   vers: number;
@@ -424,7 +424,7 @@ export function decode_RPCBPROG_RPCBVERS4_RPCBPROC_GETVERSADDR_result(reader: xd
 }
 export const RPCBPROG_RPCBVERS4_RPCBPROC_GETVERSADDR_result_codec: xdr.XdrCodec<RPCBPROG_RPCBVERS4_RPCBPROC_GETVERSADDR_result> = { name: 'RPCBPROG_RPCBVERS4_RPCBPROC_GETVERSADDR_result', encode: encode_RPCBPROG_RPCBVERS4_RPCBPROC_GETVERSADDR_result, decode: decode_RPCBPROG_RPCBVERS4_RPCBPROC_GETVERSADDR_result };
 
-export const PMAP_PORT = 111;
+export const PMAP_PORT = 111 as const;
 export interface mapping {
   prog: number;
   vers: number;
@@ -446,8 +446,8 @@ export function decode_mapping(reader: xdr.XdrReader): mapping {
 }
 export const mapping_codec: xdr.XdrCodec<mapping> = { name: 'mapping', encode: encode_mapping, decode: decode_mapping };
 
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+export const IPPROTO_TCP = 6 as const;
+export const IPPROTO_UDP = 17 as const;
 export interface pmaplist_entry {
   map: mapping;
   next: pmaplist_entry | null;
@@ -526,16 +526,16 @@ export function decode_call_result(reader: xdr.XdrReader): call_result {
 }
 export const call_result_codec: xdr.XdrCodec<call_result> = { name: 'call_result', encode: encode_call_result, decode: decode_call_result };
 
-export const RPCBPROG = 100000;
-export const RPCBVERS = 3;
-export const RPCBPROC_SET = 1;
-export const RPCBPROC_UNSET = 2;
-export const RPCBPROC_GETADDR = 3;
-export const RPCBPROC_DUMP = 4;
-export const RPCBPROC_CALLIT = 5;
-export const RPCBPROC_GETTIME = 6;
-export const RPCBPROC_UADDR2TADDR = 7;
-export const RPCBPROC_TADDR2UADDR = 8;
+export const RPCBPROG = 100000 as const;
+export const RPCBVERS = 3 as const;
+export const RPCBPROC_SET = 1 as const;
+export const RPCBPROC_UNSET = 2 as const;
+export const RPCBPROC_GETADDR = 3 as const;
+export const RPCBPROC_DUMP = 4 as const;
+export const RPCBPROC_CALLIT = 5 as const;
+export const RPCBPROC_GETTIME = 6 as const;
+export const RPCBPROC_UADDR2TADDR = 7 as const;
+export const RPCBPROC_TADDR2UADDR = 8 as const;
 export const RPCBPROG_RPCBVERS_DESCRIPTOR = {
   name: 'RPCBVERS',
   version: 3,
@@ -551,12 +551,12 @@ export const RPCBPROG_RPCBVERS_DESCRIPTOR = {
   ],
 } as const satisfies xdr.OncRpcVersionDescriptor;
 
-export const RPCBVERS4 = 4;
-export const RPCBPROC_BCAST = 5;
-export const RPCBPROC_GETVERSADDR = 9;
-export const RPCBPROC_INDIRECT = 10;
-export const RPCBPROC_GETADDRLIST = 11;
-export const RPCBPROC_GETSTAT = 12;
+export const RPCBVERS4 = 4 as const;
+export const RPCBPROC_BCAST = 5 as const;
+export const RPCBPROC_GETVERSADDR = 9 as const;
+export const RPCBPROC_INDIRECT = 10 as const;
+export const RPCBPROC_GETADDRLIST = 11 as const;
+export const RPCBPROC_GETSTAT = 12 as const;
 export const RPCBPROG_RPCBVERS4_DESCRIPTOR = {
   name: 'RPCBVERS4',
   version: 4,
@@ -582,14 +582,14 @@ export const RPCBPROG_DESCRIPTOR = {
   versions: [RPCBPROG_RPCBVERS_DESCRIPTOR, RPCBPROG_RPCBVERS4_DESCRIPTOR],
 } as const satisfies xdr.OncRpcProgramDescriptor;
 
-export const PMAP_PROG = 100000;
-export const PMAP_VERS = 2;
-export const PMAPPROC_NULL = 0;
-export const PMAPPROC_SET = 1;
-export const PMAPPROC_UNSET = 2;
-export const PMAPPROC_GETPORT = 3;
-export const PMAPPROC_DUMP = 4;
-export const PMAPPROC_CALLIT = 5;
+export const PMAP_PROG = 100000 as const;
+export const PMAP_VERS = 2 as const;
+export const PMAPPROC_NULL = 0 as const;
+export const PMAPPROC_SET = 1 as const;
+export const PMAPPROC_UNSET = 2 as const;
+export const PMAPPROC_GETPORT = 3 as const;
+export const PMAPPROC_DUMP = 4 as const;
+export const PMAPPROC_CALLIT = 5 as const;
 export const PMAP_PROG_PMAP_VERS_DESCRIPTOR = {
   name: 'PMAP_VERS',
   version: 2,

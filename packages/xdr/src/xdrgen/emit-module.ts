@@ -56,7 +56,8 @@ export class ModuleEmitter {
       return;
     }
     this.exported.set(name, value);
-    this.line(`export const ${identifier(name)} = ${value};`);
+    // `as const`: a non-widening literal, so `{ status: NFS3ERR_IO }` stays a union member everywhere.
+    this.line(`export const ${identifier(name)} = ${value} as const;`);
   }
 
   /** encode_/decode_ functions and a codec for a struct-shaped value (fields in wire order). */
