@@ -37,13 +37,14 @@ struct QueuePairLinks {
 struct Live {
     raw: *mut sys::rdma_cm_id,
     queue_pair: Option<QueuePairLinks>,
+    /// Held so the channel outlives the id (an rdma_cm rule), and let go
+    /// as soon as the id is destroyed, so the channel's thread can stop.
+    _channel: Arc<EventChannel>,
 }
 
 /// A connection id with its optional queue pair.
 pub struct CmId {
     state: Mutex<Option<Live>>,
-    /// Held so the channel outlives the id (an rdma_cm rule).
-    _channel: Arc<EventChannel>,
     token: u64,
 }
 
@@ -94,7 +95,7 @@ impl CmId {
     }
 
     fn own(raw: *mut sys::rdma_cm_id, channel: &Arc<EventChannel>, token: u64) -> Arc<CmId> {
-        Arc::new(CmId { state: Mutex::new(Some(Live { raw, queue_pair: None })), _channel: channel.clone(), token })
+        Arc::new(CmId { state: Mutex::new(Some(Live { raw, queue_pair: None, _channel: channel.clone() })), token })
     }
 
     /// The token that names this id in its events.
@@ -320,6 +321,8 @@ impl CmId {
         if let Some(live) = live {
             // SAFETY: raw is ours and has no QP any more; its events are acked.
             unsafe { sys::rdma_destroy_id(live.raw) };
+            // Only now may the channel go (when this was its last id).
+            drop(live);
         }
     }
 

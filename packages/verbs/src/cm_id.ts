@@ -129,6 +129,7 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
   #waiter: Waiter | undefined;
   #established = false;
   #closed = false;
+  #peerPrivateData: Buffer = Buffer.alloc(0);
 
   /** @internal Made by `connect()` and by a Listener. */
   constructor(handle: CmIdHandle, channel: EventChannel) {
@@ -141,6 +142,19 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
   /** True between ESTABLISHED and DISCONNECTED. */
   get established(): boolean {
     return this.#established;
+  }
+
+  /**
+   * Private data the peer sent with its connect request (server side) or
+   * its accept (client side, once established). Transports may pad it.
+   */
+  get peerPrivateData(): Buffer {
+    return this.#peerPrivateData;
+  }
+
+  /** @internal Set by the Listener from the connect request. */
+  set peerPrivateData(data: Buffer) {
+    this.#peerPrivateData = data;
   }
 
   /** The queue pair, once created. */
@@ -243,6 +257,7 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     this.#established = false;
+    this.#queuePair?.close();
     native(() => binding.cmIdClose(this.#handle));
     this.#channel.unregister(this.#handle.token);
     this.#waiter?.reject(new VerbsError(ErrorCode.CLOSED, `${this.#waiter.what}: the CmId was closed`));
@@ -261,6 +276,7 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
     }
     if (event.type === 'RDMA_CM_EVENT_ESTABLISHED') {
       this.#established = true;
+      if (event.privateData.length > 0) this.#peerPrivateData = event.privateData;
       this.emit('established', event);
     } else if (event.type === 'RDMA_CM_EVENT_DISCONNECTED' || event.type === 'RDMA_CM_EVENT_DEVICE_REMOVAL') {
       this.#established = false;

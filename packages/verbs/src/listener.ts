@@ -88,6 +88,7 @@ export class Listener extends EventEmitter<ListenerEvents> implements EventTarge
       return;
     }
     const { privateData, initiatorDepth, responderResources } = event;
+    cmId.peerPrivateData = privateData;
     this.emit('connection', { cmId, privateData, initiatorDepth, responderResources });
   }
 }
