@@ -27,6 +27,8 @@ export interface SvcRdmaOptions {
   sendQueueDepth?: number;
   /** Bound on send contexts per connection (in flight + awaiting release). */
   sendContextsMax?: number;
+  /** Completion threads keep polling this long after a completion before sleeping. */
+  busyPollMicros?: number;
 }
 
 export interface FilledSvcRdmaOptions {
@@ -36,6 +38,7 @@ export interface FilledSvcRdmaOptions {
   readonly receiveInlineBytes: number;
   readonly sendQueueDepth: number;
   readonly sendContextsMax: number;
+  readonly busyPollMicros: number;
 }
 
 /**
@@ -43,6 +46,8 @@ export interface FilledSvcRdmaOptions {
  * a Write chunk of up to three segments (a typical NFS READ reply).
  */
 export const WORK_REQUESTS_PER_REPLY = 4;
+/** A completion thread spinning longer than 10 ms is a busy loop, not a latency trade. */
+export const MAX_BUSY_POLL_MICROS = 10_000;
 /** Largest Send Queue we ask a device for; rxe and mlx5 allow far more. */
 export const MAX_SEND_QUEUE_DEPTH = 32768;
 
@@ -56,6 +61,9 @@ export const defaultSvcRdmaOptions: FilledSvcRdmaOptions = Object.freeze({
   // One per granted credit in flight, plus as many again whose Send completed but
   // that wait for the worker's next drain of the release list.
   sendContextsMax: DEFAULT_CREDITS * 2,
+  // A sleeping completion thread costs a wake-up per completion (hundreds of µs
+  // in an emulated guest); 0 keeps idle servers idle.
+  busyPollMicros: 0,
 });
 
 function badOption(field: string, value: unknown, expectation: string): never {
@@ -91,6 +99,7 @@ export function fillSvcRdmaOptions(options: SvcRdmaOptions = {}): FilledSvcRdmaO
       MAX_SEND_QUEUE_DEPTH,
     ),
     sendContextsMax: integerIn('sendContextsMax', options.sendContextsMax ?? credits * 2, credits, MAX_CREDITS * 2),
+    busyPollMicros: integerIn('busyPollMicros', options.busyPollMicros ?? defaultSvcRdmaOptions.busyPollMicros, 0, MAX_BUSY_POLL_MICROS),
   };
   if (filled.receiveInlineBytes % 1024 !== 0) {
     badOption('receiveInlineBytes', filled.receiveInlineBytes, 'a multiple of 1024 (RFC 8797 encodes KiB)');

@@ -40,6 +40,8 @@ export interface RdmaRpcClientOptions {
   /** Per call. Default 10 000. */
   timeoutMs?: number;
   credential?: OpaqueAuth;
+  /** The completion thread keeps polling this long after a completion. Default 0. */
+  busyPollMicros?: number;
 }
 
 interface PendingCall {
@@ -82,6 +84,7 @@ export class RdmaRpcClient {
       inlineBytes: options.inlineBytes ?? DEFAULT_RECEIVE_INLINE_BYTES,
       timeoutMs: options.timeoutMs ?? 10_000,
       credential: options.credential ?? authNone,
+      busyPollMicros: options.busyPollMicros ?? 0,
     };
     let resources: ClientResources | undefined;
     const inline = filled.inlineBytes;
@@ -90,7 +93,7 @@ export class RdmaRpcClient {
       port: options.port ?? DEFAULT_PORT,
       privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
       createQueuePair: (id) => {
-        resources = new ClientResources(id, filled.slots, inline);
+        resources = new ClientResources(id, filled.slots, inline, filled.busyPollMicros);
         return resources.queuePair;
       },
     });
@@ -262,11 +265,13 @@ class ClientResources {
     cmId: CmId,
     readonly slots: number,
     readonly slotBytes: number,
+    busyPollMicros: number,
   ) {
     this.device = openDevice(cmId.deviceName);
     this.protectionDomain = this.device.allocateProtectionDomain();
     this.completions = this.device.createCompletionQueue({
       depth: slots * 2,
+      busyPollMicros,
       onCompletions: (completions) => {
         for (const completion of completions) {
           // A flushed completion's opcode is undefined: the wrId tells the direction.

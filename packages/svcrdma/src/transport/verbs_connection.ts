@@ -67,10 +67,12 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     this.sendCompletions = device.createCompletionQueue({
       depth: options.sendQueueDepth,
       releaseList: this.releaseList,
+      busyPollMicros: options.busyPollMicros,
       onCompletions: (completions) => this.onSendCompletions(completions),
     });
     this.receiveCompletions = device.createCompletionQueue({
       depth: options.credits * 2,
+      busyPollMicros: options.busyPollMicros,
       onCompletions: (completions) => this.onReceiveCompletions(completions),
     });
     this.queuePair = cmId.createQueuePair({

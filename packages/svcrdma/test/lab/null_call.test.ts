@@ -28,8 +28,9 @@ let server: SvcRdmaServer;
 let client: RdmaRpcClient;
 
 beforeAll(async () => {
-  server = SvcRdmaServer.listen(dispatcher, { address, port: 20049 });
-  client = await RdmaRpcClient.connect({ address, port: 20049 });
+  const busyPollMicros = Number(process.env.SVCRDMA_BUSY_POLL_MICROS ?? 0);
+  server = SvcRdmaServer.listen(dispatcher, { address, port: 20049, busyPollMicros });
+  client = await RdmaRpcClient.connect({ address, port: 20049, busyPollMicros });
 });
 
 afterAll(async () => {
