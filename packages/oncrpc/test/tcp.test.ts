@@ -182,6 +182,20 @@ describe('misbehaving peers', () => {
     expect(bytes.toString('hex')).toBe('8000001c' + '00000007' + '00000001' + '00000000' + '0000000000000000' + '00000000' + '00000010');
   });
 
+  test('a client that sends its calls then shuts down its side still gets every reply', async () => {
+    const { port } = await startServer();
+    const socket = await rawSocket(port);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const calls = [1, 2, 3].map((value) => rawCall({ xid: value, program: PROGRAM, version: 1, procedure: 1, argument: uints(value) }));
+    socket.end(Buffer.concat(calls.map((call) => Buffer.concat([uints(0x8000_0000 | call.length), call]))));
+    await closed(socket);
+    const stream = Buffer.concat(received);
+    expect(stream.length).toBe(3 * 32);
+    const results = [0, 1, 2].map((index) => [stream.readUInt32BE(index * 32 + 4), stream.readUInt32BE(index * 32 + 28)]);
+    expect(results.sort((a, b) => a[0]! - b[0]!)).toEqual([[1, 2], [2, 4], [3, 6]]);
+  });
+
   test('a record over maxRecordBytes closes that connection and no other', async () => {
     const { port, server } = await startServer({ maxRecordBytes: 1024 });
     const client = await startClient(port);

@@ -13,9 +13,11 @@
  *
  * Replies of one tick are corked together and written with one writev.
  *
- * Bad records (over the size or fragment bounds) and a stream that ends inside a
- * record close the connection: there is no way to resynchronise a record stream.
- * Replies to calls still in flight when the socket closes are discarded.
+ * Bad records (over the size or fragment bounds) close the connection: there is
+ * no way to resynchronise a record stream. When the client shuts down its side,
+ * the calls in flight are finished and answered, then ours is shut down too (a
+ * partial record left at that point is counted as a truncated stream). Replies
+ * to calls still in flight when the socket is destroyed are discarded.
  */
 import type { Socket } from 'node:net';
 import type { Dispatcher, RpcReply } from '../dispatcher.js';
@@ -41,6 +43,7 @@ export class ServerConnection implements RecordSink {
   private closed = false;
   private waitingForDrain = false;
   private corked = false;
+  private peerEnded = false;
 
   constructor(
     private readonly socket: Socket,
@@ -99,10 +102,11 @@ export class ServerConnection implements RecordSink {
     this.socket.destroy();
   }
 
+  /** The client shut down its side: finish the calls in flight, then close ours. */
   private onEnd(): void {
     if (this.reader.midRecord) this.metrics.truncatedStreams++;
-    // Replies still being computed are discarded: the client half-closed or left.
-    this.socket.end();
+    this.peerEnded = true;
+    if (this.inFlight === 0) this.socket.end();
   }
 
   private sendReply(reply: RpcReply): void {
@@ -115,6 +119,10 @@ export class ServerConnection implements RecordSink {
     this.corkUntilNextTick();
     this.socket.write(recordMark(message.byteLength));
     for (const chunk of message.toChunks()) this.socket.write(chunk);
+    if (this.peerEnded && this.inFlight === 0) {
+      this.socket.end();
+      return;
+    }
     if (this.socket.writableNeedDrain) this.waitingForDrain = true;
     this.updateReading();
   }

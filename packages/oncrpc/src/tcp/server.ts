@@ -33,7 +33,8 @@ export class OncRpcTcpServer {
     options: TcpServerOptions = {},
   ) {
     this.options = fillTcpServerOptions(options);
-    this.server = createServer((socket) => this.accept(socket));
+    // Half-open: a client may send its calls and shut down its side; it still gets the replies.
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 
   get connectionCount(): number {
