@@ -37,6 +37,8 @@ import {
   type OncRpcVersionDescriptor,
   type XdrEncoding,
   type XdrReadChunk,
+  type XdrReaderOptions,
+  type XdrStringEncoding,
   type XdrWriterOptions,
 } from '@roce-rpc/xdr';
 import { parseAuthSys, type RpcCredential } from './auth.js';
@@ -72,7 +74,9 @@ export interface DispatchOptions {
 
 export interface DispatcherOptions {
   /** Bounds for reply encoding (maxBytes, bulkThresholdBytes). */
-  replyWriter?: Omit<XdrWriterOptions, 'buffer'>;
+  replyWriter?: Omit<XdrWriterOptions, 'buffer' | 'stringEncoding'>;
+  /** XDR strings as 'utf8' (default) or 'latin1' (lossless bytes, e.g. NFS file names), both ways. */
+  stringEncoding?: XdrStringEncoding;
   /** Told about handler exceptions (answered SYSTEM_ERR); the default ignores them. */
   onHandlerError?: (error: unknown, call: RpcCall) => void;
 }
@@ -125,10 +129,15 @@ export class Dispatcher<Context extends RpcTransportContext = RpcTransportContex
   };
   private readonly programs = new Map<number, RegisteredProgram>();
   private readonly replyWriter: Omit<XdrWriterOptions, 'buffer'>;
+  private readonly stringEncoding: XdrStringEncoding;
+  /** Reader options when they differ from the defaults, else undefined (no object per call). */
+  private readonly readerOptions: XdrReaderOptions | undefined;
   private readonly onHandlerError: (error: unknown, call: RpcCall) => void;
 
   constructor(options: DispatcherOptions = {}) {
-    this.replyWriter = { ...options.replyWriter };
+    this.stringEncoding = options.stringEncoding ?? 'utf8';
+    this.replyWriter = { ...options.replyWriter, stringEncoding: this.stringEncoding };
+    this.readerOptions = this.stringEncoding === 'utf8' ? undefined : { stringEncoding: this.stringEncoding };
     this.onHandlerError = options.onHandlerError ?? (() => {});
   }
 
@@ -173,7 +182,10 @@ export class Dispatcher<Context extends RpcTransportContext = RpcTransportContex
   handleCall(bytes: Uint8Array, context: Context, options?: DispatchOptions): RpcReply | Promise<RpcReply> | null {
     this.metrics.calls++;
     if (bytes.length < MESSAGE_PREFIX_BYTES) return this.drop();
-    const reader = new XdrReader(bytes, options?.readChunks ? { readChunks: options.readChunks } : {});
+    const reader = new XdrReader(
+      bytes,
+      options?.readChunks ? { readChunks: options.readChunks, stringEncoding: this.stringEncoding } : this.readerOptions,
+    );
     const xid = reader.readUint();
     if (reader.readUint() !== MessageType.CALL) return this.drop();
     let header: CallHeader;

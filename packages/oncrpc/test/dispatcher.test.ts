@@ -112,6 +112,17 @@ describe('successful calls', () => {
   });
 });
 
+describe('string encoding', () => {
+  test('a latin1 dispatcher passes file-name bytes through unchanged, both ways', () => {
+    const dispatcher = new Dispatcher({ stringEncoding: 'latin1' });
+    const echo = defineProcedure('ECHO', 1, xdrString(16), xdrString(16));
+    dispatcher.addVersion(PROGRAM, { name: 'V1', version: 1, procedures: [echo] }, { ECHO: (name) => name });
+    const name = Buffer.from([0x61, 0xff, 0x80, 0x62]);
+    const reply = syncReply(dispatcher.handleCall(rawCall({ program: PROGRAM, version: 1, procedure: 1, argument: Buffer.concat([uints(4), name]) }), context));
+    expect(reply.message.toBuffer().subarray(28).equals(name)).toBe(true);
+  });
+});
+
 describe('error replies', () => {
   test('rpcvers other than 2 is denied with RPC_MISMATCH (2, 2)', () => {
     const reply = syncReply(makeDispatcher().handleCall(rawCall({ rpcVersion: 3, program: PROGRAM, version: 2, procedure: 1 }), context));

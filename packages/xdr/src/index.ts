@@ -1,7 +1,7 @@
 export { XdrError, XdrErrorCode, isXdrError } from './errors.js';
 export { XDR_UNIT_BYTES, XDR_LENGTH_MAX, xdrPadding, xdrPaddedLength } from './wire.js';
 export { XdrWriter, type XdrWriterOptions } from './writer.js';
-export { XdrReader, type XdrReaderOptions, type XdrReadChunk } from './reader.js';
+export { XdrReader, type XdrReaderOptions, type XdrReadChunk, type XdrStringEncoding } from './reader.js';
 export { XdrEncoding, type XdrBulkItem } from './encoding.js';
 export {
   type XdrCodec,

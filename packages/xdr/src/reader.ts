@@ -34,7 +34,14 @@ export interface XdrReaderOptions {
   readChunks?: readonly XdrReadChunk[];
   /** Bound on nested recursive items (not lists: those decode iteratively). */
   maxDepth?: number;
+  /**
+   * How XDR strings become JS strings. 'utf8' (default) for text; 'latin1' maps
+   * each byte to one char, lossless for names that are bytes (POSIX file names).
+   */
+  stringEncoding?: XdrStringEncoding;
 }
+
+export type XdrStringEncoding = 'utf8' | 'latin1';
 
 /**
  * Recursion through optional-data other than linked lists is rare; 64 levels
@@ -69,6 +76,7 @@ export class XdrReader {
   private chunkBytes = 0;
   private depth = 0;
   private maxDepth: number;
+  private stringEncoding: XdrStringEncoding = 'utf8';
 
   constructor(bytes: Uint8Array, options?: XdrReaderOptions) {
     this.buffer = asBuffer(bytes);
@@ -92,6 +100,7 @@ export class XdrReader {
     this.end = end;
     this.readChunks = options.readChunks ?? noChunks;
     this.maxDepth = options.maxDepth ?? defaultMaxDepth;
+    this.stringEncoding = options.stringEncoding ?? 'utf8';
   }
 
   /** Offset of the next byte in the input buffer. */
@@ -191,13 +200,13 @@ export class XdrReader {
     return this.readOpaqueBody(length);
   }
 
-  /** string<max>, decoded as UTF-8. */
+  /** string<max>, decoded as UTF-8 (or latin1, see stringEncoding). */
   readString(max: number = XDR_LENGTH_MAX): string {
     const length = this.readUint();
     if (length > max) this.fail(XdrErrorCode.LENGTH_EXCEEDS_MAX, `string of ${length} bytes exceeds its maximum of ${max}`, 4);
     const padding = xdrPadding(length);
     this.need(length + padding);
-    const value = this.buffer.toString('utf8', this.offset, this.offset + length);
+    const value = this.buffer.toString(this.stringEncoding, this.offset, this.offset + length);
     this.offset += length;
     this.checkZeroPad(padding);
     return value;

@@ -20,6 +20,7 @@
 import { XdrError, XdrErrorCode } from './errors.js';
 import { XDR_LENGTH_MAX, xdrPadding } from './wire.js';
 import { XdrEncoding, type XdrBulkItem } from './encoding.js';
+import type { XdrStringEncoding } from './reader.js';
 
 export interface XdrWriterOptions {
   /** First buffer size of a growable writer. */
@@ -30,6 +31,8 @@ export interface XdrWriterOptions {
   bulkThresholdBytes?: number;
   /** Encode into this buffer instead of allocating; the writer does not grow. */
   buffer?: Uint8Array;
+  /** How JS strings become XDR string bytes; pair with the reader's (see XdrReaderOptions). */
+  stringEncoding?: XdrStringEncoding;
 }
 
 interface FilledXdrWriterOptions {
@@ -75,10 +78,12 @@ export class XdrWriter {
   private bulk: XdrBulkItem[] | null = null;
   /** Bytes (with pads) held by bulk items: counted against maxBytes. */
   private bulkBytes = 0;
+  private readonly stringEncoding: XdrStringEncoding;
 
   constructor(options: XdrWriterOptions = {}) {
     // Read field by field (no merged copy): a writer is made per reply on the hot path.
     this.bulkThresholdBytes = optionValue(options, 'bulkThresholdBytes');
+    this.stringEncoding = options.stringEncoding ?? 'utf8';
     if (options.buffer !== undefined) {
       this.buffer = asBuffer(options.buffer);
       this.growable = false;
@@ -179,15 +184,15 @@ export class XdrWriter {
     this.writeOpaqueBody(bytes, ddpEligible);
   }
 
-  /** string<max>, encoded as UTF-8 (ASCII in practice); max counts bytes. */
+  /** string<max>, encoded as UTF-8 (or latin1, see stringEncoding); max counts bytes. */
   writeString(value: string, max: number = XDR_LENGTH_MAX): void {
     if (typeof value !== 'string') this.badValue('string value must be a string');
-    const length = Buffer.byteLength(value, 'utf8');
+    const length = Buffer.byteLength(value, this.stringEncoding);
     if (length > max) this.badValue(`string of ${length} bytes exceeds its maximum of ${max}`);
     const padding = xdrPadding(length);
     this.reserve(4 + length + padding);
     this.buffer.writeUInt32BE(length, this.offset);
-    this.buffer.write(value, this.offset + 4, length, 'utf8');
+    this.buffer.write(value, this.offset + 4, length, this.stringEncoding);
     this.offset += 4 + length;
     this.writeZeroPad(padding);
   }

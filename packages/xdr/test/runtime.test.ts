@@ -99,6 +99,19 @@ describe('encoding primitives (RFC 4506 §4)', () => {
   });
 });
 
+describe('string encodings', () => {
+  test('latin1 strings carry arbitrary bytes losslessly (POSIX file names)', () => {
+    const name = Buffer.from([0x66, 0xff, 0xfe, 0x80]);
+    const wire = Buffer.concat([Buffer.from('00000004', 'hex'), name]);
+    const decoded = new XdrReader(wire, { stringEncoding: 'latin1' }).readString(8);
+    expect(decoded).toHaveLength(4);
+    const writer = new XdrWriter({ stringEncoding: 'latin1' });
+    writer.writeString(decoded, 8);
+    expect(writer.finish().toBuffer().equals(wire)).toBe(true);
+    expect(new XdrReader(wire).readString(8)).toContain('\ufffd');
+  });
+});
+
 describe('writer bounds', () => {
   test('a growable writer grows past its initial size up to maxBytes, then refuses', () => {
     const writer = new XdrWriter({ initialBytes: 8, maxBytes: 16 });
