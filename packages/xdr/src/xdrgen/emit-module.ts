@@ -159,6 +159,10 @@ export class ModuleEmitter {
     const literal = (value: number): string => (kind === 'bool' ? String(value !== 0) : String(value));
     const arms = definition.arms.map((arm) => ({
       literals: arm.cases.map((ref) => literal(this.model.resolveValue(ref, definition.line))),
+      labels: arm.cases.map((ref) => {
+        const label = `case ${literal(this.model.resolveValue(ref, definition.line))}:`;
+        return ref.kind === 'name' && kind !== 'bool' ? `${label} // ${ref.name}` : label;
+      }),
       declaration: arm.declaration,
     }));
     const discriminantType = this.fragments.typeOf(discriminant.type);
@@ -174,11 +178,11 @@ export class ModuleEmitter {
     this.line(`export type ${type} =`, ...members.map((text) => `  | ${text}`), ';');
     this.line(`export function encode_${type}(writer: xdr.XdrWriter, value: ${type}): void {`);
     this.line(`  ${this.fragments.encodeType(discriminant.type, `value.${tag}`)}`, `  switch (value.${tag}) {`);
-    for (const arm of arms) this.line(...this.unionEncodeArm(arm.literals.map((text) => `case ${text}:`), arm.declaration));
+    for (const arm of arms) this.line(...this.unionEncodeArm(arm.labels, arm.declaration));
     this.line(...this.unionEncodeArm(['default:'], definition.defaultArm, `${type} has no arm for \${String((value as { ${tag}: unknown }).${tag})}`), '  }', '}');
     this.line(`export function decode_${type}(reader: xdr.XdrReader): ${type} {`);
     this.line(`  const ${tag} = ${this.fragments.decodeType(discriminant.type)};`, `  switch (${tag}) {`);
-    for (const arm of arms) this.line(...this.unionDecodeArm(arm.literals.map((text) => `case ${text}:`), arm.declaration, tag, type));
+    for (const arm of arms) this.line(...this.unionDecodeArm(arm.labels, arm.declaration, tag, type));
     this.line(...this.unionDecodeArm(['default:'], definition.defaultArm, tag, type), '  }', '}');
     this.emitCodec(definition.name);
   }
