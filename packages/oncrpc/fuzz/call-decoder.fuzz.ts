@@ -165,7 +165,10 @@ async function main(): Promise<void> {
   const refuse = (): never => {
     throw new Error('arguments decoded; no file system behind this fuzz target');
   };
-  dispatcher.addVersion(100003, nfs.NFS_PROGRAM_NFS_V3_DESCRIPTOR, Object.fromEntries(procedures.map((procedure) => [procedure.name, refuse])));
+  // NULL answers, GETATTR answers with an error status (the result encoder runs), the rest refuse after decoding.
+  const handlers: Record<string, unknown> = Object.fromEntries(procedures.filter((procedure) => procedure.name !== 'NFSPROC3_NULL').map((procedure) => [procedure.name, refuse]));
+  handlers.NFSPROC3_GETATTR = () => ({ status: nfs.NFS3ERR_IO });
+  dispatcher.addVersion(100003, nfs.NFS_PROGRAM_NFS_V3_DESCRIPTOR, handlers);
   const seeds = corpus(nfs);
   const context = { transport: 'fuzz' };
   const recordCases = Math.floor(cases / 10);
