@@ -196,6 +196,18 @@ describe('misbehaving peers', () => {
     expect(results.sort((a, b) => a[0]! - b[0]!)).toEqual([[1, 2], [2, 4], [3, 6]]);
   });
 
+  test('a dispatcher bug costs only its connection, counted as an internal error', async () => {
+    const broken = { handleCall: () => { throw new Error('bug'); } } as unknown as Dispatcher<TcpCallContext>;
+    const server = new OncRpcTcpServer(broken);
+    const { port } = await server.listen();
+    cleanups.push(() => server.close());
+    const socket = await rawSocket(port);
+    const call = rawCall({ program: PROGRAM, version: 1, procedure: 1, argument: uints(1) });
+    socket.write(Buffer.concat([uints(0x8000_0000 | call.length), call]));
+    await closed(socket);
+    expect(server.metrics.internalErrors).toBe(1);
+  });
+
   test('a record over maxRecordBytes closes that connection and no other', async () => {
     const { port, server } = await startServer({ maxRecordBytes: 1024 });
     const client = await startClient(port);

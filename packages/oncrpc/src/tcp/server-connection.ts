@@ -32,6 +32,8 @@ export interface TcpCallContext extends RpcTransportContext {
 
 export interface ServerConnectionMetrics {
   badRecords: number;
+  /** Connections closed because the dispatcher threw (a bug, never bad input). */
+  internalErrors: number;
   truncatedStreams: number;
   discardedReplies: number;
 }
@@ -77,7 +79,17 @@ export class ServerConnection implements RecordSink {
   }
 
   onRecord(record: Buffer): boolean {
-    const reply = this.dispatcher.handleCall(record, this.context);
+    let reply: RpcReply | Promise<RpcReply> | null;
+    try {
+      reply = this.dispatcher.handleCall(record, this.context);
+    } catch {
+      // Bad input never gets here (the dispatcher answers it); a bug in our own code
+      // may. It costs this connection, not the process.
+      this.metrics.internalErrors++;
+      this.closed = true;
+      this.socket.destroy();
+      return false;
+    }
     if (reply === null) return true;
     this.inFlight++;
     if (reply instanceof Promise) reply.then(this.sendReply, () => this.destroy());

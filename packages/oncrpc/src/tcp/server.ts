@@ -22,6 +22,7 @@ export class OncRpcTcpServer {
     connectionsAccepted: 0,
     connectionsRefused: 0,
     badRecords: 0,
+    internalErrors: 0,
     truncatedStreams: 0,
     discardedReplies: 0,
   };
