@@ -12,6 +12,8 @@ import { RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const PROGRAM = 0x2000_0101;
+/** Not 20049: the kernel svcrdma interop test owns that port in the same guest. */
+const OUR_PORT = 20051;
 const VERSION = 1;
 
 const dispatcher = new Dispatcher().addVersion(
@@ -29,8 +31,8 @@ let client: RdmaRpcClient;
 
 beforeAll(async () => {
   const busyPollMicros = Number(process.env.SVCRDMA_BUSY_POLL_MICROS ?? 0);
-  server = SvcRdmaServer.listen(dispatcher, { address, port: 20049, busyPollMicros });
-  client = await RdmaRpcClient.connect({ address, port: 20049, busyPollMicros });
+  server = SvcRdmaServer.listen(dispatcher, { address, port: OUR_PORT, busyPollMicros });
+  client = await RdmaRpcClient.connect({ address, port: OUR_PORT, busyPollMicros });
 });
 
 afterAll(async () => {
