@@ -16,6 +16,7 @@
  * takes the chunk's bytes instead of inline bytes (no inline data or pad).
  */
 import { XdrError, XdrErrorCode } from './errors.js';
+import { dataViewOf } from './data-view-cache.js';
 import { XDR_ELEMENT_BYTES_MIN, XDR_LENGTH_MAX, xdrPadding } from './wire.js';
 
 /** Opaque data delivered out of band, to be found at `position` in the XDR stream. */
@@ -51,15 +52,6 @@ const defaultMaxDepth = 64;
 
 const emptyOpaque = Buffer.alloc(0);
 const noChunks: readonly XdrReadChunk[] = [];
-
-/**
- * Values below 2^53 in magnitude (sizes, offsets, file ids in practice) convert
- * through one exact double: one BigInt allocation instead of three.
- */
-function hyperFromHalves(high: number, low: number): bigint {
-  if (high < 0x20_0000 && high >= -0x20_0000) return BigInt(high * 0x1_0000_0000 + low);
-  return (BigInt(high) << 32n) | BigInt(low);
-}
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -129,18 +121,16 @@ export class XdrReader {
 
   readHyper(): bigint {
     this.need(8);
-    const high = this.buffer.readInt32BE(this.offset);
-    const low = this.buffer.readUInt32BE(this.offset + 4);
+    const value = dataViewOf(this.buffer.buffer).getBigInt64(this.buffer.byteOffset + this.offset);
     this.offset += 8;
-    return hyperFromHalves(high, low);
+    return value;
   }
 
   readUhyper(): bigint {
     this.need(8);
-    const high = this.buffer.readUInt32BE(this.offset);
-    const low = this.buffer.readUInt32BE(this.offset + 4);
+    const value = dataViewOf(this.buffer.buffer).getBigUint64(this.buffer.byteOffset + this.offset);
     this.offset += 8;
-    return hyperFromHalves(high, low);
+    return value;
   }
 
   readFloat(): number {

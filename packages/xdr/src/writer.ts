@@ -19,6 +19,7 @@
  */
 import { XdrError, XdrErrorCode } from './errors.js';
 import { XDR_LENGTH_MAX, xdrPadding } from './wire.js';
+import { dataViewOf } from './data-view-cache.js';
 import { XdrEncoding, type XdrBulkItem } from './encoding.js';
 import type { XdrStringEncoding } from './reader.js';
 
@@ -62,8 +63,6 @@ function optionValue(options: XdrWriterOptions, field: keyof FilledXdrWriterOpti
 const hyperMin = -(2n ** 63n);
 const hyperMax = 2n ** 63n - 1n;
 const uhyperMax = 2n ** 64n - 1n;
-const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
-const safeMin = -safeMax;
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -210,24 +209,10 @@ export class XdrWriter {
     return new XdrEncoding(inline, this.bulk ?? [], this.offset + this.bulkBytes);
   }
 
-  /**
-   * Two big-endian words; values below 2^53 in magnitude split through one exact
-   * double instead of BigInt shifts. Range already checked by the caller.
-   */
+  /** Range already checked by the caller; setBig(U)Int64 take the value modulo 2^64. */
   private writeHalves(value: bigint): void {
     this.reserve(8);
-    let high: number;
-    let low: number;
-    if (value <= safeMax && value >= safeMin) {
-      const number = Number(value);
-      high = Math.floor(number / 0x1_0000_0000);
-      low = number - high * 0x1_0000_0000;
-    } else {
-      high = Number(BigInt.asIntN(32, value >> 32n));
-      low = Number(value & 0xffff_ffffn);
-    }
-    this.buffer.writeUInt32BE(high >>> 0, this.offset);
-    this.buffer.writeUInt32BE(low, this.offset + 4);
+    dataViewOf(this.buffer.buffer).setBigUint64(this.buffer.byteOffset + this.offset, BigInt.asUintN(64, value));
     this.offset += 8;
   }
 
