@@ -72,3 +72,15 @@ export interface RxPackageDescriptor {
   readonly statIndex: number | null;
   readonly procedures: readonly RxProcedureDescriptor<any, any>[];
 }
+
+type ProcedureNamed<V extends OncRpcVersionDescriptor, Name> = Extract<V['procedures'][number], { name: Name }>;
+
+/** A version's procedure by name, typed: `procedureNamed(NFS_V3, 'NFSPROC3_READ')` has READ's codecs. */
+export function procedureNamed<V extends OncRpcVersionDescriptor, Name extends V['procedures'][number]['name']>(
+  version: V,
+  name: Name,
+): ProcedureNamed<V, Name> {
+  const found = version.procedures.find((procedure) => procedure.name === name);
+  if (found === undefined) throw new RangeError(`${version.name} has no procedure ${String(name)}`);
+  return found as ProcedureNamed<V, Name>;
+}

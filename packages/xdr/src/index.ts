@@ -24,4 +24,5 @@ export {
   decodeWhole,
 } from './codec.js';
 export type * from './descriptor.js';
+export { procedureNamed } from './descriptor.js';
 export * from './xdrgen/index.js';

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { XdrError, XdrErrorCode, XdrReader, XdrWriter, compileFile, compileInterface, XdrgenError, XdrgenErrorCode } from '../src/index.js';
+import { XdrError, XdrErrorCode, XdrReader, XdrWriter, compileFile, compileInterface, procedureNamed, XdrgenError, XdrgenErrorCode } from '../src/index.js';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const generatedDir = join(packageDir, 'test', '.generated');
@@ -57,6 +57,12 @@ describe('NFSv3 (RFC 1813) generated module', () => {
     expect(version.procedures[6].name).toBe('NFSPROC3_READ');
     expect(modules.nfs3!.NFSPROC3_COMMIT).toBe(21);
     expect(modules.nfs3!.NFS3ERR_JUKEBOX).toBe(10008);
+  });
+
+  test('procedureNamed finds a procedure by name and refuses unknown ones', () => {
+    const version = modules.nfs3!.NFS_PROGRAM_NFS_V3_DESCRIPTOR;
+    expect(procedureNamed(version, 'NFSPROC3_READ').procedure).toBe(6);
+    expect(() => procedureNamed(version, 'NFSPROC3_NOPE' as never)).toThrow(RangeError);
   });
 
   test('only READ results and WRITE arguments are DDP-eligible', () => {
