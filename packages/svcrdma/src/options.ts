@@ -29,6 +29,11 @@ export interface SvcRdmaOptions {
   sendContextsMax?: number;
   /** Completion threads keep polling this long after a completion before sleeping. */
   busyPollMicros?: number;
+  /**
+   * How Receive completions reach the transport: 'threaded' (a completion thread
+   * wakes JavaScript) or 'polled' (the event loop polls the CQ; see EventLoopPoller).
+   */
+  receiveCompletions?: 'threaded' | 'polled';
 }
 
 export interface FilledSvcRdmaOptions {
@@ -39,6 +44,7 @@ export interface FilledSvcRdmaOptions {
   readonly sendQueueDepth: number;
   readonly sendContextsMax: number;
   readonly busyPollMicros: number;
+  readonly receiveCompletions: 'threaded' | 'polled';
 }
 
 /**
@@ -64,6 +70,9 @@ export const defaultSvcRdmaOptions: FilledSvcRdmaOptions = Object.freeze({
   // A sleeping completion thread costs a wake-up per completion (hundreds of µs
   // in an emulated guest); 0 keeps idle servers idle.
   busyPollMicros: 0,
+  // Polling from the event loop beats a thread wake-up per completion by an order
+  // of magnitude in the lab (bench/null_rpc.bench.ts) and costs a timer when idle.
+  receiveCompletions: 'polled',
 });
 
 function badOption(field: string, value: unknown, expectation: string): never {
@@ -100,7 +109,11 @@ export function fillSvcRdmaOptions(options: SvcRdmaOptions = {}): FilledSvcRdmaO
     ),
     sendContextsMax: integerIn('sendContextsMax', options.sendContextsMax ?? credits * 2, credits, MAX_CREDITS * 2),
     busyPollMicros: integerIn('busyPollMicros', options.busyPollMicros ?? defaultSvcRdmaOptions.busyPollMicros, 0, MAX_BUSY_POLL_MICROS),
+    receiveCompletions: options.receiveCompletions ?? defaultSvcRdmaOptions.receiveCompletions,
   };
+  if (filled.receiveCompletions !== 'threaded' && filled.receiveCompletions !== 'polled') {
+    badOption('receiveCompletions', filled.receiveCompletions, "'threaded' or 'polled'");
+  }
   if (filled.receiveInlineBytes % 1024 !== 0) {
     badOption('receiveInlineBytes', filled.receiveInlineBytes, 'a multiple of 1024 (RFC 8797 encodes KiB)');
   }

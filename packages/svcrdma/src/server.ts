@@ -13,6 +13,7 @@ import { listen, openDevice, type ConnectionRequest, type Device, type Listener,
 import { decodeConnectPrivateData, encodeConnectPrivateData } from './header/private_data.js';
 import { fillSvcRdmaOptions, type FilledSvcRdmaOptions, type SvcRdmaOptions } from './options.js';
 import { ServicePool } from './transport/service_pool.js';
+import { EventLoopPoller } from './transport/completion_poller.js';
 import type { CallHandler } from './transport/transport.js';
 import { VerbsConnection } from './transport/verbs_connection.js';
 
@@ -35,6 +36,7 @@ interface OpenDevice {
 export class SvcRdmaServer {
   readonly connections = new Set<VerbsConnection>();
   readonly pool: ServicePool;
+  readonly poller = new EventLoopPoller();
   private readonly devices = new Map<string, OpenDevice>();
   private readonly closedWaiters: (() => void)[] = [];
 
@@ -73,7 +75,7 @@ export class SvcRdmaServer {
     const { cmId } = request;
     const { device, protectionDomain } = this.deviceFor(cmId.deviceName);
     const peer = decodeConnectPrivateData(request.privateData);
-    const connection = new VerbsConnection(cmId, device, protectionDomain, this.options, peer, this.handler, this.pool, (closed) => {
+    const connection = new VerbsConnection(cmId, device, protectionDomain, this.options, peer, this.handler, this.pool, this.poller, (closed) => {
       this.connections.delete(closed);
       if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
     });
@@ -94,6 +96,7 @@ export class SvcRdmaServer {
       await closed;
     }
     await this.pool.close();
+    this.poller.close();
     for (const { device, protectionDomain } of this.devices.values()) {
       protectionDomain.close();
       device.close();

@@ -29,6 +29,7 @@ import { encodeCallHeader } from '../header/encode.js';
 import { defaultConnectPrivateData, encodeConnectPrivateData } from '../header/private_data.js';
 import { DEFAULT_PORT, DEFAULT_RECEIVE_INLINE_BYTES, RdmaProcedure, RdmaErrorCode } from '../protocol.js';
 import { SvcRdmaError, SvcRdmaErrorCode } from '../errors.js';
+import { EventLoopPoller } from '../transport/completion_poller.js';
 
 export interface RdmaRpcClientOptions {
   address: string;
@@ -42,6 +43,8 @@ export interface RdmaRpcClientOptions {
   credential?: OpaqueAuth;
   /** The completion thread keeps polling this long after a completion. Default 0. */
   busyPollMicros?: number;
+  /** 'polled' (default): the event loop polls the CQ; 'threaded': a completion thread wakes us. */
+  completions?: 'threaded' | 'polled';
 }
 
 interface PendingCall {
@@ -85,6 +88,7 @@ export class RdmaRpcClient {
       timeoutMs: options.timeoutMs ?? 10_000,
       credential: options.credential ?? authNone,
       busyPollMicros: options.busyPollMicros ?? 0,
+      completions: options.completions ?? 'polled',
     };
     let resources: ClientResources | undefined;
     const inline = filled.inlineBytes;
@@ -93,7 +97,7 @@ export class RdmaRpcClient {
       port: options.port ?? DEFAULT_PORT,
       privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
       createQueuePair: (id) => {
-        resources = new ClientResources(id, filled.slots, inline, filled.busyPollMicros);
+        resources = new ClientResources(id, filled.slots, inline, filled.busyPollMicros, filled.completions === 'polled');
         return resources.queuePair;
       },
     });
@@ -259,6 +263,8 @@ class ClientResources {
   private readonly sendRegion: MemoryRegion;
   private readonly receiveRegion: MemoryRegion;
   onSend: (completion: Completion) => void = () => {};
+  private readonly poller = new EventLoopPoller();
+  private stopPolling: () => void = () => {};
   onReceive: (completion: Completion) => void = () => {};
 
   constructor(
@@ -266,23 +272,23 @@ class ClientResources {
     readonly slots: number,
     readonly slotBytes: number,
     busyPollMicros: number,
+    polled: boolean,
   ) {
     this.device = openDevice(cmId.deviceName);
     this.protectionDomain = this.device.allocateProtectionDomain();
-    this.completions = this.device.createCompletionQueue({
-      depth: slots * 2,
-      busyPollMicros,
-      onCompletions: (completions) => {
-        for (const completion of completions) {
-          // A flushed completion's opcode is undefined: the wrId tells the direction.
-          if (completion.wrId >= RECEIVE_WR_BASE) {
-            this.onReceive({ ...completion, wrId: completion.wrId - RECEIVE_WR_BASE });
-          } else {
-            this.onSend(completion);
-          }
-        }
-      },
-    });
+    const route = (completion: Completion) => {
+      // A flushed completion's opcode is undefined: the wrId tells the direction.
+      if (completion.wrId >= RECEIVE_WR_BASE) this.onReceive({ ...completion, wrId: completion.wrId - RECEIVE_WR_BASE });
+      else this.onSend(completion);
+    };
+    this.completions = polled
+      ? this.device.createCompletionQueue({ depth: slots * 2 })
+      : this.device.createCompletionQueue({
+          depth: slots * 2,
+          busyPollMicros,
+          onCompletions: (completions) => completions.forEach(route),
+        });
+    if (polled) this.stopPolling = this.poller.add(this.completions, route);
     this.queuePair = cmId.createQueuePair({
       protectionDomain: this.protectionDomain,
       sendCompletionQueue: this.completions,
@@ -311,6 +317,8 @@ class ClientResources {
   }
 
   close(): void {
+    this.stopPolling();
+    this.poller.close();
     this.sendRegion.close();
     this.receiveRegion.close();
     this.completions.close();

@@ -29,6 +29,7 @@ import type { ConnectPrivateData } from '../header/private_data.js';
 import { FAILED_SEND_MARKER, type Registration, type SendContext, type SendResources } from './send_context.js';
 import { RdmaTransport, type CallHandler, type PreparedWrite, type QueuePairPort } from './transport.js';
 import type { ServicePool } from './service_pool.js';
+import type { EventLoopPoller } from './completion_poller.js';
 
 /** How often the stopgap watch looks at the release list while Sends are in flight. */
 const RELEASE_WATCH_INTERVAL_MS = 1;
@@ -48,6 +49,7 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   private readonly ringRegion: MemoryRegion;
   private readonly regions = new WeakMap<Registration, MemoryRegion>();
   private releaseWatch: NodeJS.Timeout | null = null;
+  private stopPolling: () => void = () => {};
   private tornDown = false;
   /** Registrations open right now (a gauge for leak checks). */
   openRegistrations = 0;
@@ -60,6 +62,7 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     peer: ConnectPrivateData,
     handler: CallHandler,
     pool: ServicePool,
+    poller: EventLoopPoller,
     private readonly onClosed: (connection: VerbsConnection) => void,
   ) {
     // Every context is free, in flight or on the list: the list can never fill.
@@ -70,11 +73,15 @@ export class VerbsConnection implements QueuePairPort, SendResources {
       busyPollMicros: options.busyPollMicros,
       onCompletions: (completions) => this.onSendCompletions(completions),
     });
-    this.receiveCompletions = device.createCompletionQueue({
-      depth: options.credits * 2,
-      busyPollMicros: options.busyPollMicros,
-      onCompletions: (completions) => this.onReceiveCompletions(completions),
-    });
+    const receiveDepth = options.credits * 2;
+    this.receiveCompletions =
+      options.receiveCompletions === 'polled'
+        ? device.createCompletionQueue({ depth: receiveDepth })
+        : device.createCompletionQueue({
+            depth: receiveDepth,
+            busyPollMicros: options.busyPollMicros,
+            onCompletions: (completions) => this.onReceiveCompletions(completions),
+          });
     this.queuePair = cmId.createQueuePair({
       protectionDomain,
       sendCompletionQueue: this.sendCompletions,
@@ -94,6 +101,9 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     this.ringRegion = protectionDomain.registerMemory(this.transport.ring.buffer);
     cmId.once('disconnected', () => void this.teardown());
     this.transport.start();
+    if (options.receiveCompletions === 'polled') {
+      this.stopPolling = poller.add(this.receiveCompletions, (completion) => this.onReceiveCompletions([completion]));
+    }
   }
 
   register(bytes: Uint8Array): Registration {
@@ -190,6 +200,7 @@ export class VerbsConnection implements QueuePairPort, SendResources {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     this.transport.finishClose();
+    this.stopPolling();
     this.queuePair.close();
     this.cmId.close();
     this.ringRegion.close();
