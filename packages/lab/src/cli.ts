@@ -8,7 +8,7 @@
 import { LabError, LabErrorCode } from './errors.js';
 import { runInLab } from './lab-run.js';
 import { labDefaults, passedThroughEnvNames, type LabOptions } from './options.js';
-import { guestNetworkEnvironment } from './guest-network.js';
+import { gidIndexVariable, guestNetworkEnvironment } from './guest-network.js';
 import type { BootImage } from './kernel-image.js';
 
 /** Exit status when the lab, not the command, failed (as `docker run` does). */
@@ -41,7 +41,8 @@ Options:
   -h, --help                this text
 
 In the guest: PATH as here, HOME=TMPDIR=/tmp, ${passedThroughEnvNames.join(', ')} passed through when set, and
-${Object.entries(guestNetworkEnvironment()).map(([name, value]) => `${name}=${value}`).join(' ')}.
+${Object.entries(guestNetworkEnvironment()).map(([name, value]) => `${name}=${value}`).join(' ')}
+and ${gidIndexVariable} (the GID index of that address on rxe0, for perftest -x).
 Exit status: the command's; ${labFailureExitCode} when the lab failed (guest did not boot, rxe0 down, timeout);
 130/143 when interrupted.`;
 

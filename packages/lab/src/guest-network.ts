@@ -16,7 +16,23 @@ export const guestNetwork = {
   rdmaPort: 1,
 } as const;
 
-/** Variables every command in the guest gets, so tests need no knowledge of the layout above. */
+/**
+ * Found by stage two once rxe0 is up and exported as this variable: the GID table index of
+ * `address` (the IPv4-mapped RoCE v2 GID), which tools that do not use rdma_cm need (perftest -x).
+ */
+export const gidIndexVariable = 'RXE_LAB_GID_INDEX';
+
+/** The GID rxe derives from an IPv4 address (::ffff:a.b.c.d), spelled as sysfs prints it. */
+export function ipv4MappedGid(address: string): string {
+  const octets = address.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((octet) => !Number.isInteger(octet) || octet < 0 || octet > 255)) {
+    throw new Error(`not an IPv4 address: ${address}`);
+  }
+  const hex = octets.map((octet) => octet.toString(16).padStart(2, '0'));
+  return `0000:0000:0000:0000:0000:ffff:${hex[0]}${hex[1]}:${hex[2]}${hex[3]}`;
+}
+
+/** Variables every command in the guest gets (with RXE_LAB_GID_INDEX), so tests need no knowledge of the layout above. */
 export function guestNetworkEnvironment(): Record<string, string> {
   return {
     RXE_LAB: '1',

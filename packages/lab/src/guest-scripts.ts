@@ -14,7 +14,7 @@
  * The console carries only lines starting with `rxe-lab:` (and kernel messages), never the
  * command's output, so neither can mangle the other.
  */
-import { guestNetwork } from './guest-network.js';
+import { gidIndexVariable, guestNetwork, ipv4MappedGid } from './guest-network.js';
 
 /** Loaded in this order from the initrd: each needs the ones before it, and busybox insmod does not resolve dependencies. */
 export const initrdModules: readonly string[] = [
@@ -113,9 +113,11 @@ until grep -q ACTIVE $port_state 2>/dev/null; do
   [ $tries -le ${rxeActiveWaitTenths} ] || fail "${rdmaDevice} port ${rdmaPort} not ACTIVE: $(cat $port_state 2>&1)"
   sleep 0.1
 done
+gid_file=$(grep -lx ${ipv4MappedGid(address)} /sys/class/infiniband/${rdmaDevice}/ports/${rdmaPort}/gids/* 2>/dev/null | head -n 1)
+[ -n "$gid_file" ] || fail "no GID for ${address} on ${rdmaDevice}"
 echo "${consoleMarker.ready} uptime $(cut -d' ' -f1 /proc/uptime) s"
 cd ${shellQuote(input.cwd)} || fail "cannot enter the working directory"
-env -i ${environment.join(' ')} ${input.command.map(shellQuote).join(' ')} < /dev/null > ${run}/${runFiles.stdout} 2> ${run}/${runFiles.stderr}
+env -i ${environment.join(' ')} "${gidIndexVariable}=\${gid_file##*/}" ${input.command.map(shellQuote).join(' ')} < /dev/null > ${run}/${runFiles.stdout} 2> ${run}/${runFiles.stderr}
 echo "${statusWords.exit} $?" > ${run}/${runFiles.status}
 power_off
 `;

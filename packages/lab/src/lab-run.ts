@@ -21,7 +21,7 @@ import { ensureBootImage, type BootImage } from './kernel-image.js';
 import { findGuestKernel, type GuestKernel } from './kernel.js';
 import { fillLabOptions, passedThroughEnvNames, type FilledLabOptions, type LabOptions } from './options.js';
 import { OutputFollower } from './output-follower.js';
-import { qemuArguments, qemuBinary } from './qemu.js';
+import { findQemu, qemuArguments, qemuBinary, qemuLaunch } from './qemu.js';
 
 export interface LabResult {
   /** The command's exit status in the guest (128 + n when signal n ended it, 127 when not found). */
@@ -53,6 +53,9 @@ type Ending = { kind: 'qemuExited'; description: string } | { kind: 'failed'; er
 export async function runInLab(options: LabOptions): Promise<LabResult> {
   const filled = fillLabOptions(options);
   if (filled.signal?.aborted) throw new LabError(LabErrorCode.aborted, 'aborted before the guest started');
+  if (findQemu() === null) {
+    throw new LabError(LabErrorCode.qemuSpawnFailed, `${qemuBinary} is not on PATH: install qemu-system-x86 (scripts/apt-packages.txt)`);
+  }
   const kernel = findGuestKernel();
   const labDir = join(filled.workspaceDir, labDirName);
   const bootImage = ensureBootImage(kernel, labDir);
@@ -145,7 +148,8 @@ class LabRun {
       verboseKernel: this.#options.consoleLog !== null,
     });
     // Its own process group: a Ctrl-C meant for us reaches QEMU only through our abort path, which reports it.
-    const qemu = spawn(qemuBinary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const launch = qemuLaunch(args);
+    const qemu = spawn(launch.file, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.#qemu = qemu;
     this.#qemuClosed = new Promise((resolve) => qemu.once('close', () => resolve()));
     qemu.stdout.on('data', (chunk: Buffer) => this.#console.push(chunk));

@@ -3,9 +3,31 @@
  * and three 9p shares: the host root read-only, the workspace and the run directory writable.
  * TCG with one thread per vCPU: /dev/kvm exists on these machines but cannot run a guest.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { shareTags } from './guest-scripts.js';
 
 export const qemuBinary = 'qemu-system-x86_64';
+// util-linux's setpriv sets PR_SET_PDEATHSIG and execs QEMU: if our process dies (even by SIGKILL)
+// the kernel kills QEMU, so no guest outlives its host process. Without it, the guest's own
+// time limit is the backstop.
+const setprivPath = '/usr/bin/setpriv';
+
+/** The program and arguments that start QEMU, tied to the calling thread's life when possible. */
+export function qemuLaunch(args: readonly string[]): { file: string; args: string[] } {
+  if (!existsSync(setprivPath)) return { file: qemuBinary, args: [...args] };
+  return { file: setprivPath, args: ['--pdeathsig', 'KILL', '--', qemuBinary, ...args] };
+}
+
+/** The QEMU binary's path on PATH, or null: checked before launching so a missing QEMU is named as such. */
+export function findQemu(path = process.env.PATH ?? ''): string | null {
+  for (const directory of path.split(':')) {
+    if (directory === '') continue;
+    const candidate = join(directory, qemuBinary);
+    if (existsSync(candidate)) return candidate;
+  }
+  return null;
+}
 
 export interface QemuInput {
   readonly kernelImage: string;
