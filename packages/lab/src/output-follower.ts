@@ -26,6 +26,9 @@ export class OutputFollower {
   #timer: NodeJS.Timeout | null = null;
   #pass: Promise<void> = Promise.resolve();
   #finished = false;
+  // Set when the destination errors (e.g. EPIPE after `| head`): the file is still read to the end, so the
+  // run completes and its exit status is returned, but nothing more is written.
+  #destinationFailed = false;
 
   constructor(path: string, destination: Writable | null, capture: boolean) {
     this.#path = path;
@@ -34,6 +37,7 @@ export class OutputFollower {
   }
 
   start(): void {
+    this.#destination?.on('error', this.#onDestinationError);
     this.#schedule();
   }
 
@@ -45,8 +49,13 @@ export class OutputFollower {
     await this.#drain();
     await this.#file?.close();
     this.#file = null;
+    this.#destination?.off('error', this.#onDestinationError);
     return this.#captured === null ? '' : Buffer.concat(this.#captured).toString('utf8');
   }
+
+  readonly #onDestinationError = (): void => {
+    this.#destinationFailed = true;
+  };
 
   #schedule(): void {
     this.#timer = setTimeout(() => {
@@ -75,6 +84,13 @@ export class OutputFollower {
       this.#captured.push(kept);
       this.#capturedBytes += kept.length;
     }
-    if (this.#destination !== null && !this.#destination.write(chunk)) await once(this.#destination, 'drain');
+    if (this.#destination === null || this.#destinationFailed) return;
+    if (this.#destination.write(chunk)) return;
+    try {
+      // 'close' too: a destination destroyed while full (a closed pipe) never drains.
+      await Promise.race([once(this.#destination, 'drain'), once(this.#destination, 'close')]);
+    } catch {
+      this.#destinationFailed = true;
+    }
   }
 }
