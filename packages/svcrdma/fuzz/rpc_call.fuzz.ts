@@ -29,7 +29,7 @@ const dispatcher = new Dispatcher().addVersion(PROGRAM, {
   procedures: [
     defineProcedure('NULL', 0, { name: 'void', encode() {}, decode() {} }, { name: 'void', encode() {}, decode() {} }),
     defineProcedure('LENGTH', 1, xdrString(255), xdrUint),
-    defineProcedure('READ', 2, xdrUint, xdrVariableOpaque(1 << 20), { argument: false, result: true }),
+    defineProcedure('READ', 2, xdrUint, xdrVariableOpaque(1 << 20, true), { argument: false, result: true }),
   ],
 }, {
   LENGTH: (name: string) => name.length,

@@ -1,0 +1,174 @@
+/**
+ * Inside the rxe lab: a bare verbs peer speaks RPC-over-RDMA to our server byte
+ * by byte — a DDP-eligible result pushed into the peer's memory with RDMA
+ * Write, hostile transport headers answered with RDMA_ERROR on the wire — and a
+ * stream of connections that come and go while another client keeps calling.
+ */
+import { Dispatcher, defineProcedure, readReplyBody, writeCallHeader, authNone } from '@roce-rpc/oncrpc';
+import { connect, openDevice, type CmId, type Completion, type CompletionQueue, type Device, type MemoryRegion, type ProtectionDomain } from '@roce-rpc/verbs';
+import { XdrReader, XdrWriter, xdrUint, xdrVariableOpaque, xdrVoid } from '@roce-rpc/xdr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeReplyHeader, encodeCallHeader, encodeConnectPrivateData, RdmaProcedure, RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
+
+const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
+const PORT = 20053;
+const PROGRAM = 0x2000_0103;
+
+function pattern(count: number): Buffer {
+  const data = Buffer.alloc(count);
+  for (let index = 0; index < count; index++) data[index] = (index * 31 + 7) & 0xff;
+  return data;
+}
+
+const dispatcher = new Dispatcher().addVersion(
+  PROGRAM,
+  {
+    name: 'WIRE',
+    version: 1,
+    procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid), defineProcedure('READ', 1, xdrUint, xdrVariableOpaque(1 << 20, true), { argument: false, result: true })],
+  },
+  { READ: (count: number) => pattern(count) },
+);
+
+/** A requester built from bare verbs: one QP, a polled CQ, send/receive buffers and a Write sink. */
+class BarePeer {
+  private constructor(
+    readonly cmId: CmId,
+    readonly device: Device,
+    readonly pd: ProtectionDomain,
+    readonly cq: CompletionQueue,
+    readonly send: MemoryRegion<Buffer>,
+    readonly receive: MemoryRegion<Buffer>,
+    readonly sink: MemoryRegion<Buffer>,
+  ) {}
+
+  static async connect(): Promise<BarePeer> {
+    let parts: Omit<ConstructorParameters<typeof BarePeer>, 0> | undefined;
+    const cmId = await connect({
+      address,
+      port: PORT,
+      privateData: encodeConnectPrivateData({ sendBytes: 4096, receiveBytes: 4096, remoteInvalidate: false }),
+      createQueuePair: (id) => {
+        const device = openDevice(id.deviceName);
+        const pd = device.allocateProtectionDomain();
+        const cq = device.createCompletionQueue({ depth: 64 });
+        const queuePair = id.createQueuePair({ protectionDomain: pd, sendCompletionQueue: cq, recvCompletionQueue: cq });
+        const receive = pd.registerMemory(Buffer.alloc(4096));
+        queuePair.postRecvOne(1, receive, 0, 4096);
+        parts = [device, pd, cq, pd.registerMemory(Buffer.alloc(4096)), receive, pd.registerMemory(Buffer.alloc(65536), { remoteWrite: true })];
+        return queuePair;
+      },
+    });
+    return new BarePeer(cmId, ...parts!);
+  }
+
+  /** Sends `message`, returns the reply's bytes (the server's event loop runs meanwhile). */
+  async exchange(message: Buffer): Promise<Buffer> {
+    message.copy(this.send.buffer);
+    this.cmId.queuePair!.postSendOne(2, this.send, 0, message.length);
+    const received = await this.next((completion) => completion.wrId === 1);
+    const reply = Buffer.from(this.receive.buffer.subarray(0, received.byteLength));
+    this.cmId.queuePair!.postRecvOne(1, this.receive, 0, 4096);
+    return reply;
+  }
+
+  private async next(match: (completion: Completion) => boolean): Promise<Completion> {
+    for (let turn = 0; turn < 200_000; turn++) {
+      for (const completion of this.cq.poll(8, 0)) {
+        expect(completion.status).toBe('IBV_WC_SUCCESS');
+        if (match(completion)) return completion;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    throw new Error('no reply');
+  }
+
+  async close(): Promise<void> {
+    const disconnected = new Promise((resolve) => this.cmId.once('disconnected', resolve));
+    this.cmId.disconnect();
+    await disconnected;
+    this.cmId.queuePair!.close();
+    this.cmId.close();
+    for (const closable of [this.send, this.receive, this.sink, this.cq, this.pd, this.device]) closable.close();
+  }
+}
+
+function rpcCall(xid: number, procedure: number, argument?: number): Buffer {
+  const writer = new XdrWriter();
+  writeCallHeader(writer, { xid, program: PROGRAM, version: 1, procedure, credential: authNone, verifier: authNone });
+  if (argument !== undefined) writer.writeUint(argument);
+  return writer.finish().toBuffer();
+}
+
+const words = (...values: number[]) => {
+  const bytes = Buffer.alloc(values.length * 4);
+  values.forEach((value, index) => bytes.writeUInt32BE(value >>> 0, index * 4));
+  return bytes;
+};
+
+let server: SvcRdmaServer;
+let peer: BarePeer;
+
+beforeAll(async () => {
+  server = SvcRdmaServer.listen(dispatcher, { address, port: PORT });
+  peer = await BarePeer.connect();
+});
+
+afterAll(async () => {
+  await peer?.close();
+  await server?.close();
+});
+
+describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
+  it('pushes a 40 000-byte DDP result into the peer\'s Write chunk and sends the rest inline', async () => {
+    const writeChunk = { length: 65536, segments: [{ handle: peer.sink.rkey, length: 65536, offset: BigInt(peer.sink.address) }] };
+    const header = encodeCallHeader({ xid: 77, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [writeChunk], replyChunk: null });
+    const reply = await peer.exchange(Buffer.concat([header, rpcCall(77, 1, 40_000)]));
+    const transport = decodeReplyHeader(reply);
+    expect(transport).toMatchObject({ kind: 'reply', xid: 77, procedure: RdmaProcedure.MSG });
+    if (transport.kind !== 'reply') return;
+    expect(transport.writeList[0]!.segments[0]).toMatchObject({ handle: peer.sink.rkey, length: 40_000 });
+    expect(peer.sink.buffer.subarray(0, 40_000).equals(pattern(40_000))).toBe(true);
+    // Inline: the RPC reply header and the opaque's length word; its data went by RDMA Write.
+    const reader = new XdrReader(reply, { offset: transport.headerBytes });
+    const xid = reader.readUint();
+    expect(reader.readUint()).toBe(1);
+    readReplyBody(reader, xid);
+    expect(reader.readUint()).toBe(40_000);
+    expect(reader.remaining).toBe(0);
+  });
+
+  it('answers an unsupported version with ERR_VERS and too many Write chunks with ERR_CHUNK, and keeps serving', async () => {
+    expect(decodeReplyHeader(await peer.exchange(words(5, 2, 8, 0, 0, 0, 0)))).toMatchObject({ kind: 'error', xid: 5, errorCode: 1, versionLow: 1, versionHigh: 1 });
+    const chunk = [1, 1, 0x1234, 8, 0, 0x1000];
+    const fiveChunks = words(6, 1, 8, 0, 0, ...chunk, ...chunk, ...chunk, ...chunk, ...chunk, 0, 0);
+    expect(decodeReplyHeader(await peer.exchange(Buffer.concat([fiveChunks, rpcCall(6, 0)])))).toMatchObject({ kind: 'error', xid: 6, errorCode: 2 });
+    const ok = decodeReplyHeader(await peer.exchange(Buffer.concat([encodeCallHeader({ xid: 7, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk: null }), rpcCall(7, 0)])));
+    expect(ok).toMatchObject({ kind: 'reply', xid: 7 });
+    const [connection] = [...server.connections].filter((candidate) => candidate.transport.metrics.rejected['unsupported-version'] === 1);
+    expect(connection!.transport.metrics.rejected).toMatchObject({ 'unsupported-version': 1, 'too-many-write-chunks': 1 });
+  });
+
+  it('serves one client without a miss while 30 others connect, call and disconnect', async () => {
+    const steady = await RdmaRpcClient.connect({ address, port: PORT });
+    let steadyCalls = 0;
+    let churning = true;
+    const steadyLoop = (async () => {
+      while (churning) {
+        await steady.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid);
+        steadyCalls++;
+      }
+    })();
+    for (let round = 0; round < 30; round++) {
+      const client = await RdmaRpcClient.connect({ address, port: PORT });
+      await expect(client.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid)).resolves.toBeUndefined();
+      await client.close();
+    }
+    churning = false;
+    await steadyLoop;
+    await steady.close();
+    for (let waited = 0; server.connections.size > 1 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(server.connections.size).toBe(1); // the bare peer
+    expect(steadyCalls).toBeGreaterThan(30);
+  });
+});
