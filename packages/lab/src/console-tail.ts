@@ -3,6 +3,7 @@
  * ones for error messages, forwards everything to an optional log stream, and reports the lines
  * stage one and two write (`rxe-lab: ...`). Owned by one LabRun, touched on the main thread only.
  */
+import assert from 'node:assert/strict';
 import type { Writable } from 'node:stream';
 import { consoleMarker } from './guest-scripts.js';
 
@@ -45,6 +46,7 @@ export class ConsoleTail {
     if (line === '') return;
     this.#lines.push(line);
     if (this.#lines.length > consoleTailLinesMax) this.#lines.shift();
+    assert(this.#lines.length <= consoleTailLinesMax);
     if (line.startsWith(consoleMarker.prefix)) this.#onMarker(line);
   }
 }

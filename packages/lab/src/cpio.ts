@@ -4,6 +4,8 @@
  * device node (/dev/console) that an unprivileged staging directory could not hold.
  */
 
+import assert from 'node:assert/strict';
+
 export type CpioEntry =
   | { readonly kind: 'directory'; readonly path: string; readonly mode: number }
   | { readonly kind: 'file'; readonly path: string; readonly mode: number; readonly data: Buffer }
@@ -56,5 +58,6 @@ function header(entry: CpioEntry, inode: number, size: number): Buffer {
     0, // check: unused by newc
   ];
   const hex = fields.map((field) => field.toString(16).padStart(8, '0')).join('');
+  assert(hex.length === fields.length * 8, 'every newc header field fits 8 hex digits');
   return Buffer.concat([Buffer.from(magic + hex, 'ascii'), nameBytes]);
 }

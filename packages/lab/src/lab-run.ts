@@ -8,6 +8,7 @@
  * the followers are drained and closed, timers and listeners are removed, and the run directory
  * is deleted unless the run failed or the caller asked to keep it.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -138,6 +139,7 @@ class LabRun {
   }
 
   #startQemu(initrd: string): void {
+    assert(this.#qemu === null, 'a LabRun starts one QEMU');
     const args = qemuArguments({
       kernelImage: this.#bootImage.path,
       initrd,
@@ -187,7 +189,10 @@ class LabRun {
   }
 
   #onMarker(line: string): void {
-    if (line.startsWith(consoleMarker.ready) && this.#readyAt === null) this.#readyAt = performance.now();
+    if (line.startsWith(consoleMarker.ready) && this.#readyAt === null) {
+      this.#readyAt = performance.now();
+      assert(this.#readyAt >= this.#startedAt);
+    }
   }
 
   #fail(code: LabErrorCode, message: string): void {

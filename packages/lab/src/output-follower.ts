@@ -5,6 +5,7 @@
  * powers off, and the command sees a plain file, not a tty. Created and finished by one LabRun,
  * main thread only; `finish` reads to the end once QEMU has exited and closes the file.
  */
+import assert from 'node:assert/strict';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -43,6 +44,7 @@ export class OutputFollower {
 
   /** Reads what is left, closes the file and returns the captured text (empty when not capturing). */
   async finish(): Promise<string> {
+    assert(!this.#finished, 'an output follower is finished once');
     this.#finished = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     await this.#pass;
@@ -74,6 +76,7 @@ export class OutputFollower {
       const { bytesRead } = await this.#file.read(buffer, 0, readChunkBytes, this.#position);
       if (bytesRead === 0) return;
       this.#position += bytesRead;
+      assert(this.#capturedBytes <= capturedBytesMax);
       await this.#forward(Buffer.from(buffer.subarray(0, bytesRead)));
     }
   }

@@ -72,15 +72,18 @@ describe('a guest run', () => {
     }
   }, bootTestTimeoutMs);
 
-  test('the rxe-lab bin returns the command exit status and keeps stdout and stderr apart', () => {
+  test('the rxe-lab bin returns the command exit status, keeps stdout clean and with --verbose adds the kernel log and boot time to stderr', () => {
     const run = spawnSync(
       process.execPath,
-      [cliPath, '--env', 'LAB_TEST_GREETING=hello there', '--', 'sh', '-c', 'printf "%s\\n" "$LAB_TEST_GREETING"; echo oops >&2; exit 7'],
+      [cliPath, '--verbose', '--env', 'LAB_TEST_GREETING=hello there', '--', 'sh', '-c', 'printf "%s\\n" "$LAB_TEST_GREETING"; echo oops >&2; exit 7'],
       { cwd: packageDir, encoding: 'utf8', timeout: bootTestTimeoutMs },
     );
-    expect(run.stderr).toBe('oops\n');
     expect(run.stdout).toBe('hello there\n');
     expect(run.status).toBe(7);
+    expect(run.stderr).toMatch(/^\[ *[\d.]+\] Linux version \d/m);
+    expect(run.stderr).toMatch(/^rxe-lab: ready uptime [\d.]+ s$/m);
+    expect(run.stderr).toMatch(/^oops$/m);
+    expect(run.stderr).toMatch(/^rxe-lab: boot to ready \d+\.\d s, whole run \d+\.\d s, kernel \S+ \(PVH boot of the extracted ELF\), exit status 7\n$/m);
   }, bootTestTimeoutMs);
 
   test('SIGTERM to the rxe-lab bin kills QEMU and exits 143', async () => {
@@ -93,7 +96,8 @@ describe('a guest run', () => {
       cli.kill('SIGTERM');
       const [code] = (await once(cli, 'exit')) as [number | null];
       expect(code).toBe(143);
-      expect(stderr).toContain('interrupted by SIGTERM; QEMU killed');
+      // Without --verbose nothing but our own message reaches stderr: no kernel log, no QEMU chatter.
+      expect(stderr).toBe('rxe-lab: interrupted by SIGTERM; QEMU killed\n');
       expect(qemuProcessesFor(workspace)).toBe(0);
     } finally {
       rmSync(workspace, { recursive: true, force: true });
