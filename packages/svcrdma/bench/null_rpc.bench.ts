@@ -1,15 +1,19 @@
 /**
- * NULL RPC round trips over rxe0 (run inside the lab: `pnpm --filter
- * @roce-rpc/svcrdma bench`), against a baseline measured in the same run: a
- * bare Send/Receive ping-pong on @roce-rpc/verbs with the same threaded
- * completion queues, i.e. the floor any transport on this core pays.
+ * NULL RPCs over rxe0 (run inside the lab: `pnpm --filter @roce-rpc/svcrdma
+ * bench`), each figure against a baseline measured in the same run:
+ *   1. bare verbs Send/Receive ping-pong, polled and threaded CQs: the floor
+ *      any transport on this core pays;
+ *   2. our client against our server vs the same client against the guest
+ *      kernel's svcrdma (nfsd, NFSv4 NULL), with 1, 4 and 16 calls outstanding:
+ *      calls/s and median/p99 round trip, ratios ours/kernel.
  *
- * Prints medians, p99 and the ratio RPC / baseline. Env: BENCH_ROUNDS (default
- * 500), RXE_LAB_ADDR.
+ * Env: BENCH_ROUNDS (default 500), RXE_LAB_ADDR.
  */
-import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { connect, listen, openDevice, type Completion } from '@roce-rpc/verbs';
 import { xdrVoid } from '@roce-rpc/xdr';
+import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
 import { RdmaRpcClient, SvcRdmaServer } from '../dist/index.js';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
@@ -82,27 +86,72 @@ async function verbsPingPong(mode: 'threaded' | 'polled'): Promise<number[]> {
   return times;
 }
 
-async function nullRpc(): Promise<number[]> {
-  const PROGRAM = 0x2000_0102;
-  const dispatcher = new Dispatcher().addVersion(PROGRAM, { name: 'BENCH', version: 1, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
-  const server = SvcRdmaServer.listen(dispatcher, { address, port: 20049 });
-  const client = await RdmaRpcClient.connect({ address, port: 20049 });
-  const times: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const begin = performance.now();
-    await client.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid);
-    times.push(performance.now() - begin);
-  }
-  await client.close();
-  await server.close();
-  return times;
+const NFS_PROGRAM = 100003;
+const NFS_V4 = 4;
+const KERNEL_PORT = 20049;
+const OUR_PORT = 20050;
+const OUR_IN_PROCESS_PORT = 20054;
+
+/** The environment notes' recipe for the kernel's svcrdma, NFSv4 only (no rpcbind). */
+function startKernelSvcrdma(): void {
+  execFileSync('sh', ['-c', `set -e; modprobe rpcrdma; modprobe nfsd
+    mountpoint -q /var/lib || mount -t tmpfs tmpfs /var/lib; mkdir -p /var/lib/nfs/v4recovery
+    mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd
+    echo "-2 -3 +4 +4.1 +4.2" > /proc/fs/nfsd/versions; echo "rdma ${KERNEL_PORT}" > /proc/fs/nfsd/portlist
+    echo 2 > /proc/fs/nfsd/threads`]);
 }
 
-const polled = summary(await verbsPingPong('polled'));
-const baseline = summary(await verbsPingPong('threaded'));
-const rpc = summary(await nullRpc());
+interface Load {
+  callsPerSecond: number;
+  median: number;
+  p99: number;
+}
+
+/** `rounds` NULL calls with `outstanding` in flight at all times. */
+async function nullLoad(port: number, outstanding: number): Promise<Load> {
+  const client = await RdmaRpcClient.connect({ address, port });
+  const times: number[] = [];
+  let issued = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (issued < rounds) {
+      issued++;
+      const begin = performance.now();
+      await client.call(NFS_PROGRAM, NFS_V4, 0, xdrVoid, undefined, xdrVoid);
+      times.push(performance.now() - begin);
+    }
+  };
+  await Promise.all(Array.from({ length: outstanding }, lane));
+  const seconds = (performance.now() - started) / 1000;
+  await client.close();
+  return { callsPerSecond: rounds / seconds, ...summary(times) };
+}
+
 const format = (value: number) => `${(value * 1000).toFixed(0)} µs`;
-console.log(`floor: verbs ping-pong, polled CQs:   median ${format(polled.median)}, p99 ${format(polled.p99)} (${rounds} rounds)`);
-console.log(`baseline verbs Send/Recv ping-pong: median ${format(baseline.median)}, p99 ${format(baseline.p99)} (threaded CQs)`);
-console.log(`svcrdma NULL RPC, 1 outstanding:   median ${format(rpc.median)}, p99 ${format(rpc.p99)}`);
-console.log(`ratio NULL RPC / ping-pong: median ${(rpc.median / baseline.median).toFixed(2)}x, p99 ${(rpc.p99 / baseline.p99).toFixed(2)}x`);
+const polled = summary(await verbsPingPong('polled'));
+const threaded = summary(await verbsPingPong('threaded'));
+console.log(`verbs Send/Recv ping-pong (${rounds} rounds): polled CQs median ${format(polled.median)} p99 ${format(polled.p99)}; threaded CQs median ${format(threaded.median)} p99 ${format(threaded.p99)}`);
+
+startKernelSvcrdma();
+// Our server in its own process, like the kernel's: the client's event loop is not shared.
+const server = spawn(process.execPath, [new URL('./null_server.ts', import.meta.url).pathname, String(OUR_PORT)], { stdio: ['pipe', 'pipe', 'inherit'] });
+const [ready] = (await once(server.stdout!, 'data')) as [Buffer];
+if (!ready.toString().startsWith('ready')) throw new Error(`server did not start: ${ready.toString()}`);
+// And in this process, sharing the client's event loop (one poller spinning instead of two).
+const dispatcher = new Dispatcher().addVersion(NFS_PROGRAM, { name: 'NFS4_NULL', version: NFS_V4, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
+const inProcess = SvcRdmaServer.listen(dispatcher, { address, port: OUR_IN_PROCESS_PORT });
+const describeLoad = (load: Load) => `${load.callsPerSecond.toFixed(0)} calls/s median ${format(load.median)} p99 ${format(load.p99)}`;
+const ratios = (load: Load, kernel: Load) =>
+  `${(load.callsPerSecond / kernel.callsPerSecond).toFixed(2)}x calls/s, ${(load.median / kernel.median).toFixed(2)}x median rtt`;
+for (const outstanding of [1, 4, 16]) {
+  const kernel = await nullLoad(KERNEL_PORT, outstanding);
+  const ours = await nullLoad(OUR_PORT, outstanding);
+  const oursShared = await nullLoad(OUR_IN_PROCESS_PORT, outstanding);
+  console.log(`NULL, ${String(outstanding).padStart(2)} outstanding: kernel ${describeLoad(kernel)}`);
+  console.log(`    ours, own process:    ${describeLoad(ours)}  (${ratios(ours, kernel)})`);
+  console.log(`    ours, client process: ${describeLoad(oursShared)}  (${ratios(oursShared, kernel)})`);
+}
+await inProcess.close();
+server.stdin!.end();
+await once(server, 'exit');
+execFileSync('sh', ['-c', 'echo 0 > /proc/fs/nfsd/threads']);
