@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * roce-rpc-server: resolves the configuration (flags, ROCE_RPC_* environment,
+ * --config file, defaults), refuses a bad one with a message naming the
+ * field, then runs the supervisor until SIGTERM or SIGINT.
+ */
+import { helpText, resolveCommandLine } from './config/sources.js';
+import { ServerError } from './errors.js';
+import { Supervisor } from './process/supervisor.js';
+
+function fail(error: unknown): never {
+  const { code = 'ERR_SERVER_START', message } = error as { code?: string; message: string };
+  process.stderr.write(`roce-rpc-server: ${message} [${code}]\n`);
+  process.exit(error instanceof ServerError && error.code.startsWith('ERR_SERVER_CONFIG') ? 2 : 1);
+}
+
+let resolved;
+try {
+  resolved = resolveCommandLine(process.argv.slice(2));
+} catch (error) {
+  fail(error);
+}
+if (resolved.help) {
+  process.stdout.write(`${helpText()}\n`);
+  process.exit(0);
+}
+const supervisor = new Supervisor(resolved.options);
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  void supervisor.stop().then(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+try {
+  const listening = await supervisor.start();
+  supervisor.log.info({ tcp: listening.tcp, udp: listening.udp, rdma: listening.rdma, metrics: listening.metrics, processes: resolved.options.processes }, 'listening');
+  process.stderr.write(
+    `roce-rpc-server: ${resolved.options.processes} processes serving ${resolved.options.service}\n` +
+      `  ONC RPC/TCP  ${listening.tcp ?? 'off'}\n  RxRPC/UDP    ${listening.udp ?? 'off'}\n  RDMA         ${listening.rdma}\n  metrics      ${listening.metrics}\n`,
+  );
+} catch (error) {
+  fail(error);
+}

@@ -1,0 +1,34 @@
+/**
+ * Messages between the supervisor (cluster primary) and its server
+ * processes over the cluster IPC channel. prom-client's aggregator shares
+ * the channel; its messages carry `type`, ours `kind`.
+ */
+
+export interface ProcessReady {
+  kind: 'ready';
+  processIndex: number;
+  pid: number;
+  tcpPort: number | null;
+  udpPort: number | null;
+  rdmaPort: number | null;
+  /** Why RDMA is off in this process (null when it serves RDMA). */
+  rdmaOff: string | null;
+}
+
+export interface ProcessStartFailed {
+  kind: 'start-failed';
+  processIndex: number;
+  code: string;
+  message: string;
+}
+
+export type ProcessMessage = ProcessReady | ProcessStartFailed;
+
+export function isProcessMessage(message: unknown): message is ProcessMessage {
+  return typeof message === 'object' && message !== null && ((message as ProcessMessage).kind === 'ready' || (message as ProcessMessage).kind === 'start-failed');
+}
+
+/** Environment a server process starts with. */
+export const ENV_PROCESS_INDEX = 'ROCE_RPC_PROCESS_INDEX';
+export const ENV_FILLED_OPTIONS = 'ROCE_RPC_FILLED_OPTIONS';
+export const ENV_INSTANCE_ID = 'ROCE_RPC_INSTANCE_ID';

@@ -1,0 +1,132 @@
+/**
+ * ServerProcess: one server process — its transports, its procedure worker
+ * threads and its metrics.
+ *
+ * Life: created by server-main.ts in each process the supervisor forks (or
+ * directly by an embedding program); start() brings up the pool and the
+ * transports, drain() (SIGTERM) stops taking work, waits for the calls in
+ * service (at most drainTimeoutMs), then closes everything. Main thread.
+ */
+import type { OncRpcTcpServer } from '@roce-rpc/oncrpc';
+import type { RxServer } from '@roce-rpc/rxrpc';
+import type { SvcRdmaServer } from '@roce-rpc/svcrdma';
+import type { Logger } from 'pino';
+import type { FilledServerOptions } from '../config/options.js';
+import { ServerError, ServerErrorCode } from '../errors.js';
+import { createLogger } from '../log/logger.js';
+import { receiveCallRecords } from '../metrics/call-events.js';
+import { CallMetrics } from '../metrics/call-metrics.js';
+import { exposeRdmaMetrics, exposeRxMetrics, exposeTcpMetrics } from '../metrics/protocol-metrics.js';
+import { loadService } from '../service/definition.js';
+import { ProcedurePool } from '../threads/procedure-pool.js';
+import { MeteredDispatcher } from '../transports/metered-dispatcher.js';
+import { startRdmaTransport } from '../transports/rdma-transport.js';
+import { startTcpTransport, stopAccepting, watchConnections } from '../transports/tcp-transport.js';
+import { startUdpTransport } from '../transports/udp-transport.js';
+import type { ProcessReady } from './messages.js';
+
+/** How often drain() looks at the in-flight counts. */
+const DRAIN_POLL_MS = 10;
+
+export class ServerProcess {
+  readonly log: Logger;
+  private pool: ProcedurePool | undefined;
+  private dispatcher: MeteredDispatcher | undefined;
+  private tcp: OncRpcTcpServer | undefined;
+  private udp: RxServer | undefined;
+  private rdma: SvcRdmaServer | undefined;
+  private stopReceivingRecords: () => void = () => {};
+
+  constructor(
+    readonly options: FilledServerOptions,
+    readonly processIndex: number,
+    readonly instanceId: string,
+  ) {
+    this.log = createLogger(options.logLevel, { role: 'server', process: processIndex });
+  }
+
+  async start(): Promise<ProcessReady> {
+    const { options } = this;
+    const service = await loadService(options.service);
+    const metrics = new CallMetrics(service.program);
+    this.stopReceivingRecords = receiveCallRecords((call) => metrics.record(call));
+    const common = { service: options.service, serviceOptions: options.serviceOptions, instanceId: this.instanceId, logLevel: options.logLevel };
+    this.pool = new ProcedurePool({
+      threads: options.threads,
+      maxInFlightCalls: options.maxInFlightCalls,
+      workerData: common,
+      log: this.log,
+      onWorkerError: () => metrics.workerThreadsReplaced.inc(),
+    });
+    this.dispatcher = new MeteredDispatcher(service, this.pool, metrics, this.log);
+    if (options.transports.includes('tcp')) {
+      const tcp = await startTcpTransport(options, this.dispatcher).catch((error) => Promise.reject(addressError(error, 'tcpPort', options.host, options.tcpPort)));
+      this.tcp = tcp;
+      watchConnections(tcp, this.log);
+      exposeTcpMetrics(tcp);
+    }
+    if (options.transports.includes('udp')) {
+      const udp = await startUdpTransport(options, common).catch((error) => Promise.reject(addressError(error, 'udpPort', options.host, options.udpPort)));
+      this.udp = udp;
+      exposeRxMetrics(udp);
+    }
+    const rdma = await startRdmaTransport(options, this.processIndex, this.dispatcher);
+    this.rdma = rdma.server;
+    if (this.rdma !== undefined) exposeRdmaMetrics(this.rdma);
+    this.exposeGauges();
+    return {
+      kind: 'ready',
+      processIndex: this.processIndex,
+      pid: process.pid,
+      tcpPort: this.tcp?.address().port ?? null,
+      udpPort: this.udp?.port ?? null,
+      rdmaPort: this.rdma?.port ?? null,
+      rdmaOff: rdma.reason ?? null,
+    };
+  }
+
+  private exposeGauges(): void {
+    CallMetrics.sampled('rocerpc_connections', 'Open connections, by transport', ['transport'], async (gauge) => {
+      gauge.reset();
+      if (this.tcp !== undefined) gauge.set({ transport: 'tcp' }, this.tcp.connectionCount);
+      if (this.udp !== undefined) gauge.set({ transport: 'udp' }, (await this.udp.stats()).connections);
+      if (this.rdma !== undefined) gauge.set({ transport: 'rdma' }, this.rdma.connections.size);
+    });
+    CallMetrics.sampled('rocerpc_procedure_threads', 'Procedure worker threads alive', [], (gauge) => gauge.set(this.pool?.threads ?? 0));
+    // TCP and RDMA calls share the dispatcher and its count; RxRPC counts its running handlers.
+    CallMetrics.sampled('rocerpc_calls_in_flight', 'Calls in service, by transport', ['transport'], async (gauge) => {
+      gauge.reset();
+      gauge.set({ transport: 'tcp_rdma' }, this.dispatcher?.inFlight ?? 0);
+      if (this.udp !== undefined) gauge.set({ transport: 'udp' }, (await this.udp.stats()).handlersRunning);
+    });
+  }
+
+  private async callsInService(): Promise<number> {
+    const udp = this.udp === undefined ? 0 : (await this.udp.stats()).handlersRunning;
+    return (this.dispatcher?.inFlight ?? 0) + udp;
+  }
+
+  /** Stops taking work, lets calls in service finish (bounded by drainTimeoutMs), closes everything. */
+  async drain(): Promise<{ unfinishedCalls: number }> {
+    if (this.tcp !== undefined) stopAccepting(this.tcp);
+    const deadline = Date.now() + this.options.drainTimeoutMs;
+    let unfinished = await this.callsInService();
+    // Bounded by drainTimeoutMs / DRAIN_POLL_MS turns.
+    while (unfinished > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      unfinished = await this.callsInService();
+    }
+    // One more turn: replies settled in the last poll are written before their sockets close.
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([this.tcp?.close(), this.udp?.close(), this.rdma?.close()]);
+    await this.pool?.close();
+    this.stopReceivingRecords();
+    this.log.info({ unfinishedCalls: unfinished }, 'drained');
+    return { unfinishedCalls: unfinished };
+  }
+}
+
+function addressError(error: unknown, field: string, host: string, port: number): unknown {
+  if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') return error;
+  return new ServerError(ServerErrorCode.ADDRESS_IN_USE, `${field}: ${host}:${port} is already in use`, field);
+}

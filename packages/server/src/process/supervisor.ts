@@ -1,0 +1,143 @@
+/**
+ * Supervisor: the node:cluster primary. It forks `processes` server
+ * processes, owns the shared TCP listening socket (cluster hands accepted
+ * connections to the processes round-robin) and the /metrics endpoint, and
+ * restarts a process that dies, with backoff.
+ *
+ * Life: created by the CLI; start() resolves once every process is ready
+ * (or rejects with the first start failure, after stopping the others);
+ * stop() (SIGTERM/SIGINT) sends SIGTERM to every process, waits for them to
+ * drain (drainTimeoutMs plus a grace period, then SIGKILL) and closes the
+ * endpoint. Main thread of the primary.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { FilledServerOptions } from '../config/options.js';
+import { ServerError, ServerErrorCode } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
+import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, isProcessMessage, type ProcessReady } from './messages.js';
+
+/** A process that lived at least this long before dying starts over at the first backoff step. */
+const STABLE_LIFETIME_MS = 10_000;
+/** After drainTimeoutMs, how long a process may take to close and exit before SIGKILL. */
+const EXIT_GRACE_MS = 2_000;
+
+interface Slot {
+  index: number;
+  worker: Worker | undefined;
+  startedAt: number;
+  backoffMs: number;
+  ready: ProcessReady | undefined;
+}
+
+export interface Listening {
+  tcp: string | null;
+  udp: string | null;
+  rdma: string;
+  metrics: string;
+  processes: ProcessReady[];
+}
+
+export class Supervisor {
+  readonly log: Logger;
+  readonly metrics = new MetricsEndpoint();
+  private readonly slots: Slot[];
+  private readonly instanceId = String(process.pid);
+  private stopping = false;
+  private started = false;
+  private startWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
+
+  constructor(readonly options: FilledServerOptions) {
+    this.log = createLogger(options.logLevel, { role: 'supervisor' });
+    this.slots = Array.from({ length: options.processes }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: options.restartBackoffMs, ready: undefined }));
+    cluster.setupPrimary({ exec: fileURLToPath(new URL('./server-main.js', import.meta.url)) });
+    // Round-robin accept in the primary: every process gets connections even when one is busy.
+    cluster.schedulingPolicy = cluster.SCHED_RR;
+  }
+
+  async start(): Promise<Listening> {
+    const metricsAddress = await this.metrics.listen(this.options.metricsHost, this.options.metricsPort).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EADDRINUSE') throw error;
+      throw new ServerError(ServerErrorCode.ADDRESS_IN_USE, `metricsPort: ${this.options.metricsHost}:${this.options.metricsPort} is already in use`, 'metricsPort');
+    });
+    const allReady = new Promise<void>((resolve, reject) => (this.startWaiter = { resolve, reject }));
+    for (const slot of this.slots) this.fork(slot);
+    try {
+      await allReady;
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    this.started = true;
+    const ready = this.slots.map((slot) => slot.ready!);
+    const first = ready[0]!;
+    const rdmaOwner = ready.find((process) => process.rdmaPort !== null);
+    return {
+      tcp: first.tcpPort === null ? null : `${this.options.host}:${first.tcpPort}`,
+      udp: first.udpPort === null ? null : `${this.options.host}:${first.udpPort}`,
+      rdma: rdmaOwner === undefined ? `off (${first.rdmaOff})` : `${this.options.host}:${rdmaOwner.rdmaPort}`,
+      metrics: `http://${this.options.metricsHost}:${metricsAddress.port}/metrics`,
+      processes: ready,
+    };
+  }
+
+  private fork(slot: Slot): void {
+    slot.ready = undefined;
+    slot.startedAt = Date.now();
+    const worker = cluster.fork({
+      [ENV_PROCESS_INDEX]: String(slot.index),
+      [ENV_FILLED_OPTIONS]: JSON.stringify(this.options),
+      [ENV_INSTANCE_ID]: this.instanceId,
+    });
+    slot.worker = worker;
+    worker.on('message', (message: unknown) => {
+      if (!isProcessMessage(message)) return;
+      if (message.kind === 'start-failed') {
+        this.startWaiter?.reject(new ServerError(message.code as ServerErrorCode, message.message));
+        return;
+      }
+      slot.ready = message;
+      this.log.info({ process: slot.index, serverPid: message.pid }, 'server process ready');
+      this.metrics.processes.set(this.slots.filter((each) => each.ready !== undefined).length);
+      if (!this.started && this.slots.every((each) => each.ready !== undefined)) this.startWaiter?.resolve();
+    });
+    worker.on('exit', (code, signal) => this.exited(slot, worker, code, signal));
+  }
+
+  private exited(slot: Slot, worker: Worker, code: number, signal: string | null): void {
+    if (slot.worker !== worker) return;
+    slot.worker = undefined;
+    slot.ready = undefined;
+    this.metrics.processes.set(this.slots.filter((each) => each.ready !== undefined).length);
+    if (this.stopping) return;
+    if (!this.started) {
+      this.startWaiter?.reject(new ServerError(ServerErrorCode.ADDRESS_IN_USE, `server process ${slot.index} exited during start (code ${code}, signal ${signal})`));
+      return;
+    }
+    const lived = Date.now() - slot.startedAt;
+    slot.backoffMs = lived >= STABLE_LIFETIME_MS ? this.options.restartBackoffMs : Math.min(slot.backoffMs * 2 || 1, this.options.restartBackoffMaxMs);
+    const delay = lived >= STABLE_LIFETIME_MS ? this.options.restartBackoffMs : slot.backoffMs;
+    this.log.warn({ process: slot.index, serverPid: worker.process.pid, code, signal, restartInMs: delay }, 'server process died; restarting');
+    this.metrics.restarts.inc();
+    setTimeout(() => {
+      if (!this.stopping) this.fork(slot);
+    }, delay);
+  }
+
+  /** SIGTERM to every process, wait for them to drain and exit (bounded), close /metrics. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const exits = this.slots.flatMap((slot) => {
+      const worker = slot.worker;
+      if (worker === undefined || worker.isDead()) return [];
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.process.kill('SIGTERM');
+      const killer = setTimeout(() => worker.process.kill('SIGKILL'), this.options.drainTimeoutMs + EXIT_GRACE_MS);
+      return [exited.finally(() => clearTimeout(killer))];
+    });
+    await Promise.all(exits);
+    await this.metrics.close();
+    this.log.info('stopped');
+  }
+}

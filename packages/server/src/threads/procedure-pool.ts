@@ -1,0 +1,66 @@
+/**
+ * ProcedurePool: a process's piscina pool of procedure worker threads, with
+ * the process-wide bound on calls in service.
+ *
+ * Life: created by the ServerProcess at start (main thread), closed by it at
+ * drain after the transports have stopped taking calls. Only the main thread
+ * touches it. A worker thread that dies is replaced by piscina; the pool's
+ * 'error' listener keeps such a death from reaching the process.
+ */
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import { ServerError, ServerErrorCode } from '../errors.js';
+import type { ProcedureTask, ProcedureWorkerData } from './procedure-task.js';
+
+export interface ProcedurePoolOptions {
+  threads: number;
+  /** Calls in service or queued; one more is refused (ERR_SERVER_BUSY). */
+  maxInFlightCalls: number;
+  workerData: ProcedureWorkerData;
+  log: Logger;
+  onWorkerError: () => void;
+}
+
+export class ProcedurePool {
+  private readonly pool: Piscina;
+  private readonly maxInFlightCalls: number;
+  inFlight = 0;
+
+  constructor(options: ProcedurePoolOptions) {
+    this.maxInFlightCalls = options.maxInFlightCalls;
+    this.pool = new Piscina({
+      filename: new URL('./procedure-worker.js', import.meta.url).href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      // The queue is bounded by maxInFlightCalls already (run() refuses first); piscina's own bound backs it up.
+      maxQueue: options.maxInFlightCalls,
+      idleTimeout: 2 ** 31 - 1,
+      workerData: options.workerData,
+    });
+    this.pool.on('error', (error: unknown) => {
+      options.log.error({ err: error }, 'procedure worker thread failed; piscina replaces it');
+      options.onWorkerError();
+    });
+  }
+
+  get threads(): number {
+    return this.pool.threads.length;
+  }
+
+  /** Runs one call on a worker thread; refuses it when the process is at maxInFlightCalls. */
+  async run(task: ProcedureTask): Promise<unknown> {
+    if (this.inFlight >= this.maxInFlightCalls) {
+      throw new ServerError(ServerErrorCode.BUSY, `${this.maxInFlightCalls} calls already in service`);
+    }
+    this.inFlight++;
+    try {
+      return await this.pool.run(task);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

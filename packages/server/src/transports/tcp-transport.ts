@@ -1,0 +1,44 @@
+/**
+ * ONC RPC over TCP for one server process.
+ *
+ * Every process listens on the same port through node:cluster: the
+ * supervisor (primary) owns the listening socket, accepts, and hands each
+ * accepted connection's handle to one process, round-robin. The connection
+ * then lives in that process until it closes; if the process dies, its
+ * connections die with it (clients see the close and reconnect).
+ */
+import { OncRpcTcpServer } from '@roce-rpc/oncrpc';
+import type { Server } from 'node:net';
+import type { Logger } from 'pino';
+import type { FilledServerOptions } from '../config/options.js';
+import type { MeteredDispatcher } from './metered-dispatcher.js';
+
+export async function startTcpTransport(options: FilledServerOptions, dispatcher: MeteredDispatcher): Promise<OncRpcTcpServer> {
+  const server = new OncRpcTcpServer(dispatcher, {
+    host: options.host,
+    port: options.tcpPort,
+    maxConnections: options.maxConnections,
+    maxInFlightCallsPerConnection: options.maxInFlightCallsPerConnection,
+  });
+  await server.listen();
+  return server;
+}
+
+/**
+ * Stops taking new connections while the open ones finish their calls.
+ * OncRpcTcpServer.close() stops accepting and destroys its connections in
+ * one step, and has no separate "stop accepting" (requested in
+ * /tmp/team/server-needs.md), so this closes its net.Server directly.
+ */
+export function stopAccepting(server: OncRpcTcpServer): void {
+  (server as unknown as { server: Server }).server.close();
+}
+
+/** A child logger per connection (transport, peer), logging its open and close at debug. */
+export function watchConnections(server: OncRpcTcpServer, log: Logger): void {
+  (server as unknown as { server: Server }).server.on('connection', (socket) => {
+    const connectionLog = log.child({ transport: 'tcp', peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    connectionLog.debug('connection opened');
+    socket.once('close', () => connectionLog.debug('connection closed'));
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * RxRPC over UDP for one server process.
+ *
+ * Every process binds the same UDP port with SO_REUSEPORT (Node ≥ 22.12:
+ * dgram `reusePort`) and `exclusive: true` (so node:cluster does not share
+ * one socket among the processes). Linux then picks the socket for each
+ * datagram by a hash of its 4-tuple: all packets of one peer address/port
+ * reach the same process, which holds that peer's RxRPC connections for
+ * their whole life. When a process dies its socket leaves the group and its
+ * peers hash onto the survivors, which do not know their connections (those
+ * calls fail and the clients reconnect).
+ *
+ * The rxrpc package creates its socket itself and has no reusePort option
+ * yet (requested in /tmp/team/server-needs.md); until it does, listen()
+ * wraps dgram.createSocket for the duration of RxServer.listen only.
+ */
+import dgram from 'node:dgram';
+import { RxServer } from '@roce-rpc/rxrpc';
+import type { FilledServerOptions, LogLevel } from '../config/options.js';
+
+export interface RxModuleConfig {
+  service: string;
+  serviceOptions: Record<string, unknown>;
+  instanceId: string;
+  logLevel: LogLevel;
+  /** Calls running on one channel worker thread at once; more are aborted busy. */
+  maxInFlightCalls: number;
+}
+
+export function rxModuleUrl(config: RxModuleConfig): string {
+  const url = new URL('./rx-service-module.js', import.meta.url);
+  url.searchParams.set('config', Buffer.from(JSON.stringify(config)).toString('base64url'));
+  return url.href;
+}
+
+type CreateSocket = typeof dgram.createSocket;
+
+function withReusePort<T>(start: () => Promise<T>): Promise<T> {
+  const original: CreateSocket = dgram.createSocket;
+  const patched = ((options: dgram.SocketOptions, listener?: (message: Buffer, remote: dgram.RemoteInfo) => void) => {
+    const socket = original({ ...options, reusePort: true }, listener);
+    const bind = socket.bind.bind(socket) as (options: dgram.BindOptions, callback?: () => void) => dgram.Socket;
+    socket.bind = ((port: number, address: string, callback?: () => void) => bind({ port, address, exclusive: true }, callback)) as typeof socket.bind;
+    return socket;
+  }) as CreateSocket;
+  dgram.createSocket = patched;
+  return start().finally(() => {
+    dgram.createSocket = original;
+  });
+}
+
+export function startUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
+  const serviceModule = rxModuleUrl({ ...module, maxInFlightCalls: Math.max(1, Math.floor(options.maxInFlightCalls / options.rxThreads)) });
+  return withReusePort(() =>
+    RxServer.listen({ serviceModule, address: options.host, port: options.udpPort, workers: options.rxThreads, maxConnections: options.maxConnections }),
+  );
+}
