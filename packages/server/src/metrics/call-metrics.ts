@@ -8,7 +8,7 @@
  * in batches (metrics/call-events.ts), so every call is counted in its
  * process's main thread.
  */
-import { Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
 import type { CallTransport } from '../service/definition.js';
 
 /** Seconds: 50 µs (a loopback NULL) to 2.5 s (a stuck handler). */
@@ -45,6 +45,8 @@ export class CallMetrics {
   constructor(program: number) {
     this.program = String(program);
     collectDefaultMetrics();
+    // prom-client answers the supervisor's metric requests only once an AggregatorRegistry exists in the process.
+    new AggregatorRegistry();
   }
 
   record(call: CallRecord): void {

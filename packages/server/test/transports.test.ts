@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import demo, { bulkPattern } from '../src/service/demo-service.js';
+import { ServiceClient } from '../src/index.js';
+import { scrape, startServer, type RunningServer } from './helpers.js';
+
+describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two processes', () => {
+  let server: RunningServer;
+  const clients: ServiceClient<typeof demo>[] = [];
+
+  beforeAll(async () => {
+    server = await startServer(['--processes', '2', '--threads', '1']);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await server?.stop();
+  });
+
+  async function connect(transport: 'tcp' | 'udp'): Promise<ServiceClient<typeof demo>> {
+    const client = await ServiceClient.connect(demo, { transport, port: transport === 'tcp' ? server.tcpPort : server.udpPort });
+    clients.push(client);
+    return client;
+  }
+
+  it('says where it listens, where its metrics are, and that RDMA is off without a device', () => {
+    expect(server.listening).toMatchObject({ tcp: `127.0.0.1:${server.tcpPort}`, udp: `127.0.0.1:${server.udpPort}`, rdma: 'off (no RDMA device)' });
+    expect(server.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(server.stderr()).toMatch(/RDMA\s+off \(no RDMA device\)/);
+  });
+
+  for (const transport of ['tcp', 'udp'] as const) {
+    it(`${transport}: null, echo, bulk read and write`, async () => {
+      const client = await connect(transport);
+      expect(await client.call('null', undefined)).toBeUndefined();
+      const payload = new Uint8Array(4000).map((_, index) => index % 256);
+      expect(Buffer.from(await client.call('echo', payload)).equals(payload)).toBe(true);
+      const length = transport === 'tcp' ? 1024 * 1024 : 64 * 1024;
+      expect(Buffer.from(await client.call('read', { offset: 7, length })).equals(bulkPattern(7, length))).toBe(true);
+      const written = await client.call('write', bulkPattern(0, length));
+      expect(written.count).toBe(length);
+      expect(written.digest.byteLength).toBe(32);
+    });
+  }
+
+  it('the key-value store is one store across transports, processes and threads', async () => {
+    const tcp = await connect('tcp');
+    const udp = await connect('udp');
+    const key = `key-${Date.now()}`;
+    await tcp.call('put', { key, value: new TextEncoder().encode('over tcp') });
+    expect(new TextDecoder().decode((await udp.call('get', key))!)).toBe('over tcp');
+    await udp.call('put', { key, value: new TextEncoder().encode('over udp') });
+    expect(new TextDecoder().decode((await tcp.call('get', key))!)).toBe('over udp');
+    expect(await tcp.call('delete', key)).toBe(true);
+    expect(await udp.call('get', key)).toBeNull();
+    expect(await udp.call('delete', key)).toBe(false);
+  });
+
+  it('/metrics sums the calls of every process and thread by transport, procedure and status', async () => {
+    const before = await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="tcp",program="536871169",procedure="null",status="success"}');
+    const udpBefore = await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="udp",program="536871169",procedure="null",status="success"}');
+    // Several connections, so both processes serve some (cluster hands TCP connections round-robin).
+    const tcpClients = await Promise.all([1, 2, 3, 4].map(() => connect('tcp')));
+    const udpClients = await Promise.all([1, 2, 3, 4].map(() => connect('udp')));
+    await Promise.all([...tcpClients, ...udpClients].flatMap((client) => Array.from({ length: 25 }, () => client.call('null', undefined))));
+    // RxRPC channel threads post their counts in batches (50 ms).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="tcp",program="536871169",procedure="null",status="success"}')).toBe(before + 100);
+    expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="udp",program="536871169",procedure="null",status="success"}')).toBe(udpBefore + 100);
+    const text = await (await fetch(server.metricsUrl)).text();
+    for (const name of ['rocerpc_call_duration_seconds_bucket', 'rocerpc_calls_in_flight', 'rocerpc_connections', 'rocerpc_rxrpc_packets_received_total', 'rocerpc_rxrpc_data_packets_retransmitted_total', 'rocerpc_oncrpc_tcp_connections_accepted_total', 'process_resident_memory_bytes', 'rocerpc_server_processes 2']) {
+      expect(text).toContain(name);
+    }
+  });
+});
