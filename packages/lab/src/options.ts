@@ -3,6 +3,7 @@
  * filled form the run works with (`FilledLabOptions`, every field decided), and the defaults, in
  * this one place. `fillLabOptions` validates each field and names it in the error.
  */
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { LabError, LabErrorCode } from './errors.js';
@@ -84,6 +85,8 @@ export function fillLabOptions(options: LabOptions): FilledLabOptions {
   if (!isAbsolute(workspaceDir) || workspaceDir === '/') {
     throw invalid('workspaceDir', `must be a directory below /, got ${JSON.stringify(workspaceDir)}`);
   }
+  requireDirectory('cwd', cwd);
+  requireDirectory('workspaceDir', workspaceDir);
   rejectHiddenPath(workspaceDir, cwd);
   return {
     command,
@@ -118,6 +121,10 @@ function rejectHiddenPath(workspaceDir: string, cwd: string): void {
   if (owner !== undefined && !isBelow(cwd, workspaceDir)) {
     throw invalid('cwd', `${cwd} is below ${owner}, which the guest replaces with its own filesystem, and outside the workspace ${workspaceDir}`);
   }
+}
+
+function requireDirectory(field: string, path: string): void {
+  if (!statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw invalid(field, `${path} is not a directory`);
 }
 
 function isBelow(path: string, dir: string): boolean {

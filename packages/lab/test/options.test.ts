@@ -1,4 +1,5 @@
 /** Options are validated before anything boots, and each error names its field. */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -19,8 +20,14 @@ describe('filling lab options', () => {
   });
 
   test('accepts a workspace below /tmp (a clone there) with cwd inside it', () => {
-    const filled = fillLabOptions({ command: ['true'], cwd: '/tmp/clone/packages/a', workspaceDir: '/tmp/clone' });
-    expect(filled.workspaceDir).toBe('/tmp/clone');
+    const clone = mkdtempSync('/tmp/rxe-lab-clone-');
+    try {
+      mkdirSync(join(clone, 'packages', 'a'), { recursive: true });
+      const filled = fillLabOptions({ command: ['true'], cwd: join(clone, 'packages', 'a'), workspaceDir: clone });
+      expect(filled.workspaceDir).toBe(clone);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
   });
 
   test.each([
@@ -30,9 +37,11 @@ describe('filling lab options', () => {
     [{ command: ['true'], cpus: 1.5 }, /^cpus must be an integer/],
     [{ command: ['true'], timeoutMs: 0 }, /^timeoutMs must be/],
     [{ command: ['true'], env: { 'BAD-NAME': 'x' } }, /^env "BAD-NAME" is not a valid variable name/],
-    [{ command: ['true'], cwd: '/tmp/somewhere', workspaceDir: packageDir }, /^cwd \/tmp\/somewhere is below \/tmp, .* outside the workspace/],
+    [{ command: ['true'], cwd: '/tmp', workspaceDir: packageDir }, /^cwd \/tmp is below \/tmp, .* outside the workspace/],
     [{ command: ['true'], cwd: '/tmp', workspaceDir: '/tmp' }, /^workspaceDir \/tmp would hide/],
-    [{ command: ['true'], cwd: packageDir, workspaceDir: '/run/user/0' }, /^workspaceDir \/run\/user\/0 would hide or be hidden by the guest's own \/run/],
+    [{ command: ['true'], cwd: packageDir, workspaceDir: '/run' }, /^workspaceDir \/run would hide or be hidden by the guest's own \/run/],
+    [{ command: ['true'], cwd: join(packageDir, 'no-such-directory') }, /^cwd .*no-such-directory is not a directory/],
+    [{ command: ['true'], cwd: packageDir, workspaceDir: join(packageDir, 'package.json') }, /^workspaceDir .*package\.json is not a directory/],
     [{ command: ['true'], cwd: packageDir, workspaceDir: '/' }, /^workspaceDir must be a directory below \//],
   ])('rejects %o', (options, message) => {
     expect(() => fillLabOptions(options)).toThrow(expect.objectContaining({ code: LabErrorCode.invalidOption, message: expect.stringMatching(message) }));
