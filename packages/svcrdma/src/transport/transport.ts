@@ -21,9 +21,9 @@
  * callbacks arrive on that thread; the release list is appended natively.
  */
 import assert from 'node:assert';
-import type { XdrBulkItem } from '@roce-rpc/xdr';
+import type { XdrBulkItem, XdrReadChunk } from '@roce-rpc/xdr';
 import { HeaderRejection, RejectAnswer } from '../errors.js';
-import type { CallTransportHeader } from '../header/chunks.js';
+import type { CallTransportHeader, RdmaSegment, ReadChunk } from '../header/chunks.js';
 import { decodeCallHeader } from '../header/decode.js';
 import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
 import { grantCredits } from '../reply/credits.js';
@@ -45,6 +45,12 @@ export interface QueuePairPort {
   postReceive(slot: number, offset: number, length: number): void;
   /** Posts the Writes (unsignaled) then the Send of `sendBytes` of the context's buffer, signaled with wrId = context.id. */
   postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number): void;
+  /**
+   * RDMA Reads `segments` (the requester's memory) into `target` from byte
+   * `offset` on, one after another; resolves when all completed, rejects if one
+   * failed. Each segment takes a Send Queue entry until it completes.
+   */
+  readInto(segments: readonly RdmaSegment[], target: Registration, offset: number): Promise<void>;
   /** Starts an orderly disconnect. */
   disconnect(): void;
 }
@@ -58,7 +64,11 @@ export interface RdmaCallContext {
 
 /** The ONC RPC side: the oncrpc Dispatcher satisfies it. */
 export interface CallHandler {
-  handleCall(bytes: Uint8Array, context: RdmaCallContext): { message: ReplyBody } | Promise<{ message: ReplyBody }> | null;
+  handleCall(
+    bytes: Uint8Array,
+    context: RdmaCallContext,
+    options?: { readChunks?: readonly XdrReadChunk[] },
+  ): { message: ReplyBody } | Promise<{ message: ReplyBody }> | null;
 }
 
 export interface TransportParameters {
@@ -77,6 +87,8 @@ export interface TransportMetrics {
   inlineReplies: number;
   replyChunkReplies: number;
   writtenBytes: number;
+  /** Bytes pulled with RDMA Read (long calls and data-item chunks). */
+  readBytes: number;
   /** The release list went empty -> non-empty while nobody was waiting: the transport enqueued itself. */
   selfEnqueues: number;
   /** Replies that waited for Send Queue space (or a send context). */
@@ -98,6 +110,7 @@ export class RdmaTransport implements Servable {
     inlineReplies: 0,
     replyChunkReplies: 0,
     writtenBytes: 0,
+    readBytes: 0,
     selfEnqueues: 0,
     sqWaits: 0,
     emptyReceives: 0,
@@ -109,6 +122,8 @@ export class RdmaTransport implements Servable {
   private readonly sendLimitBytes: number;
   private readonly pool: ServicePool;
   private readonly callContext: RdmaCallContext;
+  /** Registrations of data pulled by RDMA Read, by Receive slot, closed when the RPC is released. */
+  private readonly pulled = new Map<number, Registration[]>();
 
   constructor(
     private readonly port: QueuePairPort,
@@ -196,6 +211,8 @@ export class RdmaTransport implements Servable {
   /** xpo_release_ctxt: the Receive slot goes back, then the release list is drained. */
   private release(receive: CompletedReceive | null): void {
     if (receive !== null) {
+      for (const registration of this.pulled.get(receive.slot) ?? []) registration.close();
+      this.pulled.delete(receive.slot);
       this.ring.release(receive.slot);
       if (this.state === 'open') this.postReceives();
     }
@@ -217,12 +234,9 @@ export class RdmaTransport implements Servable {
       if (!(error instanceof HeaderRejection)) throw error;
       return this.answerRejection(error);
     }
-    if (header.callChunk !== null || header.readChunks.length > 0) {
-      // RDMA Read of call data is the next layer; until then such calls are refused cleanly.
-      this.metrics.rejected['read-chunks-unsupported'] = (this.metrics.rejected['read-chunks-unsupported'] ?? 0) + 1;
-      return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
-    }
-    const reply = await this.handler.handleCall(receive.bytes.subarray(header.headerBytes), this.callContext);
+    const call = await this.assembleCall(header, receive);
+    if (call === null) return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
+    const reply = await this.handler.handleCall(call.message, this.callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
     if (reply === null || this.state !== 'open') return;
     const plan = planReply({
       xid: header.xid,
@@ -237,6 +251,52 @@ export class RdmaTransport implements Servable {
       return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
     }
     await this.sendReply(plan, reply.message);
+  }
+
+  /**
+   * The RPC call as the dispatcher reads it: the inline message, or for a long
+   * call the position-zero chunk's data, with data-item chunks pulled by RDMA
+   * Read and placed at their XDR positions. The registrations of the pulled data
+   * live until the RPC is released. Null when a Read failed.
+   */
+  private async assembleCall(
+    header: CallTransportHeader,
+    receive: CompletedReceive,
+  ): Promise<{ message: Uint8Array; readChunks: XdrReadChunk[] } | null> {
+    if (header.callChunk === null && header.readChunks.length === 0) {
+      return { message: receive.bytes.subarray(header.headerBytes), readChunks: [] };
+    }
+    try {
+      const message = header.callChunk === null ? receive.bytes.subarray(header.headerBytes) : await this.pullChunk(header.callChunk, receive);
+      const readChunks: XdrReadChunk[] = [];
+      for (const chunk of header.readChunks) readChunks.push({ position: chunk.position, data: await this.pullChunk(chunk, receive) });
+      this.metrics.readBytes += readChunks.reduce((bytes, chunk) => bytes + chunk.data.length, header.callChunk?.length ?? 0);
+      return { message, readChunks };
+    } catch (error) {
+      if (this.state !== 'open') return null;
+      this.metrics.rejected['read-failed'] = (this.metrics.rejected['read-failed'] ?? 0) + 1;
+      return null;
+    }
+  }
+
+  private async pullChunk(chunk: ReadChunk, receive: CompletedReceive): Promise<Uint8Array> {
+    const target = this.resources.register(new Uint8Array(chunk.length));
+    this.readRegistrations(receive).push(target);
+    await this.reserveSendQueue(chunk.segments.length);
+    try {
+      await this.port.readInto(chunk.segments, target, 0);
+    } finally {
+      this.sqAvailable += chunk.segments.length;
+      // Reads free Send Queue entries without a release-list push: hand them to a waiter.
+      this.sendWaiters.shift()?.();
+    }
+    return target.bytes;
+  }
+
+  private readRegistrations(receive: CompletedReceive): Registration[] {
+    let held = this.pulled.get(receive.slot);
+    if (held === undefined) this.pulled.set(receive.slot, (held = []));
+    return held;
   }
 
   private answerRejection(rejection: HeaderRejection): Promise<void> | void {
@@ -307,10 +367,25 @@ export class RdmaTransport implements Servable {
         const context = this.sendContexts.get();
         if (context !== null) return context;
       }
-      this.metrics.sqWaits++;
-      await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
-      this.drainSendContexts(DrainPoint.SQ_WAIT);
+      await this.waitForRelease();
     }
+  }
+
+  /** Send Queue entries for RDMA Reads (no send context): waits like a reply does. */
+  private async reserveSendQueue(workRequests: number): Promise<void> {
+    assert(workRequests <= this.parameters.sendQueueDepth, `${workRequests} work requests exceed the Send Queue`);
+    while (this.sqAvailable < workRequests) {
+      if (this.state !== 'open') throw new Error('transport closing');
+      await this.waitForRelease();
+    }
+    this.sqAvailable -= workRequests;
+  }
+
+  /** Waits for a release-list transition, then drains (drain point sq-wait). */
+  private async waitForRelease(): Promise<void> {
+    this.metrics.sqWaits++;
+    await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
+    this.drainSendContexts(DrainPoint.SQ_WAIT);
   }
 
   private postReceives(): void {

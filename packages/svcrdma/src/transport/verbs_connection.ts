@@ -26,6 +26,7 @@ import type { CmId, CompletionQueue, Completion, Device, MemoryRegion, Protectio
 import { ReleaseList } from '@roce-rpc/verbs';
 import type { FilledSvcRdmaOptions } from '../options.js';
 import type { ConnectPrivateData } from '../header/private_data.js';
+import type { RdmaSegment } from '../header/chunks.js';
 import { FAILED_SEND_MARKER, type Registration, type SendContext, type SendResources } from './send_context.js';
 import { RdmaTransport, type CallHandler, type PreparedWrite, type QueuePairPort } from './transport.js';
 import type { ServicePool } from './service_pool.js';
@@ -35,6 +36,8 @@ import type { EventLoopPoller } from './completion_poller.js';
 const RELEASE_WATCH_INTERVAL_MS = 1;
 /** wrId of the unsignaled RDMA Writes: only a failure reports them. */
 const WRITE_WR_ID = 2 ** 40;
+/** RDMA Reads are signaled with wrIds from here up (one per Read). */
+const READ_WR_BASE = 2 ** 41;
 
 function nextPowerOfTwo(value: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(2, value)));
@@ -50,6 +53,9 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   private readonly regions = new WeakMap<Registration, MemoryRegion>();
   private releaseWatch: NodeJS.Timeout | null = null;
   private stopPolling: () => void = () => {};
+  /** RDMA Reads in flight by wrId: each settles its chunk's promise when the last of the chunk completes. */
+  private readonly reads = new Map<number, { settle: (error: Error | null) => void }>();
+  private nextReadId = 0;
   private tornDown = false;
   /** Registrations open right now (a gauge for leak checks). */
   openRegistrations = 0;
@@ -138,6 +144,27 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     this.armReleaseWatch();
   }
 
+  readInto(segments: readonly RdmaSegment[], target: Registration, offset: number): Promise<void> {
+    const region = this.regionOf(target);
+    return new Promise<void>((resolve, reject) => {
+      let remaining = segments.length;
+      let failure: Error | null = null;
+      const settle = (error: Error | null) => {
+        failure ??= error;
+        if (--remaining > 0) return;
+        if (failure === null) resolve();
+        else reject(failure);
+      };
+      let at = offset;
+      for (const segment of segments) {
+        const wrId = READ_WR_BASE + this.nextReadId++;
+        this.reads.set(wrId, { settle });
+        this.queuePair.postRdmaRead({ wrId, sges: [region.sge(at, segment.length)], remoteAddress: segment.offset, rkey: segment.handle });
+        at += segment.length;
+      }
+    });
+  }
+
   disconnect(): void {
     if (this.cmId.established) this.cmId.disconnect();
   }
@@ -158,6 +185,13 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   /** Only failures get here (successes go to the release list natively). */
   private onSendCompletions(completions: Completion[]): void {
     for (const completion of completions) {
+      if (completion.wrId >= READ_WR_BASE) {
+        const read = this.reads.get(completion.wrId);
+        this.reads.delete(completion.wrId);
+        read?.settle(completion.ok ? null : new Error(`RDMA Read ${completion.status}`));
+        if (!completion.ok) this.transport.onSendFailed();
+        continue;
+      }
       if (completion.wrId === WRITE_WR_ID) {
         this.transport.onSendFailed();
         continue;

@@ -11,6 +11,7 @@
 import { ReleaseList } from '@roce-rpc/verbs';
 import type { PreparedWrite, QueuePairPort } from '../../src/transport/transport.js';
 import type { Registration, SendContext, SendResources } from '../../src/transport/send_context.js';
+import type { RdmaSegment } from '../../src/header/chunks.js';
 import { FAILED_SEND_MARKER } from '../../src/transport/send_context.js';
 
 export interface PostedReply {
@@ -59,6 +60,20 @@ export class LoopbackDevice implements QueuePairPort, SendResources {
     if (this.failPosts) throw new Error('post failed');
     this.replies.push({ contextId: context.id, send: Buffer.from(context.buffer.bytes.subarray(0, sendBytes)), writes });
     this.inFlight.push(context.id);
+  }
+
+  /** The requester's registered memory, by handle: what RDMA Reads copy from. */
+  readonly remoteMemory = new Map<number, { base: bigint; bytes: Buffer }>();
+
+  async readInto(segments: readonly RdmaSegment[], target: Registration, offset: number): Promise<void> {
+    let at = offset;
+    for (const segment of segments) {
+      const remote = this.remoteMemory.get(segment.handle);
+      if (remote === undefined) throw new Error(`remote access error: handle ${segment.handle}`);
+      const start = Number(segment.offset - remote.base);
+      target.bytes.set(remote.bytes.subarray(start, start + segment.length), at);
+      at += segment.length;
+    }
   }
 
   disconnect(): void {

@@ -25,9 +25,14 @@ const dispatcher = new Dispatcher().addVersion(
   {
     name: 'WIRE',
     version: 1,
-    procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid), defineProcedure('READ', 1, xdrUint, xdrVariableOpaque(1 << 20, true), { argument: false, result: true })],
+    procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid), defineProcedure('READ', 1, xdrUint, xdrVariableOpaque(1 << 20, true), { argument: false, result: true }),
+      defineProcedure('CHECK', 2, xdrVariableOpaque(1 << 20, true), xdrUint, { argument: true, result: false }),
+    ],
   },
-  { READ: (count: number) => pattern(count) },
+  {
+    READ: (count: number) => pattern(count),
+    CHECK: (data: Uint8Array) => (Buffer.from(data).equals(pattern(data.length)) ? data.length : 0),
+  },
 );
 
 /** A requester built from bare verbs: one QP, a polled CQ, send/receive buffers and a Write sink. */
@@ -40,6 +45,7 @@ class BarePeer {
     readonly send: MemoryRegion<Buffer>,
     readonly receive: MemoryRegion<Buffer>,
     readonly sink: MemoryRegion<Buffer>,
+    readonly source: MemoryRegion<Buffer>,
   ) {}
 
   static async connect(): Promise<BarePeer> {
@@ -55,7 +61,15 @@ class BarePeer {
         const queuePair = id.createQueuePair({ protectionDomain: pd, sendCompletionQueue: cq, recvCompletionQueue: cq });
         const receive = pd.registerMemory(Buffer.alloc(4096));
         queuePair.postRecvOne(1, receive, 0, 4096);
-        parts = [device, pd, cq, pd.registerMemory(Buffer.alloc(4096)), receive, pd.registerMemory(Buffer.alloc(65536), { remoteWrite: true })];
+        parts = [
+          device,
+          pd,
+          cq,
+          pd.registerMemory(Buffer.alloc(4096)),
+          receive,
+          pd.registerMemory(Buffer.alloc(65536), { remoteWrite: true }),
+          pd.registerMemory(Buffer.alloc(65536), { remoteRead: true }),
+        ];
         return queuePair;
       },
     });
@@ -89,7 +103,7 @@ class BarePeer {
     await disconnected;
     this.cmId.queuePair!.close();
     this.cmId.close();
-    for (const closable of [this.send, this.receive, this.sink, this.cq, this.pd, this.device]) closable.close();
+    for (const closable of [this.send, this.receive, this.sink, this.source, this.cq, this.pd, this.device]) closable.close();
   }
 }
 
@@ -136,6 +150,29 @@ describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
     readReplyBody(reader, xid);
     expect(reader.readUint()).toBe(40_000);
     expect(reader.remaining).toBe(0);
+  });
+
+  it('pulls a 30 000-byte argument with RDMA Read from a data-item Read chunk, and a long call from a position-zero chunk', async () => {
+    const data = pattern(30_000);
+    data.copy(peer.source.buffer, 0);
+    const at = (offset: number, length: number) => ({ handle: peer.source.rkey, length, offset: BigInt(peer.source.address + offset) });
+    const inline = rpcCall(88, 2, 30_000); // header + the opaque's length word: the data goes by Read chunk
+    const dataItem = { position: inline.length, length: 30_000, segments: [at(0, 16_384), at(16_384, 13_616)] };
+    const header = encodeCallHeader({ xid: 88, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [dataItem], writeList: [], replyChunk: null });
+    const reply = await peer.exchange(Buffer.concat([header, inline]));
+    const transport = decodeReplyHeader(reply);
+    expect(transport).toMatchObject({ kind: 'reply', xid: 88 });
+    const reader = new XdrReader(reply, { offset: (transport as { headerBytes: number }).headerBytes });
+    const xid = reader.readUint();
+    expect(reader.readUint()).toBe(1); // REPLY
+    readReplyBody(reader, xid);
+    expect(reader.readUint()).toBe(30_000); // CHECK found every byte where it belongs
+
+    const longCall = rpcCall(89, 0);
+    longCall.copy(peer.source.buffer, 40_000);
+    const callChunk = { position: 0, length: longCall.length, segments: [at(40_000, longCall.length)] };
+    const nomsg = encodeCallHeader({ xid: 89, credits: 8, procedure: RdmaProcedure.NOMSG, callChunk, readChunks: [], writeList: [], replyChunk: null });
+    expect(decodeReplyHeader(await peer.exchange(nomsg))).toMatchObject({ kind: 'reply', xid: 89 });
   });
 
   it('answers an unsupported version with ERR_VERS and too many Write chunks with ERR_CHUNK, and keeps serving', async () => {

@@ -1,0 +1,136 @@
+/**
+ * Calls whose data the server pulls with RDMA Read: a long call (the whole RPC
+ * message in a position-zero Read chunk) and a data item (an opaque argument
+ * in a Read chunk at its XDR position), through the real oncrpc Dispatcher.
+ */
+import { Dispatcher, authNone, defineProcedure, readReplyBody, writeCallHeader } from '@roce-rpc/oncrpc';
+import { XdrReader, XdrWriter, xdrString, xdrUint, xdrVariableOpaque } from '@roce-rpc/xdr';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeReplyHeader, encodeCallHeader, RdmaProcedure, type CallHeaderFields, type ReadChunk } from '../src/index.js';
+import { ServicePool } from '../src/transport/service_pool.js';
+import { RdmaTransport } from '../src/transport/transport.js';
+import { LoopbackDevice } from './helpers/loopback_device.js';
+
+const PROGRAM = 0x2000_0201;
+const dispatcher = new Dispatcher().addVersion(
+  PROGRAM,
+  {
+    name: 'READCHUNKS',
+    version: 1,
+    procedures: [defineProcedure('LENGTH', 1, xdrString(4096), xdrUint), defineProcedure('SUM', 2, xdrVariableOpaque(1 << 20, true), xdrUint)],
+  },
+  {
+    LENGTH: (text: string) => text.length,
+    SUM: (data: Uint8Array) => data.reduce((sum, byte) => (sum + byte) >>> 0, 0),
+  },
+);
+
+const settle = async () => {
+  for (let turn = 0; turn < 4; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+function serve() {
+  const device = new LoopbackDevice();
+  const pool = new ServicePool(2, (error) => {
+    throw error;
+  });
+  const transport = new RdmaTransport(device, device, dispatcher, pool, {
+    credits: 8,
+    receiveInlineBytes: 4096,
+    sendQueueDepth: 32,
+    sendContextsMax: 16,
+    peerReceiveBytes: 4096,
+  });
+  device.onReleasePending = () => transport.onReleasePending();
+  transport.start();
+  cleanups.push(async () => {
+    await pool.close();
+    device.close();
+  });
+  const deliver = async (message: Buffer) => {
+    const slot = device.postedReceives.shift()!;
+    transport.ring.buffer.set(message, slot * transport.ring.slotBytes);
+    transport.onReceive(slot, message.length);
+    await settle();
+  };
+  return { device, transport, deliver };
+}
+
+function rpcCall(xid: number, procedure: number, encode: (writer: XdrWriter) => void): Buffer {
+  const writer = new XdrWriter({ bulkThresholdBytes: 1 << 30 });
+  writeCallHeader(writer, { xid, program: PROGRAM, version: 1, procedure, credential: authNone, verifier: authNone });
+  encode(writer);
+  return writer.finish().toBuffer();
+}
+
+/** Places `bytes` in the requester's memory as `segmentCount` segments and names them as one chunk. */
+function exposeChunk(device: LoopbackDevice, handle: number, position: number, bytes: Buffer, segmentCount: number): ReadChunk {
+  const base = 0x7f00_0000_0000n + BigInt(handle) * 0x10_0000n;
+  device.remoteMemory.set(handle, { base, bytes });
+  const size = Math.ceil(bytes.length / segmentCount);
+  const segments = [];
+  for (let start = 0; start < bytes.length; start += size) {
+    segments.push({ handle, length: Math.min(size, bytes.length - start), offset: base + BigInt(start) });
+  }
+  return { position, length: bytes.length, segments };
+}
+
+const callFields = (xid: number): CallHeaderFields => ({
+  xid,
+  credits: 8,
+  procedure: RdmaProcedure.MSG,
+  callChunk: null,
+  readChunks: [],
+  writeList: [],
+  replyChunk: null,
+});
+
+function resultOf(send: Buffer): number {
+  const header = decodeReplyHeader(send);
+  if (header.kind !== 'reply') throw new Error(`RDMA_ERROR ${header.errorCode}`);
+  const reader = new XdrReader(send, { offset: header.headerBytes });
+  const xid = reader.readUint();
+  reader.readUint();
+  readReplyBody(reader, xid);
+  return reader.readUint();
+}
+
+describe('calls pulled with RDMA Read', () => {
+  it('serves a long call carried whole in a position-zero Read chunk (RDMA_NOMSG)', async () => {
+    const { device, transport, deliver } = serve();
+    const text = 'x'.repeat(3000);
+    const message = rpcCall(41, 1, (writer) => writer.writeString(text, 4096));
+    const callChunk = exposeChunk(device, 0x50, 0, message, 3);
+    await deliver(encodeCallHeader({ ...callFields(41), procedure: RdmaProcedure.NOMSG, callChunk }));
+    expect(resultOf(device.replies[0]!.send)).toBe(3000);
+    expect(transport.metrics.readBytes).toBe(message.length);
+  });
+
+  it('places a data-item Read chunk at its XDR position in the call', async () => {
+    const { device, deliver } = serve();
+    const data = Buffer.alloc(3000);
+    for (let index = 0; index < data.length; index++) data[index] = index & 0xff;
+    // Inline: the call header and the opaque's length word; the data follows at position 44.
+    const inline = rpcCall(42, 2, (writer) => writer.writeUint(data.length));
+    const chunk = exposeChunk(device, 0x60, inline.length, data, 2);
+    await deliver(Buffer.concat([encodeCallHeader({ ...callFields(42), readChunks: [chunk] }), inline]));
+    expect(resultOf(device.replies[0]!.send)).toBe(data.reduce((sum, byte) => sum + byte, 0));
+  });
+
+  it('answers ERR_CHUNK when a Read fails and releases what it registered', async () => {
+    const { device, transport, deliver } = serve();
+    const inline = rpcCall(43, 2, (writer) => writer.writeUint(64));
+    const unregistered: ReadChunk = { position: inline.length, length: 64, segments: [{ handle: 0x99, length: 64, offset: 0x1000n }] };
+    await deliver(Buffer.concat([encodeCallHeader({ ...callFields(43), readChunks: [unregistered] }), inline]));
+    expect(decodeReplyHeader(device.replies[0]!.send)).toMatchObject({ kind: 'error', xid: 43, errorCode: 2 });
+    expect(transport.metrics.rejected['read-failed']).toBe(1);
+    device.completeSends(1);
+    await settle();
+    expect(device.openRegistrations).toBe(transport.sendContexts.allocated); // only the header buffers remain
+  });
+});
