@@ -212,12 +212,12 @@ impl CmId {
     /// Checks an SGE's region belongs to the QP's PD, then runs `post`.
     fn with_queue_pair<R>(
         &self,
-        regions: &[&MemoryRegion],
+        regions: &[Option<&MemoryRegion>],
         post: impl FnOnce(*mut sys::rdma_cm_id, &QueuePairLinks) -> Result<R>,
     ) -> Result<R> {
         let (guard, raw) = self.live()?;
         let links = guard.as_ref().and_then(|live| live.queue_pair.as_ref()).ok_or_else(|| VerbsError::closed("QueuePair"))?;
-        for region in regions {
+        for region in regions.iter().flatten() {
             if !Arc::ptr_eq(region.protection_domain(), &links.pd) {
                 return Err(VerbsError::invalid("a memory region of another protection domain"));
             }
@@ -226,7 +226,7 @@ impl CmId {
     }
 
     /// Posts one Send-queue work request. `regions` are the MRs of the SGEs.
-    pub fn post_send(&self, request: &SendRequest<'_>, regions: &[&MemoryRegion]) -> Result<()> {
+    pub fn post_send(&self, request: &SendRequest<'_>, regions: &[Option<&MemoryRegion>]) -> Result<()> {
         self.with_queue_pair(regions, |raw, links| {
             if request.sges.len() > links.capabilities.max_send_sge as usize {
                 return Err(VerbsError::invalid(format!("{} SGEs exceed maxSendSge {}", request.sges.len(), links.capabilities.max_send_sge)));
@@ -253,7 +253,7 @@ impl CmId {
     }
 
     /// Posts one Receive work request.
-    pub fn post_recv(&self, wr_id: u64, sges: &[sys::ibv_sge], regions: &[&MemoryRegion]) -> Result<()> {
+    pub fn post_recv(&self, wr_id: u64, sges: &[sys::ibv_sge], regions: &[Option<&MemoryRegion>]) -> Result<()> {
         self.with_queue_pair(regions, |raw, links| {
             if sges.len() > links.capabilities.max_recv_sge as usize {
                 return Err(VerbsError::invalid(format!("{} SGEs exceed maxRecvSge {}", sges.len(), links.capabilities.max_recv_sge)));

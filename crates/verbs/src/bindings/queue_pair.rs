@@ -49,10 +49,12 @@ fn qp_arg<'a>(env: Env, arguments: &Arguments) -> Result<&'a Handle<QueuePairBin
     unwrap::<QueuePairBinding>(env, arguments.get(0), "queuePair", KIND)
 }
 
-/// The SGEs given as (mr, offset, length) triples from argument `first`.
+/// The SGEs given as (mr, offset, length) triples from argument `first`,
+/// held in fixed arrays: a post allocates nothing.
 struct ScatterGather<'a> {
     sges: [sys::ibv_sge; SGE_PER_WORK_REQUEST_MAX],
-    regions: Vec<Ref<'a, RegionBinding>>,
+    regions: [Option<Ref<'a, RegionBinding>>; SGE_PER_WORK_REQUEST_MAX],
+    count: usize,
 }
 
 fn scatter_gather<'a>(env: Env, arguments: &Arguments, first: usize) -> Result<ScatterGather<'a>> {
@@ -64,7 +66,7 @@ fn scatter_gather<'a>(env: Env, arguments: &Arguments, first: usize) -> Result<S
     if count > SGE_PER_WORK_REQUEST_MAX {
         return Err(VerbsError::invalid(format!("at most {SGE_PER_WORK_REQUEST_MAX} SGEs per work request")));
     }
-    let mut list = ScatterGather { sges: [sys::ibv_sge::default(); SGE_PER_WORK_REQUEST_MAX], regions: Vec::with_capacity(count) };
+    let mut list = ScatterGather { sges: [sys::ibv_sge::default(); SGE_PER_WORK_REQUEST_MAX], regions: Default::default(), count };
     for index in 0..count {
         let at = first + 3 * index;
         let handle: &'a Handle<RegionBinding> = mr_arg(env, arguments.get(at), "sge.memoryRegion")?;
@@ -72,13 +74,17 @@ fn scatter_gather<'a>(env: Env, arguments: &Arguments, first: usize) -> Result<S
         let offset = env.to_integer(arguments.get(at + 1), "sge.offset", u64::MAX)?;
         let length = env.to_integer(arguments.get(at + 2), "sge.length", u32::MAX as u64)?;
         list.sges[index] = binding.region.sge(offset, length)?;
-        list.regions.push(binding);
+        list.regions[index] = Some(binding);
     }
     Ok(list)
 }
 
-fn region_refs<'b>(list: &'b ScatterGather<'_>) -> Vec<&'b MemoryRegion> {
-    list.regions.iter().map(|binding| &binding.region).collect()
+fn region_refs<'b>(list: &'b ScatterGather<'_>) -> [Option<&'b MemoryRegion>; SGE_PER_WORK_REQUEST_MAX] {
+    let mut regions = [None; SGE_PER_WORK_REQUEST_MAX];
+    for (slot, binding) in regions.iter_mut().zip(list.regions.iter()) {
+        *slot = binding.as_ref().map(|binding| &binding.region);
+    }
+    regions
 }
 
 fn qp_post_send(env: Env, arguments: &Arguments) -> Result<napi_value> {
@@ -97,13 +103,13 @@ fn qp_post_send(env: Env, arguments: &Arguments) -> Result<napi_value> {
         wr_id: env.to_integer(arguments.get(1), "wrId", MAX_SAFE_INTEGER as u64)?,
         opcode,
         flags,
-        sges: &list.sges[..list.regions.len()],
+        sges: &list.sges[..list.count],
         remote_address: env.to_integer(arguments.get(4), "remoteAddress", u64::MAX)?,
         rkey: env.to_u32(arguments.get(5), "rkey")?,
         immediate: env.to_u32(arguments.get(6), "immediate")?,
     };
     let regions = region_refs(&list);
-    qp.with(|binding| binding.0.post_send(&request, &regions))?;
+    qp.with(|binding| binding.0.post_send(&request, &regions[..list.count]))?;
     env.undefined()
 }
 
@@ -112,7 +118,7 @@ fn qp_post_recv(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let list = scatter_gather(env, arguments, 2)?;
     let wr_id = env.to_integer(arguments.get(1), "wrId", MAX_SAFE_INTEGER as u64)?;
     let regions = region_refs(&list);
-    qp.with(|binding| binding.0.post_recv(wr_id, &list.sges[..list.regions.len()], &regions))?;
+    qp.with(|binding| binding.0.post_recv(wr_id, &list.sges[..list.count], &regions[..list.count]))?;
     env.undefined()
 }
 
