@@ -1,0 +1,205 @@
+/**
+ * `pnpm bench`: loopback benchmarks of our RxRPC against OpenAFS's rx
+ * library, measured in the same run. Prints medians and ratios.
+ *
+ *   small calls/s, 1 and 4 concurrent:  server ours vs OpenAFS (same C client),
+ *                                       client ours vs OpenAFS (same server: ours)
+ *   1 MiB split Send / Receive MiB/s:   the same pairs, and a raw UDP blast as the ceiling
+ *   RSS after 10 k and after N calls (N = --rss-calls, default 200 000)
+ *
+ * The OpenAFS side is peers/rxbench.c, built here with rxgen from
+ * interfaces/bench.xg and linked with libafsrpc (Debian libopenafs-dev).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { RxClient, type ClientConnection } from '../client.js';
+import { BENCH_PACKAGE } from '../generated/bench.js';
+import { RxServer } from '../server.js';
+
+const run = promisify(execFile);
+const [Null, , Send, Receive] = BENCH_PACKAGE.procedures;
+const MIB = 1 << 20;
+const REPEATS = 3;
+
+const { values: flags } = parseArgs({
+  options: {
+    'null-calls': { type: 'string', default: '5000' },
+    'bulk-count': { type: 'string', default: '8' },
+    'rss-calls': { type: 'string', default: '200000' },
+    workers: { type: 'string', default: String(Math.max(1, Math.min(4, os.availableParallelism()))) },
+  },
+});
+const nullCalls = Number(flags['null-calls']);
+const bulkCount = Number(flags['bulk-count']);
+const rssCalls = Number(flags['rss-calls']);
+
+function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function repeat(measure: () => Promise<number>): Promise<number> {
+  const samples: number[] = [];
+  for (let index = 0; index < REPEATS; index++) samples.push(await measure());
+  return median(samples);
+}
+
+// ---------------------------------------------------------------------------
+// The OpenAFS peer.
+// ---------------------------------------------------------------------------
+
+async function buildPeer(directory: string): Promise<string> {
+  const script = fileURLToPath(new URL('../../peers/build.sh', import.meta.url));
+  await run('sh', [script, directory], { timeout: 120_000 });
+  return path.join(directory, 'rxbench');
+}
+
+async function startCServer(binary: string, port: number): Promise<ChildProcess> {
+  const child = spawn(binary, ['server', String(port), '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(child.stdout!, 'data');
+  return child;
+}
+
+async function cClient(binary: string, args: string[]): Promise<Record<string, number>> {
+  const { stdout } = await run(binary, args, { timeout: 300_000 });
+  return Object.fromEntries(stdout.trim().split(' ').map((pair) => pair.split('=')).map(([key, value]) => [key!, Number(value)]));
+}
+
+// ---------------------------------------------------------------------------
+// Our client.
+// ---------------------------------------------------------------------------
+
+async function ourNullRate(connection: ClientConnection, calls: number, concurrency: number): Promise<number> {
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, lane) => {
+      for (let index = lane; index < calls; index += concurrency) await connection.invoke(Null!, {});
+    }),
+  );
+  return calls / ((performance.now() - start) / 1000);
+}
+
+const streamChunk = new Uint8Array(64 * 1024).fill(0x5a);
+
+async function ourBulkRate(connection: ClientConnection, direction: 'send' | 'receive', count: number): Promise<number> {
+  const start = performance.now();
+  for (let index = 0; index < count; index++) {
+    if (direction === 'send') {
+      const call = await connection.startSplit(Send!, { length: MIB });
+      for (let sent = 0; sent < MIB; sent += streamChunk.byteLength) await call.write(streamChunk);
+      const { received } = (await call.finish()) as { received: number };
+      if (received !== MIB) throw new Error(`server counted ${received} bytes`);
+    } else {
+      const call = await connection.startSplit(Receive!, { length: MIB });
+      let received = 0;
+      for (let chunk = await call.read(); chunk !== undefined; chunk = await call.read()) received += chunk.byteLength;
+      await call.finish();
+      if (received !== MIB) throw new Error(`received ${received} bytes`);
+    }
+  }
+  return (count * MIB) / MIB / ((performance.now() - start) / 1000);
+}
+
+/** The ceiling: 1 MiB in RX-sized datagrams from one socket to another, nothing else. */
+async function rawUdpRate(count: number): Promise<number> {
+  const receiver = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 * MIB });
+  const sender = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 * MIB });
+  receiver.bind(0, '127.0.0.1');
+  await once(receiver, 'listening');
+  const port = receiver.address().port;
+  const datagram = new Uint8Array(1412 + 28);
+  const perMiB = Math.ceil(MIB / 1412);
+  let received = 0;
+  const start = performance.now();
+  const done = new Promise<void>((resolve) => {
+    receiver.on('message', () => {
+      received += 1;
+      if (received === perMiB * count) resolve();
+    });
+  });
+  // Blast in bursts of one window so the kernel buffer does not overflow: loss would flatter nobody.
+  for (let mib = 0; mib < count; mib++) {
+    for (let sent = 0; sent < perMiB; sent += 64) {
+      await Promise.all(
+        Array.from({ length: Math.min(64, perMiB - sent) }, () => new Promise<void>((resolve) => sender.send(datagram, port, '127.0.0.1', () => resolve()))),
+      );
+    }
+  }
+  await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  const seconds = (performance.now() - start) / 1000;
+  sender.close();
+  receiver.close();
+  return (received * 1412) / MIB / seconds;
+}
+
+// ---------------------------------------------------------------------------
+// The run.
+// ---------------------------------------------------------------------------
+
+function row(label: string, ours: number, baseline: number, unit: string, baselineName: string): void {
+  console.log(`${label.padEnd(44)} ours ${ours.toFixed(0).padStart(8)} ${unit}   ${baselineName} ${baseline.toFixed(0).padStart(8)} ${unit}   ratio ${(ours / baseline).toFixed(2)}`);
+}
+
+async function rssAfter(connection: ClientConnection, server: RxServer, calls: number): Promise<number> {
+  for (let done = 0; done < calls; done += 4) await Promise.all([0, 1, 2, 3].map(() => connection.invoke(Null!, {})));
+  await server.stats();
+  globalThis.gc?.();
+  return process.memoryUsage().rss;
+}
+
+async function main(): Promise<void> {
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'roce-rpc-bench-'));
+  const workers = Number(flags.workers);
+  const server = await RxServer.listen({ serviceModule: new URL('./bench-service.js', import.meta.url), address: '127.0.0.1', workers });
+  const client = await RxClient.open();
+  let cServer: ChildProcess | undefined;
+  try {
+    const binary = await buildPeer(directory);
+    const cPort = 20000 + Math.floor(Math.random() * 20000);
+    cServer = await startCServer(binary, cPort);
+    const ours = String(server.port);
+    const theirs = String(cPort);
+    console.log(`rxrpc bench: loopback, ${workers} channel workers, medians of ${REPEATS}; ${os.availableParallelism()} cores`);
+
+    const cNull = async (port: string, calls: number, threads: number) => repeat(async () => (await cClient(binary, ['null', '127.0.0.1', port, String(calls), String(threads)])).rate!);
+    const cBulk = async (port: string, mode: string) => repeat(async () => (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(bulkCount)])).mibps!);
+
+    console.log('\n-- server: ours vs OpenAFS rx, both called by the OpenAFS rx C client');
+    row('Null calls/s, 1 at a time', await cNull(ours, nullCalls, 1), await cNull(theirs, nullCalls, 1), 'calls/s', 'openafs');
+    row('Null calls/s, 4 concurrent (4 channels)', await cNull(ours, nullCalls * 2, 4), await cNull(theirs, nullCalls * 2, 4), 'calls/s', 'openafs');
+    row('1 MiB split Send (client -> server)', await cBulk(ours, 'send'), await cBulk(theirs, 'send'), 'MiB/s', 'openafs');
+    row('1 MiB split Receive (server -> client)', await cBulk(ours, 'receive'), await cBulk(theirs, 'receive'), 'MiB/s', 'openafs');
+
+    console.log('\n-- client: ours vs OpenAFS rx C client, both calling our server');
+    const connection = client.connect('127.0.0.1', server.port, 42);
+    await ourNullRate(connection, 500, 4);
+    row('Null calls/s, 1 at a time', await repeat(() => ourNullRate(connection, nullCalls, 1)), await cNull(ours, nullCalls, 1), 'calls/s', 'openafs');
+    row('Null calls/s, 4 concurrent', await repeat(() => ourNullRate(connection, nullCalls * 2, 4)), await cNull(ours, nullCalls * 2, 4), 'calls/s', 'openafs');
+    row('1 MiB split Send', await repeat(() => ourBulkRate(connection, 'send', bulkCount)), await cBulk(ours, 'send'), 'MiB/s', 'openafs');
+    row('1 MiB split Receive', await repeat(() => ourBulkRate(connection, 'receive', bulkCount)), await cBulk(ours, 'receive'), 'MiB/s', 'openafs');
+
+    console.log('\n-- bulk against the raw UDP ceiling (our client and server)');
+    const raw = await repeat(() => rawUdpRate(bulkCount));
+    row('1 MiB split Receive vs raw UDP blast', await repeat(() => ourBulkRate(connection, 'receive', bulkCount)), raw, 'MiB/s', 'raw udp');
+
+    console.log('\n-- memory (client, server and its worker threads all live in this process)');
+    const rssSmall = await rssAfter(connection, server, 10_000);
+    const rssLarge = await rssAfter(connection, server, rssCalls);
+    console.log(`RSS after 10 k calls ${(rssSmall / MIB).toFixed(1)} MiB, after ${rssCalls} more ${(rssLarge / MIB).toFixed(1)} MiB, ratio ${(rssLarge / rssSmall).toFixed(3)}`);
+    const stats = await server.stats();
+    console.log(`\nserver counters: calls ${stats.counters.callsStarted}, busy sent ${stats.counters.busyPacketsSent}, retransmissions ${stats.counters.dataPacketsReSent}`);
+  } finally {
+    cServer?.kill('SIGTERM');
+    await client.close();
+    await server.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+await main();
