@@ -9,7 +9,7 @@ import { LabError, LabErrorCode } from './errors.js';
 import { runInLab } from './lab-run.js';
 import { labDefaults, passedThroughEnvNames, type LabOptions } from './options.js';
 import { gidIndexVariable, guestNetworkEnvironment } from './guest-network.js';
-import type { BootImage } from './kernel-image.js';
+import type { LabResult } from './lab-run.js';
 
 /** Exit status when the lab, not the command, failed (as `docker run` does). */
 const labFailureExitCode = 125;
@@ -27,6 +27,7 @@ const usage = `Usage: rxe-lab [options] -- <command> [args...]
 Boots a QEMU guest with Debian's kernel, brings up the soft-RoCE device rxe0 on lab0
 (192.0.2.1/24, no NIC: traffic stays in the guest), runs the command there in the same
 directory with the workspace writable, streams its output and exits with its status.
+Already inside a lab guest (RXE_LAB=1 and rxe0 present), it runs the command directly.
 
 Options:
   --timeout <seconds>       limit for the whole run, boot included (default ${labDefaults.timeoutMs / 1000})
@@ -98,8 +99,19 @@ function usageError(message: string): LabError {
   return new LabError(LabErrorCode.invalidOption, `${message}\n\n${usage}`);
 }
 
-function bootImageDescription(image: BootImage): string {
-  return image.pvh ? 'PVH boot of the extracted ELF' : `bzImage boot, slower: ${image.fallbackReason}`;
+function runSummary(result: LabResult): string {
+  if (result.insideLab) {
+    return `rxe-lab: already inside the lab, ran directly in ${seconds(result.durationMs)}, exit status ${result.exitCode}\n`;
+  }
+  const image = result.bootImage?.pvh === true ? 'PVH boot of the extracted ELF' : `bzImage boot, slower: ${result.bootImage?.fallbackReason}`;
+  return (
+    `rxe-lab: boot to ready ${seconds(result.bootMs)}, whole run ${seconds(result.durationMs)}, ` +
+    `kernel ${result.kernelVersion} (${image}), exit status ${result.exitCode}\n`
+  );
+}
+
+function seconds(milliseconds: number): string {
+  return `${(milliseconds / 1000).toFixed(1)} s`;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -124,12 +136,7 @@ async function main(argv: readonly string[]): Promise<number> {
       signal: controller.signal,
       consoleLog: request.verbose ? process.stderr : null,
     });
-    if (request.verbose) {
-      process.stderr.write(
-        `rxe-lab: boot to ready ${(result.bootMs / 1000).toFixed(1)} s, whole run ${(result.durationMs / 1000).toFixed(1)} s, ` +
-          `kernel ${result.kernelVersion} (${bootImageDescription(result.bootImage)}), exit status ${result.exitCode}\n`,
-      );
-    }
+    if (request.verbose) process.stderr.write(runSummary(result));
     return result.exitCode;
   } catch (error) {
     if (interruptedBy !== null) {

@@ -17,23 +17,27 @@ import { ConsoleTail } from './console-tail.js';
 import { LabError, LabErrorCode } from './errors.js';
 import { guestNetworkEnvironment } from './guest-network.js';
 import { consoleMarker, runFiles, stageTwoScript, statusWords } from './guest-scripts.js';
+import { isInsideLab, runInsideLab } from './in-lab-run.js';
 import { ensureInitrd } from './initrd.js';
 import { ensureBootImage, type BootImage } from './kernel-image.js';
 import { findGuestKernel, type GuestKernel } from './kernel.js';
 import { fillLabOptions, passedThroughEnvNames, type FilledLabOptions, type LabOptions } from './options.js';
 import { OutputFollower } from './output-follower.js';
+import { OutputSink } from './output-sink.js';
 import { findQemu, qemuArguments, qemuBinary, qemuLaunch } from './qemu.js';
 
 export interface LabResult {
   /** The command's exit status in the guest (128 + n when signal n ended it, 127 when not found). */
   readonly exitCode: number;
-  /** From QEMU's start until rxe0 was ACTIVE and the command about to start. */
+  /** From QEMU's start until rxe0 was ACTIVE and the command about to start (0 when insideLab). */
   readonly bootMs: number;
   /** From QEMU's start until it exited. */
   readonly durationMs: number;
   readonly kernelVersion: string;
-  /** The image QEMU booted: the extracted ELF through PVH (fast), or the bzImage and why. */
-  readonly bootImage: BootImage;
+  /** The image QEMU booted: the extracted ELF through PVH (fast), or the bzImage and why; null when no guest was booted. */
+  readonly bootImage: BootImage | null;
+  /** True when runInLab was called inside a lab guest and ran the command directly (bootMs is then 0). */
+  readonly insideLab: boolean;
   /** The command's output when `captureOutput` was set, else empty. */
   readonly stdout: string;
   readonly stderr: string;
@@ -50,10 +54,14 @@ const guardMarginSeconds = 30;
 
 type Ending = { kind: 'qemuExited'; description: string } | { kind: 'failed'; error: LabError };
 
-/** Boots a guest, runs `options.command` in it and resolves with its exit status; rejects with a LabError when the lab itself fails. */
+/**
+ * Boots a guest, runs `options.command` in it and resolves with its exit status; rejects with a
+ * LabError when the lab itself fails. Already inside a lab guest, runs the command directly.
+ */
 export async function runInLab(options: LabOptions): Promise<LabResult> {
   const filled = fillLabOptions(options);
   if (filled.signal?.aborted) throw new LabError(LabErrorCode.aborted, 'aborted before the guest started');
+  if (isInsideLab()) return runInsideLab(filled);
   if (findQemu() === null) {
     throw new LabError(LabErrorCode.qemuSpawnFailed, `${qemuBinary} is not on PATH: install qemu-system-x86 (scripts/apt-packages.txt)`);
   }
@@ -85,8 +93,8 @@ class LabRun {
     this.#bootImage = bootImage;
     this.#runDir = runDir;
     this.#console = new ConsoleTail(options.consoleLog, (line) => this.#onMarker(line));
-    this.#stdout = new OutputFollower(join(runDir, runFiles.stdout), options.stdout, options.captureOutput);
-    this.#stderr = new OutputFollower(join(runDir, runFiles.stderr), options.stderr, options.captureOutput);
+    this.#stdout = new OutputFollower(join(runDir, runFiles.stdout), new OutputSink(options.stdout, options.captureOutput));
+    this.#stderr = new OutputFollower(join(runDir, runFiles.stderr), new OutputSink(options.stderr, options.captureOutput));
   }
 
   async run(initrd: string): Promise<LabResult> {
@@ -117,6 +125,7 @@ class LabRun {
       durationMs,
       kernelVersion: this.#kernel.version,
       bootImage: this.#bootImage,
+      insideLab: false,
       stdout,
       stderr,
       runDir: keep ? this.#runDir : null,

@@ -30,7 +30,7 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
 }
 
 describe('a guest run', () => {
-  test('has rxe0 ACTIVE on 192.0.2.1, sees the workspace writable, streams output intact and reports boot time', async () => {
+  test('has rxe0 ACTIVE on 192.0.2.1, sees the workspace writable, runs a nested rxe-lab directly, streams output intact and reports boot time', async () => {
     const marker = join(packageDir, '.lab-test-written-in-guest');
     rmSync(marker, { force: true });
     const script = [
@@ -47,10 +47,20 @@ describe('a guest run', () => {
       'wait_listen 7174',
       'timeout 60 rping -c -a "$RXE_LAB_ADDR" -V -v -C 3',
       'wait',
+      // rxe-lab inside the lab runs the command directly instead of booting a guest in the guest.
+      'status=0; node "$LAB_BIN" -- sh -c \'echo "nested in $RXE_LAB_DEVICE"; exit 5\' || status=$?',
+      'echo "nested exit $status"',
       'seq 1 40000',
       'echo to-stderr >&2',
     ].join('\n');
-    const result = await runInLab({ command: ['sh', '-c', script], cwd: packageDir, captureOutput: true, stdout: null, stderr: null });
+    const result = await runInLab({
+      command: ['sh', '-c', script],
+      cwd: packageDir,
+      env: { LAB_BIN: cliPath },
+      captureOutput: true,
+      stdout: null,
+      stderr: null,
+    });
     try {
       expect(result.exitCode, `stdout:\n${result.stdout.slice(0, 4000)}\nstderr:\n${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(/hca_id:\s+rxe0/);
@@ -59,6 +69,8 @@ describe('a guest run', () => {
       expect(result.stdout).toContain('inet 192.0.2.1/24');
       expect(result.stdout).toContain(`cwd=${packageDir} home=/tmp gid-index=1\n`);
       expect(result.stdout.match(/^ping data: rdma-ping-\d+: /gm)).toHaveLength(3);
+      expect(result.stdout).toContain('nested in rxe0\nnested exit 5\n');
+      expect(result.insideLab).toBe(false);
       const sequence = Array.from({ length: 40000 }, (_, index) => `${index + 1}\n`).join('');
       expect(result.stdout.endsWith(sequence)).toBe(true);
       expect(result.stderr.endsWith('\nto-stderr\n')).toBe(true);
