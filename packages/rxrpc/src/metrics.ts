@@ -3,7 +3,7 @@
  * sharing); workers post snapshots to the main thread, which sums them for
  * rxdebug and for the server package's prom-client exporter.
  */
-import { PACKET_TYPE_COUNT } from './protocol.js';
+import { CHANNELS_PER_CONNECTION, PACKET_TYPE_COUNT } from './protocol.js';
 
 export interface CounterSnapshot {
   /** Index type - 1 (DATA at 0 ... VERSION at 12). */
@@ -28,6 +28,8 @@ export interface CounterSnapshot {
   /** Calls completed implicitly because the next call's first DATA arrived before their final ACK. */
   callsCompletedByNextCall: number;
   callsStarted: number;
+  /** Calls started per channel index (cid & 3): how evenly connections use their four channels. */
+  callsPerChannel: number[];
   callsCompleted: number;
   callsFailed: number;
   rttSamples: number;
@@ -58,6 +60,7 @@ export function emptySnapshot(): CounterSnapshot {
     staleFinalAcks: 0,
     callsCompletedByNextCall: 0,
     callsStarted: 0,
+    callsPerChannel: new Array<number>(CHANNELS_PER_CONNECTION).fill(0),
     callsCompleted: 0,
     callsFailed: 0,
     rttSamples: 0,

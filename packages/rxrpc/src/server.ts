@@ -68,10 +68,21 @@ function fillServerOptions(options: RxServerOptions): FilledServerOptions {
   };
 }
 
+/**
+ * What the server exports for monitoring (the server package turns these into
+ * prom-client metrics): counters only grow; the rest are gauges.
+ */
 export interface RxServerStats {
+  /** Summed over the endpoint and every worker: packets by type, retransmissions, BUSY, RTT, calls... */
   counters: CounterSnapshot;
+  /** Gauge: connections in the table. */
   connections: number;
+  /** Gauge: service handlers running now. */
   handlersRunning: number;
+  /** Gauge: channels with a call in progress, per worker. */
+  activeCallsPerWorker: number[];
+  /** Gauge: pooled packet buffers free, per worker. */
+  poolAvailablePerWorker: number[];
   workers: number;
 }
 
@@ -135,6 +146,8 @@ export class RxServer {
       counters: sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]),
       connections: this.endpoint.connections.size,
       handlersRunning: replies.reduce((sum, reply) => sum + reply.handlersRunning, 0),
+      activeCallsPerWorker: replies.map((reply) => reply.activeCalls),
+      poolAvailablePerWorker: replies.map((reply) => reply.poolAvailable),
       workers: this.pool.size,
     };
   }

@@ -48,8 +48,13 @@ describe('typed calls travel from our client through the endpoint to a channel w
   });
 
   it('runs calls on all four channels of a connection at once', async () => {
+    const before = await server.stats();
     const results = await Promise.all([0, 1, 2, 3].map((channel) => connection.call(Uint8Array.of(0, 0, 0, 1), { channel })));
     expect(results.map((reply) => reply.byteLength)).toEqual([0, 0, 0, 0]);
+    const after = await server.stats();
+    expect(after.counters.callsPerChannel.map((count, index) => count - before.counters.callsPerChannel[index]!)).toEqual([1, 1, 1, 1]);
+    expect(after.workers).toBe(2);
+    expect(after.activeCallsPerWorker).toHaveLength(2);
   });
 
   it('aborts an unknown opcode with RXGEN_OPCODE', async () => {

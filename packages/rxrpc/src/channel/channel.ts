@@ -83,6 +83,7 @@ export class Channel {
   private newCall(callNumber: number): Call {
     this.drainReleaseList();
     this.callNumber = callNumber;
+    this.link.counters.callsPerChannel[this.index]! += 1;
     const call = new Call(this.callLink, callNumber, { ended: (ended) => this.onCallEnded(ended) });
     this.call = call;
     return call;

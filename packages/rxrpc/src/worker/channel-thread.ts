@@ -123,6 +123,13 @@ export class ChannelThread {
     this.config.onCallEnded?.(call, view, channel);
   }
 
+  /** Channels of this thread with a call in progress (a gauge). */
+  activeCalls(): number {
+    let active = 0;
+    for (const view of this.connections.values()) for (const channel of view.channels) if (channel?.call !== undefined) active += 1;
+    return active;
+  }
+
   snapshot(): CounterSnapshot {
     return structuredClone(this.counters);
   }

@@ -74,6 +74,7 @@ function run(services: RxService[]): void {
           counters: thread.snapshot(),
           connections: thread.connectionCount,
           handlersRunning: thread.handlersRunning,
+          activeCalls: thread.activeCalls(),
           poolAvailable: thread.pool.available,
         });
     }

@@ -23,4 +23,4 @@ export type WorkerToMain =
   | { kind: 'ready'; serviceIds: number[] }
   | { kind: 'start-failed'; message: string }
   | { kind: 'send'; batch: ArrayBuffer }
-  | { kind: 'stats'; requestId: number; counters: CounterSnapshot; connections: number; handlersRunning: number; poolAvailable: number };
+  | { kind: 'stats'; requestId: number; counters: CounterSnapshot; connections: number; handlersRunning: number; activeCalls: number; poolAvailable: number };
