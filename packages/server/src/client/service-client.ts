@@ -14,7 +14,7 @@ export interface ServiceClientOptions {
   transport: 'tcp' | 'udp';
   host?: string;
   port: number;
-  /** Per call (TCP); RxRPC uses its own call timeouts. */
+  /** Longest a call may take before it fails (TCP: ERR_ONCRPC_TIMEOUT; UDP: the RxRPC hard deadline). */
   timeoutMs?: number;
 }
 
@@ -35,7 +35,7 @@ export class ServiceClient<S extends ServiceDefinition> {
     if (options.transport === 'tcp') {
       return new ServiceClient(service, options, await OncRpcTcpClient.connect({ host, port: options.port }), undefined);
     }
-    const client = await RxClient.open();
+    const client = await RxClient.open(options.timeoutMs === undefined ? {} : { call: { hardDeadMs: options.timeoutMs } });
     return new ServiceClient(service, options, undefined, { client, connection: client.connect(host, options.port, service.rxServiceId) });
   }
 

@@ -41,7 +41,7 @@ export interface FilledServerOptions {
   maxInFlightCallsPerConnection: number;
   /** SIGTERM: longest wait for in-flight calls before the process exits anyway. */
   drainTimeoutMs: number;
-  /** First restart delay of a dead process; doubles per quick death up to restartBackoffMaxMs. */
+  /** Restart delay after a second quick death (the first restarts at once); doubles per quick death up to restartBackoffMaxMs. */
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
   logLevel: LogLevel;
@@ -79,7 +79,7 @@ export const kOptionSpecs: readonly OptionSpec[] = [
   { name: 'maxInFlightCalls', kind: 'integer', min: 1, max: 1 << 20, description: 'calls in service per process; more get an error reply' },
   { name: 'maxInFlightCallsPerConnection', kind: 'integer', min: 1, max: 65_536, description: 'calls in service per TCP connection' },
   { name: 'drainTimeoutMs', kind: 'integer', min: 0, max: 600_000, description: 'SIGTERM: longest wait for in-flight calls' },
-  { name: 'restartBackoffMs', kind: 'integer', min: 0, max: 60_000, description: 'first restart delay of a dead process' },
+  { name: 'restartBackoffMs', kind: 'integer', min: 0, max: 60_000, description: 'restart delay after a second quick death (the first restarts at once), doubling' },
   { name: 'restartBackoffMaxMs', kind: 'integer', min: 0, max: 600_000, description: 'longest restart delay' },
   { name: 'logLevel', kind: 'logLevel', description: LOG_LEVELS.join('|') },
 ];

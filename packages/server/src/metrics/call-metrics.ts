@@ -45,8 +45,6 @@ export class CallMetrics {
   constructor(program: number) {
     this.program = String(program);
     collectDefaultMetrics();
-    // prom-client answers the supervisor's metric requests only once an AggregatorRegistry exists in the process.
-    new AggregatorRegistry();
   }
 
   record(call: CallRecord): void {
@@ -70,4 +68,14 @@ export class CallMetrics {
   static reset(): void {
     register.clear();
   }
+}
+
+/**
+ * prom-client answers the supervisor's metric requests only once an
+ * AggregatorRegistry exists in the process. Every process the supervisor
+ * forks must answer (a warm spare too, with an empty registry), or
+ * clusterMetrics() waits for it until its timeout.
+ */
+export function answerSupervisorMetricRequests(): void {
+  new AggregatorRegistry();
 }

@@ -5,13 +5,12 @@
  */
 import type { OncRpcTcpServer } from '@roce-rpc/oncrpc';
 import { PacketType, type RxServer } from '@roce-rpc/rxrpc';
-import { DRAIN_BATCH_BUCKETS, type SvcRdmaServer } from '@roce-rpc/svcrdma';
 import { Counter, Gauge } from 'prom-client';
 
-type Sample = readonly [labels: Record<string, string>, value: number];
+export type Sample = readonly [labels: Record<string, string>, value: number];
 
 /** A counter whose value is the package's cumulative count, read when scraped. */
-function sampledCounter(name: string, help: string, labelNames: readonly string[], sample: () => Sample[] | Promise<Sample[]>): void {
+export function sampledCounter(name: string, help: string, labelNames: readonly string[], sample: () => Sample[] | Promise<Sample[]>): void {
   new Counter({
     name,
     help,
@@ -23,7 +22,7 @@ function sampledCounter(name: string, help: string, labelNames: readonly string[
   });
 }
 
-function sampledGauge(name: string, help: string, labelNames: readonly string[], sample: () => Sample[] | Promise<Sample[]>): void {
+export function sampledGauge(name: string, help: string, labelNames: readonly string[], sample: () => Sample[] | Promise<Sample[]>): void {
   new Gauge({
     name,
     help,
@@ -75,50 +74,3 @@ export function exposeRxMetrics(server: RxServer): void {
   sampledGauge('rocerpc_rxrpc_handlers_running', 'RxRPC calls running on channel worker threads', [], async () => [[{}, (await stats()).handlersRunning]]);
 }
 
-type RdmaConnection = SvcRdmaServer['connections'] extends Set<infer C> ? C : never;
-
-/**
- * svcrdma keeps its counters per connection; a closed connection's last
- * counts are folded into `closedTotals`, so the exposed counters never go down.
- */
-export function exposeRdmaMetrics(server: SvcRdmaServer): void {
-  const lastSeen = new Map<RdmaConnection, Map<string, number>>();
-  const closedTotals = new Map<string, number>();
-  const read = (connection: RdmaConnection): Map<string, number> => {
-    const transport = connection.transport.metrics;
-    const contexts = connection.transport.sendContexts.metrics;
-    const values = new Map<string, number>([
-      ['self_enqueues', transport.selfEnqueues],
-      ['sq_waits', transport.sqWaits],
-      ['send_context_allocations', contexts.allocations],
-      ['send_contexts_exhausted', contexts.exhausted],
-    ]);
-    for (const [point, count] of Object.entries(contexts.drains)) values.set(`drains|${point}`, count);
-    contexts.batchSizes.forEach((count, index) => values.set(`batch|${DRAIN_BATCH_BUCKETS[index]}`, count));
-    return values;
-  };
-  const totals = (): Map<string, number> => {
-    for (const [connection, values] of lastSeen) {
-      if (server.connections.has(connection)) continue;
-      for (const [key, value] of values) closedTotals.set(key, (closedTotals.get(key) ?? 0) + value);
-      lastSeen.delete(connection);
-    }
-    const sum = new Map(closedTotals);
-    for (const connection of server.connections) {
-      const values = read(connection);
-      lastSeen.set(connection, values);
-      for (const [key, value] of values) sum.set(key, (sum.get(key) ?? 0) + value);
-    }
-    return sum;
-  };
-  const plain = (key: string, help: string): void => sampledCounter(`rocerpc_svcrdma_${key}_total`, help, [], () => [[{}, totals().get(key) ?? 0]]);
-  plain('self_enqueues', 'Release list went non-empty with nobody waiting: the transport enqueued itself');
-  plain('sq_waits', 'Replies that waited for Send Queue space or a send context');
-  plain('send_context_allocations', 'Send contexts created (each registers a header buffer)');
-  plain('send_contexts_exhausted', 'Send context requests that found none free at the bound');
-  const prefixed = (prefix: string): Sample[] =>
-    [...totals()].filter(([key]) => key.startsWith(prefix)).map(([key, value]) => [{ [prefix === 'drains|' ? 'point' : 'size_max']: key.slice(prefix.length) }, value]);
-  sampledCounter('rocerpc_svcrdma_release_list_drains_total', 'Release-list drains that released a send context, by drain point', ['point'], () => prefixed('drains|'));
-  sampledCounter('rocerpc_svcrdma_drain_batches_total', 'Release-list drain batch sizes: batches of at most size_max contexts (per bucket, not cumulative)', ['size_max'], () => prefixed('batch|'));
-  sampledGauge('rocerpc_svcrdma_connections', 'Open RPC-over-RDMA connections', [], () => [[{}, server.connections.size]]);
-}

@@ -32,3 +32,16 @@ export function isProcessMessage(message: unknown): message is ProcessMessage {
 export const ENV_PROCESS_INDEX = 'ROCE_RPC_PROCESS_INDEX';
 export const ENV_FILLED_OPTIONS = 'ROCE_RPC_FILLED_OPTIONS';
 export const ENV_INSTANCE_ID = 'ROCE_RPC_INSTANCE_ID';
+
+/** Supervisor → warm spare: take over the slot of a process that died. */
+export interface ActivateSpare {
+  kind: 'activate';
+  processIndex: number;
+}
+
+export function isActivateSpare(message: unknown): message is ActivateSpare {
+  return typeof message === 'object' && message !== null && (message as ActivateSpare).kind === 'activate';
+}
+
+/** ENV_PROCESS_INDEX of a warm spare: it waits for ActivateSpare before it starts. */
+export const SPARE_PROCESS_INDEX = 'spare';

@@ -2,30 +2,51 @@
  * Entry point of a server process forked by the supervisor: starts a
  * ServerProcess with the options the supervisor filled, reports ready (or
  * why it could not start), and drains on SIGTERM, then exits 0.
+ *
+ * A warm spare (ENV_PROCESS_INDEX = 'spare') has booted Node, imported every
+ * module and the service, and waits for the supervisor to hand it the slot
+ * of a process that died: replacing a process then costs only opening its
+ * transports.
  */
 import cluster from 'node:cluster';
 import assert from 'node:assert/strict';
 import type { FilledServerOptions } from '../config/options.js';
-import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, type ProcessMessage } from './messages.js';
+import { answerSupervisorMetricRequests } from '../metrics/call-metrics.js';
+import { loadService } from '../service/definition.js';
+import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, SPARE_PROCESS_INDEX, isActivateSpare, type ProcessMessage } from './messages.js';
 import { ServerProcess } from './server-process.js';
 
 assert.ok(cluster.isWorker, 'server-main runs in a process forked by the supervisor');
+answerSupervisorMetricRequests();
 const options = JSON.parse(process.env[ENV_FILLED_OPTIONS]!) as FilledServerOptions;
-const processIndex = Number(process.env[ENV_PROCESS_INDEX]);
-const server = new ServerProcess(options, processIndex, process.env[ENV_INSTANCE_ID]!);
 
 function send(message: ProcessMessage): void {
   process.send?.(message);
 }
 
+function slotIndex(): Promise<number> {
+  const index = process.env[ENV_PROCESS_INDEX];
+  if (index !== SPARE_PROCESS_INDEX) return Promise.resolve(Number(index));
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown): void => {
+      if (!isActivateSpare(message)) return;
+      process.off('message', onMessage);
+      resolve(message.processIndex);
+    };
+    process.on('message', onMessage);
+  });
+}
+
+let server: ServerProcess | undefined;
 let draining = false;
 process.on('SIGTERM', () => {
   if (draining) return;
   draining = true;
+  if (server === undefined) process.exit(0);
   void server.drain().then(
     () => process.exit(0),
     (error: unknown) => {
-      server.log.error({ err: error }, 'drain failed');
+      server!.log.error({ err: error }, 'drain failed');
       process.exit(1);
     },
   );
@@ -33,6 +54,10 @@ process.on('SIGTERM', () => {
 // The supervisor handles SIGINT for the whole group (a terminal's Ctrl-C reaches every process).
 process.on('SIGINT', () => {});
 
+// Importing the service now warms the module cache for start(); a broken service fails there, with its message.
+await loadService(options.service).catch(() => undefined);
+const processIndex = await slotIndex();
+server = new ServerProcess(options, processIndex, process.env[ENV_INSTANCE_ID]!);
 try {
   send(await server.start());
 } catch (error) {

@@ -7,6 +7,7 @@
  * transports, drain() (SIGTERM) stops taking work, waits for the calls in
  * service (at most drainTimeoutMs), then closes everything. Main thread.
  */
+import { performance } from 'node:perf_hooks';
 import type { OncRpcTcpServer } from '@roce-rpc/oncrpc';
 import type { RxServer } from '@roce-rpc/rxrpc';
 import type { SvcRdmaServer } from '@roce-rpc/svcrdma';
@@ -16,7 +17,7 @@ import { ServerError, ServerErrorCode } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { receiveCallRecords } from '../metrics/call-events.js';
 import { CallMetrics } from '../metrics/call-metrics.js';
-import { exposeRdmaMetrics, exposeRxMetrics, exposeTcpMetrics } from '../metrics/protocol-metrics.js';
+import { exposeRxMetrics, exposeTcpMetrics } from '../metrics/protocol-metrics.js';
 import { loadService } from '../service/definition.js';
 import { ProcedurePool } from '../threads/procedure-pool.js';
 import { MeteredDispatcher } from '../transports/metered-dispatcher.js';
@@ -47,6 +48,7 @@ export class ServerProcess {
 
   async start(): Promise<ProcessReady> {
     const { options } = this;
+    this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'starting');
     const service = await loadService(options.service);
     const metrics = new CallMetrics(service.program);
     this.stopReceivingRecords = receiveCallRecords((call) => metrics.record(call));
@@ -56,23 +58,14 @@ export class ServerProcess {
       maxInFlightCalls: options.maxInFlightCalls,
       workerData: common,
       log: this.log,
-      onWorkerError: () => metrics.workerThreadsReplaced.inc(),
+      onWorkerReplaced: () => metrics.workerThreadsReplaced.inc(),
     });
-    this.dispatcher = new MeteredDispatcher(service, this.pool, metrics, this.log);
-    if (options.transports.includes('tcp')) {
-      const tcp = await startTcpTransport(options, this.dispatcher).catch((error) => Promise.reject(addressError(error, 'tcpPort', options.host, options.tcpPort)));
-      this.tcp = tcp;
-      watchConnections(tcp, this.log);
-      exposeTcpMetrics(tcp);
-    }
-    if (options.transports.includes('udp')) {
-      const udp = await startUdpTransport(options, common).catch((error) => Promise.reject(addressError(error, 'udpPort', options.host, options.udpPort)));
-      this.udp = udp;
-      exposeRxMetrics(udp);
-    }
-    const rdma = await startRdmaTransport(options, this.processIndex, this.dispatcher);
+    const dispatcher = new MeteredDispatcher(service, this.pool, metrics, this.log);
+    this.dispatcher = dispatcher;
+    // The transports start side by side: a restarted process serves sooner.
+    const [, , rdma] = await Promise.all([this.startTcp(dispatcher), this.startUdp(common), startRdmaTransport(options, this.processIndex, dispatcher)]);
     this.rdma = rdma.server;
-    if (this.rdma !== undefined) exposeRdmaMetrics(this.rdma);
+    if (rdma.server !== undefined) (await import('../metrics/rdma-metrics.js')).exposeRdmaMetrics(rdma.server);
     this.exposeGauges();
     return {
       kind: 'ready',
@@ -83,6 +76,25 @@ export class ServerProcess {
       rdmaPort: this.rdma?.port ?? null,
       rdmaOff: rdma.reason ?? null,
     };
+  }
+
+  private async startTcp(dispatcher: MeteredDispatcher): Promise<void> {
+    const { options } = this;
+    if (!options.transports.includes('tcp')) return;
+    const tcp = await startTcpTransport(options, dispatcher).catch((error) => Promise.reject(addressError(error, 'tcpPort', options.host, options.tcpPort)));
+    this.tcp = tcp;
+    this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'tcp listening');
+    watchConnections(tcp, this.log);
+    exposeTcpMetrics(tcp);
+  }
+
+  private async startUdp(module: Parameters<typeof startUdpTransport>[1]): Promise<void> {
+    const { options } = this;
+    if (!options.transports.includes('udp')) return;
+    const udp = await startUdpTransport(options, module).catch((error) => Promise.reject(addressError(error, 'udpPort', options.host, options.udpPort)));
+    this.udp = udp;
+    this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'udp listening');
+    exposeRxMetrics(udp);
   }
 
   private exposeGauges(): void {

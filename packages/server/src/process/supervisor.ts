@@ -4,6 +4,10 @@
  * connections to the processes round-robin) and the /metrics endpoint, and
  * restarts a process that dies, with backoff.
  *
+ * One more process, the warm spare, is kept booted but not serving: when a
+ * process dies the spare takes its slot at once (it only has to open the
+ * transports), and a new spare is forked once it serves.
+ *
  * Life: created by the CLI; start() resolves once every process is ready
  * (or rejects with the first start failure, after stopping the others);
  * stop() (SIGTERM/SIGINT) sends SIGTERM to every process, waits for them to
@@ -16,7 +20,7 @@ import type { FilledServerOptions } from '../config/options.js';
 import { ServerError, ServerErrorCode } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
-import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, isProcessMessage, type ProcessReady } from './messages.js';
+import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, SPARE_PROCESS_INDEX, isProcessMessage, type ActivateSpare, type ProcessReady } from './messages.js';
 
 /** A process that lived at least this long before dying starts over at the first backoff step. */
 const STABLE_LIFETIME_MS = 10_000;
@@ -47,10 +51,11 @@ export class Supervisor {
   private stopping = false;
   private started = false;
   private startWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  private spare: Worker | undefined;
 
   constructor(readonly options: FilledServerOptions) {
     this.log = createLogger(options.logLevel, { role: 'supervisor' });
-    this.slots = Array.from({ length: options.processes }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: options.restartBackoffMs, ready: undefined }));
+    this.slots = Array.from({ length: options.processes }, (_, index) => ({ index, worker: undefined, startedAt: 0, backoffMs: 0, ready: undefined }));
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./server-main.js', import.meta.url)) });
     // Round-robin accept in the primary: every process gets connections even when one is busy.
     cluster.schedulingPolicy = cluster.SCHED_RR;
@@ -70,6 +75,7 @@ export class Supervisor {
       throw error;
     }
     this.started = true;
+    this.forkSpare();
     const ready = this.slots.map((slot) => slot.ready!);
     const first = ready[0]!;
     const rdmaOwner = ready.find((process) => process.rdmaPort !== null);
@@ -82,14 +88,36 @@ export class Supervisor {
     };
   }
 
+  private environment(processIndex: string): NodeJS.ProcessEnv {
+    return { [ENV_PROCESS_INDEX]: processIndex, [ENV_FILLED_OPTIONS]: JSON.stringify(this.options), [ENV_INSTANCE_ID]: this.instanceId };
+  }
+
   private fork(slot: Slot): void {
+    this.attach(slot, cluster.fork(this.environment(String(slot.index))));
+  }
+
+  private forkSpare(): void {
+    if (this.stopping || this.spare !== undefined) return;
+    const spare = cluster.fork(this.environment(SPARE_PROCESS_INDEX));
+    this.spare = spare;
+    spare.once('exit', () => {
+      if (this.spare === spare) this.spare = undefined;
+    });
+  }
+
+  /** Gives `slot` to the warm spare if there is one; false when a process must be forked. */
+  private activateSpare(slot: Slot): boolean {
+    const spare = this.spare;
+    if (spare === undefined || spare.isDead()) return false;
+    this.spare = undefined;
+    this.attach(slot, spare);
+    spare.send({ kind: 'activate', processIndex: slot.index } satisfies ActivateSpare);
+    return true;
+  }
+
+  private attach(slot: Slot, worker: Worker): void {
     slot.ready = undefined;
     slot.startedAt = Date.now();
-    const worker = cluster.fork({
-      [ENV_PROCESS_INDEX]: String(slot.index),
-      [ENV_FILLED_OPTIONS]: JSON.stringify(this.options),
-      [ENV_INSTANCE_ID]: this.instanceId,
-    });
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
       if (!isProcessMessage(message)) return;
@@ -101,6 +129,8 @@ export class Supervisor {
       this.log.info({ process: slot.index, serverPid: message.pid }, 'server process ready');
       this.metrics.processes.set(this.slots.filter((each) => each.ready !== undefined).length);
       if (!this.started && this.slots.every((each) => each.ready !== undefined)) this.startWaiter?.resolve();
+      // The next spare boots once this process serves, so the two do not compete for the CPU.
+      if (this.started) this.forkSpare();
     });
     worker.on('exit', (code, signal) => this.exited(slot, worker, code, signal));
   }
@@ -115,21 +145,24 @@ export class Supervisor {
       this.startWaiter?.reject(new ServerError(ServerErrorCode.ADDRESS_IN_USE, `server process ${slot.index} exited during start (code ${code}, signal ${signal})`));
       return;
     }
-    const lived = Date.now() - slot.startedAt;
-    slot.backoffMs = lived >= STABLE_LIFETIME_MS ? this.options.restartBackoffMs : Math.min(slot.backoffMs * 2 || 1, this.options.restartBackoffMaxMs);
-    const delay = lived >= STABLE_LIFETIME_MS ? this.options.restartBackoffMs : slot.backoffMs;
+    // The first death restarts at once (the warm spare has already booted); quick deaths after it wait
+    // restartBackoffMs, doubling up to restartBackoffMaxMs, so a crash loop cannot spin; a long life starts over.
+    if (Date.now() - slot.startedAt >= STABLE_LIFETIME_MS) slot.backoffMs = 0;
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(Math.max(this.options.restartBackoffMs, slot.backoffMs * 2), this.options.restartBackoffMaxMs);
     this.log.warn({ process: slot.index, serverPid: worker.process.pid, code, signal, restartInMs: delay }, 'server process died; restarting');
     this.metrics.restarts.inc();
     setTimeout(() => {
-      if (!this.stopping) this.fork(slot);
+      if (this.stopping) return;
+      if (!this.activateSpare(slot)) this.fork(slot);
     }, delay);
   }
 
   /** SIGTERM to every process, wait for them to drain and exit (bounded), close /metrics. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const exits = this.slots.flatMap((slot) => {
-      const worker = slot.worker;
+    const workers = [...this.slots.map((slot) => slot.worker), this.spare];
+    const exits = workers.flatMap((worker) => {
       if (worker === undefined || worker.isDead()) return [];
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.process.kill('SIGTERM');

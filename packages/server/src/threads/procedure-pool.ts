@@ -18,7 +18,8 @@ export interface ProcedurePoolOptions {
   maxInFlightCalls: number;
   workerData: ProcedureWorkerData;
   log: Logger;
-  onWorkerError: () => void;
+  /** A worker thread was started to replace one that died. */
+  onWorkerReplaced: () => void;
 }
 
 export class ProcedurePool {
@@ -37,9 +38,15 @@ export class ProcedurePool {
       idleTimeout: 2 ** 31 - 1,
       workerData: options.workerData,
     });
-    this.pool.on('error', (error: unknown) => {
-      options.log.error({ err: error }, 'procedure worker thread failed; piscina replaces it');
-      options.onWorkerError();
+    // Errors outside any task (a thread failing between tasks): piscina replaces the thread; without a listener
+    // the pool's 'error' event would throw in the main thread and take the process down.
+    this.pool.on('error', (error: unknown) => options.log.error({ err: error }, 'procedure worker thread failed'));
+    let created = 0;
+    this.pool.on('workerCreate', () => {
+      created++;
+      if (created <= options.threads) return;
+      options.log.warn({ threads: this.pool.threads.length }, 'procedure worker thread replaced');
+      options.onWorkerReplaced();
     });
   }
 
