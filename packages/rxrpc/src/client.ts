@@ -72,7 +72,11 @@ export class RxClient {
         admit: () => undefined,
         opened: () => undefined,
         deliver: (connection, channel, datagram) => this.thread.deliver(connection.info.id, channel, datagram),
-        closed: (connection, reason) => this.thread.close(connection.info.id, new RxError('ERR_RX_CLOSED', reason)),
+        closed: (connection, reason, abortCode) => {
+          const error = abortCode === undefined ? new RxError('ERR_RX_CLOSED', reason) : new RxError('ERR_RX_CALL_ABORTED', reason, abortCode);
+          this.connections.get(connection.info.id)?.closedBy(error);
+          this.thread.close(connection.info.id, error);
+        },
         debugState: async () => ({
           counters: this.stats(),
           callsExecuted: 0,
@@ -139,6 +143,8 @@ export class ClientConnection {
   private readonly waiting: { channel: number | undefined; resolve: (call: Call) => void; reject: (error: RxError) => void }[] = [];
   private readonly maxWaiting: number;
   private closed = false;
+  /** Why the peer ended the connection: later calls fail with the same error. */
+  private closedError: RxError | undefined;
 
   constructor(client: RxClient, connection: Connection, view: ConnectionView, maxWaiting: number) {
     this.client = client;
@@ -169,7 +175,7 @@ export class ClientConnection {
 
   /** Starts a call on a free channel, synchronously when one is free so no other caller can take it first. */
   private startOnFreeChannel(wanted: number | undefined): Promise<Call> {
-    if (this.closed) return Promise.reject(new RxError('ERR_RX_CLOSED', 'connection is closed'));
+    if (this.closed) return Promise.reject(this.closedError ?? new RxError('ERR_RX_CLOSED', 'connection is closed'));
     const channel = this.freeChannel(wanted);
     // channelFreed hands a freed channel to a fitting waiter at once, so a free channel has none.
     if (channel !== undefined) return Promise.resolve(channel.startClientCall());
@@ -217,6 +223,13 @@ export class ClientConnection {
     this.closed = true;
     for (const waiter of this.waiting.splice(0)) waiter.reject(new RxError('ERR_RX_CLOSED', 'connection closed'));
     this.client.forget(this);
+  }
+
+  /** @internal the peer (or the endpoint) ended the connection: refuse further calls. */
+  closedBy(error: RxError): void {
+    this.closed = true;
+    this.closedError = error;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(error);
   }
 }
 

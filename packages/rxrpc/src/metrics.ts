@@ -36,6 +36,8 @@ export interface CounterSnapshot {
   rttTotalMs: number;
   rttMinMs: number;
   rttMaxMs: number;
+  /** Bugs caught while handling a packet (the call is aborted, the thread lives on). */
+  internalErrors: number;
   /** Packet buffers returned to the pool through channel release lists. */
   buffersReleased: number;
 }
@@ -67,6 +69,7 @@ export function emptySnapshot(): CounterSnapshot {
     rttTotalMs: 0,
     rttMinMs: Number.POSITIVE_INFINITY,
     rttMaxMs: 0,
+    internalErrors: 0,
     buffersReleased: 0,
   };
 }

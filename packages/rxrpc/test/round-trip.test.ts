@@ -61,6 +61,12 @@ describe('typed calls travel from our client through the endpoint to a channel w
     await expect(connection.call(Uint8Array.of(0, 0, 0x7f, 0x7f))).rejects.toMatchObject({ code: 'ERR_RX_CALL_ABORTED', abortCode: -455 });
   });
 
+  it('fails calls to a service the server does not run with the connection ABORT code', async () => {
+    const unknown = client.connect('127.0.0.1', server.port, 999);
+    await expect(unknown.call(Uint8Array.of(0, 0, 0, 1))).rejects.toMatchObject({ code: 'ERR_RX_CALL_ABORTED', abortCode: -2 });
+    await expect(unknown.call(Uint8Array.of(0, 0, 0, 1))).rejects.toMatchObject({ abortCode: -2 });
+  });
+
   it('serves IPv6 peers', async () => {
     const server6 = await RxServer.listen({ serviceModule, address: '::1', workers: 1 });
     const client6 = await RxClient.open({ address: '::' });

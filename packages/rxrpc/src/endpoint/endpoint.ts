@@ -22,8 +22,9 @@ import {
   HEADER_OFFSET,
   PacketFlag,
   PacketType,
+  RxErrorCode,
 } from '../protocol.js';
-import { decodeAck, decodeHeader, encodeAbortBody, encodeAckBody, encodePacket, type PacketHeader } from '../wire/codec.js';
+import { decodeAbortCode, decodeAck, decodeHeader, encodeAbortBody, encodeAckBody, encodePacket, type PacketHeader } from '../wire/codec.js';
 import { ConnectionTable, connectionKey, type Connection } from '../connection/connection-table.js';
 import type { SerialTable } from '../connection/serial-table.js';
 import { debugReply, decodeDebugRequest, versionReply, type DebugState } from './debug-replies.js';
@@ -43,7 +44,8 @@ export interface EndpointOwner {
   opened(connection: Connection): void;
   /** The datagram belongs to the owner from here on (it may transfer its buffer). */
   deliver(connection: Connection, channel: number, datagram: Uint8Array): void;
-  closed(connection: Connection, reason: string): void;
+  /** The connection left the table; `abortCode` when the peer aborted it. */
+  closed(connection: Connection, reason: string, abortCode?: number): void;
   debugState(): Promise<DebugState>;
 }
 
@@ -98,9 +100,9 @@ export class Endpoint {
     this.send(packet, connection.info.peerAddress, connection.info.peerPort);
   }
 
-  closeConnection(connection: Connection, reason: string): void {
+  closeConnection(connection: Connection, reason: string, abortCode?: number): void {
     this.connections.remove(connection);
-    this.owner.closed(connection, reason);
+    this.owner.closed(connection, reason, abortCode);
   }
 
   private reapIdle(): void {
@@ -183,7 +185,15 @@ export class Endpoint {
 
   /** Call number 0: packets about the whole connection. */
   private connectionPacket(connection: Connection, header: PacketHeader, body: Uint8Array): void {
-    if (header.type === PacketType.ABORT) return this.closeConnection(connection, 'aborted by peer');
+    if (header.type === PacketType.ABORT) {
+      let code: number = RxErrorCode.PROTOCOL_ERROR;
+      try {
+        code = decodeAbortCode(body);
+      } catch {
+        // A short connection ABORT still ends the connection; its code is unknown.
+      }
+      return this.closeConnection(connection, `connection aborted by peer with code ${code}`, code);
+    }
     if (header.type === PacketType.ACK && (header.flags & PacketFlag.REQUEST_ACK) !== 0) {
       try {
         if (decodeAck(body).reason !== AckReason.PING) return;

@@ -81,8 +81,14 @@ export class ChannelThread {
       const header = decodeHeader(datagram);
       channel.receive(header, datagram, datagram.subarray(HEADER_SIZE));
     } catch (error) {
-      if (!(error instanceof RxError)) throw error;
-      this.counters.packetsRejected += 1;
+      if (error instanceof RxError) {
+        this.counters.packetsRejected += 1;
+        return;
+      }
+      // A bug reached by a peer's packet must not take the thread (and every channel on it) down.
+      this.counters.internalErrors += 1;
+      if (this.counters.internalErrors === 1) process.emitWarning(`rxrpc: internal error handling a packet: ${String(error)}`);
+      channel.call?.fail(new RxError('ERR_RX_CALL_ABORTED', `internal error: ${String(error)}`, RxErrorCode.PROTOCOL_ERROR));
     }
   }
 
