@@ -50,7 +50,7 @@ export const kDefaultCallOptions: FilledCallOptions = Object.freeze({
   ackEveryPackets: 4,
 });
 
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new RxError('ERR_RX_OPTION', `option ${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
   }
@@ -77,4 +77,3 @@ export function stripUndefined<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-export { checkInteger };

@@ -13,7 +13,7 @@ import { Endpoint } from './endpoint/endpoint.js';
 import type { DebugState } from './endpoint/debug-replies.js';
 import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
-import { checkInteger, fillCallOptions, type CallOptions, type FilledCallOptions } from './options.js';
+import { checkInteger, fillCallOptions, stripUndefined, type CallOptions, type FilledCallOptions } from './options.js';
 import { RxErrorCode, SecurityIndex } from './protocol.js';
 import { WorkerPool } from './worker/worker-pool.js';
 
@@ -55,7 +55,7 @@ const kDefaultServerOptions = Object.freeze({
 
 function fillServerOptions(options: RxServerOptions): FilledServerOptions {
   if (options.serviceModule === undefined) throw new RxError('ERR_RX_OPTION', 'option serviceModule is required');
-  const merged = { ...kDefaultServerOptions, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  const merged = { ...kDefaultServerOptions, ...stripUndefined(options) };
   return {
     serviceModule: String(options.serviceModule),
     address: String(merged.address),

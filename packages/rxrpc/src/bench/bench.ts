@@ -183,6 +183,13 @@ async function main(): Promise<void> {
     row('Null calls/s, 4 concurrent', await repeat(() => ourNullRate(connection, nullCalls * 2, 4)), await cNull(ours, nullCalls * 2, 4), 'calls/s', 'openafs');
     row('1 MiB split Send', await repeat(() => ourBulkRate(connection, 'send', bulkCount)), await cBulk(ours, 'send'), 'MiB/s', 'openafs');
     row('1 MiB split Receive', await repeat(() => ourBulkRate(connection, 'receive', bulkCount)), await cBulk(ours, 'receive'), 'MiB/s', 'openafs');
+    const fourReceives = async (): Promise<number> => {
+      const start = performance.now();
+      await Promise.all([0, 1, 2, 3].map(() => ourBulkRate(connection, 'receive', Math.max(1, bulkCount / 4))));
+      return (4 * Math.max(1, bulkCount / 4)) / ((performance.now() - start) / 1000);
+    };
+    const oneReceive = await repeat(() => ourBulkRate(connection, 'receive', bulkCount));
+    row('1 MiB split Receive, 4 concurrent vs 1', await repeat(fourReceives), oneReceive, 'MiB/s', 'one call');
 
     console.log('\n-- bulk against the raw UDP ceiling (our client and server)');
     const raw = await repeat(() => rawUdpRate(bulkCount));
