@@ -9,8 +9,10 @@ export const LabErrorCode = {
   invalidOption: 'ERR_LAB_INVALID_OPTION',
   /** No /boot/vmlinuz-* has matching /lib/modules, or a module the guest needs is missing. */
   noKernel: 'ERR_LAB_NO_KERNEL',
-  /** The initrd could not be built or written to the cache. */
-  initrdFailed: 'ERR_LAB_INITRD',
+  /** An input of the initrd (busybox, a module) is missing or unreadable. */
+  initrdInputMissing: 'ERR_LAB_INITRD_INPUT',
+  /** The lab's directory in the workspace (.lab/: cached initrd and kernel image, run directories) cannot be written. */
+  labDirFailed: 'ERR_LAB_DIR',
   /** qemu-system-x86_64 could not be started. */
   qemuSpawnFailed: 'ERR_LAB_QEMU_SPAWN',
   /** The guest stopped before it reported being ready (kernel panic, init failure, QEMU error). */

@@ -43,7 +43,7 @@ export function ensureInitrd(kernel: GuestKernel, cacheDir: string): string {
   try {
     storeCacheArtefact(initrdPath, gzipSync(buildCpioArchive(entries), { level: 1 }), initrdPrefix);
   } catch (error) {
-    throw new LabError(LabErrorCode.initrdFailed, `cannot write the initrd to ${initrdPath}`, [], error);
+    throw new LabError(LabErrorCode.labDirFailed, `cannot write the initrd to ${initrdPath}`, [], error);
   }
   return initrdPath;
 }
@@ -52,6 +52,6 @@ function readInput(path: string, hint: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
-    throw new LabError(LabErrorCode.initrdFailed, `cannot read ${path}${hint === '' ? '' : `: ${hint}`}`, [], error);
+    throw new LabError(LabErrorCode.initrdInputMissing, `cannot read ${path}${hint === '' ? '' : `: ${hint}`}`, [], error);
   }
 }

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { LabError, LabErrorCode } from './errors.js';
 import type { GuestKernel } from './kernel.js';
 import { storeCacheArtefact } from './lab-cache.js';
 
@@ -44,7 +45,11 @@ export function ensureBootImage(kernel: GuestKernel, cacheDir: string): BootImag
   if (existsSync(elfPath)) return { path: elfPath, pvh: true, fallbackReason: null };
   const extracted = extractElf(readFileSync(kernel.imagePath));
   if (typeof extracted === 'string') return { path: kernel.imagePath, pvh: false, fallbackReason: extracted };
-  storeCacheArtefact(elfPath, extracted, elfPrefix);
+  try {
+    storeCacheArtefact(elfPath, extracted, elfPrefix);
+  } catch (error) {
+    throw new LabError(LabErrorCode.labDirFailed, `cannot write the kernel image to ${elfPath}`, [], error);
+  }
   return { path: elfPath, pvh: true, fallbackReason: null };
 }
 

@@ -266,6 +266,14 @@ function readStatus(path: string): { word: string; rest: string } | null {
 }
 
 function createRunDir(runsDir: string): string {
+  try {
+    return createFreshRunDir(runsDir);
+  } catch (error) {
+    throw new LabError(LabErrorCode.labDirFailed, `cannot create a run directory in ${runsDir}`, [], error);
+  }
+}
+
+function createFreshRunDir(runsDir: string): string {
   mkdirSync(runsDir, { recursive: true });
   const existing = readdirSync(runsDir).sort();
   for (const old of existing.slice(0, Math.max(0, existing.length - keptRunDirsMax + 1))) {
