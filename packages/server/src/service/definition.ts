@@ -34,6 +34,12 @@ export interface ProcedureDefinition<Argument, Result> {
   readonly argument: XdrCodec<Argument>;
   readonly result: XdrCodec<Result>;
   readonly handler: (argument: Argument, context: CallContext) => Result | Promise<Result>;
+  /**
+   * Run on the process's main thread instead of a procedure worker thread
+   * (TCP, RDMA; RxRPC always runs handlers on its channel threads). Only for
+   * procedures cheaper than the thread hop (~0.1 ms) that never block, such as NULL.
+   */
+  readonly inline?: boolean;
 }
 
 export interface ServiceInitContext {

@@ -59,7 +59,7 @@ export default defineService({
     await mkdir(storeDirectory, { recursive: true });
   },
   procedures: {
-    null: { number: 0, argument: xdrVoid, result: xdrVoid, handler: () => undefined },
+    null: { number: 0, argument: xdrVoid, result: xdrVoid, handler: () => undefined, inline: true },
     echo: { number: 1, argument: xdrVariableOpaque(ECHO_BYTES_MAX), result: xdrVariableOpaque(ECHO_BYTES_MAX), handler: (data: Uint8Array) => data },
     read: {
       number: 2,

@@ -10,6 +10,7 @@ import { Dispatcher, type DispatchOptions, type RpcReply, type RpcTransportConte
 import { defineProcedure } from '@roce-rpc/oncrpc';
 import type { OncRpcVersionDescriptor } from '@roce-rpc/xdr';
 import type { Logger } from 'pino';
+import { callContext } from '../log/logger.js';
 import type { CallMetrics } from '../metrics/call-metrics.js';
 import { proceduresByNumber, type CallTransport, type ServiceDefinition } from '../service/definition.js';
 import type { ProcedurePool } from '../threads/procedure-pool.js';
@@ -34,7 +35,12 @@ export class MeteredDispatcher extends Dispatcher {
     const procedures = Object.entries(service.procedures).map(([name, procedure]) => defineProcedure(name, procedure.number, procedure.argument, procedure.result));
     const version: OncRpcVersionDescriptor = { name: service.name, version: service.version, procedures };
     const handlers: Record<string, (argument: unknown, call: { xid: number; context: RpcTransportContext }) => Promise<unknown>> = {};
-    for (const name of Object.keys(service.procedures)) {
+    for (const [name, procedure] of Object.entries(service.procedures)) {
+      if (procedure.inline === true) {
+        handlers[name] = async (argument, call) =>
+          procedure.handler(argument, callContext(log, call.context.transport as CallTransport, call.xid, `${call.context.remoteAddress}:${call.context.remotePort}`));
+        continue;
+      }
       handlers[name] = (argument, call) =>
         this.pool.run({
           procedure: name,
