@@ -76,7 +76,11 @@ export class Call {
   private delayedAckAtMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
-  /** Partially filled packet data the application wrote but we have not queued. */
+  /**
+   * Data the application wrote that is not yet packed into queued packets.
+   * Bounded by one write beyond the transmit queue: CallStream writers wait
+   * for writable() before writing again.
+   */
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   /** The application ended its side; pending bytes and LAST_PACKET go out as the queue makes room. */
