@@ -97,3 +97,14 @@ export async function scrape(metricsUrl: string, series: string): Promise<number
   const line = text.split('\n').find((each) => each.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
+
+/** Scrapes `series` until it equals `expected` (or `timeoutMs` passes); returns the last value. */
+export async function scrapeUntil(metricsUrl: string, series: string, expected: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await scrape(metricsUrl, series);
+  while (value !== expected && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    value = await scrape(metricsUrl, series);
+  }
+  return value;
+}

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceClient, loadService, type ServiceDefinition } from '../src/index.js';
-import { FIXTURE_SERVICE, freePort, runCli, scrape, startServer, type RunningServer } from './helpers.js';
+import { FIXTURE_SERVICE, freePort, runCli, scrape, scrapeUntil, startServer, type RunningServer } from './helpers.js';
 
 const fixture = await loadService(FIXTURE_SERVICE);
 type Client = ServiceClient<ServiceDefinition>;
@@ -36,8 +36,9 @@ describe('a worker thread that throws or dies is replaced without taking its pro
       threads.add(where.thread);
     }
     expect(threads.size).toBeGreaterThanOrEqual(1);
-    expect(await scrape(server.metricsUrl, 'rocerpc_procedure_threads')).toBe(2);
-    expect(await scrape(server.metricsUrl, 'rocerpc_worker_threads_replaced_total')).toBe(2);
+    // piscina starts the replacement threads in the background.
+    expect(await scrapeUntil(server.metricsUrl, 'rocerpc_worker_threads_replaced_total', 2)).toBe(2);
+    expect(await scrapeUntil(server.metricsUrl, 'rocerpc_procedure_threads', 2)).toBe(2);
     expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="tcp",program="536872823",procedure="throws",status="system_err"}')).toBe(1);
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import demo, { bulkPattern } from '../src/service/demo-service.js';
 import { ServiceClient } from '../src/index.js';
-import { scrape, startServer, type RunningServer } from './helpers.js';
+import { scrape, scrapeUntil, startServer, type RunningServer } from './helpers.js';
 
 describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two processes', () => {
   let server: RunningServer;
@@ -61,10 +61,9 @@ describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two 
     const tcpClients = await Promise.all([1, 2, 3, 4].map(() => connect('tcp')));
     const udpClients = await Promise.all([1, 2, 3, 4].map(() => connect('udp')));
     await Promise.all([...tcpClients, ...udpClients].flatMap((client) => Array.from({ length: 25 }, () => client.call('null', undefined))));
-    // RxRPC channel threads post their counts in batches (50 ms).
-    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="tcp",program="536871169",procedure="null",status="success"}')).toBe(before + 100);
-    expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="udp",program="536871169",procedure="null",status="success"}')).toBe(udpBefore + 100);
+    // RxRPC channel threads post their counts in batches (50 ms).
+    expect(await scrapeUntil(server.metricsUrl, 'rocerpc_calls_total{transport="udp",program="536871169",procedure="null",status="success"}', udpBefore + 100)).toBe(udpBefore + 100);
     const text = await (await fetch(server.metricsUrl)).text();
     for (const name of ['rocerpc_call_duration_seconds_bucket', 'rocerpc_calls_in_flight', 'rocerpc_connections', 'rocerpc_rxrpc_packets_received_total', 'rocerpc_rxrpc_data_packets_retransmitted_total', 'rocerpc_oncrpc_tcp_connections_accepted_total', 'process_resident_memory_bytes', 'rocerpc_server_processes 2']) {
       expect(text).toContain(name);
