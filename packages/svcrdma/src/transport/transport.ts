@@ -99,6 +99,12 @@ export interface TransportMetrics {
 
 type TransportState = 'open' | 'closing' | 'closed';
 
+/**
+ * SGEs per RDMA Write work request: a Write chunk segment typically gathers an
+ * inline slice, the payload and its pad; more pieces are copied into one.
+ */
+export const WRITE_SGES_MAX = 4;
+
 export class RdmaTransport implements Servable {
   queued = false;
   readonly ring: ReceiveRing;
@@ -335,9 +341,14 @@ export class RdmaTransport implements Servable {
     this.post(context, writes, length, workRequests);
   }
 
-  /** Registers each source of a Write for the device; the drain closes them. */
+  /**
+   * Registers each source of a Write for the device (the drain closes them). A
+   * Write gathering more pieces than a work request has SGEs is pulled up into
+   * one buffer first.
+   */
   private prepareWrite(context: SendContext, write: RdmaWrite): PreparedWrite {
-    const sources = write.sources.map((source) => this.resources.register(source));
+    const pieces = write.sources.length > WRITE_SGES_MAX ? [Buffer.concat(write.sources)] : write.sources;
+    const sources = pieces.map((source) => this.resources.register(source));
     context.sourceRegistrations.push(...sources);
     return { write, sources };
   }

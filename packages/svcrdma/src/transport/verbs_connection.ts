@@ -28,7 +28,7 @@ import type { FilledSvcRdmaOptions } from '../options.js';
 import type { ConnectPrivateData } from '../header/private_data.js';
 import type { RdmaSegment } from '../header/chunks.js';
 import { FAILED_SEND_MARKER, type Registration, type SendContext, type SendResources } from './send_context.js';
-import { RdmaTransport, type CallHandler, type PreparedWrite, type QueuePairPort } from './transport.js';
+import { RdmaTransport, WRITE_SGES_MAX, type CallHandler, type PreparedWrite, type QueuePairPort } from './transport.js';
 import type { ServicePool } from './service_pool.js';
 import type { EventLoopPoller } from './completion_poller.js';
 
@@ -94,7 +94,7 @@ export class VerbsConnection implements QueuePairPort, SendResources {
       recvCompletionQueue: this.receiveCompletions,
       maxSendWr: options.sendQueueDepth,
       maxRecvWr: options.credits * 2,
-      maxSendSge: 1,
+      maxSendSge: WRITE_SGES_MAX,
     });
     const { address, port } = cmId.peerAddress;
     this.transport = new RdmaTransport(this, this, handler, pool, {

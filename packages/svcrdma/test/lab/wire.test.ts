@@ -27,11 +27,13 @@ const dispatcher = new Dispatcher().addVersion(
     version: 1,
     procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid), defineProcedure('READ', 1, xdrUint, xdrVariableOpaque(1 << 20, true), { argument: false, result: true }),
       defineProcedure('CHECK', 2, xdrVariableOpaque(1 << 20, true), xdrUint, { argument: true, result: false }),
+      defineProcedure('BIG', 3, xdrUint, xdrVariableOpaque(1 << 20)),
     ],
   },
   {
     READ: (count: number) => pattern(count),
     CHECK: (data: Uint8Array) => (Buffer.from(data).equals(pattern(data.length)) ? data.length : 0),
+    BIG: (count: number) => pattern(count),
   },
 );
 
@@ -173,6 +175,21 @@ describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
     const callChunk = { position: 0, length: longCall.length, segments: [at(40_000, longCall.length)] };
     const nomsg = encodeCallHeader({ xid: 89, credits: 8, procedure: RdmaProcedure.NOMSG, callChunk, readChunks: [], writeList: [], replyChunk: null });
     expect(decodeReplyHeader(await peer.exchange(nomsg))).toMatchObject({ kind: 'reply', xid: 89 });
+  });
+
+  it('writes a reply longer than the peer\'s inline size into its Reply chunk (RDMA_NOMSG)', async () => {
+    const replyChunk = { length: 16384, segments: [{ handle: peer.sink.rkey, length: 16384, offset: BigInt(peer.sink.address) }] };
+    const header = encodeCallHeader({ xid: 90, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk });
+    const reply = decodeReplyHeader(await peer.exchange(Buffer.concat([header, rpcCall(90, 3, 10_000)])));
+    expect(reply).toMatchObject({ kind: 'reply', xid: 90, procedure: RdmaProcedure.NOMSG });
+    if (reply.kind !== 'reply') return;
+    const written = reply.replyChunk!.length;
+    const reader = new XdrReader(peer.sink.buffer, { end: written });
+    const xid = reader.readUint();
+    expect(reader.readUint()).toBe(1);
+    readReplyBody(reader, xid);
+    expect(Buffer.from(reader.readVariableOpaque()).equals(pattern(10_000))).toBe(true);
+    expect(reader.remaining).toBe(0);
   });
 
   it('answers an unsupported version with ERR_VERS and too many Write chunks with ERR_CHUNK, and keeps serving', async () => {
