@@ -14,6 +14,8 @@ export const ServerErrorCode = {
   ADDRESS_IN_USE: 'ERR_SERVER_ADDRESS_IN_USE',
   /** The service module does not export a valid service definition. */
   SERVICE_INVALID: 'ERR_SERVER_SERVICE_INVALID',
+  /** A server process exited while starting, without saying why (see its log). */
+  START_FAILED: 'ERR_SERVER_START_FAILED',
   /** The process is at maxInFlightCalls: the call is refused with the protocol's error reply. */
   BUSY: 'ERR_SERVER_BUSY',
 } as const;

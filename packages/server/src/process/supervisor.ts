@@ -142,7 +142,7 @@ export class Supervisor {
     this.metrics.processes.set(this.slots.filter((each) => each.ready !== undefined).length);
     if (this.stopping) return;
     if (!this.started) {
-      this.startWaiter?.reject(new ServerError(ServerErrorCode.ADDRESS_IN_USE, `server process ${slot.index} exited during start (code ${code}, signal ${signal})`));
+      this.startWaiter?.reject(new ServerError(ServerErrorCode.START_FAILED, `server process ${slot.index} exited during start (code ${code}, signal ${signal})`));
       return;
     }
     // The first death restarts at once (the warm spare has already booted); quick deaths after it wait

@@ -28,7 +28,7 @@ export class MeteredDispatcher extends Dispatcher {
     private readonly service: ServiceDefinition,
     private readonly pool: ProcedurePool,
     private readonly callMetrics: CallMetrics,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     super({ onHandlerError: (error, call) => log.warn({ err: error, xid: call.xid, procedure: call.procedure }, 'handler failed; answered SYSTEM_ERR') });
     this.names = new Map([...proceduresByNumber(service)].map(([number, { name }]) => [number, name]));
@@ -71,12 +71,12 @@ export class MeteredDispatcher extends Dispatcher {
 
   private count(bytes: Uint8Array, context: RpcTransportContext, reply: RpcReply, started: number): void {
     const label = this.labelOf(bytes);
-    this.callMetrics.record({
-      transport: context.transport as CallTransport,
-      ...label,
-      status: reply.kind.toLowerCase(),
-      seconds: (performance.now() - started) / 1000,
-    });
+    const record = { transport: context.transport as CallTransport, ...label, status: reply.kind.toLowerCase(), seconds: (performance.now() - started) / 1000 };
+    this.callMetrics.record(record);
+    // Every call at trace only: info and debug stay quiet under load.
+    if (this.log.isLevelEnabled('trace')) {
+      this.log.trace({ ...record, xid: reply.xid, peer: `${context.remoteAddress}:${context.remotePort}` }, 'call answered');
+    }
   }
 
   /** Labels from the call header; calls to other programs share one label set, so hostile numbers cannot grow the series. */

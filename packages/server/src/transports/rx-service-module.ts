@@ -37,7 +37,11 @@ function encodeResult(procedure: ProcedureDefinition<unknown, unknown>, result: 
 function serve(name: string, procedure: ProcedureDefinition<unknown, unknown>): Procedure {
   return async (bytes: Uint8Array, info: ServerCallInfo) => {
     const started = performance.now();
-    const finish = (status: string): void => records.add({ transport: 'udp', procedure: name, status, seconds: (performance.now() - started) / 1000 });
+    const finish = (status: string): void => {
+      const record = { transport: 'udp' as const, procedure: name, status, seconds: (performance.now() - started) / 1000 };
+      records.add(record);
+      if (log.isLevelEnabled('trace')) log.trace({ ...record, callId: info.callNumber, peer: `${info.peerAddress}:${info.peerPort}` }, 'call answered');
+    };
     if (inFlight >= config.maxInFlightCalls) {
       finish('busy');
       throw new RxError('ERR_RX_BUSY', `${config.maxInFlightCalls} calls already running on this thread`, RX_BUSY_ABORT_CODE);
