@@ -19,6 +19,15 @@ export type ReceiveOutcome =
   | { kind: 'exceeds-window' }
   | { kind: 'protocol-error'; reason: string };
 
+/**
+ * Packets arrive as views into a whole cross-thread batch (up to 256 KiB):
+ * holding such a view would pin the batch, so a hostile peer could make a
+ * window of 64 small packets pin 16 MiB. Views of much larger buffers are copied.
+ */
+function ownedCopy(data: Uint8Array): Uint8Array {
+  return data.buffer.byteLength > 2 * data.byteLength + 64 ? data.slice() : data;
+}
+
 export class Receiver {
   private readonly options: FilledCallOptions;
   /** seq -> data for packets received but not yet taken. Bounded by receiveWindow. */
@@ -64,7 +73,7 @@ export class Receiver {
     if (seq < this.firstPacket || this.held.has(seq)) return { kind: 'duplicate' };
     if (seq >= this.firstPacket + this.options.receiveWindow) return { kind: 'exceeds-window' };
     const outOfSequence = seq > this.highestSeq + 1;
-    this.held.set(seq, packet.data);
+    this.held.set(seq, ownedCopy(packet.data));
     this.highestSeq = Math.max(this.highestSeq, seq);
     this.unackedPackets += 1;
     return { kind: 'accepted', ackNow: this.ackReasonFor(flags, outOfSequence) };
