@@ -28,12 +28,17 @@ const dispatcher = new Dispatcher().addVersion(
     procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid), defineProcedure('READ', 1, xdrUint, xdrVariableOpaque(1 << 20, true), { argument: false, result: true }),
       defineProcedure('CHECK', 2, xdrVariableOpaque(1 << 20, true), xdrUint, { argument: true, result: false }),
       defineProcedure('BIG', 3, xdrUint, xdrVariableOpaque(1 << 20)),
+      defineProcedure('SLOW', 4, xdrUint, xdrUint),
     ],
   },
   {
     READ: (count: number) => pattern(count),
     CHECK: (data: Uint8Array) => (Buffer.from(data).equals(pattern(data.length)) ? data.length : 0),
     BIG: (count: number) => pattern(count),
+    SLOW: async (milliseconds: number) => {
+      await new Promise((resolve) => setTimeout(resolve, milliseconds));
+      return milliseconds;
+    },
   },
 );
 
@@ -201,6 +206,26 @@ describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
     expect(ok).toMatchObject({ kind: 'reply', xid: 7 });
     const [connection] = [...server.connections].filter((candidate) => candidate.transport.metrics.rejected['unsupported-version'] === 1);
     expect(connection!.transport.metrics.rejected).toMatchObject({ 'unsupported-version': 1, 'too-many-write-chunks': 1 });
+  });
+
+  it('tears down a connection whose peer vanishes mid-RPC, leaving nothing behind', async () => {
+    const before = server.connections.size;
+    const doomed = await BarePeer.connect();
+    expect(server.connections.size).toBe(before + 1);
+    const connection = [...server.connections].at(-1)!;
+    const header = encodeCallHeader({ xid: 91, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk: null });
+    const message = Buffer.concat([header, rpcCall(91, 4, 300)]);
+    message.copy(doomed.send.buffer);
+    doomed.cmId.queuePair!.postSendOne(2, doomed.send, 0, message.length);
+    for (let waited = 0; connection.transport.metrics.calls === 0 && waited < 5000; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The procedure is still running: the peer destroys its id without a disconnect.
+    doomed.cmId.queuePair!.close();
+    doomed.cmId.close();
+    for (let waited = 0; server.connections.has(connection) && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(server.connections.has(connection)).toBe(false);
+    expect(connection.transport.sendContexts.metrics.inUse).toBe(0);
+    expect(connection.openRegistrations).toBe(0);
+    for (const closable of [doomed.send, doomed.receive, doomed.sink, doomed.source, doomed.cq, doomed.pd, doomed.device]) closable.close();
   });
 
   it('serves one client without a miss while 30 others connect, call and disconnect', async () => {
