@@ -6,8 +6,8 @@
  * the run directory share at /run/rxe-lab and the workspace share writable over its own path, then
  * switch_roots into the host's root and runs the run's stage two from the run share.
  *
- * Stage two is written per run (the host's dash, coreutils, iproute2 and rdma tools): it mounts
- * the remaining filesystems, brings up lab0 and rxe0, reports readiness on the console, runs the
+ * Stage two is written per run (the host's dash, iproute2 and env): it brings up lab0 and rxe0,
+ * finds the address's GID index, reports readiness on the console, runs the
  * command with its stdout and stderr in files of the run share (streamed by the host as they
  * grow), records the exit status there and powers the guest off.
  *
@@ -16,11 +16,18 @@
  */
 import { gidIndexVariable, guestNetwork, ipv4MappedGid } from './guest-network.js';
 
-/** Loaded in this order from the initrd: each needs the ones before it, and busybox insmod does not resolve dependencies. */
-export const initrdModules: readonly string[] = [
+/** Mount the 9p root: the order verified in shared/notes/environment.md, each after what it needs. */
+export const rootModules: readonly string[] = [
   'virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci',
   'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p',
 ];
+
+/**
+ * The lab's link and RDMA stack, loaded from the initrd too (with their dependencies, resolved on
+ * the host): insmod of a static busybox from RAM is much cheaper under TCG than modprobe, a dynamic
+ * binary reading its indexes through 9p.
+ */
+export const labModules: readonly string[] = ['dummy', 'rdma_rxe', 'ib_uverbs', 'rdma_ucm'];
 
 /** 9p mount tags of the three shares QEMU exports. */
 export const shareTags = { hostRoot: 'hostroot', workspace: 'workspace', run: 'labrun' } as const;
@@ -46,7 +53,8 @@ export const statusWords = { exit: 'exit', setupFailed: 'setup-failed' } as cons
 // msize 512000: the largest the virtio transport takes; fewer round trips for big reads (node_modules).
 const ninePOptions = 'trans=virtio,version=9p2000.L,msize=512000';
 
-export function stageOneScript(): string {
+/** Stage one, given every module to load in load order (their files are in the initrd's /lib/modules). */
+export function stageOneScript(moduleNames: readonly string[]): string {
   return `#!/bin/busybox sh
 # rxe-lab stage one (initrd /init). See packages/lab/src/guest-scripts.ts.
 b=/bin/busybox
@@ -54,7 +62,10 @@ fail() { echo "${consoleMarker.prefix} boot failed: $*"; echo o > /proc/sysrq-tr
 $b mount -t proc proc /proc
 $b mount -t sysfs sysfs /sys
 $b mount -t devtmpfs devtmpfs /dev
-for module in ${initrdModules.join(' ')}; do
+$b mkdir -p /dev/pts /dev/shm
+$b mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || fail "devpts"
+$b mount -t tmpfs tmpfs /dev/shm || fail "tmpfs on /dev/shm"
+for module in ${moduleNames.join(' ')}; do
   $b insmod /lib/modules/$module.ko || fail "insmod $module"
 done
 $b mount -t 9p -o ${ninePOptions},ro,cache=loose ${shareTags.hostRoot} /newroot || fail "mount of the host root"
@@ -84,11 +95,19 @@ export interface StageTwoInput {
 
 // rxe0 turns ACTIVE within a few ms of `rdma link add` on a dummy link; 5 s covers a loaded host.
 const rxeActiveWaitTenths = 50;
+// The GIDs of one address sit near the start of the table (index 1 today); rxe's table has 1024.
+const gidTableScanMax = 1024;
 
+/**
+ * Stage two. Each program started under TCG costs a dynamic binary loaded through 9p (up to a
+ * second on a loaded host), so it starts four: ip (one batch), rdma, env and the command. Uptime,
+ * port state and the GID are read with the shell's own `read`.
+ */
 export function stageTwoScript(input: StageTwoInput): string {
   const run = guestRunDir;
   const environment = Object.entries(input.environment).map(([name, value]) => shellQuote(`${name}=${value}`));
   const { netdev, address, prefixLength, rdmaDevice, rdmaPort } = guestNetwork;
+  const port = `/sys/class/infiniband/${rdmaDevice}/ports/${rdmaPort}`;
   return `# rxe-lab stage two, generated for one run. See packages/lab/src/guest-scripts.ts.
 set -u
 power_off() { sync; echo o > /proc/sysrq-trigger; while :; do sleep 60; done; }
@@ -98,26 +117,34 @@ fail() {
   power_off
 }
 ( sleep ${input.guardSeconds}; echo "${consoleMarker.prefix} guest time limit of ${input.guardSeconds} s reached"; echo o > /proc/sysrq-trigger ) &
-mkdir -p /dev/pts /dev/shm && mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || fail "devpts"
-mount -t tmpfs tmpfs /dev/shm || fail "tmpfs on /dev/shm"
 ulimit -l unlimited
-ip link set lo up || fail "lo up"
-modprobe dummy || fail "modprobe dummy"
-ip link add ${netdev} type dummy && ip address add ${address}/${prefixLength} dev ${netdev} && ip link set ${netdev} up || fail "${netdev} up"
-modprobe -a rdma_rxe ib_uverbs rdma_ucm || fail "modprobe rdma_rxe ib_uverbs rdma_ucm"
+ip -batch - <<'LINKS' || fail "ip: lo and ${netdev} up with ${address}/${prefixLength}"
+link set lo up
+link add ${netdev} type dummy
+address add ${address}/${prefixLength} dev ${netdev}
+link set ${netdev} up
+LINKS
 rdma link add ${rdmaDevice} type rxe netdev ${netdev} || fail "rdma link add ${rdmaDevice}"
-port_state=/sys/class/infiniband/${rdmaDevice}/ports/${rdmaPort}/state
 tries=0
-until grep -q ACTIVE $port_state 2>/dev/null; do
+while :; do
+  read -r port_state < ${port}/state || port_state=missing
+  case "$port_state" in *ACTIVE*) break ;; esac
   tries=$((tries + 1))
-  [ $tries -le ${rxeActiveWaitTenths} ] || fail "${rdmaDevice} port ${rdmaPort} not ACTIVE: $(cat $port_state 2>&1)"
+  [ $tries -le ${rxeActiveWaitTenths} ] || fail "${rdmaDevice} port ${rdmaPort} not ACTIVE: $port_state"
   sleep 0.1
 done
-gid_file=$(grep -lx ${ipv4MappedGid(address)} /sys/class/infiniband/${rdmaDevice}/ports/${rdmaPort}/gids/* 2>/dev/null | head -n 1)
-[ -n "$gid_file" ] || fail "no GID for ${address} on ${rdmaDevice}"
-echo "${consoleMarker.ready} uptime $(cut -d' ' -f1 /proc/uptime) s"
+gid_index=0
+while :; do
+  [ $gid_index -lt ${gidTableScanMax} ] || fail "no GID for ${address} on ${rdmaDevice}"
+  gid=none
+  read -r gid 2>/dev/null < ${port}/gids/$gid_index
+  [ "$gid" = ${ipv4MappedGid(address)} ] && break
+  gid_index=$((gid_index + 1))
+done
+read -r uptime_seconds idle_seconds < /proc/uptime
+echo "${consoleMarker.ready} uptime $uptime_seconds s"
 cd ${shellQuote(input.cwd)} || fail "cannot enter the working directory"
-env -i ${environment.join(' ')} "${gidIndexVariable}=\${gid_file##*/}" ${input.command.map(shellQuote).join(' ')} < /dev/null > ${run}/${runFiles.stdout} 2> ${run}/${runFiles.stderr}
+env -i ${environment.join(' ')} "${gidIndexVariable}=$gid_index" ${input.command.map(shellQuote).join(' ')} < /dev/null > ${run}/${runFiles.stdout} 2> ${run}/${runFiles.stderr}
 echo "${statusWords.exit} $?" > ${run}/${runFiles.status}
 power_off
 `;

@@ -1,5 +1,6 @@
 /**
- * The initrd: static busybox, the modules that mount the 9p root, and stage one as /init. Built
+ * The initrd: static busybox, the modules that mount the 9p root and those of the lab's link and
+ * RDMA stack (with their dependencies), and stage one as /init. Built
  * in memory and cached in the workspace's .lab/ directory under a name made of the kernel version
  * and a digest of everything that goes in, so a new kernel or a changed stage one builds a new
  * one and nothing stale is ever booted. Concurrent runs may build the same file: each writes a
@@ -7,12 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildCpioArchive, type CpioEntry } from './cpio.js';
 import { LabError, LabErrorCode } from './errors.js';
-import { initrdModules, stageOneScript } from './guest-scripts.js';
-import { resolveModulePaths, type GuestKernel } from './kernel.js';
+import { labModules, rootModules, stageOneScript } from './guest-scripts.js';
+import { moduleLoadOrder, type GuestKernel } from './kernel.js';
 import { storeCacheArtefact } from './lab-cache.js';
 
 const initrdPrefix = 'initrd-';
@@ -21,11 +22,11 @@ const consoleDevice = { major: 5, minor: 1 }; // /dev/console: init's stdio befo
 
 /** Returns the path of the cached initrd for `kernel`, building it first when missing. */
 export function ensureInitrd(kernel: GuestKernel, cacheDir: string): string {
-  const modulePaths = resolveModulePaths(kernel, initrdModules);
-  const stageOne = stageOneScript();
+  const modules = moduleLoadOrder(kernel, [...rootModules, ...labModules]);
+  const stageOne = stageOneScript(modules.map((module) => module.name));
   const busybox = readInput(busyboxPath, 'install busybox-static (scripts/apt-packages.txt)');
   const digest = createHash('sha256').update(stageOne).update(busybox);
-  for (const path of modulePaths) digest.update(path);
+  for (const module of modules) digest.update(module.path);
   const initrdPath = join(cacheDir, `${initrdPrefix}${kernel.version}-${digest.digest('hex').slice(0, 12)}.cpio.gz`);
   if (existsSync(initrdPath)) return initrdPath;
 
@@ -36,8 +37,8 @@ export function ensureInitrd(kernel: GuestKernel, cacheDir: string): string {
     { kind: 'characterDevice', path: 'dev/console', mode: 0o600, ...consoleDevice },
     { kind: 'file', path: 'bin/busybox', mode: 0o755, data: busybox },
     { kind: 'file', path: 'init', mode: 0o755, data: Buffer.from(stageOne, 'utf8') },
-    ...modulePaths.map(
-      (path): CpioEntry => ({ kind: 'file', path: `lib/modules/${basename(path)}`, mode: 0o644, data: readInput(path, '') }),
+    ...modules.map(
+      (module): CpioEntry => ({ kind: 'file', path: `lib/modules/${module.name}.ko`, mode: 0o644, data: readInput(module.path, '') }),
     ),
   ];
   try {

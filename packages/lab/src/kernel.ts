@@ -32,30 +32,57 @@ export function findGuestKernel(bootDir = '/boot', modulesRoot = '/lib/modules')
   return { version, imagePath: join(bootDir, imagePrefix + version), modulesDir: join(modulesRoot, version) };
 }
 
+export interface KernelModule {
+  /** As the kernel spells it, with '_' (modules.dep file names may use '-'). */
+  readonly name: string;
+  readonly path: string;
+}
+
 /**
- * Absolute paths of the named modules, in the order given (the caller's order is the load order:
- * the initrd has no modprobe to resolve dependencies). Names match as the kernel spells them,
- * with '-' and '_' equivalent.
+ * The named modules and everything they depend on (from modules.dep), each after its
+ * dependencies and once: the order busybox insmod must load them in, since it resolves nothing.
+ * Names match with '-' and '_' equivalent.
  */
-export function resolveModulePaths(kernel: GuestKernel, names: readonly string[]): string[] {
-  const pathByName = new Map<string, string>();
+export function moduleLoadOrder(kernel: GuestKernel, names: readonly string[]): KernelModule[] {
+  const table = readModuleTable(kernel);
+  const ordered: KernelModule[] = [];
+  const placed = new Set<string>();
+  const visit = (requested: string, dependents: readonly string[]): void => {
+    const name = moduleName(requested);
+    if (placed.has(name)) return;
+    if (dependents.includes(name)) throw new LabError(LabErrorCode.noKernel, `modules.dep has a cycle: ${[...dependents, name].join(' -> ')}`);
+    const entry = table.get(name);
+    if (entry === undefined) {
+      throw new LabError(LabErrorCode.noKernel, `kernel ${kernel.version} has no module ${requested} in ${kernel.modulesDir}`);
+    }
+    for (const dependency of entry.dependencies) visit(dependency, [...dependents, name]);
+    if (!entry.path.endsWith('.ko')) {
+      throw new LabError(LabErrorCode.noKernel, `module ${name} is compressed (${entry.path}); busybox insmod needs a plain .ko`);
+    }
+    ordered.push({ name, path: entry.path });
+    placed.add(name);
+  };
+  for (const name of names) visit(name, []);
+  return ordered;
+}
+
+function readModuleTable(kernel: GuestKernel): Map<string, { path: string; dependencies: string[] }> {
+  const table = new Map<string, { path: string; dependencies: string[] }>();
   const dependencies = readFileSync(join(kernel.modulesDir, 'modules.dep'), 'utf8');
   for (const line of dependencies.split('\n')) {
-    const relativePath = line.slice(0, line.indexOf(':'));
-    const fileName = relativePath.slice(relativePath.lastIndexOf('/') + 1);
-    const moduleName = fileName.replace(/\.ko(\..*)?$/, '').replaceAll('-', '_');
-    if (moduleName !== '') pathByName.set(moduleName, join(kernel.modulesDir, relativePath));
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const relativePath = line.slice(0, colon);
+    const needs = line.slice(colon + 1).trim().split(/\s+/).filter((path) => path !== '');
+    table.set(moduleName(relativePath), { path: join(kernel.modulesDir, relativePath), dependencies: needs.map(moduleName) });
   }
-  return names.map((name) => {
-    const path = pathByName.get(name.replaceAll('-', '_'));
-    if (path === undefined) {
-      throw new LabError(LabErrorCode.noKernel, `kernel ${kernel.version} has no module ${name} in ${kernel.modulesDir}`);
-    }
-    if (!path.endsWith('.ko')) {
-      throw new LabError(LabErrorCode.noKernel, `module ${name} is compressed (${path}); busybox insmod needs a plain .ko`);
-    }
-    return path;
-  });
+  return table;
+}
+
+/** rdma_rxe from rdma_rxe, rdma-rxe or kernel/.../rdma_rxe.ko[.xz]. */
+function moduleName(nameOrPath: string): string {
+  const fileName = nameOrPath.slice(nameOrPath.lastIndexOf('/') + 1);
+  return fileName.replace(/\.ko(\..*)?$/, '').replaceAll('-', '_');
 }
 
 function listDirectory(directory: string): string[] {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { LabErrorCode } from '../src/errors.js';
-import { findGuestKernel, resolveModulePaths } from '../src/kernel.js';
+import { findGuestKernel, moduleLoadOrder } from '../src/kernel.js';
 
 let root = '';
 afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -38,22 +38,25 @@ describe('choosing the guest kernel', () => {
     expect(() => findGuestKernel(boot, modulesRoot)).toThrow(expect.objectContaining({ code: LabErrorCode.noKernel }));
   });
 
-  test('resolves modules in the requested order, "-" and "_" alike, and refuses compressed ones', () => {
+  test('orders modules after their dependencies, once each, "-" and "_" alike, and refuses compressed ones', () => {
     const { boot, modulesRoot } = fakeSystem(['6.1.0-1-amd64'], {
       '6.1.0-1-amd64': [
-        'kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko',
-        'kernel/net/9p/9pnet.ko:',
+        'kernel/drivers/infiniband/sw/rxe/rdma_rxe.ko: kernel/net/ipv4/udp_tunnel.ko kernel/drivers/infiniband/core/ib_core.ko',
+        'kernel/drivers/infiniband/core/ib_uverbs.ko: kernel/drivers/infiniband/core/ib_core.ko',
+        'kernel/drivers/infiniband/core/ib_core.ko:',
+        'kernel/net/ipv4/udp_tunnel.ko:',
         'kernel/drivers/virtio/virtio_pci_modern_dev.ko:',
         'kernel/drivers/net/dummy.ko.xz:',
+        'kernel/fs/loop/a.ko: kernel/fs/loop/b.ko',
+        'kernel/fs/loop/b.ko: kernel/fs/loop/a.ko',
       ].join('\n'),
     });
     const kernel = findGuestKernel(boot, modulesRoot);
-    expect(resolveModulePaths(kernel, ['9pnet', 'virtio-pci-modern-dev', '9p'])).toEqual([
-      join(kernel.modulesDir, 'kernel/net/9p/9pnet.ko'),
-      join(kernel.modulesDir, 'kernel/drivers/virtio/virtio_pci_modern_dev.ko'),
-      join(kernel.modulesDir, 'kernel/fs/9p/9p.ko'),
-    ]);
-    expect(() => resolveModulePaths(kernel, ['dummy'])).toThrow(/compressed/);
-    expect(() => resolveModulePaths(kernel, ['rdma_rxe'])).toThrow(expect.objectContaining({ code: LabErrorCode.noKernel }));
+    const order = moduleLoadOrder(kernel, ['virtio-pci-modern-dev', 'ib_uverbs', 'rdma_rxe']);
+    expect(order.map((module) => module.name)).toEqual(['virtio_pci_modern_dev', 'ib_core', 'ib_uverbs', 'udp_tunnel', 'rdma_rxe']);
+    expect(order[4]?.path).toBe(join(kernel.modulesDir, 'kernel/drivers/infiniband/sw/rxe/rdma_rxe.ko'));
+    expect(() => moduleLoadOrder(kernel, ['dummy'])).toThrow(/compressed/);
+    expect(() => moduleLoadOrder(kernel, ['a'])).toThrow(/cycle: a -> b -> a/);
+    expect(() => moduleLoadOrder(kernel, ['rdma_ucm'])).toThrow(expect.objectContaining({ code: LabErrorCode.noKernel }));
   });
 });
