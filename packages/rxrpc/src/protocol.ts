@@ -86,6 +86,10 @@ export const EPOCH_ONLY_MATCH_BIT = 0x80000000;
 export const JUMBO_DATA_SIZE = 1412;
 export const JUMBO_HEADER_SIZE = 4;
 export const JUMBO_HEADER_OFFSET = { flags: 0, spare: 1, checksum: 2 } as const;
+/** Packets we put in one jumbogram, and accept in one (advertised as maxDgramPackets). */
+export const JUMBO_PACKETS_MAX = 4;
+/** The datagram such a jumbogram makes: the largest we advertise as maxMTU. */
+export const JUMBO_DATAGRAM_SIZE = 28 + JUMBO_PACKETS_MAX * (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE) - JUMBO_HEADER_SIZE;
 /** IPv6 + fragment + UDP headers that OpenAFS reserves when sizing packets. */
 export const IP_UDP_OVERHEAD = 40 + 8 + 8;
 /** The largest packet OpenAFS assumes every path carries: 1500 - IP/UDP overhead. */

@@ -84,7 +84,8 @@ describe('OpenAFS and Wireshark read our traffic', () => {
       expect(verbose).not.toMatch(/malformed/i);
       expect(summary).toMatch(/ACK Ping Response/);
       expect(summary).toMatch(/ABORT/);
-      expect(summary.split('\n').filter((line) => /Request|Reply/.test(line)).length).toBeGreaterThan(100);
+      // 200 kB of reply data: at least 36 datagrams even when packed four to a jumbogram.
+      expect(summary.split('\n').filter((line) => /Request|Reply/.test(line)).length).toBeGreaterThan(36);
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }

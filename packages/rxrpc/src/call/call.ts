@@ -18,14 +18,13 @@ import { countRtt, type CounterSnapshot } from '../metrics.js';
 import type { FilledCallOptions } from '../options.js';
 import {
   AckReason,
-  DEFAULT_PACKET_SIZE,
   HEADER_SIZE,
   MAX_DATA_PER_PACKET,
   PacketFlag,
   PacketType,
   RxErrorCode,
 } from '../protocol.js';
-import { decodeAbortCode, decodeAck, encodeAbortBody, encodeAckBody, encodeHeader, encodePacket, type DataPacket, type PacketHeader } from '../wire/codec.js';
+import { decodeAbortCode, decodeAck, encodeAbortBody, encodeAckBody, encodeHeader, encodePacket, localAckTrailer, type DataPacket, type PacketHeader } from '../wire/codec.js';
 import { Receiver } from './receiver.js';
 import type { RttEstimator } from './rtt.js';
 import { Sender } from './sender.js';
@@ -39,6 +38,7 @@ export interface CallLink {
   /** Header fields shared by every packet of the connection's channel. */
   headerTemplate(): Omit<PacketHeader, 'callNumber' | 'seq' | 'serial' | 'type' | 'flags'>;
   nextSerial(): number;
+  nextSerials(count: number): number;
   transmit(packet: Uint8Array): void;
   acquireBuffer(size: number): Uint8Array;
   release(packet: Uint8Array): void;
@@ -364,7 +364,7 @@ export class Call {
       serial,
       reason,
       acks: this.receiver.softAckTable(),
-      trailer: { maxMTU: DEFAULT_PACKET_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: this.link.options.receiveWindow, maxDgramPackets: 1 },
+      trailer: localAckTrailer(this.link.options.receiveWindow),
     });
     const sentSerial = this.sendControl(PacketType.ACK, flags | PacketFlag.SLOW_START_OK, body);
     this.link.counters.ackPacketsSent += 1;

@@ -17,8 +17,18 @@
 import assert from 'node:assert/strict';
 import type { CounterSnapshot } from '../metrics.js';
 import type { FilledCallOptions } from '../options.js';
-import { MAX_SOFT_ACKS, PacketFlag, SoftAck, HEADER_OFFSET } from '../protocol.js';
-import { seqBefore, stampSerial, type AckBody } from '../wire/codec.js';
+import {
+  HEADER_OFFSET,
+  HEADER_SIZE,
+  JUMBO_DATA_SIZE,
+  JUMBO_HEADER_OFFSET,
+  JUMBO_HEADER_SIZE,
+  JUMBO_PACKETS_MAX,
+  MAX_SOFT_ACKS,
+  PacketFlag,
+  SoftAck,
+} from '../protocol.js';
+import { seqBefore, stampSerial, type AckBody, type AckTrailer } from '../wire/codec.js';
 import type { RttEstimator } from './rtt.js';
 
 interface TransmitEntry {
@@ -36,6 +46,8 @@ export interface SenderLink {
   readonly rtt: RttEstimator;
   readonly counters: CounterSnapshot;
   nextSerial(): number;
+  /** The first of `count` consecutive serials (a jumbogram's packets take serial, serial + 1, ...). */
+  nextSerials(count: number): number;
   transmit(packet: Uint8Array): void;
   /** Takes ownership of a packet buffer the peer will never ask for again. */
   release(packet: Uint8Array): void;
@@ -61,6 +73,8 @@ export class Sender {
   private congestionCredit = 0;
   /** The peer's advertised receive window (ACK trailer rwind); conservative until it speaks. */
   peerWindow = 8;
+  /** Packets the peer accepts in one jumbogram (ACK trailer maxDgramPackets and maxMTU); 1 until it speaks. */
+  private peerJumboPackets = 1;
   private holeReports = 0;
 
   constructor(link: SenderLink) {
@@ -104,20 +118,71 @@ export class Sender {
     return Math.max(1, Math.min(this.congestionWindow, this.peerWindow, MAX_SOFT_ACKS));
   }
 
-  /** Sends never-sent packets while the window allows. Returns how many went out. */
+  private inFlight(): number {
+    return this.nextToTransmit - this.hardAck - 1;
+  }
+
+  /** Sends never-sent packets while the window allows, several per jumbogram when the peer takes them. */
   transmitReady(nowMs: number): number {
     let sent = 0;
     const limit = this.windowLimit();
-    while (this.nextToTransmit < this.nextSeq && this.nextToTransmit - this.hardAck - 1 < limit) {
-      const entry = this.queue.get(this.nextToTransmit);
-      assert.ok(entry !== undefined, 'every seq between the hard-ACK point and nextSeq is queued');
-      this.nextToTransmit += 1;
-      const windowFull = this.nextToTransmit - this.hardAck - 1 >= limit && this.nextToTransmit < this.nextSeq;
+    while (this.nextToTransmit < this.nextSeq && this.inFlight() < limit) {
+      const run = this.nextRun(limit - this.inFlight());
+      this.nextToTransmit += run.length;
+      const windowFull = this.inFlight() >= limit && this.nextToTransmit < this.nextSeq;
       // Ask for an ACK when we are about to stall on the window: it reopens the window at once.
-      this.send(entry, nowMs, windowFull ? PacketFlag.REQUEST_ACK : 0);
-      sent += 1;
+      const extraFlags = windowFull ? PacketFlag.REQUEST_ACK : 0;
+      if (run.length === 1) this.send(run[0]!, nowMs, extraFlags);
+      else this.sendJumbo(run, nowMs, extraFlags);
+      sent += run.length;
     }
     return sent;
+  }
+
+  /** Consecutive never-sent packets for one datagram: all but the last must be full jumbo buffers. */
+  private nextRun(room: number): TransmitEntry[] {
+    const run: TransmitEntry[] = [];
+    const most = Math.min(room, this.peerJumboPackets);
+    for (let seq = this.nextToTransmit; seq < this.nextSeq && run.length < most; seq++) {
+      const entry = this.queue.get(seq);
+      assert.ok(entry !== undefined, 'every seq between the hard-ACK point and nextSeq is queued');
+      run.push(entry);
+      if (entry.packet.byteLength !== HEADER_SIZE + JUMBO_DATA_SIZE) break;
+    }
+    return run;
+  }
+
+  /**
+   * One jumbogram: the first packet whole (JUMBO_PACKET set in the datagram
+   * only), then per further packet a jumbo header and its data. The queued
+   * packets stay plain, so a retransmission goes out on its own.
+   */
+  private sendJumbo(run: TransmitEntry[], nowMs: number, extraFlags: number): void {
+    const last = run[run.length - 1]!;
+    const datagram = new Uint8Array(HEADER_SIZE + (run.length - 1) * (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE) + last.packet.byteLength - HEADER_SIZE);
+    const firstSerial = this.link.nextSerials(run.length);
+    let offset = 0;
+    run.forEach((entry, index) => {
+      entry.packet[HEADER_OFFSET.flags] = (entry.packet[HEADER_OFFSET.flags]! & ~PacketFlag.REQUEST_ACK) | (entry === last ? extraFlags : 0);
+      entry.serial = (firstSerial + index) >>> 0;
+      stampSerial(entry.packet, entry.serial);
+      entry.sentAtMs = nowMs;
+      entry.transmissions = 1;
+      this.link.counters.dataPacketsSent += 1;
+      const more = entry === last ? 0 : PacketFlag.JUMBO_PACKET;
+      if (index === 0) {
+        datagram.set(entry.packet, 0);
+        datagram[HEADER_OFFSET.flags] = entry.packet[HEADER_OFFSET.flags]! | more;
+        offset = entry.packet.byteLength;
+        return;
+      }
+      datagram[offset + JUMBO_HEADER_OFFSET.flags] = entry.packet[HEADER_OFFSET.flags]! | more;
+      datagram.set(entry.packet.subarray(HEADER_OFFSET.checksum, HEADER_OFFSET.checksum + 2), offset + JUMBO_HEADER_OFFSET.checksum);
+      datagram.set(entry.packet.subarray(HEADER_SIZE), offset + JUMBO_HEADER_SIZE);
+      offset += JUMBO_HEADER_SIZE + entry.packet.byteLength - HEADER_SIZE;
+    });
+    assert.equal(offset, datagram.byteLength, 'the jumbogram is exactly filled');
+    this.link.transmit(datagram);
   }
 
   private send(entry: TransmitEntry, nowMs: number, extraFlags: number): void {
@@ -148,13 +213,19 @@ export class Sender {
     if (seqBefore(this.nextToTransmit, firstPacket) || firstPacket + ack.acks.byteLength - 1 >= this.nextToTransmit + MAX_SOFT_ACKS) {
       return false;
     }
-    if (ack.trailer !== undefined) this.peerWindow = Math.max(1, Math.min(ack.trailer.rwind, MAX_SOFT_ACKS));
+    if (ack.trailer !== undefined) this.applyTrailer(ack.trailer);
     this.sampleRtt(ack, nowMs);
     const newlyAcked = this.advanceHardAck(firstPacket);
     if (newlyAcked > 0) this.link.rtt.onProgress();
     const hole = this.applySoftAcks(ack);
     this.adjustCongestionWindow(newlyAcked, hole);
     return true;
+  }
+
+  private applyTrailer(trailer: AckTrailer): void {
+    this.peerWindow = Math.max(1, Math.min(trailer.rwind, MAX_SOFT_ACKS));
+    const fitInMtu = Math.floor((trailer.maxMTU - HEADER_SIZE + JUMBO_HEADER_SIZE) / (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE));
+    this.peerJumboPackets = Math.max(1, Math.min(trailer.maxDgramPackets, fitInMtu, JUMBO_PACKETS_MAX));
   }
 
   private sampleRtt(ack: AckBody, nowMs: number): void {

@@ -17,8 +17,8 @@
 import assert from 'node:assert/strict';
 import { Call, type CallLink } from '../call/call.js';
 import { RttEstimator } from '../call/rtt.js';
-import { AckReason, DEFAULT_PACKET_SIZE, PacketFlag, PacketType } from '../protocol.js';
-import { decodeAck, encodeAckBody, encodePacket, splitData, type PacketHeader } from '../wire/codec.js';
+import { AckReason, PacketFlag, PacketType } from '../protocol.js';
+import { decodeAck, encodeAckBody, encodePacket, localAckTrailer, splitData, type PacketHeader } from '../wire/codec.js';
 import type { BufferPool } from './buffer-pool.js';
 
 export type ChannelLink = Omit<CallLink, 'rtt' | 'release' | 'acquireBuffer' | 'headerTemplate'> & {
@@ -63,6 +63,7 @@ export class Channel {
       counters: link.counters,
       headerTemplate: () => link.headerTemplate(index),
       nextSerial: () => link.nextSerial(),
+      nextSerials: (count) => link.nextSerials(count),
       transmit: (packet) => link.transmit(packet),
       acquireBuffer: (size) => link.pool.acquire(size),
       release: (packet) => this.release(packet),
@@ -191,7 +192,7 @@ export class Channel {
       serial: header.serial,
       reason,
       acks: new Uint8Array(0),
-      trailer: { maxMTU: DEFAULT_PACKET_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: this.link.options.receiveWindow, maxDgramPackets: 1 },
+      trailer: localAckTrailer(this.link.options.receiveWindow),
     });
     this.link.transmit(encodePacket(this.controlHeader(header, PacketType.ACK, 0), body));
     this.link.counters.ackPacketsSent += 1;

@@ -48,6 +48,7 @@ export class ConnectionView {
         serviceId: info.serviceId,
       }),
       nextSerial: () => host.serials.next(info.serialSlot),
+      nextSerials: (count: number) => host.serials.next(info.serialSlot, count),
       transmit: (packet: Uint8Array) => host.transmit(info, packet),
       nowMs: () => performance.now(),
       callStarted: (call: Call, channel: Channel) => host.callStarted(call, this, channel),

@@ -29,8 +29,11 @@ export class SerialTable {
     Atomics.store(this.counters, slot, 0);
   }
 
-  /** Serial numbers start at 1: OpenAFS treats serial 0 as "never sent". */
-  next(slot: number): number {
-    return (Atomics.add(this.counters, slot, 1) + 1) >>> 0;
+  /**
+   * Reserves `count` consecutive serials and returns the first. Serial
+   * numbers start at 1: OpenAFS treats serial 0 as "never sent".
+   */
+  next(slot: number, count = 1): number {
+    return (Atomics.add(this.counters, slot, count) + 1) >>> 0;
   }
 }

@@ -17,14 +17,14 @@ import {
   AckReason,
   CHANNEL_MASK,
   CID_MASK,
-  DEFAULT_PACKET_SIZE,
+  MAX_SOFT_ACKS,
   HEADER_SIZE,
   HEADER_OFFSET,
   PacketFlag,
   PacketType,
   RxErrorCode,
 } from '../protocol.js';
-import { decodeAbortCode, decodeAck, decodeHeader, encodeAbortBody, encodeAckBody, encodePacket, type PacketHeader } from '../wire/codec.js';
+import { decodeAbortCode, decodeAck, decodeHeader, encodeAbortBody, encodeAckBody, encodePacket, localAckTrailer, type PacketHeader } from '../wire/codec.js';
 import { ConnectionTable, connectionKey, type Connection } from '../connection/connection-table.js';
 import type { SerialTable } from '../connection/serial-table.js';
 import { debugReply, decodeDebugRequest, versionReply, type DebugState } from './debug-replies.js';
@@ -209,7 +209,7 @@ export class Endpoint {
         serial: header.serial,
         reason: AckReason.PING_RESPONSE,
         acks: new Uint8Array(0),
-        trailer: { maxMTU: DEFAULT_PACKET_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: 32, maxDgramPackets: 1 },
+        trailer: localAckTrailer(MAX_SOFT_ACKS),
       });
       this.sendTo(connection, encodePacket(this.replyHeader(header, this.serials.next(connection.info.serialSlot)), reply));
       return;

@@ -12,9 +12,12 @@ import {
   ACK_OFFSET,
   ACK_TRAILER_OFFSET,
   ACK_TRAILER_SIZE,
+  DEFAULT_PACKET_SIZE,
   HEADER_OFFSET,
   HEADER_SIZE,
+  JUMBO_DATAGRAM_SIZE,
   JUMBO_DATA_SIZE,
+  JUMBO_PACKETS_MAX,
   JUMBO_HEADER_OFFSET,
   JUMBO_HEADER_SIZE,
   MAX_SOFT_ACKS,
@@ -152,6 +155,15 @@ export function decodeAck(body: Uint8Array): AckBody {
     acks,
     trailer,
   };
+}
+
+/**
+ * The trailer every ACK of ours carries: single packets up to the common
+ * 1444-byte size (ifMTU), jumbograms of up to JUMBO_PACKETS_MAX packets
+ * (maxMTU, maxDgramPackets), and our receive window.
+ */
+export function localAckTrailer(receiveWindow: number): AckTrailer {
+  return { maxMTU: JUMBO_DATAGRAM_SIZE, ifMTU: DEFAULT_PACKET_SIZE, rwind: receiveWindow, maxDgramPackets: JUMBO_PACKETS_MAX };
 }
 
 export function encodeAckBody(ack: AckBody): Uint8Array {
