@@ -1,14 +1,14 @@
 /**
  * prom-client metrics of one server process, on prom-client's global
- * registry: the supervisor's AggregatorRegistry asks every process for it
- * over the cluster IPC channel and sums them (metrics/metrics-endpoint.ts).
+ * registry: the supervisor asks every serving process for it over the
+ * cluster IPC channel and sums them (metrics/metrics-endpoint.ts).
  *
  * Life: created once per process by the ServerProcess (main thread). Calls
  * that run in RxRPC channel worker threads are recorded there and posted here
  * in batches (metrics/call-events.ts), so every call is counted in its
  * process's main thread.
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
 import type { CallTransport } from '../service/definition.js';
 
 /** Seconds: 50 µs (a loopback NULL) to 2.5 s (a stuck handler). */
@@ -70,12 +70,3 @@ export class CallMetrics {
   }
 }
 
-/**
- * prom-client answers the supervisor's metric requests only once an
- * AggregatorRegistry exists in the process. Every process the supervisor
- * forks must answer (a warm spare too, with an empty registry), or
- * clusterMetrics() waits for it until its timeout.
- */
-export function answerSupervisorMetricRequests(): void {
-  new AggregatorRegistry();
-}

@@ -11,13 +11,13 @@
 import cluster from 'node:cluster';
 import assert from 'node:assert/strict';
 import type { FilledServerOptions } from '../config/options.js';
-import { answerSupervisorMetricRequests } from '../metrics/call-metrics.js';
+import { answerMetricRequests } from '../metrics/metrics-exchange.js';
 import { loadService } from '../service/definition.js';
 import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, SPARE_PROCESS_INDEX, isActivateSpare, type ProcessMessage } from './messages.js';
 import { ServerProcess } from './server-process.js';
 
 assert.ok(cluster.isWorker, 'server-main runs in a process forked by the supervisor');
-answerSupervisorMetricRequests();
+answerMetricRequests();
 const options = JSON.parse(process.env[ENV_FILLED_OPTIONS]!) as FilledServerOptions;
 
 function send(message: ProcessMessage): void {

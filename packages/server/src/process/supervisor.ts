@@ -45,7 +45,7 @@ export interface Listening {
 
 export class Supervisor {
   readonly log: Logger;
-  readonly metrics = new MetricsEndpoint();
+  readonly metrics = new MetricsEndpoint(() => this.slots.flatMap((slot) => (slot.ready !== undefined && slot.worker !== undefined ? [slot.worker] : [])));
   private readonly slots: Slot[];
   private readonly instanceId = String(process.pid);
   private stopping = false;
