@@ -2,14 +2,15 @@
  * The two scripts the guest runs.
  *
  * Stage one is /init in the initrd (busybox sh, fixed for a given lab version, cached with the
- * initrd): it loads the virtio and 9p modules, mounts the host's root read-only, a tmpfs on /run,
- * the run directory share at /run/rxe-lab and the workspace share writable over its own path, then
- * switch_roots into the host's root and runs the run's stage two from the run share.
+ * initrd): it mounts /proc, /sys, /dev with /dev/pts and /dev/shm, loads every module the guest
+ * needs (virtio, 9p, dummy, the RDMA stack), mounts the host's root read-only, tmpfs on /run and
+ * /tmp, the run directory share at /run/rxe-lab and the workspace share writable over its own
+ * path, then switch_roots into the host's root and runs the run's stage two from the run share.
  *
  * Stage two is written per run (the host's dash, iproute2 and env): it brings up lab0 and rxe0,
- * finds the address's GID index, reports readiness on the console, runs the
- * command with its stdout and stderr in files of the run share (streamed by the host as they
- * grow), records the exit status there and powers the guest off.
+ * finds the address's GID index, reports readiness on the console, runs the command with its
+ * stdout and stderr in files of the run share (streamed by the host as they grow), records the
+ * exit status there and powers the guest off.
  *
  * The console carries only lines starting with `rxe-lab:` (and kernel messages), never the
  * command's output, so neither can mangle the other.

@@ -1,10 +1,9 @@
 /**
- * The initrd: static busybox, the modules that mount the 9p root and those of the lab's link and
- * RDMA stack (with their dependencies), and stage one as /init. Built
- * in memory and cached in the workspace's .lab/ directory under a name made of the kernel version
- * and a digest of everything that goes in, so a new kernel or a changed stage one builds a new
- * one and nothing stale is ever booted. Concurrent runs may build the same file: each writes a
- * private temporary file and renames it into place, which is atomic.
+ * The initrd: static busybox, stage one as /init, and the modules stage one loads (those that
+ * mount the 9p root, then the lab's link and RDMA stack with their dependencies). Built in memory
+ * and cached in the workspace's .lab/ directory under a name made of the kernel version and a
+ * digest of everything that goes in, so a new kernel or a changed stage one builds a new one and
+ * nothing stale is ever booted (lab-cache.ts stores it atomically).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
