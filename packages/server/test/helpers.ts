@@ -62,7 +62,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: Ch
   return { child, lines, stderr: () => stderr, exit };
 }
 
-export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, startTimeoutMs = 60_000): Promise<RunningServer> {
   const tcpPort = await freePort();
   const udpPort = await freePort();
   const run = runCli(['--tcp-port', String(tcpPort), '--udp-port', String(udpPort), '--metrics-port', '0', ...args], env);
@@ -71,12 +71,12 @@ export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}): 
     for (;;) {
       const found = run.lines.find(predicate);
       if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; stderr: ${run.stderr()}`);
+      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; stderr: ${run.stderr()}; log: ${run.lines.map((line) => line.msg).join(', ')}`);
       if (run.child.exitCode !== null) throw new Error(`server exited ${run.child.exitCode}: ${run.stderr()}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  const listening = await waitFor((line) => line.msg === 'listening', 60_000);
+  const listening = await waitFor((line) => line.msg === 'listening', startTimeoutMs);
   return {
     ...run,
     listening,
