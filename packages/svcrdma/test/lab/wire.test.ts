@@ -93,6 +93,24 @@ class BarePeer {
     return reply;
   }
 
+  /**
+   * Waits for `count` completions that match, skipping others, sleeping 2 ms
+   * between polls: a peer spinning here starves rxe's RNR retry timers in the
+   * emulated guest (observed: replies stop arriving).
+   */
+  async collect(match: (completion: Completion) => boolean, count: number, timeoutMs = 60_000): Promise<number> {
+    let seen = 0;
+    const deadline = performance.now() + timeoutMs;
+    while (seen < count && performance.now() < deadline) {
+      for (const completion of this.cq.poll(16, 0)) {
+        expect(completion.status).toBe('IBV_WC_SUCCESS');
+        if (match(completion)) seen++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    return seen;
+  }
+
   private async next(match: (completion: Completion) => boolean): Promise<Completion> {
     for (let turn = 0; turn < 200_000; turn++) {
       for (const completion of this.cq.poll(8, 0)) {
@@ -131,7 +149,7 @@ let server: SvcRdmaServer;
 let peer: BarePeer;
 
 beforeAll(async () => {
-  server = SvcRdmaServer.listen(dispatcher, { address, port: PORT });
+  server = SvcRdmaServer.listen(dispatcher, { address, port: PORT, credits: 8 });
   peer = await BarePeer.connect();
 });
 
@@ -195,6 +213,29 @@ describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
     readReplyBody(reader, xid);
     expect(Buffer.from(reader.readVariableOpaque()).equals(pattern(10_000))).toBe(true);
     expect(reader.remaining).toBe(0);
+  });
+
+  it('answers every call of a client that sends three times its credits at once', async () => {
+    const greedy = await BarePeer.connect();
+    try {
+      const calls = 3 * 8; // the server grants and posts 8 here; the rest wait in RNR retries
+      for (let index = 0; index < calls - 1; index++) greedy.cmId.queuePair!.postRecvOne(100 + index, greedy.receive, 0, 4096);
+      for (let index = 0; index < calls; index++) {
+        const message = Buffer.concat([
+          encodeCallHeader({ xid: 1000 + index, credits: 64, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk: null }),
+          rpcCall(1000 + index, 0),
+        ]);
+        message.copy(greedy.send.buffer, index * 128); // each Send keeps its own bytes until it completes
+        greedy.cmId.queuePair!.postSendOne(200 + index, greedy.send, index * 128, message.length);
+      }
+      // The Receive posted at connect (wrId 1) takes the first reply.
+      const replies = await greedy.collect((completion) => completion.wrId === 1 || (completion.wrId >= 100 && completion.wrId < 100 + calls), calls);
+      expect(replies).toBe(calls);
+      const connection = [...server.connections].at(-1)!;
+      expect(connection.transport.metrics.inlineReplies).toBe(calls);
+    } finally {
+      await greedy.close();
+    }
   });
 
   it('answers an unsupported version with ERR_VERS and too many Write chunks with ERR_CHUNK, and keeps serving', async () => {
