@@ -1,7 +1,9 @@
-// The passive side of the benchmark, in its own process: `node peer.ts <port>`.
+// The passive side of the benchmark, in its own process: `node peer.ts <port> [batch|calls]`.
+// `batch` (default) posts and polls through one WorkBatch call per message;
+// `calls` uses one call per work request plus one per poll.
 // Accepts one connection and serves it from a polled CQ in a spinning loop
-// (the way perftest serves): every 64 B message is echoed back (copied into
-// the send buffer); a message whose first byte is 'Q' ends the process. It also
+// (the way perftest serves): every 64 B message is echoed back from the
+// receive slot it landed in; a message whose first byte is 'Q' ends the process. It also
 // exposes a 1 MiB region for the client's RDMA Writes (advertised in the
 // accept private data: address u64 BE, rkey u32 BE).
 import { COMPLETION_WORDS, listen, openDevice, SEND_FLAG } from '../dist/index.js';
@@ -31,9 +33,34 @@ advertisement.writeUInt32BE(writeRegion.rkey, 8);
 await cmId.accept({ privateData: advertisement });
 listener.close();
 
-const words = new Uint32Array(16 * COMPLETION_WORDS);
 let running = true;
 let sends = 0;
+const signal = () => (++sends % SIGNAL_EVERY === 0 ? SEND_FLAG.SIGNALED : 0);
+
+function serveBatched(): void {
+  const batch = queuePair.createWorkBatch({ regions: [receiveRegion, sendRegion], completionQueue, capacity: 32, completionsMax: 16 });
+  while (running) {
+    const count = batch.submit(SPIN_MICROS);
+    const words = batch.completions;
+    for (let index = 0; index < count; index++) {
+      const at = index * COMPLETION_WORDS;
+      if (words[at + 2] !== 0) throw new Error(`completion failed with status ${words[at + 2]}`);
+      if (words[at + 3] !== 128) continue;
+      const slot = words[at]!;
+      if (receiveRegion.buffer[slot * MESSAGE_BYTES] === 0x51 /* 'Q' */) running = false;
+      // Echo straight from the receive slot. Reposting the slot at once is
+      // safe here: Receives are consumed in order, so it is reused only
+      // RECEIVES - 1 messages later, long after this Send completed.
+      batch.send(1000, 0, slot * MESSAGE_BYTES, MESSAGE_BYTES, INLINE | signal());
+      batch.receive(slot, 0, slot * MESSAGE_BYTES, MESSAGE_BYTES);
+    }
+  }
+  batch.submit(-1);
+  batch.close();
+}
+
+function serveWithCalls(): void {
+const words = new Uint32Array(16 * COMPLETION_WORDS);
 while (running) {
   const count = completionQueue.pollInto(words, 16, SPIN_MICROS);
   for (let index = 0; index < count; index++) {
@@ -42,11 +69,14 @@ while (running) {
     if (words[at + 3] !== 128) continue; // a Send completion: nothing to do
     const slot = words[at]!;
     if (receiveRegion.buffer[slot * MESSAGE_BYTES] === 0x51 /* 'Q' */) running = false;
-    receiveRegion.buffer.copy(sendRegion.buffer, 0, slot * MESSAGE_BYTES, (slot + 1) * MESSAGE_BYTES);
+    // Echo straight from the receive slot, as serveBatched does.
+    queuePair.postSendOne(1000, receiveRegion, slot * MESSAGE_BYTES, MESSAGE_BYTES, INLINE | signal());
     queuePair.postRecvOne(slot, receiveRegion, slot * MESSAGE_BYTES, MESSAGE_BYTES);
-    const signaled = ++sends % SIGNAL_EVERY === 0 ? SEND_FLAG.SIGNALED : 0;
-    queuePair.postSendOne(1000, sendRegion, 0, MESSAGE_BYTES, INLINE | signaled);
   }
 }
+}
+
+if (process.argv[3] === 'calls') serveWithCalls();
+else serveBatched();
 cmId.close();
 for (const closable of [receiveRegion, sendRegion, writeRegion, completionQueue, protectionDomain, device]) closable.close();

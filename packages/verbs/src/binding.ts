@@ -145,6 +145,9 @@ export interface Native {
   ): void;
   qpPostRecv(qp: QueuePairHandle, wrId: number, ...sges: (MemoryRegionHandle | number)[]): void;
   qpClose(qp: QueuePairHandle): void;
+  batchCreate(qp: QueuePairHandle, cq: Handle | null, capacity: number, completionsMax: number, ...regions: MemoryRegionHandle[]): Handle;
+  batchSubmit(batch: Handle, slots: Float64Array, count: number, spinMicros: number): number;
+  batchClose(batch: Handle): void;
   releaseListCreate(capacity: number): Handle;
   releaseListPush(list: Handle, value: number): boolean;
   releaseListDrain(list: Handle, out: Float64Array): number;

@@ -30,6 +30,7 @@ export {
 export { listen, Listener, type ConnectionRequest, type ListenOptions } from './listener.js';
 export { connect, type ConnectOptions } from './connect.js';
 export { ReleaseList } from './release_list.js';
+export { WorkBatch, type WorkBatchOptions } from './work_batch.js';
 export { ErrorCode, VerbsError } from './errors.js';
 export {
   ACCESS_FLAG,

@@ -16,6 +16,7 @@ import { binding, type MemoryRegionHandle, type QueuePairHandle } from './bindin
 import { SEND_FLAG, SGE_PER_WORK_REQUEST_MAX, WR_OPCODE } from './constants.js';
 import { fromNative, native, VerbsError } from './errors.js';
 import type { MemoryRegion, Sge } from './memory_region.js';
+import { WorkBatch, type WorkBatchOptions } from './work_batch.js';
 
 /** Options of a Send or RDMA work request. */
 export interface SendOptions {
@@ -130,6 +131,14 @@ export class QueuePair {
     } catch (error) {
       throw fromNative(error);
     }
+  }
+
+  /**
+   * A batch that posts many work requests and polls a polled CQ in one
+   * call into the addon (see WorkBatch): the lowest-latency path.
+   */
+  createWorkBatch(options: WorkBatchOptions): WorkBatch {
+    return new WorkBatch(this.#handle, options);
   }
 
   #post(opcode: number, options: SendOptions, remoteAddress: number | bigint, rkey: number): void {

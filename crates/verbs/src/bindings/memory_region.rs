@@ -3,10 +3,13 @@
 //! The handle owns the registration and a Node-API reference to the buffer
 //! it covers, so the buffer's memory stays put while the device may touch it.
 //! Deregistration happens before the reference is released (field order).
+//! Work batches share the binding (`Arc`), so closing a region they use is
+//! refused with EBUSY.
 
 use super::protection_domain::pd_arg;
 use super::set_number;
-use crate::error::Result;
+use crate::error::{Result, VerbsError};
+use std::sync::Arc;
 use crate::memory_region::{Access, MemoryRegion};
 use crate::napi::function::{export, Arguments};
 use crate::napi::handle::{unwrap, wrap, Handle};
@@ -47,8 +50,8 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
 }
 
 /// The registration inside a MemoryRegion handle argument.
-pub(super) fn mr_arg<'a>(env: Env, value: napi_value, name: &str) -> Result<&'a Handle<RegionBinding>> {
-    unwrap::<RegionBinding>(env, value, name, KIND)
+pub(super) fn mr_arg<'a>(env: Env, value: napi_value, name: &str) -> Result<&'a Handle<Arc<RegionBinding>>> {
+    unwrap::<Arc<RegionBinding>>(env, value, name, KIND)
 }
 
 fn mr_register(env: Env, arguments: &Arguments) -> Result<napi_value> {
@@ -69,7 +72,7 @@ fn mr_register(env: Env, arguments: &Arguments) -> Result<napi_value> {
     // region is deregistered (RegionBinding's field order).
     let region = pd_handle.with(|pd| unsafe { MemoryRegion::register(pd, address, length, access) })?;
     let (address, length, lkey, rkey) = (region.address(), region.length(), region.lkey(), region.rkey());
-    let handle = wrap(env, KIND, RegionBinding { region, _buffer: buffer_reference })?;
+    let handle = wrap(env, KIND, Arc::new(RegionBinding { region, _buffer: buffer_reference }))?;
     set_number(env, handle, "address", address as f64)?;
     set_number(env, handle, "length", length as f64)?;
     set_number(env, handle, "lkey", lkey as f64)?;
@@ -78,6 +81,12 @@ fn mr_register(env: Env, arguments: &Arguments) -> Result<napi_value> {
 }
 
 fn mr_close(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    drop(mr_arg(env, arguments.get(0), "memoryRegion")?.take());
+    let handle = mr_arg(env, arguments.get(0), "memoryRegion")?;
+    if let Some(binding) = handle.take() {
+        if Arc::strong_count(&binding) > 1 {
+            handle.restore(binding);
+            return Err(VerbsError::from_errno(libc::EBUSY, "close the work batches using this memory region first"));
+        }
+    }
     env.undefined()
 }

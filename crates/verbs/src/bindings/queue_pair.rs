@@ -32,6 +32,11 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "qpClose", qp_close)
 }
 
+/// The id inside a QueuePair handle argument.
+pub(super) fn qp_id_arg(env: Env, value: napi_value) -> Result<Arc<CmId>> {
+    Ok(unwrap::<QueuePairBinding>(env, value, "queuePair", KIND)?.get()?.0.clone())
+}
+
 /// Wraps the QP of `id`, with its number and granted capabilities.
 pub(super) fn wrap_queue_pair(env: Env, id: Arc<CmId>, capabilities: &sys::roce_qp_capabilities) -> Result<napi_value> {
     let number = id.queue_pair_number()?;
@@ -53,7 +58,7 @@ fn qp_arg<'a>(env: Env, arguments: &Arguments) -> Result<&'a Handle<QueuePairBin
 /// held in fixed arrays: a post allocates nothing.
 struct ScatterGather<'a> {
     sges: [sys::ibv_sge; SGE_PER_WORK_REQUEST_MAX],
-    regions: [Option<Ref<'a, RegionBinding>>; SGE_PER_WORK_REQUEST_MAX],
+    regions: [Option<Ref<'a, Arc<RegionBinding>>>; SGE_PER_WORK_REQUEST_MAX],
     count: usize,
 }
 
@@ -69,7 +74,7 @@ fn scatter_gather<'a>(env: Env, arguments: &Arguments, first: usize) -> Result<S
     let mut list = ScatterGather { sges: [sys::ibv_sge::default(); SGE_PER_WORK_REQUEST_MAX], regions: Default::default(), count };
     for index in 0..count {
         let at = first + 3 * index;
-        let handle: &'a Handle<RegionBinding> = mr_arg(env, arguments.get(at), "sge.memoryRegion")?;
+        let handle: &'a Handle<Arc<RegionBinding>> = mr_arg(env, arguments.get(at), "sge.memoryRegion")?;
         let binding = handle.get()?;
         let offset = env.to_integer(arguments.get(at + 1), "sge.offset", u64::MAX)?;
         let length = env.to_integer(arguments.get(at + 2), "sge.length", u32::MAX as u64)?;

@@ -18,17 +18,18 @@ pub const ARGUMENTS_MAX: usize = 7 + 3 * crate::cm_id::SGE_PER_WORK_REQUEST_MAX;
 pub struct Arguments {
     values: [napi_value; ARGUMENTS_MAX],
     count: usize,
-    undefined: napi_value,
+    env: Env,
 }
 
 impl Arguments {
-    /// Argument `index`, or `undefined` when the caller passed fewer.
+    /// Argument `index`, or `undefined` when the caller passed fewer (looked
+    /// up only then: every Node-API call counts on the hot path).
     pub fn get(&self, index: usize) -> napi_value {
         assert!(index < ARGUMENTS_MAX, "argument index {index} beyond ARGUMENTS_MAX");
         if index < self.count {
             self.values[index]
         } else {
-            self.undefined
+            self.env.undefined().unwrap_or(ptr::null_mut())
         }
     }
 
@@ -44,7 +45,7 @@ pub type NativeFunction = fn(Env, &Arguments) -> Result<napi_value>;
 unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi_value {
     let env = Env(env);
     let mut data: *mut c_void = ptr::null_mut();
-    let mut arguments = Arguments { values: [ptr::null_mut(); ARGUMENTS_MAX], count: ARGUMENTS_MAX, undefined: ptr::null_mut() };
+    let mut arguments = Arguments { values: [ptr::null_mut(); ARGUMENTS_MAX], count: ARGUMENTS_MAX, env };
     // SAFETY: env and info come from Node for this call; the argv array has
     // room for `count` values as we promise Node.
     let rc = unsafe {
@@ -54,7 +55,6 @@ unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi
         if rc != NAPI_OK {
             return Err(VerbsError::new(ERR_INTERNAL, "napi_get_cb_info failed"));
         }
-        arguments.undefined = env.undefined()?;
         // SAFETY: `data` is the NativeFunction pointer stored by `export`.
         let function: NativeFunction = unsafe { std::mem::transmute::<*mut c_void, NativeFunction>(data) };
         function(env, &arguments)

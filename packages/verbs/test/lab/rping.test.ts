@@ -46,7 +46,6 @@ function pingText(ping: number, size: number): Buffer {
 it('our client completes a validated session against rping -s -V', async () => {
   const port = 19_400 + (process.pid % 500);
   const rping = startPeer('/usr/bin/rping', ['-s', '-V', '-a', LAB_ADDRESS, '-p', String(port), '-C', String(PINGS)]);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
   const router = new CompletionRouter(device, 32);
   const goAhead = protectionDomain.registerMemory(Buffer.alloc(ADVERTISEMENT_BYTES));
   const advertisement = protectionDomain.registerMemory(Buffer.alloc(ADVERTISEMENT_BYTES));
@@ -59,15 +58,25 @@ it('our client completes a validated session against rping -s -V', async () => {
     return router.completion(id);
   };
   let received!: Promise<unknown>;
-  const cmId = await connect({
-    address: LAB_ADDRESS,
-    port,
-    createQueuePair: (id) => {
-      const queuePair = id.createQueuePair({ protectionDomain, sendCompletionQueue: router.completionQueue, recvCompletionQueue: router.completionQueue, maxSendWr: 16, maxRecvWr: 2 });
-      received = postGoAhead(id);
-      return queuePair;
-    },
-  });
+  const attempt = () =>
+    connect({
+      address: LAB_ADDRESS,
+      port,
+      createQueuePair: (id) => {
+        const queuePair = id.createQueuePair({ protectionDomain, sendCompletionQueue: router.completionQueue, recvCompletionQueue: router.completionQueue, maxSendWr: 16, maxRecvWr: 2 });
+        received = postGoAhead(id);
+        return queuePair;
+      },
+    });
+  // rping needs a moment to listen (seconds on a busy emulated guest).
+  let connected: CmId | undefined;
+  for (const deadline = Date.now() + 30_000; connected === undefined; ) {
+    connected = await attempt().catch((error: { code?: string }) => {
+      if (error.code !== 'ECONNREFUSED' || Date.now() > deadline) throw error;
+      return new Promise<undefined>((resolve) => setTimeout(resolve, 250));
+    });
+  }
+  const cmId = connected;
   const sendAdvertisement = async (region: typeof source) => {
     advertise(advertisement.buffer, region.address, region.rkey, SIZE);
     const id = wrId++;
