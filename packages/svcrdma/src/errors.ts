@@ -128,7 +128,3 @@ export class HeaderRejection extends SvcRdmaError {
     return this.reason.answer;
   }
 }
-
-export function isHeaderRejection(error: unknown): error is HeaderRejection {
-  return error instanceof HeaderRejection;
-}

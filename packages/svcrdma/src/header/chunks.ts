@@ -4,7 +4,6 @@
  * RDMA Read/Write paths. They hold no resources: handles and offsets name the
  * requester's memory, which the requester owns.
  */
-import { xdrPaddedLength } from '@roce-rpc/xdr';
 import type { RdmaProcedure } from '../protocol.js';
 
 /** A piece of the requester's registered memory (RFC 8166 §3.4.3). */
@@ -51,20 +50,4 @@ export interface CallTransportHeader {
   readonly headerBytes: number;
   /** Bytes of RPC message received inline after the header. */
   readonly inlineBodyBytes: number;
-}
-
-/** Segments of every chunk the responder must RDMA Read for this call. */
-export function readSegmentCount(header: CallTransportHeader): number {
-  let count = header.callChunk === null ? 0 : header.callChunk.segments.length;
-  for (const chunk of header.readChunks) count += chunk.segments.length;
-  return count;
-}
-
-/** Bytes of the whole RPC call once Read chunks are pulled in (XDR pads included). */
-export function reassembledCallBytes(header: CallTransportHeader): number {
-  if (header.callChunk !== null) return header.callChunk.length;
-  let bytes = header.inlineBodyBytes;
-  // Read chunks do not carry the XDR pad of their item (RFC 8166 §3.4.5.2); the stream does.
-  for (const chunk of header.readChunks) bytes += xdrPaddedLength(chunk.length);
-  return bytes;
 }
