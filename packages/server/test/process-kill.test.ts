@@ -44,6 +44,22 @@ describe('kill -9 of one server process under load', () => {
     await server?.stop();
   });
 
+  it('SO_REUSEPORT spreads UDP peers over both processes, each peer staying on one', async () => {
+    const pids: number[] = [];
+    for (let peer = 0; peer < 16; peer++) {
+      const client = await ServiceClient.connect(fixture, { transport: 'udp', port: server.udpPort, timeoutMs: 5_000 });
+      try {
+        const first = ((await client.call('whereAmI', undefined)) as { pid: number }).pid;
+        expect(((await client.call('whereAmI', undefined)) as { pid: number }).pid).toBe(first);
+        pids.push(first);
+      } finally {
+        await client.close();
+      }
+    }
+    // 16 peers all hashed onto one of two sockets: probability 2^-15.
+    expect(new Set(pids).size).toBe(2);
+  });
+
   it('is replaced within 2 s; clients of the other process see no error; clients of the killed one fail cleanly, none hang', async () => {
     const tcp = await Promise.all(Array.from({ length: CLIENTS_PER_TRANSPORT }, () => ServiceClient.connect(fixture, { transport: 'tcp', port: server.tcpPort, timeoutMs: 5_000 })));
     const udp = await Promise.all(Array.from({ length: CLIENTS_PER_TRANSPORT }, () => ServiceClient.connect(fixture, { transport: 'udp', port: server.udpPort, timeoutMs: 5_000 })));
