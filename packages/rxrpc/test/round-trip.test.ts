@@ -54,6 +54,8 @@ describe('typed calls travel from our client through the endpoint to a channel w
     const after = await server.stats();
     expect(after.counters.callsPerChannel.map((count, index) => count - before.counters.callsPerChannel[index]!)).toEqual([1, 1, 1, 1]);
     expect(after.workers).toBe(2);
+    expect(after.counters.rttSamples).toBeGreaterThan(0);
+    expect(after.counters.rttMinMs).toBeLessThanOrEqual(after.counters.rttMaxMs);
     expect(after.activeCallsPerWorker).toHaveLength(2);
   });
 

@@ -15,7 +15,7 @@
  * a retransmission timeout sets cwnd back to 1.
  */
 import assert from 'node:assert/strict';
-import type { CounterSnapshot } from '../metrics.js';
+import { countRtt, type CounterSnapshot } from '../metrics.js';
 import type { FilledCallOptions } from '../options.js';
 import {
   HEADER_OFFSET,
@@ -232,6 +232,7 @@ export class Sender {
     for (const entry of this.queue.values()) {
       if (entry.serial === ack.serial && entry.transmissions === 1) {
         this.link.rtt.addSample(nowMs - entry.sentAtMs);
+        countRtt(this.link.counters, nowMs - entry.sentAtMs);
         return;
       }
     }
