@@ -22,7 +22,7 @@ import { Endpoint } from './endpoint/endpoint.js';
 import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
 import { checkInteger, fillCallOptions, type CallOptions } from './options.js';
-import { CHANNELS_PER_CONNECTION, CID_INCREMENT, RxErrorCode, SecurityIndex } from './protocol.js';
+import { CHANNELS_PER_CONNECTION, CHANNEL_MASK, CID_INCREMENT, RxErrorCode, SecurityIndex } from './protocol.js';
 import { SplitCall, decodeValue, encodeRequest } from './interface.js';
 import { ChannelThread } from './worker/channel-thread.js';
 
@@ -35,6 +35,9 @@ export interface RxClientOptions {
   poolBuffers?: number;
   call?: CallOptions;
 }
+
+/** Whole-message calls answered BUSY are sent again this many times in all (each on the lowest free channel). */
+const BUSY_RETRIES_MAX = 4;
 
 /** Largest first cid we pick: keeps cids well clear of the sign bit. */
 const CID_START_MAX = 0x3fff_fff0;
@@ -161,6 +164,15 @@ export class ClientConnection {
     return undefined;
   }
 
+  /** A free channel not in `avoid`, or undefined (then any channel will do). */
+  private freeChannelAvoiding(avoid: ReadonlySet<number>): number | undefined {
+    if (avoid.size === 0) return undefined;
+    for (let index = 0; index < CHANNELS_PER_CONNECTION; index++) {
+      if (!avoid.has(index) && this.view.channel(index)!.call === undefined) return index;
+    }
+    return undefined;
+  }
+
   /** @internal a call ended: give free channels to the waiting calls, oldest first. */
   channelFreed(): void {
     for (let index = 0; index < this.waiting.length; index++) {
@@ -197,11 +209,21 @@ export class ClientConnection {
 
   /** A whole-message call: request bytes in, reply bytes out (max `maxReplyBytes`). */
   async call(request: Uint8Array, options: { maxReplyBytes?: number; channel?: number } = {}): Promise<Uint8Array> {
-    const stream = await this.startCall(options);
-    await stream.end(request);
-    const reply = await stream.readAll(options.maxReplyBytes);
-    await stream.done;
-    return reply;
+    // BUSY means the server never started the call: it is safe to send it again on another channel.
+    const busyChannels = new Set<number>();
+    for (let attempt = 1; ; attempt++) {
+      const stream = await this.startCall({ channel: options.channel ?? this.freeChannelAvoiding(busyChannels) });
+      try {
+        await stream.end(request);
+        const reply = await stream.readAll(options.maxReplyBytes);
+        await stream.done;
+        return reply;
+      } catch (error) {
+        const busy = error instanceof RxError && error.code === 'ERR_RX_BUSY';
+        if (!busy || attempt >= BUSY_RETRIES_MAX || options.channel !== undefined) throw error;
+        busyChannels.add(stream.call.link.headerTemplate().cid & CHANNEL_MASK);
+      }
+    }
   }
 
   /** An rxgen procedure call: opcode + XDR arguments in, XDR results out. */

@@ -109,3 +109,32 @@ describe('channel race: the next call overtakes the final ACK', () => {
     expect(after.counters.busyPacketsSent - before.counters.busyPacketsSent).toBe(1);
   });
 });
+
+describe('our client meets a BUSY server channel', () => {
+  it('sends the call again on another channel and gets the answer', async () => {
+    // A scripted server: BUSY for any call on channel 0, an empty reply on the others.
+    const scripted = await RawPeer.open();
+    const seenChannels: number[] = [];
+    scripted.socket.on('message', (bytes, remote) => {
+      const channel = bytes.readUInt32BE(4) & 3;
+      if (bytes[20] !== PacketType.DATA) return;
+      seenChannels.push(channel);
+      const reply = Buffer.from(bytes.subarray(0, 28));
+      reply[20] = channel === 0 ? PacketType.BUSY : PacketType.DATA;
+      reply[21] = channel === 0 ? 0 : PacketFlag.LAST_PACKET;
+      scripted.socket.send(reply, remote.port, remote.address);
+    });
+    const client = await RxClient.open({ call: { idleDeadMs: 2_000 } });
+    try {
+      const blocker = client.connect('127.0.0.1', scripted.socket.address().port, 42);
+      const reply = await blocker.call(nullRequest());
+      expect(reply.byteLength).toBe(0);
+      expect(seenChannels[0]).toBe(0);
+      expect(seenChannels.at(-1)).not.toBe(0);
+      expect(client.stats().busyPacketsRead).toBeGreaterThanOrEqual(1);
+    } finally {
+      await client.close();
+      await scripted.close();
+    }
+  });
+});
