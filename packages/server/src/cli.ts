@@ -35,11 +35,12 @@ process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 try {
   const listening = await supervisor.start();
-  supervisor.log.info({ tcp: listening.tcp, udp: listening.udp, rdma: listening.rdma, metrics: listening.metrics, processes: resolved.options.processes }, 'listening');
   process.stderr.write(
     `roce-rpc-server: ${resolved.options.processes} processes serving ${resolved.options.service}\n` +
       `  ONC RPC/TCP  ${listening.tcp ?? 'off'}\n  RxRPC/UDP    ${listening.udp ?? 'off'}\n  RDMA         ${listening.rdma}\n  metrics      ${listening.metrics}\n`,
   );
+  // After the banner: whoever waits for this line finds the banner already written.
+  supervisor.log.info({ tcp: listening.tcp, udp: listening.udp, rdma: listening.rdma, metrics: listening.metrics, processes: resolved.options.processes }, 'listening');
 } catch (error) {
   fail(error);
 }

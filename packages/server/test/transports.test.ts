@@ -21,7 +21,8 @@ describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two 
     return client;
   }
 
-  it('says where it listens, where its metrics are, and that RDMA is off without a device', () => {
+  it('says where it listens, where its metrics are, and that RDMA is off without a device', async () => {
+    for (let waited = 0; !server.stderr().includes('metrics') && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(server.listening).toMatchObject({ tcp: `127.0.0.1:${server.tcpPort}`, udp: `127.0.0.1:${server.udpPort}`, rdma: 'off (no RDMA device)' });
     expect(server.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(server.stderr()).toMatch(/RDMA\s+off \(no RDMA device\)/);

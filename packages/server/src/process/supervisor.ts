@@ -14,6 +14,7 @@
  * drain (drainTimeoutMs plus a grace period, then SIGKILL) and closes the
  * endpoint. Main thread of the primary.
  */
+import assert from 'node:assert/strict';
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { FilledServerOptions } from '../config/options.js';
@@ -116,6 +117,7 @@ export class Supervisor {
   }
 
   private attach(slot: Slot, worker: Worker): void {
+    assert.ok(slot.worker === undefined || slot.worker.isDead(), `slot ${slot.index} already has a live process`);
     slot.ready = undefined;
     slot.startedAt = Date.now();
     slot.worker = worker;

@@ -7,6 +7,7 @@
  * touches it. A worker thread that dies is replaced by piscina; the pool's
  * 'error' listener keeps such a death from reaching the process.
  */
+import assert from 'node:assert/strict';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { ServerError, ServerErrorCode } from '../errors.js';
@@ -64,6 +65,7 @@ export class ProcedurePool {
       return await this.pool.run(task);
     } finally {
       this.inFlight--;
+      assert.ok(this.inFlight >= 0, 'procedure pool: more calls finished than started');
     }
   }
 

@@ -5,6 +5,7 @@
  *
  * Life: one per server process, created by the ServerProcess; main thread.
  */
+import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { Dispatcher, type DispatchOptions, type RpcReply, type RpcTransportContext, type VersionHandlers } from '@roce-rpc/oncrpc';
 import { defineProcedure } from '@roce-rpc/oncrpc';
@@ -62,11 +63,22 @@ export class MeteredDispatcher extends Dispatcher {
       return reply;
     }
     this.inFlight++;
-    return reply.then((settled) => {
+    const settle = (): void => {
       this.inFlight--;
-      this.count(bytes, context, settled, started);
-      return settled;
-    });
+      assert.ok(this.inFlight >= 0, 'dispatcher: more calls settled than started');
+    };
+    return reply.then(
+      (settled) => {
+        settle();
+        this.count(bytes, context, settled, started);
+        return settled;
+      },
+      (error: unknown) => {
+        // The dispatcher turns handler failures into replies; a rejection is its own bug, which the transport handles.
+        settle();
+        throw error;
+      },
+    );
   }
 
   private count(bytes: Uint8Array, context: RpcTransportContext, reply: RpcReply, started: number): void {
