@@ -118,3 +118,25 @@ describe('a port already in use is refused at start, naming the field', () => {
     }
   });
 });
+
+describe('a process that keeps dying is restarted with backoff', () => {
+  it('restarts at once, then after restartBackoffMs, doubling', async () => {
+    const server = await startServer(['--processes', '1', '--threads', '1', '--restart-backoff-ms', '200', '--restart-backoff-max-ms', '400', '--service', FIXTURE_SERVICE]);
+    try {
+      const delays: number[] = [];
+      for (let death = 1; death <= 4; death++) {
+        const client = await ServiceClient.connect(fixture, { transport: 'tcp', port: server.tcpPort, timeoutMs: 10_000 });
+        await expect(client.call('killProcess', undefined)).rejects.toMatchObject({ code: 'ERR_ONCRPC_CONNECTION_CLOSED' });
+        await client.close();
+        const died = await server.waitFor((line) => line.msg === 'server process died; restarting' && !delays.includes(line.time as number) && delays.length < death);
+        delays.push(died.time as number);
+        await server.waitFor((line) => line.msg === 'server process ready' && (line.time as number) > (died.time as number));
+      }
+      const restartIn = server.lines.filter((line) => line.msg === 'server process died; restarting').map((line) => line.restartInMs);
+      expect(restartIn).toEqual([0, 200, 400, 400]);
+      expect(await scrape(server.metricsUrl, 'rocerpc_process_restarts_total')).toBe(4);
+    } finally {
+      await server.stop();
+    }
+  });
+});

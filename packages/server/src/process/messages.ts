@@ -22,10 +22,17 @@ export interface ProcessStartFailed {
   message: string;
 }
 
-export type ProcessMessage = ProcessReady | ProcessStartFailed;
+/** A warm spare has booted and listens for ActivateSpare (sent earlier, the activation could be lost). */
+export interface SpareWaiting {
+  kind: 'spare-waiting';
+}
+
+export type ProcessMessage = ProcessReady | ProcessStartFailed | SpareWaiting;
+
+const PROCESS_MESSAGE_KINDS: ReadonlySet<string> = new Set(['ready', 'start-failed', 'spare-waiting']);
 
 export function isProcessMessage(message: unknown): message is ProcessMessage {
-  return typeof message === 'object' && message !== null && ((message as ProcessMessage).kind === 'ready' || (message as ProcessMessage).kind === 'start-failed');
+  return typeof message === 'object' && message !== null && PROCESS_MESSAGE_KINDS.has((message as ProcessMessage).kind);
 }
 
 /** Environment a server process starts with. */

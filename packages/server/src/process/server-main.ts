@@ -34,6 +34,7 @@ function slotIndex(): Promise<number> {
       resolve(message.processIndex);
     };
     process.on('message', onMessage);
+    send({ kind: 'spare-waiting' });
   });
 }
 

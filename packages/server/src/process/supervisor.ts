@@ -53,6 +53,8 @@ export class Supervisor {
   private started = false;
   private startWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private spare: Worker | undefined;
+  /** The spare has booted and listens for its activation. */
+  private spareWaiting = false;
 
   constructor(readonly options: FilledServerOptions) {
     this.log = createLogger(options.logLevel, { role: 'supervisor' });
@@ -101,6 +103,13 @@ export class Supervisor {
     if (this.stopping || this.spare !== undefined) return;
     const spare = cluster.fork(this.environment(SPARE_PROCESS_INDEX));
     this.spare = spare;
+    this.spareWaiting = false;
+    const onMessage = (message: unknown): void => {
+      if (!isProcessMessage(message) || message.kind !== 'spare-waiting') return;
+      spare.off('message', onMessage);
+      if (this.spare === spare) this.spareWaiting = true;
+    };
+    spare.on('message', onMessage);
     spare.once('exit', () => {
       if (this.spare === spare) this.spare = undefined;
     });
@@ -109,8 +118,9 @@ export class Supervisor {
   /** Gives `slot` to the warm spare if there is one; false when a process must be forked. */
   private activateSpare(slot: Slot): boolean {
     const spare = this.spare;
-    if (spare === undefined || spare.isDead()) return false;
+    if (spare === undefined || spare.isDead() || !this.spareWaiting) return false;
     this.spare = undefined;
+    this.spareWaiting = false;
     this.attach(slot, spare);
     spare.send({ kind: 'activate', processIndex: slot.index } satisfies ActivateSpare);
     return true;
@@ -122,7 +132,7 @@ export class Supervisor {
     slot.startedAt = Date.now();
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
-      if (!isProcessMessage(message)) return;
+      if (!isProcessMessage(message) || message.kind === 'spare-waiting') return;
       if (message.kind === 'start-failed') {
         this.startWaiter?.reject(new ServerError(message.code as ServerErrorCode, message.message));
         return;
