@@ -1,0 +1,65 @@
+/**
+ * Attribute helpers: nfstime3 <-> nanoseconds, wcc_data from before/after attributes,
+ * and the result arms every procedure repeats (post_op_attr).
+ */
+import type { fattr3, nfstime3, post_op_attr, pre_op_attr, sattr3, wcc_data } from './protocol/nfs3.generated.js';
+import { NF3DIR, NF3LNK, NF3REG } from './protocol/nfs3.generated.js';
+import type { NfsStore } from './store/store.js';
+
+const nanosecondsPerSecond = 1_000_000_000n;
+
+export function timeFromNanoseconds(nanoseconds: bigint): nfstime3 {
+  return { seconds: Number(BigInt.asUintN(32, nanoseconds / nanosecondsPerSecond)), nseconds: Number(nanoseconds % nanosecondsPerSecond) };
+}
+
+export function nanosecondsFromTime(time: nfstime3): bigint {
+  return BigInt(time.seconds) * nanosecondsPerSecond + BigInt(time.nseconds);
+}
+
+export function nowNanoseconds(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+export function postOpAttributes(attributes: fattr3 | null): post_op_attr {
+  return attributes === null ? { attributes_follow: false } : { attributes_follow: true, attributes };
+}
+
+/** Attributes for a result arm: failures to read them only drop the optional attributes. */
+export async function attributesOrNull(store: NfsStore, handle: Uint8Array): Promise<fattr3 | null> {
+  try {
+    return await store.getAttributes(handle);
+  } catch {
+    return null;
+  }
+}
+
+export async function postOpAttributesOf(store: NfsStore, handle: Uint8Array): Promise<post_op_attr> {
+  return postOpAttributes(await attributesOrNull(store, handle));
+}
+
+export function preOpAttributes(attributes: fattr3 | null): pre_op_attr {
+  return attributes === null
+    ? { attributes_follow: false }
+    : { attributes_follow: true, attributes: { size: attributes.size, mtime: attributes.mtime, ctime: attributes.ctime } };
+}
+
+export async function weakCacheConsistency(store: NfsStore, handle: Uint8Array, before: fattr3 | null): Promise<wcc_data> {
+  return { before: preOpAttributes(before), after: await postOpAttributesOf(store, handle) };
+}
+
+export const noWeakCacheConsistency: wcc_data = { before: { attributes_follow: false }, after: { attributes_follow: false } };
+
+/** Mode bits from a new object's sattr3, or the default a fresh object of that type gets. */
+export function requestedMode(attributes: sattr3, type: typeof NF3REG | typeof NF3DIR | typeof NF3LNK): number {
+  if (attributes.mode.set_it === true) return attributes.mode.mode & 0o7777;
+  return type === NF3DIR ? 0o755 : type === NF3LNK ? 0o777 : 0o644;
+}
+
+export const emptyAttributes: sattr3 = {
+  mode: { set_it: false },
+  uid: { set_it: false },
+  gid: { set_it: false },
+  size: { set_it: false },
+  atime: { set_it: 0 },
+  mtime: { set_it: 0 },
+};

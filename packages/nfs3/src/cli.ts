@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * nfs3-server: serves NFSv3 + MOUNT v3 over TCP until SIGINT/SIGTERM.
+ *
+ *   nfs3-server [--directory DIR --secret-file FILE] [--host 0.0.0.0] [--port 2049]
+ *               [--mount-port 20048] [--export-path /export] [--max-transfer-bytes 1048576]
+ *
+ * Without --directory the export is an in-memory file system. The secret file (created with 32
+ * random bytes when missing) keeps directory handles valid across restarts. Prints one JSON
+ * line `{"port":…,"mountPort":…}` once both ports listen.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { Nfs3Error, Nfs3ErrorCode } from './errors.js';
+import { NfsTcpServer } from './nfs-server.js';
+import { DirectoryStore } from './store/directory-store.js';
+import type { NfsStore } from './store/store.js';
+
+async function loadSecret(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const secret = randomBytes(32);
+    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
+function portOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, `${name} must be a port number`);
+  return port;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      directory: { type: 'string' }, 'secret-file': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+      'mount-port': { type: 'string' }, 'export-path': { type: 'string' }, 'max-transfer-bytes': { type: 'string' },
+    },
+  });
+  let store: NfsStore | undefined;
+  if (values.directory !== undefined) {
+    const secretFile = values['secret-file'];
+    if (secretFile === undefined) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, '--secret-file is required with --directory');
+    store = await DirectoryStore.open({ root: values.directory, handleSecret: await loadSecret(secretFile) });
+  }
+  const server = new NfsTcpServer({
+    store, host: values.host, port: portOption(values.port, '--port', 2049), mountPort: portOption(values['mount-port'], '--mount-port', 20048),
+    exportPath: values['export-path'], maxTransferBytes: values['max-transfer-bytes'] === undefined ? undefined : Number(values['max-transfer-bytes']),
+  });
+  const ports = await server.start();
+  process.stdout.write(`${JSON.stringify(ports)}\n`);
+  const stop = (): void => void server.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`nfs3-server: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

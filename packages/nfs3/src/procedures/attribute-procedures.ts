@@ -1,0 +1,121 @@
+/**
+ * GETATTR, SETATTR, ACCESS, FSSTAT, FSINFO, PATHCONF: procedures about one object's
+ * attributes or the file system's.
+ */
+import type { RpcCall } from '@roce-rpc/oncrpc';
+import { nanosecondsFromTime, noWeakCacheConsistency, postOpAttributesOf, attributesOrNull, weakCacheConsistency } from '../attributes.js';
+import { statusOf } from '../errors.js';
+import { nameBytesMax } from '../names.js';
+import * as nfs from '../protocol/nfs3.generated.js';
+import type { ProcedureContext } from './context.js';
+
+export function attributeProcedures(context: ProcedureContext) {
+  const { store } = context;
+  return {
+    NFSPROC3_GETATTR: async (args: nfs.GETATTR3args): Promise<nfs.GETATTR3res> => {
+      try {
+        return { status: nfs.NFS3_OK, resok: { obj_attributes: await store.getAttributes(args.object.data) } };
+      } catch (error) {
+        return { status: statusOf(error) };
+      }
+    },
+
+    NFSPROC3_SETATTR: async (args: nfs.SETATTR3args): Promise<nfs.SETATTR3res> => {
+      const before = await attributesOrNull(store, args.object.data);
+      try {
+        if (before === null) await store.getAttributes(args.object.data); // the status of a bad handle
+        if (args.guard.check && before !== null && nanosecondsFromTime(args.guard.obj_ctime) !== nanosecondsFromTime(before.ctime)) {
+          return { status: nfs.NFS3ERR_NOT_SYNC, resfail: { obj_wcc: await weakCacheConsistency(store, args.object.data, before) } };
+        }
+        await store.setAttributes(args.object.data, args.new_attributes);
+        return { status: nfs.NFS3_OK, resok: { obj_wcc: await weakCacheConsistency(store, args.object.data, before) } };
+      } catch (error) {
+        const obj_wcc = before === null ? noWeakCacheConsistency : await weakCacheConsistency(store, args.object.data, before);
+        return { status: statusOf(error), resfail: { obj_wcc } };
+      }
+    },
+
+    NFSPROC3_ACCESS: async (args: nfs.ACCESS3args, call: RpcCall): Promise<nfs.ACCESS3res> => {
+      try {
+        const attributes = await store.getAttributes(args.object.data);
+        return { status: nfs.NFS3_OK, resok: { obj_attributes: { attributes_follow: true, attributes }, access: allowedAccess(attributes, args.access, call) } };
+      } catch (error) {
+        return { status: statusOf(error), resfail: { obj_attributes: { attributes_follow: false } } };
+      }
+    },
+
+    NFSPROC3_FSSTAT: async (args: nfs.FSSTAT3args): Promise<nfs.FSSTAT3res> => {
+      try {
+        const attributes = await store.getAttributes(args.fsroot.data);
+        const statistics = await store.statistics();
+        return {
+          status: nfs.NFS3_OK,
+          resok: {
+            obj_attributes: { attributes_follow: true, attributes }, tbytes: statistics.totalBytes, fbytes: statistics.freeBytes,
+            abytes: statistics.availableBytes, tfiles: statistics.totalFiles, ffiles: statistics.freeFiles, afiles: statistics.availableFiles, invarsec: 0,
+          },
+        };
+      } catch (error) {
+        return { status: statusOf(error), resfail: { obj_attributes: { attributes_follow: false } } };
+      }
+    },
+
+    NFSPROC3_FSINFO: async (args: nfs.FSINFO3args): Promise<nfs.FSINFO3res> => {
+      try {
+        const attributes = await store.getAttributes(args.fsroot.data);
+        const transfer = context.maxTransferBytes;
+        return {
+          status: nfs.NFS3_OK,
+          resok: {
+            obj_attributes: { attributes_follow: true, attributes }, rtmax: transfer, rtpref: transfer, rtmult: 4096,
+            wtmax: transfer, wtpref: transfer, wtmult: 4096, dtpref: 64 * 1024, maxfilesize: BigInt(store.maxFileBytes),
+            time_delta: { seconds: 0, nseconds: 1 }, properties: nfs.FSF3_LINK | nfs.FSF3_SYMLINK | nfs.FSF3_HOMOGENEOUS | nfs.FSF3_CANSETTIME,
+          },
+        };
+      } catch (error) {
+        return { status: statusOf(error), resfail: { obj_attributes: { attributes_follow: false } } };
+      }
+    },
+
+    NFSPROC3_PATHCONF: async (args: nfs.PATHCONF3args): Promise<nfs.PATHCONF3res> => {
+      try {
+        const attributes = await store.getAttributes(args.object.data);
+        return {
+          status: nfs.NFS3_OK,
+          resok: {
+            obj_attributes: { attributes_follow: true, attributes }, linkmax: 32_000, name_max: nameBytesMax,
+            no_trunc: true, chown_restricted: true, case_insensitive: false, case_preserving: true,
+          },
+        };
+      } catch (error) {
+        return { status: statusOf(error), resfail: { obj_attributes: await postOpAttributesOf(store, args.object.data) } };
+      }
+    },
+  };
+}
+
+/**
+ * The access bits the caller's AUTH_SYS identity gets from the mode bits. Advisory, as RFC 1813
+ * §3.3.4 allows: the server enforces nothing else (see README, limits); root gets everything
+ * but execute on files without any x bit.
+ */
+/** Callers without AUTH_SYS act as nobody. */
+const nobody = 65534;
+
+function allowedAccess(attributes: nfs.fattr3, requested: number, call: RpcCall): number {
+  const credential = call.credential;
+  const identity = 'sys' in credential ? credential.sys : { uid: nobody, gid: nobody, gids: [] };
+  const uid = identity.uid;
+  const gids = [identity.gid, ...identity.gids];
+  const isDirectory = attributes.type === nfs.NF3DIR;
+  let permissions: number;
+  if (uid === 0) permissions = 0o7 & ~(isDirectory || (attributes.mode & 0o111) !== 0 ? 0 : 0o1);
+  else if (uid === attributes.uid) permissions = (attributes.mode >> 6) & 0o7;
+  else if (gids.includes(attributes.gid)) permissions = (attributes.mode >> 3) & 0o7;
+  else permissions = attributes.mode & 0o7;
+  let allowed = 0;
+  if (permissions & 0o4) allowed |= nfs.ACCESS3_READ | (isDirectory ? nfs.ACCESS3_LOOKUP : 0);
+  if (permissions & 0o2) allowed |= nfs.ACCESS3_MODIFY | nfs.ACCESS3_EXTEND | (isDirectory ? nfs.ACCESS3_DELETE : 0);
+  if (permissions & 0o1) allowed |= isDirectory ? nfs.ACCESS3_LOOKUP : nfs.ACCESS3_EXECUTE;
+  return allowed & requested;
+}

@@ -1,0 +1,20 @@
+/**
+ * What every procedure group shares: the store, the limits, and the verifiers of this server
+ * instance. Created once by createNfsService; main thread.
+ */
+import { randomBytes } from 'node:crypto';
+import type { NfsStore } from '../store/store.js';
+
+export interface ProcedureContext {
+  store: NfsStore;
+  maxTransferBytes: number;
+  /**
+   * WRITE/COMMIT verifier: new random bytes per server instance, so a client that wrote
+   * UNSTABLE data before a restart sees the change and sends the data again.
+   */
+  writeVerifier: Buffer;
+}
+
+export function createProcedureContext(store: NfsStore, maxTransferBytes: number): ProcedureContext {
+  return { store, maxTransferBytes, writeVerifier: randomBytes(8) };
+}

@@ -1,0 +1,124 @@
+/**
+ * LOOKUP, READLINK, CREATE, MKDIR, SYMLINK, MKNOD, REMOVE, RMDIR, RENAME, LINK: procedures
+ * that read or change names in directories. Each answers the directory's weak cache
+ * consistency data (attributes before and after) whether it succeeds or fails.
+ */
+import { attributesOrNull, postOpAttributes, postOpAttributesOf, weakCacheConsistency } from '../attributes.js';
+import { statusOf } from '../errors.js';
+import * as nfs from '../protocol/nfs3.generated.js';
+import type { CreateRequest, Handle, NfsStore } from '../store/store.js';
+import type { ProcedureContext } from './context.js';
+
+interface CreatedResult {
+  obj: nfs.post_op_fh3;
+  obj_attributes: nfs.post_op_attr;
+  dir_wcc: nfs.wcc_data;
+}
+
+type CreationResult = { status: 0; resok: CreatedResult } | { status: Exclude<nfs.nfsstat3, 0>; resfail: { dir_wcc: nfs.wcc_data } };
+
+/** The shared body of CREATE, MKDIR and SYMLINK. */
+async function createObject(store: NfsStore, where: nfs.diropargs3, request: CreateRequest): Promise<CreationResult> {
+  const before = await attributesOrNull(store, where.dir.data);
+  try {
+    const handle: Handle = await store.create(where.dir.data, where.name, request);
+    return {
+      status: nfs.NFS3_OK,
+      resok: {
+        obj: { handle_follows: true, handle: { data: handle } },
+        obj_attributes: await postOpAttributesOf(store, handle),
+        dir_wcc: await weakCacheConsistency(store, where.dir.data, before),
+      },
+    };
+  } catch (error) {
+    return { status: statusOf(error), resfail: { dir_wcc: await weakCacheConsistency(store, where.dir.data, before) } };
+  }
+}
+
+/** The shared body of REMOVE and RMDIR. */
+async function removeName(store: NfsStore, object: nfs.diropargs3, removeDirectory: boolean): Promise<nfs.REMOVE3res> {
+  const before = await attributesOrNull(store, object.dir.data);
+  try {
+    if (removeDirectory) await store.removeDirectory(object.dir.data, object.name);
+    else await store.remove(object.dir.data, object.name);
+    return { status: nfs.NFS3_OK, resok: { dir_wcc: await weakCacheConsistency(store, object.dir.data, before) } };
+  } catch (error) {
+    return { status: statusOf(error), resfail: { dir_wcc: await weakCacheConsistency(store, object.dir.data, before) } };
+  }
+}
+
+function createRequest(how: nfs.createhow3): CreateRequest {
+  if (how.mode === nfs.EXCLUSIVE) return { kind: 'file', mode: 'exclusive', verifier: Buffer.from(how.verf) };
+  return { kind: 'file', mode: how.mode === nfs.GUARDED ? 'guarded' : 'unchecked', attributes: how.obj_attributes };
+}
+
+export function namespaceProcedures(context: ProcedureContext) {
+  const { store } = context;
+  return {
+    NFSPROC3_LOOKUP: async (args: nfs.LOOKUP3args): Promise<nfs.LOOKUP3res> => {
+      try {
+        const handle = await store.lookup(args.what.dir.data, args.what.name);
+        return {
+          status: nfs.NFS3_OK,
+          resok: { object: { data: handle }, obj_attributes: await postOpAttributesOf(store, handle), dir_attributes: await postOpAttributesOf(store, args.what.dir.data) },
+        };
+      } catch (error) {
+        return { status: statusOf(error), resfail: { dir_attributes: await postOpAttributesOf(store, args.what.dir.data) } };
+      }
+    },
+
+    NFSPROC3_READLINK: async (args: nfs.READLINK3args): Promise<nfs.READLINK3res> => {
+      try {
+        const data = await store.readLink(args.symlink.data);
+        return { status: nfs.NFS3_OK, resok: { symlink_attributes: await postOpAttributesOf(store, args.symlink.data), data } };
+      } catch (error) {
+        return { status: statusOf(error), resfail: { symlink_attributes: await postOpAttributesOf(store, args.symlink.data) } };
+      }
+    },
+
+    NFSPROC3_CREATE: (args: nfs.CREATE3args): Promise<nfs.CREATE3res> => createObject(store, args.where, createRequest(args.how)),
+
+    NFSPROC3_MKDIR: (args: nfs.MKDIR3args): Promise<nfs.MKDIR3res> => createObject(store, args.where, { kind: 'directory', attributes: args.attributes }),
+
+    NFSPROC3_SYMLINK: (args: nfs.SYMLINK3args): Promise<nfs.SYMLINK3res> =>
+      createObject(store, args.where, { kind: 'symlink', attributes: args.symlink.symlink_attributes, target: args.symlink.symlink_data }),
+
+    // Devices, sockets and FIFOs are not served: an export of plain files needs none.
+    NFSPROC3_MKNOD: async (args: nfs.MKNOD3args): Promise<nfs.MKNOD3res> => {
+      const attributes = await attributesOrNull(store, args.where.dir.data);
+      const dir_wcc = { before: { attributes_follow: false as const }, after: postOpAttributes(attributes) };
+      return { status: nfs.NFS3ERR_NOTSUPP, resfail: { dir_wcc } };
+    },
+
+    NFSPROC3_REMOVE: (args: nfs.REMOVE3args): Promise<nfs.REMOVE3res> => removeName(store, args.object, false),
+
+    NFSPROC3_RMDIR: (args: nfs.RMDIR3args): Promise<nfs.RMDIR3res> => removeName(store, args.object, true),
+
+    NFSPROC3_RENAME: async (args: nfs.RENAME3args): Promise<nfs.RENAME3res> => {
+      const fromBefore = await attributesOrNull(store, args.from.dir.data);
+      const toBefore = await attributesOrNull(store, args.to.dir.data);
+      let status: nfs.nfsstat3 = nfs.NFS3_OK;
+      try {
+        await store.rename(args.from.dir.data, args.from.name, args.to.dir.data, args.to.name);
+      } catch (error) {
+        status = statusOf(error);
+      }
+      const fromdir_wcc = await weakCacheConsistency(store, args.from.dir.data, fromBefore);
+      const todir_wcc = await weakCacheConsistency(store, args.to.dir.data, toBefore);
+      return status === nfs.NFS3_OK ? { status, resok: { fromdir_wcc, todir_wcc } } : { status, resfail: { fromdir_wcc, todir_wcc } };
+    },
+
+    NFSPROC3_LINK: async (args: nfs.LINK3args): Promise<nfs.LINK3res> => {
+      const before = await attributesOrNull(store, args.link.dir.data);
+      let status: nfs.nfsstat3 = nfs.NFS3_OK;
+      try {
+        await store.link(args.file.data, args.link.dir.data, args.link.name);
+      } catch (error) {
+        status = statusOf(error);
+      }
+      const file_attributes = await postOpAttributesOf(store, args.file.data);
+      const linkdir_wcc = await weakCacheConsistency(store, args.link.dir.data, before);
+      return status === nfs.NFS3_OK ? { status, resok: { file_attributes, linkdir_wcc } } : { status, resfail: { file_attributes, linkdir_wcc } };
+    },
+  };
+}

@@ -1,0 +1,405 @@
+/**
+ * DirectoryStore: exports a host directory.
+ *
+ * Handles name (device, inode, generation) with the store's secret (handles.ts), so they stay
+ * valid across restarts as long as the secret does. Node cannot open by handle, so a handle is
+ * turned back into a path through a cache of inode -> path; on a miss (a restart, a rename of an
+ * ancestor) the export is walked breadth first, at most `scanEntriesMax` entries, and a handle
+ * still not found, or found with another generation, is NFS3ERR_STALE.
+ *
+ * Nothing escapes the export root: every path is the root plus components checked by
+ * names.ts; '..' at the root is the root; objects are examined with lstat and files opened
+ * with O_NOFOLLOW, so a symlink is never followed on the server (its target, even one
+ * pointing outward, is only ever returned by READLINK for the client to interpret); objects on
+ * another device (mount points inside the export) are not served.
+ *
+ * Life: created by the caller with the root and the secret, owned by the NFS service, main
+ * thread only; holds no descriptors between calls; close() drops the cache.
+ */
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { NfsStatusError } from '../errors.js';
+import { HandleCodec, StoreKind, handleSecretBytesMin } from '../handles.js';
+import { nanosecondsFromTime, requestedMode, timeFromNanoseconds } from '../attributes.js';
+import { Nfs3Error, Nfs3ErrorCode } from '../errors.js';
+import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
+import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
+import * as nfs from '../protocol/nfs3.generated.js';
+import type { CreateRequest, DirectoryEntry, Handle, NfsStore, ReadResult, StoreStatistics, WriteStability } from './store.js';
+
+export interface DirectoryStoreOptions {
+  /** The exported directory (absolute). */
+  root: string;
+  /** HMAC secret for handles (≥ 16 bytes): keep it to keep handles valid across restarts. */
+  handleSecret: Buffer;
+}
+
+/** Entries walked to find a handle's path after a cache miss: bounds the work one bad handle costs. */
+const scanEntriesMax = 200_000;
+/** Paths cached by inode: beyond this the cache starts over (misses cost a walk, not memory). */
+const pathCacheEntriesMax = 500_000;
+/** Largest offset a JS number holds exactly. */
+const maxFileBytes = Number.MAX_SAFE_INTEGER;
+
+interface Located {
+  /** Relative path, latin1 ('' is the root). */
+  path: string;
+  stats: BigIntStats;
+}
+
+export class DirectoryStore implements NfsStore {
+  readonly rootHandle: Handle;
+  readonly maxFileBytes = maxFileBytes;
+  private readonly codec: HandleCodec;
+  private readonly root: Buffer;
+  private readonly device: bigint;
+  private readonly rootInode: bigint;
+  private readonly paths = new Map<bigint, string>();
+
+  private constructor(root: string, secret: Buffer, rootStats: BigIntStats) {
+    this.root = Buffer.from(root);
+    this.codec = new HandleCodec(StoreKind.DIRECTORY, secret);
+    this.device = rootStats.dev;
+    this.rootInode = rootStats.ino;
+    this.paths.set(rootStats.ino, '');
+    this.rootHandle = this.handleOf(rootStats);
+  }
+
+  static async open(options: DirectoryStoreOptions): Promise<DirectoryStore> {
+    if (typeof options.root !== 'string' || !options.root.startsWith('/')) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, 'root must be an absolute path');
+    if (!Buffer.isBuffer(options.handleSecret) || options.handleSecret.length < handleSecretBytesMin) {
+      throw new Nfs3Error(Nfs3ErrorCode.STORE_SECRET, `handleSecret must be a Buffer of at least ${handleSecretBytesMin} bytes`);
+    }
+    const root = await fs.realpath(options.root);
+    const stats = await fs.stat(root, { bigint: true });
+    if (!stats.isDirectory()) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, `root ${root} is not a directory`);
+    return new DirectoryStore(root, options.handleSecret, stats);
+  }
+
+  async getAttributes(handle: Uint8Array): Promise<fattr3> {
+    return this.attributesOf((await this.locate(handle)).stats);
+  }
+
+  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<void> {
+    const located = await this.locate(handle);
+    await this.applyAttributes(located, attributes);
+  }
+
+  async lookup(directory: Uint8Array, name: string): Promise<Handle> {
+    checkName(name);
+    const parent = await this.locateDirectory(directory);
+    if (name === '.') return this.handleOf(parent.stats);
+    if (name === '..') return this.handleOf(parent.path === '' ? parent.stats : await this.lstat(parentPath(parent.path)));
+    return this.handleOf((await this.child(parent, name)).stats);
+  }
+
+  async readLink(handle: Uint8Array): Promise<string> {
+    const located = await this.locate(handle);
+    if (!located.stats.isSymbolicLink()) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'not a symbolic link');
+    return (await fs.readlink(this.hostPath(located.path), { encoding: 'buffer' })).toString('latin1');
+  }
+
+  async read(handle: Uint8Array, offset: number, count: number): Promise<ReadResult> {
+    const located = await this.locateFile(handle);
+    const file = await this.openFile(located, fsConstants.O_RDONLY);
+    try {
+      const data = Buffer.allocUnsafe(count);
+      const { bytesRead } = await file.read(data, 0, count, offset);
+      const size = Number((await file.stat({ bigint: true })).size);
+      return { data: data.subarray(0, bytesRead), eof: offset + bytesRead >= size };
+    } finally {
+      await file.close();
+    }
+  }
+
+  async write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<void> {
+    const located = await this.locateFile(handle);
+    if (offset + data.byteLength > maxFileBytes) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'write ends past the largest file');
+    const file = await this.openFile(located, fsConstants.O_WRONLY);
+    try {
+      let written = 0;
+      while (written < data.byteLength) {
+        const { bytesWritten } = await file.write(data, written, data.byteLength - written, offset + written);
+        written += bytesWritten;
+      }
+      if (stability === 'data') await file.datasync();
+      if (stability === 'file') await file.sync();
+    } finally {
+      await file.close();
+    }
+  }
+
+  async commit(handle: Uint8Array): Promise<void> {
+    const located = await this.locateFile(handle);
+    const file = await this.openFile(located, fsConstants.O_RDONLY);
+    try {
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  }
+
+  async create(directory: Uint8Array, name: string, request: CreateRequest): Promise<Handle> {
+    checkNewName(name);
+    const parent = await this.locateDirectory(directory);
+    const path = joinPath(parent.path, name);
+    const host = this.hostPath(path);
+    if (request.kind === 'directory') {
+      await fs.mkdir(host, { mode: requestedMode(request.attributes, nfs.NF3DIR) });
+    } else if (request.kind === 'symlink') {
+      checkSymlinkTarget(request.target);
+      await fs.symlink(Buffer.from(request.target, 'latin1'), host);
+    } else if (request.mode === 'exclusive') {
+      return this.createExclusive(path, request.verifier);
+    } else {
+      const flags = fsConstants.O_CREAT | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW | (request.mode === 'guarded' ? fsConstants.O_EXCL : 0);
+      await (await fs.open(host, flags, requestedMode(request.attributes, nfs.NF3REG))).close();
+    }
+    const created = { path, stats: await this.lstat(path) };
+    if ('attributes' in request && request.kind !== 'symlink') await this.applyAttributes(created, { ...request.attributes, mode: request.kind === 'file' ? { set_it: false } : request.attributes.mode });
+    return this.remember(created);
+  }
+
+  async remove(directory: Uint8Array, name: string): Promise<void> {
+    checkName(name);
+    const located = await this.child(await this.locateDirectory(directory), name);
+    if (located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'REMOVE of a directory: use RMDIR');
+    await fs.unlink(this.hostPath(located.path));
+  }
+
+  async removeDirectory(directory: Uint8Array, name: string): Promise<void> {
+    if (name === '.') throw new NfsStatusError(nfs.NFS3ERR_INVAL, "RMDIR of '.'");
+    if (name === '..') throw new NfsStatusError(nfs.NFS3ERR_EXIST, "RMDIR of '..'");
+    checkName(name);
+    const located = await this.child(await this.locateDirectory(directory), name);
+    if (!located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'RMDIR of a non-directory');
+    await fs.rmdir(this.hostPath(located.path));
+    this.paths.delete(located.stats.ino);
+  }
+
+  async rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void> {
+    checkNewName(fromName);
+    checkNewName(toName);
+    const source = await this.child(await this.locateDirectory(fromDirectory), fromName);
+    const toParent = await this.locateDirectory(toDirectory);
+    const path = joinPath(toParent.path, toName);
+    await fs.rename(this.hostPath(source.path), this.hostPath(path));
+    this.paths.set(source.stats.ino, path); // descendants' cached paths heal on their next miss
+  }
+
+  async link(handle: Uint8Array, directory: Uint8Array, name: string): Promise<void> {
+    checkNewName(name);
+    const located = await this.locate(handle);
+    if (located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'hard links to directories are not allowed');
+    const parent = await this.locateDirectory(directory);
+    await fs.link(this.hostPath(located.path), this.hostPath(joinPath(parent.path, name)));
+  }
+
+  async listDirectory(directory: Uint8Array): Promise<DirectoryEntry[]> {
+    const parent = await this.locateDirectory(directory);
+    const names = await fs.readdir(this.hostPath(parent.path), { encoding: 'buffer' });
+    const entries: DirectoryEntry[] = [];
+    for (const raw of names) {
+      const name = raw.toString('latin1');
+      const stats = await fs.lstat(this.hostPath(joinPath(parent.path, name)), { bigint: true }).catch(() => null);
+      if (stats === null || stats.dev !== this.device) continue; // gone meanwhile, or another file system
+      this.cachePath(stats.ino, joinPath(parent.path, name));
+      entries.push({ name, fileId: stats.ino });
+    }
+    return entries;
+  }
+
+  async statistics(): Promise<StoreStatistics> {
+    const stats = await fs.statfs(this.root.toString(), { bigint: true });
+    return {
+      totalBytes: stats.blocks * stats.bsize, freeBytes: stats.bfree * stats.bsize, availableBytes: stats.bavail * stats.bsize,
+      totalFiles: stats.files, freeFiles: stats.ffree, availableFiles: stats.ffree,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.paths.clear();
+  }
+
+  private hostPath(path: string): Buffer {
+    return path === '' ? this.root : Buffer.concat([this.root, Buffer.from('/' + path, 'latin1')]);
+  }
+
+  private handleOf(stats: BigIntStats): Handle {
+    return this.codec.encode({ device: stats.dev, fileId: stats.ino, generation: generationOf(stats) });
+  }
+
+  private remember(located: Located): Handle {
+    this.cachePath(located.stats.ino, located.path);
+    return this.handleOf(located.stats);
+  }
+
+  private cachePath(inode: bigint, path: string): void {
+    if (this.paths.size >= pathCacheEntriesMax) {
+      this.paths.clear();
+      this.paths.set(this.rootInode, '');
+    }
+    this.paths.set(inode, path);
+  }
+
+  private async lstat(path: string): Promise<BigIntStats> {
+    return fs.lstat(this.hostPath(path), { bigint: true });
+  }
+
+  /** The object a handle names, by the cached path or, on a miss, a bounded walk. */
+  private async locate(handle: Uint8Array): Promise<Located> {
+    const identity = this.codec.decode(handle);
+    if (identity.device !== this.device) throw new NfsStatusError(nfs.NFS3ERR_STALE, 'handle of another file system');
+    const cached = this.paths.get(identity.fileId);
+    if (cached !== undefined) {
+      const stats = await this.lstat(cached).catch(() => null);
+      if (stats !== null && stats.ino === identity.fileId && stats.dev === this.device) return this.checkGeneration({ path: cached, stats }, identity.generation);
+      this.paths.delete(identity.fileId);
+    }
+    const found = await this.scanFor(identity.fileId);
+    if (found === null) throw new NfsStatusError(nfs.NFS3ERR_STALE, 'no object with this handle in the export');
+    return this.checkGeneration(found, identity.generation);
+  }
+
+  private checkGeneration(located: Located, generation: number): Located {
+    if (generationOf(located.stats) !== generation) throw new NfsStatusError(nfs.NFS3ERR_STALE, 'inode reused by another object');
+    return located;
+  }
+
+  private async scanFor(inode: bigint): Promise<Located | null> {
+    const queue: string[] = [''];
+    let visited = 0;
+    for (let index = 0; index < queue.length && visited < scanEntriesMax; index += 1) {
+      const directory = queue[index]!;
+      const names = await fs.readdir(this.hostPath(directory), { encoding: 'buffer' }).catch(() => [] as Buffer[]);
+      for (const raw of names) {
+        visited += 1;
+        const path = joinPath(directory, raw.toString('latin1'));
+        const stats = await this.lstat(path).catch(() => null);
+        if (stats === null || stats.dev !== this.device) continue;
+        this.cachePath(stats.ino, path);
+        if (stats.ino === inode) return { path, stats };
+        if (stats.isDirectory()) queue.push(path);
+      }
+    }
+    return null;
+  }
+
+  private async locateDirectory(handle: Uint8Array): Promise<Located> {
+    const located = await this.locate(handle);
+    if (!located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'not a directory');
+    return located;
+  }
+
+  private async locateFile(handle: Uint8Array): Promise<Located> {
+    const located = await this.locate(handle);
+    if (located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'is a directory');
+    if (!located.stats.isFile()) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'not a regular file');
+    return located;
+  }
+
+  private async child(parent: Located, name: string): Promise<Located> {
+    const path = joinPath(parent.path, name);
+    const stats = await this.lstat(path);
+    if (stats.dev !== this.device) throw new NfsStatusError(nfs.NFS3ERR_XDEV, 'object on another file system');
+    this.cachePath(stats.ino, path);
+    return { path, stats };
+  }
+
+  /** Opens without following a symlink, and checks it is still the object the handle named. */
+  private async openFile(located: Located, flags: number): Promise<fs.FileHandle> {
+    const file = await fs.open(this.hostPath(located.path), flags | fsConstants.O_NOFOLLOW);
+    const stats = await file.stat({ bigint: true });
+    if (stats.ino !== located.stats.ino) {
+      await file.close();
+      throw new NfsStatusError(nfs.NFS3ERR_STALE, 'object replaced while opening');
+    }
+    return file;
+  }
+
+  /** The verifier is kept in atime/mtime (as other servers do) so a retransmission can match it. */
+  private async createExclusive(path: string, verifier: Buffer): Promise<Handle> {
+    const host = this.hostPath(path);
+    const atime = verifier.readUInt32BE(0);
+    const mtime = verifier.readUInt32BE(4);
+    try {
+      await (await fs.open(host, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW, 0o600)).close();
+      await fs.utimes(host, atime, mtime);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const stats = await this.lstat(path);
+      if (!stats.isFile() || stats.atimeNs / 1_000_000_000n !== BigInt(atime) || stats.mtimeNs / 1_000_000_000n !== BigInt(mtime)) {
+        throw new NfsStatusError(nfs.NFS3ERR_EXIST, 'name exists');
+      }
+    }
+    return this.remember({ path, stats: await this.lstat(path) });
+  }
+
+  private async applyAttributes(located: Located, attributes: sattr3): Promise<void> {
+    const host = this.hostPath(located.path);
+    const isLink = located.stats.isSymbolicLink();
+    if (attributes.size.set_it === true) {
+      if (!located.stats.isFile()) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'size of a non-file');
+      if (attributes.size.size > BigInt(maxFileBytes)) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'size past the largest file');
+      const file = await this.openFile(located, fsConstants.O_WRONLY);
+      try {
+        await file.truncate(Number(attributes.size.size));
+      } finally {
+        await file.close();
+      }
+    }
+    // Symlinks: lchmod does not exist on Linux and their mode is meaningless; ownership via lchown.
+    if (attributes.mode.set_it === true && !isLink) await fs.chmod(host, attributes.mode.mode & 0o7777);
+    if (attributes.uid.set_it === true || attributes.gid.set_it === true) {
+      const uid = attributes.uid.set_it === true ? attributes.uid.uid : -1;
+      const gid = attributes.gid.set_it === true ? attributes.gid.gid : -1;
+      await fs.lchown(host, uid, gid);
+    }
+    await this.applyTimes(located, attributes);
+  }
+
+  private async applyTimes(located: Located, attributes: sattr3): Promise<void> {
+    if (attributes.atime.set_it === nfs.DONT_CHANGE && attributes.mtime.set_it === nfs.DONT_CHANGE) return;
+    const now = Date.now() / 1000;
+    const toSeconds = (nanoseconds: bigint): number => Number(nanoseconds) / 1e9;
+    const atime = attributes.atime.set_it === nfs.SET_TO_CLIENT_TIME ? toSeconds(nanosecondsFromTime(attributes.atime.atime))
+      : attributes.atime.set_it === nfs.SET_TO_SERVER_TIME ? now : toSeconds(located.stats.atimeNs);
+    const mtime = attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME ? toSeconds(nanosecondsFromTime(attributes.mtime.mtime))
+      : attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME ? now : toSeconds(located.stats.mtimeNs);
+    await fs.lutimes(this.hostPath(located.path), atime, mtime);
+  }
+
+  private attributesOf(stats: BigIntStats): fattr3 {
+    const rdev = Number(stats.rdev);
+    return {
+      type: typeOf(stats), mode: Number(stats.mode) & 0o7777, nlink: Number(stats.nlink), uid: Number(stats.uid), gid: Number(stats.gid),
+      size: stats.size, used: stats.blocks * 512n, rdev: { specdata1: (rdev >>> 8) & 0xfff, specdata2: (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) },
+      fsid: stats.dev, fileid: stats.ino,
+      atime: timeFromNanoseconds(stats.atimeNs), mtime: timeFromNanoseconds(stats.mtimeNs), ctime: timeFromNanoseconds(stats.ctimeNs),
+    };
+  }
+}
+
+function joinPath(directory: string, name: string): string {
+  return directory === '' ? name : `${directory}/${name}`;
+}
+
+function parentPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** Node exposes no i_generation; the birth time tells a reused inode from the object it was. */
+function generationOf(stats: BigIntStats): number {
+  return Number(BigInt.asUintN(32, stats.birthtimeNs));
+}
+
+function typeOf(stats: BigIntStats): ftype3 {
+  if (stats.isFile()) return nfs.NF3REG;
+  if (stats.isDirectory()) return nfs.NF3DIR;
+  if (stats.isSymbolicLink()) return nfs.NF3LNK;
+  if (stats.isBlockDevice()) return nfs.NF3BLK;
+  if (stats.isCharacterDevice()) return nfs.NF3CHR;
+  if (stats.isSocket()) return nfs.NF3SOCK;
+  return nfs.NF3FIFO;
+}

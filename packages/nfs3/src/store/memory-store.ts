@@ -1,0 +1,345 @@
+/**
+ * MemoryStore: a file system held in this process's memory, the default store.
+ *
+ * Life: created by the caller (or the server's options), owned by the NFS service that serves
+ * it, main thread only; close() drops every object. Nothing survives the process: handles carry
+ * a random device number per instance, so handles of an earlier instance answer NFS3ERR_STALE
+ * (with the same secret) or NFS3ERR_BADHANDLE (with a new random one).
+ *
+ * Data is written in place, so every WRITE is as durable as this store gets: COMMIT only has to
+ * answer with the write verifier.
+ */
+import assert from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { NfsStatusError } from '../errors.js';
+import { HandleCodec, StoreKind } from '../handles.js';
+import { nanosecondsFromTime, nowNanoseconds, requestedMode, timeFromNanoseconds } from '../attributes.js';
+import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
+import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
+import * as nfs from '../protocol/nfs3.generated.js';
+import type { CreateRequest, DirectoryEntry, Handle, NfsStore, ReadResult, StoreStatistics, WriteStability } from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Total file data held; writes beyond get NFS3ERR_NOSPC. */
+  maxBytes?: number;
+  /** Objects (files, directories, symlinks) held; creates beyond get NFS3ERR_NOSPC. */
+  maxObjects?: number;
+  /** HMAC secret for handles (≥ 16 bytes); random by default. */
+  handleSecret?: Buffer;
+}
+
+const defaults = {
+  // Bounded well under the machine's memory: a client cannot grow the process without limit.
+  maxBytes: 1024 * 1024 * 1024,
+  maxObjects: 1_000_000,
+} as const;
+
+/** Largest single file: an offset must stay an exact JS number and a Buffer length. */
+const maxFileBytes = 2 ** 32;
+
+interface MemoryNode {
+  fileId: bigint;
+  type: ftype3;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  /** Regular files: contents, capacity ≥ size (grown by doubling). */
+  data: Buffer;
+  size: number;
+  /** Directories: entries by name (latin1). */
+  children: Map<string, MemoryNode> | null;
+  /** Directories: the parent ('..'); the root is its own parent. */
+  parent: MemoryNode | null;
+  target: string;
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+  /** Exclusive CREATE: the client's verifier, so a retransmitted CREATE succeeds. */
+  createVerifier: Buffer | null;
+}
+
+export class MemoryStore implements NfsStore {
+  readonly rootHandle: Handle;
+  readonly maxFileBytes = maxFileBytes;
+  private readonly codec: HandleCodec;
+  private readonly device = randomBytes(8).readBigUInt64BE(0);
+  private readonly nodes = new Map<bigint, MemoryNode>();
+  private readonly maxBytes: number;
+  private readonly maxObjects: number;
+  private nextFileId = 2n;
+  private bytesUsed = 0;
+  private readonly root: MemoryNode;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxBytes = options.maxBytes ?? defaults.maxBytes;
+    this.maxObjects = options.maxObjects ?? defaults.maxObjects;
+    this.codec = new HandleCodec(StoreKind.MEMORY, options.handleSecret ?? randomBytes(32));
+    this.root = this.newNode(nfs.NF3DIR, 0o755, 0, 0);
+    this.root.parent = this.root;
+    this.root.nlink = 2;
+    this.rootHandle = this.handleOf(this.root);
+  }
+
+  async getAttributes(handle: Uint8Array): Promise<fattr3> {
+    return this.attributesOf(this.resolve(handle));
+  }
+
+  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<void> {
+    this.applyAttributes(this.resolve(handle), attributes);
+  }
+
+  async lookup(directory: Uint8Array, name: string): Promise<Handle> {
+    checkName(name);
+    const parent = this.resolveDirectory(directory);
+    if (name === '.') return this.handleOf(parent);
+    if (name === '..') return this.handleOf(parent.parent ?? parent);
+    return this.handleOf(this.child(parent, name));
+  }
+
+  async readLink(handle: Uint8Array): Promise<string> {
+    const node = this.resolve(handle);
+    if (node.type !== nfs.NF3LNK) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'not a symbolic link');
+    return node.target;
+  }
+
+  async read(handle: Uint8Array, offset: number, count: number): Promise<ReadResult> {
+    const node = this.resolveFile(handle);
+    const start = Math.min(offset, node.size);
+    const end = Math.min(start + count, node.size);
+    node.atime = nowNanoseconds();
+    // A copy: the reply is encoded later, and a WRITE in between must not change it.
+    return { data: Buffer.from(node.data.subarray(start, end)), eof: end >= node.size };
+  }
+
+  async write(handle: Uint8Array, offset: number, data: Uint8Array, _stability: WriteStability): Promise<void> {
+    const node = this.resolveFile(handle);
+    const end = offset + data.byteLength;
+    if (end > maxFileBytes) throw new NfsStatusError(nfs.NFS3ERR_FBIG, `write ends at ${end}, past ${maxFileBytes}`);
+    this.resize(node, Math.max(node.size, end));
+    node.data.set(data, offset);
+    node.mtime = node.ctime = nowNanoseconds();
+  }
+
+  async commit(handle: Uint8Array): Promise<void> {
+    this.resolveFile(handle);
+  }
+
+  async create(directory: Uint8Array, name: string, request: CreateRequest): Promise<Handle> {
+    checkNewName(name);
+    const parent = this.resolveDirectory(directory);
+    const existing = parent.children?.get(name);
+    if (existing !== undefined) return this.handleOf(this.reuseExisting(existing, request));
+    if (request.kind === 'symlink') checkSymlinkTarget(request.target);
+    const type = request.kind === 'directory' ? nfs.NF3DIR : request.kind === 'symlink' ? nfs.NF3LNK : nfs.NF3REG;
+    const attributes = 'attributes' in request ? request.attributes : null;
+    const node = this.newNode(type, attributes === null ? 0o644 : requestedMode(attributes, type), 0, 0);
+    if (request.kind === 'directory') {
+      node.parent = parent;
+      node.nlink = 2;
+      parent.nlink += 1;
+    }
+    if (request.kind === 'symlink') node.target = request.target;
+    if (request.kind === 'file' && request.mode === 'exclusive') node.createVerifier = request.verifier;
+    this.attach(parent, name, node);
+    if (attributes !== null) this.applyAttributes(node, { ...attributes, mode: { set_it: false } });
+    return this.handleOf(node);
+  }
+
+  async remove(directory: Uint8Array, name: string): Promise<void> {
+    checkName(name);
+    const parent = this.resolveDirectory(directory);
+    const node = this.child(parent, name);
+    if (node.type === nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'REMOVE of a directory: use RMDIR');
+    this.detach(parent, name, node);
+  }
+
+  async removeDirectory(directory: Uint8Array, name: string): Promise<void> {
+    if (name === '.') throw new NfsStatusError(nfs.NFS3ERR_INVAL, "RMDIR of '.'");
+    if (name === '..') throw new NfsStatusError(nfs.NFS3ERR_EXIST, "RMDIR of '..'");
+    checkName(name);
+    const parent = this.resolveDirectory(directory);
+    const node = this.child(parent, name);
+    if (node.type !== nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'RMDIR of a non-directory');
+    if ((node.children?.size ?? 0) > 0) throw new NfsStatusError(nfs.NFS3ERR_NOTEMPTY, 'directory not empty');
+    this.detach(parent, name, node);
+  }
+
+  async rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void> {
+    checkNewName(fromName);
+    checkNewName(toName);
+    const fromParent = this.resolveDirectory(fromDirectory);
+    const toParent = this.resolveDirectory(toDirectory);
+    const node = this.child(fromParent, fromName);
+    if (fromParent === toParent && fromName === toName) return;
+    for (let ancestor: MemoryNode = toParent; ; ancestor = ancestor.parent ?? ancestor) {
+      if (ancestor === node) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'cannot move a directory into itself');
+      if (ancestor === this.root) break;
+    }
+    const target = toParent.children?.get(toName);
+    if (target !== undefined) this.replaceTarget(toParent, toName, target, node);
+    fromParent.children?.delete(fromName);
+    toParent.children?.set(toName, node);
+    if (node.type === nfs.NF3DIR) {
+      fromParent.nlink -= 1;
+      toParent.nlink += 1;
+      node.parent = toParent;
+    }
+    const now = nowNanoseconds();
+    fromParent.mtime = fromParent.ctime = toParent.mtime = toParent.ctime = node.ctime = now;
+  }
+
+  async link(handle: Uint8Array, directory: Uint8Array, name: string): Promise<void> {
+    checkNewName(name);
+    const node = this.resolve(handle);
+    const parent = this.resolveDirectory(directory);
+    if (node.type === nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'hard links to directories are not allowed');
+    if (parent.children?.has(name)) throw new NfsStatusError(nfs.NFS3ERR_EXIST, 'name exists');
+    this.attach(parent, name, node);
+    node.nlink += 1;
+    node.ctime = nowNanoseconds();
+  }
+
+  async listDirectory(directory: Uint8Array): Promise<DirectoryEntry[]> {
+    const parent = this.resolveDirectory(directory);
+    const entries: DirectoryEntry[] = [];
+    for (const [name, node] of parent.children ?? []) entries.push({ name, fileId: node.fileId });
+    return entries;
+  }
+
+  async statistics(): Promise<StoreStatistics> {
+    const freeBytes = BigInt(this.maxBytes - this.bytesUsed);
+    const freeFiles = BigInt(this.maxObjects - this.nodes.size);
+    return { totalBytes: BigInt(this.maxBytes), freeBytes, availableBytes: freeBytes, totalFiles: BigInt(this.maxObjects), freeFiles, availableFiles: freeFiles };
+  }
+
+  async close(): Promise<void> {
+    this.nodes.clear();
+  }
+
+  private handleOf(node: MemoryNode): Handle {
+    return this.codec.encode({ device: this.device, fileId: node.fileId, generation: 0 });
+  }
+
+  private resolve(handle: Uint8Array): MemoryNode {
+    const identity = this.codec.decode(handle);
+    const node = identity.device === this.device ? this.nodes.get(identity.fileId) : undefined;
+    if (node === undefined) throw new NfsStatusError(nfs.NFS3ERR_STALE, 'no such object (removed, or from another store instance)');
+    return node;
+  }
+
+  private resolveDirectory(handle: Uint8Array): MemoryNode {
+    const node = this.resolve(handle);
+    if (node.type !== nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'not a directory');
+    return node;
+  }
+
+  private resolveFile(handle: Uint8Array): MemoryNode {
+    const node = this.resolve(handle);
+    if (node.type === nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'is a directory');
+    if (node.type !== nfs.NF3REG) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'not a regular file');
+    return node;
+  }
+
+  private child(parent: MemoryNode, name: string): MemoryNode {
+    const node = parent.children?.get(name);
+    if (node === undefined) throw new NfsStatusError(nfs.NFS3ERR_NOENT, 'no such name');
+    return node;
+  }
+
+  /** CREATE of an existing name: UNCHECKED reuses a file, EXCLUSIVE a retransmission, else EXIST. */
+  private reuseExisting(existing: MemoryNode, request: CreateRequest): MemoryNode {
+    if (request.kind === 'file' && request.mode === 'unchecked' && existing.type === nfs.NF3REG) {
+      this.applyAttributes(existing, { ...request.attributes, mode: { set_it: false } });
+      return existing;
+    }
+    if (request.kind === 'file' && request.mode === 'exclusive' && existing.createVerifier?.equals(request.verifier)) return existing;
+    throw new NfsStatusError(nfs.NFS3ERR_EXIST, 'name exists');
+  }
+
+  private newNode(type: ftype3, mode: number, uid: number, gid: number): MemoryNode {
+    if (this.nodes.size >= this.maxObjects) throw new NfsStatusError(nfs.NFS3ERR_NOSPC, `store holds its maximum of ${this.maxObjects} objects`);
+    const now = nowNanoseconds();
+    const node: MemoryNode = {
+      fileId: this.nextFileId++, type, mode, uid, gid, nlink: 1, data: Buffer.alloc(0), size: 0,
+      children: type === nfs.NF3DIR ? new Map() : null, parent: null, target: '', atime: now, mtime: now, ctime: now, createVerifier: null,
+    };
+    this.nodes.set(node.fileId, node);
+    return node;
+  }
+
+  private attach(parent: MemoryNode, name: string, node: MemoryNode): void {
+    assert(parent.children !== null && !parent.children.has(name));
+    parent.children.set(name, node);
+    parent.mtime = parent.ctime = nowNanoseconds();
+  }
+
+  private detach(parent: MemoryNode, name: string, node: MemoryNode): void {
+    parent.children?.delete(name);
+    parent.mtime = parent.ctime = nowNanoseconds();
+    if (node.type === nfs.NF3DIR) {
+      parent.nlink -= 1;
+      node.nlink = 0;
+    } else {
+      node.nlink -= 1;
+    }
+    if (node.nlink === 0) this.free(node);
+  }
+
+  private replaceTarget(toParent: MemoryNode, toName: string, target: MemoryNode, source: MemoryNode): void {
+    const sourceIsDirectory = source.type === nfs.NF3DIR;
+    if (target.type === nfs.NF3DIR && !sourceIsDirectory) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'RENAME onto a directory');
+    if (target.type !== nfs.NF3DIR && sourceIsDirectory) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'RENAME of a directory onto a non-directory');
+    if ((target.children?.size ?? 0) > 0) throw new NfsStatusError(nfs.NFS3ERR_NOTEMPTY, 'RENAME onto a non-empty directory');
+    if (target === source) return;
+    this.detach(toParent, toName, target);
+  }
+
+  private free(node: MemoryNode): void {
+    this.bytesUsed -= node.data.length;
+    this.nodes.delete(node.fileId);
+  }
+
+  /** Grows capacity by doubling (bounded by maxBytes) so sequential writes copy O(log n) times. */
+  private resize(node: MemoryNode, size: number): void {
+    if (size > node.data.length) {
+      const capacity = Math.min(Math.max(size, node.data.length * 2, 4096), maxFileBytes);
+      const growth = capacity - node.data.length;
+      if (this.bytesUsed + growth > this.maxBytes) throw new NfsStatusError(nfs.NFS3ERR_NOSPC, `store holds its maximum of ${this.maxBytes} bytes`);
+      const grown = Buffer.alloc(capacity);
+      node.data.copy(grown, 0, 0, node.size);
+      node.data = grown;
+      this.bytesUsed += growth;
+    } else if (size < node.size) {
+      node.data.fill(0, size, node.size); // a later extension must read zeros, not old data
+    }
+    node.size = size;
+  }
+
+  private applyAttributes(node: MemoryNode, attributes: sattr3): void {
+    if (attributes.size.set_it === true) {
+      if (node.type !== nfs.NF3REG) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'size of a non-file');
+      if (attributes.size.size > BigInt(maxFileBytes)) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'size past the largest file');
+      this.resize(node, Number(attributes.size.size));
+      node.mtime = nowNanoseconds();
+    }
+    if (attributes.mode.set_it === true) node.mode = attributes.mode.mode & 0o7777;
+    if (attributes.uid.set_it === true) node.uid = attributes.uid.uid;
+    if (attributes.gid.set_it === true) node.gid = attributes.gid.gid;
+    if (attributes.atime.set_it === nfs.SET_TO_SERVER_TIME) node.atime = nowNanoseconds();
+    if (attributes.atime.set_it === nfs.SET_TO_CLIENT_TIME) node.atime = nanosecondsFromTime(attributes.atime.atime);
+    if (attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME) node.mtime = nowNanoseconds();
+    if (attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME) node.mtime = nanosecondsFromTime(attributes.mtime.mtime);
+    node.ctime = nowNanoseconds();
+  }
+
+  private attributesOf(node: MemoryNode): fattr3 {
+    const size = node.type === nfs.NF3LNK ? node.target.length : node.type === nfs.NF3DIR ? 4096 : node.size;
+    return {
+      type: node.type, mode: node.mode, nlink: node.nlink, uid: node.uid, gid: node.gid,
+      size: BigInt(size), used: BigInt(node.type === nfs.NF3REG ? node.data.length : size),
+      rdev: { specdata1: 0, specdata2: 0 }, fsid: BigInt.asUintN(64, this.device), fileid: node.fileId,
+      atime: timeFromNanoseconds(node.atime), mtime: timeFromNanoseconds(node.mtime), ctime: timeFromNanoseconds(node.ctime),
+    };
+  }
+}
