@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DirectoryStore, MemoryStore } from '../src/index.js';
+import { NfsTestBed, nfs, noAttributes } from './helpers.js';
+
+describe('directory store: handles across restarts, and nothing escapes the export root', () => {
+  let bed: NfsTestBed;
+  let root: Uint8Array;
+  let outside: string;
+
+  beforeEach(async () => {
+    bed = await NfsTestBed.start('directory');
+    root = await bed.rootHandle();
+    outside = await mkdtemp(join(tmpdir(), 'nfs3-outside-'));
+  });
+  afterEach(async () => {
+    await bed.stop();
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('a handle from before a restart still names the same file, found by walking the export', async () => {
+    const deep = await bed.mkdir(await bed.mkdir(root, 'a'), 'b');
+    const file = await bed.createFile(deep, 'kept');
+    await bed.write(file, 0n, Buffer.from('survives restarts'));
+    const before = await bed.call('NFSPROC3_GETATTR', { object: { data: file } });
+    await bed.restart();
+    expect(Buffer.from(await bed.rootHandle()).equals(Buffer.from(root))).toBe(true);
+    const after = await bed.call('NFSPROC3_GETATTR', { object: { data: file } });
+    expect(after.status).toBe(nfs.NFS3_OK);
+    if (before.status === nfs.NFS3_OK && after.status === nfs.NFS3_OK) expect(after.resok.obj_attributes.fileid).toBe(before.resok.obj_attributes.fileid);
+    expect((await bed.readAll(file)).toString()).toBe('survives restarts');
+    // Moved on the host while the server was down: found again by its inode.
+    await bed.shutdown();
+    const { rename } = await import('node:fs/promises');
+    await rename(join(bed.directory!, 'a', 'b', 'kept'), join(bed.directory!, 'a', 'moved'));
+    await bed.boot();
+    expect((await bed.readAll(file)).toString()).toBe('survives restarts');
+  });
+
+  it('a store with another secret calls old handles BADHANDLE; a removed file is STALE after a restart', async () => {
+    const file = await bed.createFile(root, 'f');
+    await bed.restart();
+    await bed.call('NFSPROC3_REMOVE', { object: { dir: { data: root }, name: 'f' } });
+    expect((await bed.call('NFSPROC3_GETATTR', { object: { data: file } })).status).toBe(nfs.NFS3ERR_STALE);
+    const other = await DirectoryStore.open({ root: bed.directory!, handleSecret: randomBytes(32) });
+    await expect(other.getAttributes(root)).rejects.toMatchObject({ status: nfs.NFS3ERR_BADHANDLE });
+  });
+
+  it('symlinks pointing outward are served as symlinks only: never read, written, chmod-ed or walked through', async () => {
+    const secretPath = join(outside, 'secret.txt');
+    await writeFile(secretPath, 'outside data', { mode: 0o600 });
+    await symlink(secretPath, join(bed.directory!, 'to-file'));
+    await symlink(outside, join(bed.directory!, 'to-dir'));
+    await symlink('../..', join(bed.directory!, 'up'));
+    const toFile = await bed.lookup(root, 'to-file');
+    const toDir = await bed.lookup(root, 'to-dir');
+    const attributes = await bed.call('NFSPROC3_GETATTR', { object: { data: toFile } });
+    if (attributes.status === nfs.NFS3_OK) expect(attributes.resok.obj_attributes.type).toBe(nfs.NF3LNK);
+    const readlink = await bed.call('NFSPROC3_READLINK', { symlink: { data: toFile } });
+    if (readlink.status === nfs.NFS3_OK) expect(readlink.resok.data).toBe(secretPath);
+    expect((await bed.call('NFSPROC3_READ', { file: { data: toFile }, offset: 0n, count: 100 })).status).toBe(nfs.NFS3ERR_INVAL);
+    expect((await bed.write(toFile, 0n, Buffer.from('overwritten'))).status).toBe(nfs.NFS3ERR_INVAL);
+    await bed.call('NFSPROC3_SETATTR', { object: { data: toFile }, new_attributes: { ...noAttributes, mode: { set_it: true, mode: 0o666 } }, guard: { check: false } });
+    const truncate = await bed.call('NFSPROC3_SETATTR', { object: { data: toFile }, new_attributes: { ...noAttributes, size: { set_it: true, size: 0n } }, guard: { check: false } });
+    expect(truncate.status).toBe(nfs.NFS3ERR_INVAL);
+    expect((await bed.call('NFSPROC3_LOOKUP', { what: { dir: { data: toDir }, name: 'secret.txt' } })).status).toBe(nfs.NFS3ERR_NOTDIR);
+    expect((await bed.call('NFSPROC3_LOOKUP', { what: { dir: { data: await bed.lookup(root, 'up') }, name: 'etc' } })).status).toBe(nfs.NFS3ERR_NOTDIR);
+    const created = await bed.call('NFSPROC3_CREATE', { where: { dir: { data: toDir }, name: 'planted' }, how: { mode: nfs.UNCHECKED, obj_attributes: noAttributes } });
+    expect(created.status).toBe(nfs.NFS3ERR_NOTDIR);
+    expect(await readFile(secretPath, 'utf8')).toBe('outside data');
+    expect((await stat(secretPath)).mode & 0o777).toBe(0o600);
+    // '..' of the root is the root, however often it is asked for.
+    expect(Buffer.from(await bed.lookup(await bed.lookup(root, '..'), '..')).equals(Buffer.from(root))).toBe(true);
+  });
+
+  it('a memory store handle is STALE in a new instance with the same secret', async () => {
+    const secret = randomBytes(32);
+    const first = new MemoryStore({ handleSecret: secret });
+    const second = new MemoryStore({ handleSecret: secret });
+    await expect(second.getAttributes(first.rootHandle)).rejects.toMatchObject({ status: nfs.NFS3ERR_STALE });
+  });
+});
