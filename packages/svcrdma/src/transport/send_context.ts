@@ -85,6 +85,8 @@ export interface SendContextMetrics {
   inUse: number;
   /** Sends that completed with an error or were flushed. */
   failedSends: number;
+  /** Sends whose completion never came: reclaimed after the QP was destroyed at teardown. */
+  lostSends: number;
 }
 
 type SendContextState = 'free' | 'building' | 'posted';
@@ -118,6 +120,7 @@ export class SendContextPool {
     exhausted: 0,
     inUse: 0,
     failedSends: 0,
+    lostSends: 0,
   };
   private readonly contexts: SendContext[] = [];
   /** LIFO: the most recently released context is the warmest in cache. */
@@ -200,6 +203,17 @@ export class SendContextPool {
   /** Contexts created so far (the allocation gauge's high-water mark). */
   get allocated(): number {
     return this.contexts.length;
+  }
+
+  /**
+   * Reclaims contexts still posted whose completions will never come. Only
+   * after the queue pair is destroyed: until then the device may read them.
+   */
+  reclaimPosted(): number {
+    const lost = this.contexts.filter((context) => context.state === 'posted');
+    for (const context of lost) this.release(context);
+    this.metrics.lostSends += lost.length;
+    return lost.length;
   }
 
   /**

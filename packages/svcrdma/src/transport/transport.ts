@@ -222,6 +222,8 @@ export class RdmaTransport implements Servable {
       this.ring.release(receive.slot);
       if (this.state === 'open') this.postReceives();
     }
+    // After teardown the final drain is done and the release list is gone.
+    if (this.state === 'closed') return;
     this.drainSendContexts(receive === null ? DrainPoint.SELF_ENQUEUE : DrainPoint.BETWEEN_RPCS);
   }
 
@@ -418,11 +420,13 @@ export class RdmaTransport implements Servable {
    * posted Send's completion is on the release list): drain the release list,
    * then flush the receive queue, then destroy the contexts (a leak check).
    */
-  finishClose(): void {
+  finishClose(options: { reclaimPosted?: boolean } = {}): void {
     assert.notEqual(this.state, 'closed');
     this.beginClose();
     this.state = 'closed';
     this.drainSendContexts(DrainPoint.TEARDOWN);
+    // Only after the QP was destroyed: Sends whose completion will never come.
+    if (options.reclaimPosted) this.sendContexts.reclaimPosted();
     this.ring.flushCompleted();
     this.sendContexts.destroy();
   }

@@ -165,8 +165,17 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     });
   }
 
+  /**
+   * rdma_disconnect moves the QP to the error state before it tells the peer, so
+   * outstanding work requests are flushed. That is needed on the passive side
+   * too: a peer's DREQ alone leaves our QP retrying Sends to nobody.
+   */
   disconnect(): void {
-    if (this.cmId.established) this.cmId.disconnect();
+    try {
+      this.cmId.disconnect();
+    } catch {
+      // Already disconnected: the QP went to the error state all the same.
+    }
   }
 
   private regionOf(registration: Registration): MemoryRegion {
@@ -218,22 +227,28 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   }
 
   /**
-   * The seed's teardown order: (1) the queue pair is drained — after the
-   * disconnect every posted Send completes or is flushed onto the release list,
-   * which we wait for; (2) the release list is drained and (3) the receive queue
-   * flushed, both by transport.finishClose(); (4) the verbs objects go.
+   * The seed's teardown order: (1) the queue pair is drained — moved to the
+   * error state, every posted Send completes or is flushed onto the release
+   * list, which we wait for; (2) the release list is drained and (3) the
+   * receive queue flushed, both by transport.finishClose(); (4) the verbs
+   * objects go. If flushes do not all arrive within QP_DRAIN_WAIT_MS, the QP is
+   * destroyed first — after that the device cannot touch the contexts — and the
+   * contexts still posted are reclaimed (counted in `lostSends`).
    */
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
     this.disarmReleaseWatch();
     this.transport.beginClose();
+    this.disconnect();
     const contexts = this.transport.sendContexts;
-    for (let waited = 0; contexts.metrics.inUse > this.releaseList.length; waited++) {
-      if (waited === QP_DRAIN_WAIT_MAX) throw new Error(`queue pair not drained: ${contexts.metrics.inUse} Sends outstanding`);
+    const deadline = performance.now() + QP_DRAIN_WAIT_MS;
+    while (contexts.metrics.inUse > this.releaseList.length && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    this.transport.finishClose();
+    const drained = contexts.metrics.inUse <= this.releaseList.length;
+    if (!drained) this.queuePair.close();
+    this.transport.finishClose({ reclaimPosted: !drained });
     this.stopPolling();
     this.queuePair.close();
     this.cmId.close();
@@ -245,5 +260,5 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   }
 }
 
-/** Milliseconds to wait for flushed completions after a disconnect: far above rxe's flush time. */
-const QP_DRAIN_WAIT_MAX = 5000;
+/** Time to wait for flushed completions after a disconnect: far above rxe's flush time. */
+const QP_DRAIN_WAIT_MS = 5000;
