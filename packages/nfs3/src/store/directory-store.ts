@@ -103,9 +103,10 @@ export class DirectoryStore implements NfsStore {
     const located = await this.locateFile(handle);
     const file = await this.openFile(located, fsConstants.O_RDONLY);
     try {
-      const data = Buffer.allocUnsafe(count);
-      const { bytesRead } = await file.read(data, 0, count, offset);
       const size = Number((await file.stat({ bigint: true })).size);
+      // Sized by what the file holds, not by the count asked for: a 1 MiB READ of a 10-byte file costs 10 bytes.
+      const data = Buffer.allocUnsafe(Math.max(0, Math.min(count, size - offset)));
+      const { bytesRead } = data.length === 0 ? { bytesRead: 0 } : await file.read(data, 0, data.length, offset);
       return { data: data.subarray(0, bytesRead), eof: offset + bytesRead >= size };
     } finally {
       await file.close();
