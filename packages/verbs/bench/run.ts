@@ -39,21 +39,27 @@ function perftest(tool: string, args: string[], port: number): string {
   return client.stdout;
 }
 
+/** The result row of a perftest report: the first line whose first column is `bytes` and
+ *  whose `needed` columns are numbers (perftest prints "-nan" for a stdev it cannot compute). */
+function resultRow(output: string, bytes: number, needed: number[], tool: string): number[] {
+  for (const line of output.split('\n')) {
+    const values = line.trim().split(/\s+/).map(Number);
+    if (values[0] === bytes && needed.every((index) => Number.isFinite(values[index]))) return values;
+  }
+  throw new Error(`no result row in ${tool} output:\n${output}`);
+}
+
 function sendLatencyBaseline(): { typical: number; p99: number } {
   const output = perftest('ib_send_lat', ['-R', '-F', '-d', DEVICE, '-s', String(MESSAGE_BYTES), '-n', String(ROUNDS)], 18_515);
-  // Columns: #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9%
-  const row = output.split('\n').find((line) => line.trim().startsWith(String(MESSAGE_BYTES) + ' '));
-  if (row === undefined) throw new Error(`no result row in ib_send_lat output:\n${output}`);
-  const columns = row.trim().split(/\s+/).map(Number);
+  // Columns: #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9% (µs, one way)
+  const columns = resultRow(output, MESSAGE_BYTES, [4, 7], 'ib_send_lat');
   return { typical: 2 * columns[4]!, p99: 2 * columns[7]! };
 }
 
 function writeBandwidthBaseline(): number {
   const output = perftest('ib_write_bw', ['-R', '-F', '-d', DEVICE, '-s', String(WRITE_BYTES), '-n', String(WRITES)], 18_516);
   // Columns: #bytes #iterations BW_peak[MB/sec] BW_average[MB/sec] MsgRate[Mpps]
-  const row = output.split('\n').find((line) => line.trim().startsWith(String(WRITE_BYTES) + ' '));
-  if (row === undefined) throw new Error(`no result row in ib_write_bw output:\n${output}`);
-  return Number(row.trim().split(/\s+/)[3]);
+  return resultRow(output, WRITE_BYTES, [3], 'ib_write_bw')[3]!;
 }
 
 type Path = 'batch' | 'calls';
