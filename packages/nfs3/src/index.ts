@@ -5,7 +5,7 @@ export { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from './errors.js';
 export { HandleCodec, StoreKind, handleBytes, type HandleIdentity } from './handles.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export { DirectoryStore, type DirectoryStoreOptions } from './store/directory-store.js';
-export type { CreateRequest, DirectoryEntry, Handle, NfsStore, ReadResult, StoreStatistics, WriteStability } from './store/store.js';
+export type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store/store.js';
 export { cookieVerifier } from './procedures/directory-procedures.js';
 export * as nfs3 from './protocol/nfs3.generated.js';
 export * as mount3 from './protocol/mount3.generated.js';

@@ -76,6 +76,13 @@ describe('directory store: handles across restarts, and nothing escapes the expo
     expect(Buffer.from(await bed.lookup(await bed.lookup(root, '..'), '..')).equals(Buffer.from(root))).toBe(true);
   });
 
+  it('store options are validated with messages naming the field', async () => {
+    expect(() => new MemoryStore({ maxBytes: -1 })).toThrow(expect.objectContaining({ code: 'ERR_NFS3_INVALID_OPTION', message: expect.stringContaining('maxBytes') }));
+    expect(() => new MemoryStore({ handleSecret: Buffer.alloc(8) })).toThrow(expect.objectContaining({ code: 'ERR_NFS3_STORE_SECRET' }));
+    await expect(DirectoryStore.open({ root: 'relative', handleSecret: randomBytes(32) })).rejects.toMatchObject({ code: 'ERR_NFS3_INVALID_OPTION' });
+    await expect(DirectoryStore.open({ root: bed.directory!, handleSecret: Buffer.alloc(4) })).rejects.toMatchObject({ code: 'ERR_NFS3_STORE_SECRET' });
+  });
+
   it('a memory store handle is STALE in a new instance with the same secret', async () => {
     const secret = randomBytes(32);
     const first = new MemoryStore({ handleSecret: secret });

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { encodeAuthSys } from '@roce-rpc/oncrpc';
+import { procedureNamed } from '@roce-rpc/xdr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NfsTestBed, nfs, noAttributes, type StoreKindName } from './helpers.js';
 
@@ -172,5 +174,29 @@ describe.each<StoreKindName>(['memory', 'directory'])('NFSv3 procedures on the %
     if (pathconf.status !== nfs.NFS3_OK) throw new Error('PATHCONF failed');
     expect(pathconf.resok.name_max).toBe(255);
     expect(pathconf.resok.no_trunc).toBe(true);
+  });
+  it('objects belong to the AUTH_SYS caller who creates them, and ACCESS answers by owner, group and other bits', async () => {
+    const user = encodeAuthSys({ stamp: 2, machineName: 'test-client', uid: 1000, gid: 1000, gids: [] });
+    const v3 = nfs.NFS_PROGRAM_NFS_V3_DESCRIPTOR;
+    const created = await bed.client.call(nfs.NFS_PROGRAM, 3, procedureNamed(v3, 'NFSPROC3_CREATE'), {
+      where: { dir: { data: root }, name: 'users' },
+      how: { mode: nfs.GUARDED, obj_attributes: { ...noAttributes, mode: { set_it: true, mode: 0o640 } } },
+    }, { credential: user });
+    if (created.status !== nfs.NFS3_OK || !created.resok.obj.handle_follows) throw new Error(`CREATE: ${created.status}`);
+    const owned = created.resok.obj.handle.data;
+    const attributes = await bed.call('NFSPROC3_GETATTR', { object: { data: owned } });
+    if (attributes.status !== nfs.NFS3_OK) throw new Error('GETATTR failed');
+    // A directory store can give files away only when the server runs as root.
+    const expectedOwner = kind === 'memory' || process.getuid?.() === 0 ? 1000 : process.getuid?.();
+    expect(attributes.resok.obj_attributes.uid).toBe(expectedOwner);
+    const access = async (handle: Uint8Array, credential = user) => {
+      const result = await bed.client.call(nfs.NFS_PROGRAM, 3, procedureNamed(v3, 'NFSPROC3_ACCESS'), { object: { data: handle }, access: 0x3f }, { credential });
+      return result.status === nfs.NFS3_OK ? result.resok.access : -1;
+    };
+    if (expectedOwner === 1000) expect(await access(owned)).toBe(nfs.ACCESS3_READ | nfs.ACCESS3_MODIFY | nfs.ACCESS3_EXTEND);
+    const stranger = encodeAuthSys({ stamp: 3, machineName: 'test-client', uid: 2000, gid: 2000, gids: [] });
+    expect(await access(owned, stranger)).toBe(0);
+    const rootsFile = await bed.createFile(root, 'roots', 0o644);
+    expect(await access(rootsFile)).toBe(nfs.ACCESS3_READ);
   });
 });

@@ -5,6 +5,7 @@
 import type { RpcCall } from '@roce-rpc/oncrpc';
 import { nanosecondsFromTime, noWeakCacheConsistency, postOpAttributesOf, attributesOrNull, weakCacheConsistency } from '../attributes.js';
 import { statusOf } from '../errors.js';
+import { callerIdentity } from '../identity.js';
 import { nameBytesMax } from '../names.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import type { ProcedureContext } from './context.js';
@@ -99,12 +100,8 @@ export function attributeProcedures(context: ProcedureContext) {
  * §3.3.4 allows: the server enforces nothing else (see README, limits); root gets everything
  * but execute on files without any x bit.
  */
-/** Callers without AUTH_SYS act as nobody. */
-const nobody = 65534;
-
 function allowedAccess(attributes: nfs.fattr3, requested: number, call: RpcCall): number {
-  const credential = call.credential;
-  const identity = 'sys' in credential ? credential.sys : { uid: nobody, gid: nobody, gids: [] };
+  const identity = callerIdentity(call);
   const uid = identity.uid;
   const gids = [identity.gid, ...identity.gids];
   const isDirectory = attributes.type === nfs.NF3DIR;

@@ -3,6 +3,8 @@
  * that read or change names in directories. Each answers the directory's weak cache
  * consistency data (attributes before and after) whether it succeeds or fails.
  */
+import type { RpcCall } from '@roce-rpc/oncrpc';
+import { callerIdentity } from '../identity.js';
 import { attributesOrNull, postOpAttributes, postOpAttributesOf, weakCacheConsistency } from '../attributes.js';
 import { statusOf } from '../errors.js';
 import * as nfs from '../protocol/nfs3.generated.js';
@@ -18,10 +20,10 @@ interface CreatedResult {
 type CreationResult = { status: 0; resok: CreatedResult } | { status: Exclude<nfs.nfsstat3, 0>; resfail: { dir_wcc: nfs.wcc_data } };
 
 /** The shared body of CREATE, MKDIR and SYMLINK. */
-async function createObject(store: NfsStore, where: nfs.diropargs3, request: CreateRequest): Promise<CreationResult> {
+async function createObject(store: NfsStore, where: nfs.diropargs3, request: CreateRequest, call: RpcCall): Promise<CreationResult> {
   const before = await attributesOrNull(store, where.dir.data);
   try {
-    const handle: Handle = await store.create(where.dir.data, where.name, request);
+    const handle: Handle = await store.create(where.dir.data, where.name, request, callerIdentity(call));
     return {
       status: nfs.NFS3_OK,
       resok: {
@@ -76,12 +78,12 @@ export function namespaceProcedures(context: ProcedureContext) {
       }
     },
 
-    NFSPROC3_CREATE: (args: nfs.CREATE3args): Promise<nfs.CREATE3res> => createObject(store, args.where, createRequest(args.how)),
+    NFSPROC3_CREATE: (args: nfs.CREATE3args, call: RpcCall): Promise<nfs.CREATE3res> => createObject(store, args.where, createRequest(args.how), call),
 
-    NFSPROC3_MKDIR: (args: nfs.MKDIR3args): Promise<nfs.MKDIR3res> => createObject(store, args.where, { kind: 'directory', attributes: args.attributes }),
+    NFSPROC3_MKDIR: (args: nfs.MKDIR3args, call: RpcCall): Promise<nfs.MKDIR3res> => createObject(store, args.where, { kind: 'directory', attributes: args.attributes }, call),
 
-    NFSPROC3_SYMLINK: (args: nfs.SYMLINK3args): Promise<nfs.SYMLINK3res> =>
-      createObject(store, args.where, { kind: 'symlink', attributes: args.symlink.symlink_attributes, target: args.symlink.symlink_data }),
+    NFSPROC3_SYMLINK: (args: nfs.SYMLINK3args, call: RpcCall): Promise<nfs.SYMLINK3res> =>
+      createObject(store, args.where, { kind: 'symlink', attributes: args.symlink.symlink_attributes, target: args.symlink.symlink_data }, call),
 
     // Devices, sockets and FIFOs are not served: an export of plain files needs none.
     NFSPROC3_MKNOD: async (args: nfs.MKNOD3args): Promise<nfs.MKNOD3res> => {

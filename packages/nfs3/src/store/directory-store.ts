@@ -25,7 +25,7 @@ import { Nfs3Error, Nfs3ErrorCode } from '../errors.js';
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import type { CreateRequest, DirectoryEntry, Handle, NfsStore, ReadResult, StoreStatistics, WriteStability } from './store.js';
+import type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store.js';
 
 export interface DirectoryStoreOptions {
   /** The exported directory (absolute). */
@@ -140,7 +140,7 @@ export class DirectoryStore implements NfsStore {
     }
   }
 
-  async create(directory: Uint8Array, name: string, request: CreateRequest): Promise<Handle> {
+  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<Handle> {
     checkNewName(name);
     const parent = await this.locateDirectory(directory);
     const path = joinPath(parent.path, name);
@@ -151,11 +151,12 @@ export class DirectoryStore implements NfsStore {
       checkSymlinkTarget(request.target);
       await fs.symlink(Buffer.from(request.target, 'latin1'), host);
     } else if (request.mode === 'exclusive') {
-      return this.createExclusive(path, request.verifier);
+      return this.createExclusive(path, request.verifier, owner);
     } else {
       const flags = fsConstants.O_CREAT | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW | (request.mode === 'guarded' ? fsConstants.O_EXCL : 0);
       await (await fs.open(host, flags, requestedMode(request.attributes, nfs.NF3REG))).close();
     }
+    await this.giveTo(host, owner);
     const created = { path, stats: await this.lstat(path) };
     if ('attributes' in request && request.kind !== 'symlink') await this.applyAttributes(created, { ...request.attributes, mode: request.kind === 'file' ? { set_it: false } : request.attributes.mode });
     return this.remember(created);
@@ -319,13 +320,19 @@ export class DirectoryStore implements NfsStore {
   }
 
   /** The verifier is kept in atime/mtime (as other servers do) so a retransmission can match it. */
-  private async createExclusive(path: string, verifier: Buffer): Promise<Handle> {
+  /** Only a server running as root can give objects away; otherwise they stay the server's, as the README says. */
+  private async giveTo(host: Buffer, owner: Owner): Promise<void> {
+    if (process.getuid?.() === 0) await fs.lchown(host, owner.uid, owner.gid);
+  }
+
+  private async createExclusive(path: string, verifier: Buffer, owner: Owner): Promise<Handle> {
     const host = this.hostPath(path);
     const atime = verifier.readUInt32BE(0);
     const mtime = verifier.readUInt32BE(4);
     try {
       await (await fs.open(host, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW, 0o600)).close();
       await fs.utimes(host, atime, mtime);
+      await this.giveTo(host, owner);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const stats = await this.lstat(path);

@@ -11,13 +11,13 @@
  */
 import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { NfsStatusError } from '../errors.js';
-import { HandleCodec, StoreKind } from '../handles.js';
+import { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from '../errors.js';
+import { HandleCodec, StoreKind, handleSecretBytesMin } from '../handles.js';
 import { nanosecondsFromTime, nowNanoseconds, requestedMode, timeFromNanoseconds } from '../attributes.js';
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import type { CreateRequest, DirectoryEntry, Handle, NfsStore, ReadResult, StoreStatistics, WriteStability } from './store.js';
+import type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Total file data held; writes beyond get NFS3ERR_NOSPC. */
@@ -36,6 +36,11 @@ const defaults = {
 
 /** Largest single file: an offset must stay an exact JS number and a Buffer length. */
 const maxFileBytes = 2 ** 32;
+
+function positiveInteger(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, `${field} must be a positive integer`);
+  return value;
+}
 
 interface MemoryNode {
   fileId: bigint;
@@ -72,9 +77,13 @@ export class MemoryStore implements NfsStore {
   private readonly root: MemoryNode;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.maxBytes = options.maxBytes ?? defaults.maxBytes;
-    this.maxObjects = options.maxObjects ?? defaults.maxObjects;
-    this.codec = new HandleCodec(StoreKind.MEMORY, options.handleSecret ?? randomBytes(32));
+    this.maxBytes = positiveInteger(options.maxBytes ?? defaults.maxBytes, 'maxBytes');
+    this.maxObjects = positiveInteger(options.maxObjects ?? defaults.maxObjects, 'maxObjects');
+    const secret = options.handleSecret ?? randomBytes(32);
+    if (!Buffer.isBuffer(secret) || secret.length < handleSecretBytesMin) {
+      throw new Nfs3Error(Nfs3ErrorCode.STORE_SECRET, `handleSecret must be a Buffer of at least ${handleSecretBytesMin} bytes`);
+    }
+    this.codec = new HandleCodec(StoreKind.MEMORY, secret);
     this.root = this.newNode(nfs.NF3DIR, 0o755, 0, 0);
     this.root.parent = this.root;
     this.root.nlink = 2;
@@ -125,7 +134,7 @@ export class MemoryStore implements NfsStore {
     this.resolveFile(handle);
   }
 
-  async create(directory: Uint8Array, name: string, request: CreateRequest): Promise<Handle> {
+  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<Handle> {
     checkNewName(name);
     const parent = this.resolveDirectory(directory);
     const existing = parent.children?.get(name);
@@ -133,7 +142,7 @@ export class MemoryStore implements NfsStore {
     if (request.kind === 'symlink') checkSymlinkTarget(request.target);
     const type = request.kind === 'directory' ? nfs.NF3DIR : request.kind === 'symlink' ? nfs.NF3LNK : nfs.NF3REG;
     const attributes = 'attributes' in request ? request.attributes : null;
-    const node = this.newNode(type, attributes === null ? 0o644 : requestedMode(attributes, type), 0, 0);
+    const node = this.newNode(type, attributes === null ? 0o644 : requestedMode(attributes, type), owner.uid, owner.gid);
     if (request.kind === 'directory') {
       node.parent = parent;
       node.nlink = 2;

@@ -18,6 +18,11 @@ export type CreateRequest =
   | { kind: 'directory'; attributes: sattr3 }
   | { kind: 'symlink'; attributes: sattr3; target: string };
 
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
 export interface DirectoryEntry {
   name: string;
   fileId: bigint;
@@ -49,7 +54,8 @@ export interface NfsStore {
   read(handle: Uint8Array, offset: number, count: number): Promise<ReadResult>;
   write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<void>;
   commit(handle: Uint8Array): Promise<void>;
-  create(directory: Uint8Array, name: string, request: CreateRequest): Promise<Handle>;
+  /** A new object belongs to `owner` (the caller) unless the request's attributes say otherwise. */
+  create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<Handle>;
   remove(directory: Uint8Array, name: string): Promise<void>;
   removeDirectory(directory: Uint8Array, name: string): Promise<void>;
   rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void>;
