@@ -54,12 +54,3 @@ export function requestedMode(attributes: sattr3, type: typeof NF3REG | typeof N
   if (attributes.mode.set_it === true) return attributes.mode.mode & 0o7777;
   return type === NF3DIR ? 0o755 : type === NF3LNK ? 0o777 : 0o644;
 }
-
-export const emptyAttributes: sattr3 = {
-  mode: { set_it: false },
-  uid: { set_it: false },
-  gid: { set_it: false },
-  size: { set_it: false },
-  atime: { set_it: 0 },
-  mtime: { set_it: 0 },
-};

@@ -11,6 +11,7 @@ import { fillServiceOptions, type FilledNfsServiceOptions, type NfsServiceOption
 import { attributeProcedures } from './procedures/attribute-procedures.js';
 import { createProcedureContext } from './procedures/context.js';
 import { dataProcedures } from './procedures/data-procedures.js';
+import { fileSystemProcedures } from './procedures/file-system-procedures.js';
 import { directoryProcedures } from './procedures/directory-procedures.js';
 import { namespaceProcedures } from './procedures/namespace-procedures.js';
 import { MOUNT_PROGRAM, MOUNT_PROGRAM_MOUNT_V3_DESCRIPTOR } from './protocol/mount3.generated.js';
@@ -30,6 +31,7 @@ export function createNfsService(dispatcher: Dispatcher, options: NfsServiceOpti
   const context = createProcedureContext(filled.store, filled.maxTransferBytes);
   dispatcher.addVersion(NFS_PROGRAM, NFS_PROGRAM_NFS_V3_DESCRIPTOR, {
     ...attributeProcedures(context),
+    ...fileSystemProcedures(context),
     ...namespaceProcedures(context),
     ...dataProcedures(context),
     ...directoryProcedures(context),

@@ -18,10 +18,9 @@
  */
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { NfsStatusError } from '../errors.js';
+import { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from '../errors.js';
 import { HandleCodec, StoreKind, handleSecretBytesMin } from '../handles.js';
 import { nanosecondsFromTime, requestedMode, timeFromNanoseconds } from '../attributes.js';
-import { Nfs3Error, Nfs3ErrorCode } from '../errors.js';
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
@@ -397,7 +396,10 @@ function parentPath(path: string): string {
   return slash < 0 ? '' : path.slice(0, slash);
 }
 
-/** Node exposes no i_generation; the birth time tells a reused inode from the object it was. */
+/**
+ * Node exposes no i_generation; the birth time (statx btime) tells a reused inode from the object
+ * it was. File systems without btime report 0: handles stay valid, reuse is then undetected.
+ */
 function generationOf(stats: BigIntStats): number {
   return Number(BigInt.asUintN(32, stats.birthtimeNs));
 }
