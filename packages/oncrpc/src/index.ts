@@ -37,8 +37,8 @@ export {
   type RpcReply,
 } from './dispatcher.js';
 export { RecordReader, recordMark, type RecordLimits, type RecordSink } from './tcp/record-reader.js';
-export { tcpDefaults, type TcpClientOptions, type TcpServerOptions, type TcpTransportOptions } from './tcp/options.js';
-export { OncRpcTcpServer, type TcpServerMetrics } from './tcp/server.js';
+export { tcpDefaults, type TcpClientOptions, type TcpCloseOptions, type TcpServerOptions, type TcpTransportOptions } from './tcp/options.js';
+export { OncRpcTcpServer, type TcpCloseResult, type TcpConnectionListener, type TcpPeer, type TcpServerMetrics } from './tcp/server.js';
 export type { TcpCallContext } from './tcp/server-connection.js';
 export { OncRpcTcpClient, type CallOptions, type TcpClientMetrics } from './tcp/client.js';
 export {

@@ -243,3 +243,66 @@ describe('misbehaving peers', () => {
     expect(all.readUInt32BE(all.length - 4)).toBe(2);
   });
 });
+
+describe('closing a server', () => {
+  test('stopAccepting refuses new connections while open ones are still served', async () => {
+    const { server, port } = await startServer();
+    const client = await startClient(port);
+    server.stopAccepting();
+    server.stopAccepting();
+    await expect(rawSocket(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(await client.call(PROGRAM, 1, DOUBLE, 21)).toBe(42);
+  });
+
+  test('close({ drainMs }) answers the calls in flight, starts no new ones, then closes', async () => {
+    const { server, port, gate } = await startServer();
+    const client = await startClient(port);
+    const inFlight = client.call(PROGRAM, 1, GATED, 7);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(gate.active).toBe(1);
+    const closing = server.close({ drainMs: 5_000 });
+    const late = client.call(PROGRAM, 1, DOUBLE, 2);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(server.connectionCount).toBe(1);
+    gate.openAll();
+    expect(await inFlight).toBe(7);
+    await expect(late).rejects.toMatchObject({ code: OncRpcErrorCode.CONNECTION_CLOSED });
+    expect(await closing).toEqual({ unfinishedCalls: 0 });
+    expect(server.connectionCount).toBe(0);
+  });
+
+  test('close({ drainMs }) destroys connections whose calls outlast the drain and counts those calls', async () => {
+    const { server, port, gate } = await startServer();
+    const client = await startClient(port);
+    const stuck = [client.call(PROGRAM, 1, GATED, 1), client.call(PROGRAM, 1, GATED, 2)];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    expect(await server.close({ drainMs: 200 })).toEqual({ unfinishedCalls: 2 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+    for (const call of stuck) await expect(call).rejects.toMatchObject({ code: OncRpcErrorCode.CONNECTION_CLOSED });
+    gate.openAll();
+  });
+
+  test('close() rejects a drainMs that is not a non-negative integer, naming it', async () => {
+    const { server } = await startServer();
+    await expect(server.close({ drainMs: -1 })).rejects.toThrow(/drainMs/);
+  });
+
+  test('onConnection sees each accepted peer and its close, not the refused ones', async () => {
+    const { server, port } = await startServer({ maxConnections: 1 });
+    const events: string[] = [];
+    server.onConnection((peer) => {
+      events.push(`opened ${peer.remoteAddress}:${peer.remotePort}`);
+      return () => events.push(`closed ${peer.remotePort}`);
+    });
+    const first = await rawSocket(port);
+    const firstPort = first.localPort;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const refused = await rawSocket(port);
+    await closed(refused);
+    first.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toEqual([`opened 127.0.0.1:${firstPort}`, `closed ${firstPort}`]);
+    expect(server.metrics.connectionsRefused).toBe(1);
+  });
+});

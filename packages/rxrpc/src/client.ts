@@ -91,7 +91,7 @@ export class RxClient {
           clientConnections: this.connections.size,
         }),
       },
-      { address: options.address ?? '0.0.0.0', port: 0, maxConnections, connectionIdleMs: 0 },
+      { address: options.address ?? '0.0.0.0', port: 0, maxConnections, connectionIdleMs: 0, reusePort: false, exclusive: false },
       this.serials,
     );
   }

@@ -40,6 +40,8 @@ export interface CounterSnapshot {
   internalErrors: number;
   /** Packet buffers returned to the pool through channel release lists. */
   buffersReleased: number;
+  /** New calls (and first DATA of new connections) aborted SERVER_BUSY because the server is closing. */
+  callsRefusedClosing: number;
 }
 
 export function emptySnapshot(): CounterSnapshot {
@@ -71,6 +73,7 @@ export function emptySnapshot(): CounterSnapshot {
     rttMaxMs: 0,
     internalErrors: 0,
     buffersReleased: 0,
+    callsRefusedClosing: 0,
   };
 }
 

@@ -57,6 +57,11 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
   return value;
 }
 
+export function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new RxError('ERR_RX_OPTION', `option ${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
 export function fillCallOptions(options: CallOptions = {}): FilledCallOptions {
   const merged = { ...kDefaultCallOptions, ...stripUndefined(options) };
   checkInteger('ackDelayMs', merged.ackDelayMs, 0, 10_000);

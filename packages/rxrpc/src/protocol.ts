@@ -161,6 +161,13 @@ export const RxErrorCode = {
   ADDRINUSE: -7,
   MSGSIZE: -8,
   RESTARTING: -100,
+  /**
+   * Not an Rx code but the one servers send to refuse work for now: OpenAFS
+   * fileservers' rx_SetBusyThreshold uses VBUSY (110), which AFS clients take as
+   * "retry later". RxServer sends it for new calls while it drains and for new
+   * connections once close() began; services may throw it at their own bounds.
+   */
+  SERVER_BUSY: 110,
   /** rxgen: the server does not implement the requested opcode. */
   RXGEN_OPCODE: -455,
   /** rxgen: the server could not decode the arguments. */

@@ -3,9 +3,12 @@
  * workers that run the services.
  *
  * Life: `RxServer.listen(options)` binds the socket and starts the workers;
- * `close()` stops both. The main thread owns the endpoint and the connection
- * table; each channel's state lives in exactly one worker (see
- * worker/worker-pool.ts for the placement).
+ * `close()` stops both. `close({ drainMs })` first drains: new connections
+ * and new calls are aborted SERVER_BUSY while the running handlers get up to
+ * drainMs to finish (their replies are sent, not waited for to be ACKed).
+ * The main thread owns the endpoint and the connection table; each
+ * channel's state lives in exactly one worker (see worker/worker-pool.ts for
+ * the placement).
  */
 import os from 'node:os';
 import { SerialTable } from './connection/serial-table.js';
@@ -13,7 +16,7 @@ import { Endpoint } from './endpoint/endpoint.js';
 import type { DebugState } from './endpoint/debug-replies.js';
 import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
-import { checkInteger, fillCallOptions, stripUndefined, type CallOptions, type FilledCallOptions } from './options.js';
+import { checkBoolean, checkInteger, fillCallOptions, stripUndefined, type CallOptions, type FilledCallOptions } from './options.js';
 import { RxErrorCode, SecurityIndex } from './protocol.js';
 import { WorkerPool } from './worker/worker-pool.js';
 
@@ -30,8 +33,30 @@ export interface RxServerOptions {
   connectionIdleMs?: number;
   /** Packet buffers each worker keeps pooled. */
   poolBuffersPerWorker?: number;
+  /**
+   * SO_REUSEPORT: processes that all bind this port share its datagrams, Linux
+   * keeping each peer's 4-tuple on one socket (so its connections stay in one process).
+   */
+  reusePort?: boolean;
+  /** Bind a socket of this process's own even under node:cluster (needed with reusePort there). */
+  exclusive?: boolean;
   call?: CallOptions;
 }
+
+export interface RxCloseOptions {
+  /** Time running handlers get to finish while new calls are refused; 0 closes at once. */
+  drainMs?: number;
+}
+
+export interface RxCloseResult {
+  /** Handlers still running when the drain ended (they are terminated); 0 without a drain. */
+  unfinishedHandlers: number;
+}
+
+/** How often a drain asks the workers whether handlers still run: a few polls per typical call. */
+const DRAIN_POLL_MS = 20;
+/** An hour: a drain longer than that is a mistake in the caller's units. */
+const DRAIN_MS_MAX = 3_600_000;
 
 interface FilledServerOptions {
   serviceModule: string;
@@ -41,6 +66,8 @@ interface FilledServerOptions {
   maxConnections: number;
   connectionIdleMs: number;
   poolBuffersPerWorker: number;
+  reusePort: boolean;
+  exclusive: boolean;
   call: FilledCallOptions;
 }
 
@@ -51,6 +78,8 @@ const kDefaultServerOptions = Object.freeze({
   maxConnections: 4096,
   connectionIdleMs: 600_000,
   poolBuffersPerWorker: 2048,
+  reusePort: false,
+  exclusive: false,
 });
 
 function fillServerOptions(options: RxServerOptions): FilledServerOptions {
@@ -64,6 +93,8 @@ function fillServerOptions(options: RxServerOptions): FilledServerOptions {
     maxConnections: checkInteger('maxConnections', merged.maxConnections, 1, 1 << 20),
     connectionIdleMs: checkInteger('connectionIdleMs', merged.connectionIdleMs, 0, 86_400_000),
     poolBuffersPerWorker: checkInteger('poolBuffersPerWorker', merged.poolBuffersPerWorker, 0, 1 << 20),
+    reusePort: checkBoolean('reusePort', merged.reusePort),
+    exclusive: checkBoolean('exclusive', merged.exclusive),
     call: fillCallOptions(options.call),
   };
 }
@@ -91,6 +122,7 @@ export class RxServer {
   readonly port: number;
   private readonly endpoint: Endpoint;
   private readonly pool: WorkerPool;
+  private closing = false;
 
   private constructor(endpoint: Endpoint, pool: WorkerPool, bound: { address: string; port: number }) {
     this.endpoint = endpoint;
@@ -118,6 +150,10 @@ export class RxServer {
       {
         isServer: true,
         admit: (header) => {
+          if (server?.closing === true) {
+            endpoint!.counters.callsRefusedClosing += 1;
+            return RxErrorCode.SERVER_BUSY;
+          }
           if (header.securityIndex !== SecurityIndex.NULL) return RxErrorCode.INVALID_OPERATION;
           return pool.serviceIds.includes(header.serviceId) ? undefined : RxErrorCode.INVALID_OPERATION;
         },
@@ -126,7 +162,14 @@ export class RxServer {
         closed: (connection, reason) => pool.close(connection.info.id, reason),
         debugState: () => server!.debugState(),
       },
-      { address: filled.address, port: filled.port, maxConnections: filled.maxConnections, connectionIdleMs: filled.connectionIdleMs },
+      {
+        address: filled.address,
+        port: filled.port,
+        maxConnections: filled.maxConnections,
+        connectionIdleMs: filled.connectionIdleMs,
+        reusePort: filled.reusePort,
+        exclusive: filled.exclusive,
+      },
       serials,
     );
     try {
@@ -168,8 +211,33 @@ export class RxServer {
     };
   }
 
-  async close(): Promise<void> {
+  /** Closes the socket and terminates the workers, after a drain of up to `drainMs`. */
+  async close(options: RxCloseOptions = {}): Promise<RxCloseResult> {
+    const drainMs = checkInteger('drainMs', options.drainMs ?? 0, 0, DRAIN_MS_MAX);
+    const unfinishedHandlers = drainMs > 0 ? await this.drain(drainMs) : 0;
     await this.endpoint.close();
     await this.pool.terminate();
+    return { unfinishedHandlers };
+  }
+
+  /** Refuses new connections and calls, waits for the running handlers; returns how many still run. */
+  private async drain(drainMs: number): Promise<number> {
+    this.closing = true;
+    this.pool.refuseNewCalls();
+    const deadline = performance.now() + drainMs;
+    let running = await this.handlersRunning();
+    // Bounded by drainMs / DRAIN_POLL_MS turns.
+    while (running > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      running = await this.handlersRunning();
+    }
+    // One more round trip through every worker: replies a handler queued just before it
+    // returned reach the socket before it closes (each worker posts them before its reply).
+    await this.pool.stats();
+    return running;
+  }
+
+  private async handlersRunning(): Promise<number> {
+    return (await this.pool.stats()).reduce((sum, reply) => sum + reply.handlersRunning, 0);
   }
 }

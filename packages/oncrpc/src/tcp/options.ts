@@ -31,6 +31,14 @@ export interface TcpClientOptions extends TcpTransportOptions {
   localPort?: number;
 }
 
+export interface TcpCloseOptions {
+  /**
+   * Time the open connections get to answer their calls in flight (reading no new
+   * ones) before they are destroyed; 0 destroys them at once.
+   */
+  drainMs?: number;
+}
+
 export type FilledTcpServerOptions = Required<TcpServerOptions>;
 export type FilledTcpClientOptions = Required<Omit<TcpClientOptions, 'localPort'>> & { localPort: number | undefined };
 
@@ -47,7 +55,11 @@ export const tcpDefaults = {
   maxConnections: 1024,
   maxInFlightCalls: 128,
   timeoutMs: 30_000,
+  drainMs: 0,
 } as const;
+
+/** An hour: a drain longer than that is a mistake in the caller's units. */
+const drainMsMax = 3_600_000;
 
 function positiveInteger(value: unknown, field: string, allowZero = false): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
@@ -87,4 +99,10 @@ export function fillTcpClientOptions(options: TcpClientOptions): FilledTcpClient
     timeoutMs: positiveInteger(options.timeoutMs ?? tcpDefaults.timeoutMs, 'timeoutMs'),
     localPort: options.localPort === undefined ? undefined : positiveInteger(options.localPort, 'localPort'),
   };
+}
+
+export function fillTcpCloseOptions(options: TcpCloseOptions): Required<TcpCloseOptions> {
+  const drainMs = positiveInteger(options.drainMs ?? tcpDefaults.drainMs, 'drainMs', true);
+  if (drainMs > drainMsMax) throw new TypeError(`drainMs must be at most ${drainMsMax}, got ${drainMs}`);
+  return { drainMs };
 }

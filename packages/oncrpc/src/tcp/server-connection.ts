@@ -18,6 +18,9 @@
  * the calls in flight are finished and answered, then ours is shut down too (a
  * partial record left at that point is counted as a truncated stream). Replies
  * to calls still in flight when the socket is destroyed are discarded.
+ *
+ * A closing server may ask a connection to finish: it reads no more calls,
+ * answers those in flight, flushes its replies and closes.
  */
 import type { Socket } from 'node:net';
 import type { Dispatcher, RpcReply } from '../dispatcher.js';
@@ -46,6 +49,7 @@ export class ServerConnection implements RecordSink {
   private waitingForDrain = false;
   private corked = false;
   private peerEnded = false;
+  private finishing = false;
 
   constructor(
     private readonly socket: Socket,
@@ -78,6 +82,13 @@ export class ServerConnection implements RecordSink {
     this.socket.destroy();
   }
 
+  /** Reads no more calls; closes once the calls in flight are answered and their replies flushed. */
+  finishAndClose(): void {
+    this.finishing = true;
+    this.socket.pause();
+    if (this.inFlight === 0) this.socket.destroySoon();
+  }
+
   onRecord(record: Buffer): boolean {
     let reply: RpcReply | Promise<RpcReply> | null;
     try {
@@ -98,6 +109,8 @@ export class ServerConnection implements RecordSink {
   }
 
   private onData(chunk: Buffer): void {
+    // A chunk read before the pause took effect: its calls would start after the drain began.
+    if (this.finishing) return;
     try {
       this.reader.push(chunk);
     } catch (error) {
@@ -131,6 +144,10 @@ export class ServerConnection implements RecordSink {
     this.corkUntilNextTick();
     this.socket.write(recordMark(message.byteLength));
     for (const chunk of message.toChunks()) this.socket.write(chunk);
+    if (this.finishing && this.inFlight === 0) {
+      this.socket.destroySoon();
+      return;
+    }
     if (this.peerEnded && this.inFlight === 0) {
       this.socket.end();
       return;
@@ -162,6 +179,11 @@ export class ServerConnection implements RecordSink {
 
   private updateReading(): void {
     if (this.closed) return;
+    if (this.finishing) {
+      // Held records stay unread: a finishing connection starts no new calls.
+      this.socket.pause();
+      return;
+    }
     const belowBound = this.inFlight < this.options.maxInFlightCallsPerConnection;
     if (belowBound && this.reader.stopped) {
       try {

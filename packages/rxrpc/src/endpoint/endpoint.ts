@@ -35,6 +35,10 @@ export interface EndpointOptions {
   maxConnections: number;
   /** Server connections silent this long are closed; 0 disables reaping (clients manage their own). */
   connectionIdleMs: number;
+  /** SO_REUSEPORT: several sockets (processes) bind one port; Linux spreads peers by 4-tuple hash. */
+  reusePort: boolean;
+  /** Bind this process's own socket even under node:cluster (which otherwise shares the primary's). */
+  exclusive: boolean;
 }
 
 export interface EndpointOwner {
@@ -64,7 +68,7 @@ export class Endpoint {
     this.options = options;
     this.serials = serials;
     this.connections = new ConnectionTable(options.maxConnections, serials);
-    this.socket = dgram.createSocket({ type: options.address.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
+    this.socket = dgram.createSocket({ type: options.address.includes(':') ? 'udp6' : 'udp4', ipv6Only: false, reusePort: options.reusePort });
     this.socket.on('message', (message, remote) => this.receive(message, remote));
     // A send error (ICMP port unreachable surfacing on Linux) must not kill the process;
     // the affected calls time out or are retransmitted.
@@ -72,7 +76,7 @@ export class Endpoint {
   }
 
   async listen(): Promise<{ address: string; port: number }> {
-    this.socket.bind(this.options.port, this.options.address);
+    this.socket.bind({ port: this.options.port, address: this.options.address, exclusive: this.options.exclusive });
     await once(this.socket, 'listening');
     if (this.options.connectionIdleMs > 0) {
       this.reaper = setInterval(() => this.reapIdle(), Math.max(100, this.options.connectionIdleMs / 4));

@@ -42,6 +42,8 @@ export class ChannelThread {
   private readonly config: ChannelThreadOptions;
   /** Server calls whose handler is running; a gauge for metrics. */
   handlersRunning = 0;
+  /** Set once the server drains: new calls are aborted SERVER_BUSY (the client may retry elsewhere). */
+  private refusingNewCalls = false;
 
   constructor(config: ChannelThreadOptions) {
     this.config = config;
@@ -96,9 +98,18 @@ export class ChannelThread {
     this.config.transmit(connection, packet);
   }
 
+  refuseNewCalls(): void {
+    this.refusingNewCalls = true;
+  }
+
   callStarted(call: Call, view: ConnectionView, _channel: Channel): void {
     const service = this.services.get(view.info.serviceId);
     const stream = new CallStream(call);
+    if (this.refusingNewCalls) {
+      this.counters.callsRefusedClosing += 1;
+      stream.abort(RxErrorCode.SERVER_BUSY, 'server is closing');
+      return;
+    }
     if (service === undefined) {
       stream.abort(RxErrorCode.INVALID_OPERATION, `no service ${view.info.serviceId}`);
       return;

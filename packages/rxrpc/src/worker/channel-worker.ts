@@ -67,6 +67,9 @@ function run(services: RxService[]): void {
       case 'close':
         thread.close(message.connectionId, new RxError('ERR_RX_CLOSED', message.reason));
         return;
+      case 'refuse-new-calls':
+        thread.refuseNewCalls();
+        return;
       case 'stats':
         post({
           kind: 'stats',

@@ -17,7 +17,9 @@ export type MainToWorker =
   | { kind: 'open'; connection: ConnectionInfo; channels: number[] }
   | { kind: 'close'; connectionId: number; reason: string }
   | { kind: 'packets'; batch: ArrayBuffer }
-  | { kind: 'stats'; requestId: number };
+  | { kind: 'stats'; requestId: number }
+  /** The server is closing: new calls are refused, running ones finish. */
+  | { kind: 'refuse-new-calls' };
 
 export type WorkerToMain =
   | { kind: 'ready'; serviceIds: number[] }

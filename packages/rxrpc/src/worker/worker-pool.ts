@@ -161,6 +161,12 @@ export class WorkerPool {
     });
   }
 
+  /** From now on every worker aborts new calls SERVER_BUSY; calls already running go on. */
+  refuseNewCalls(): void {
+    this.flush();
+    this.workers.forEach((_, index) => this.post(index, { kind: 'refuse-new-calls' }));
+  }
+
   async terminate(): Promise<void> {
     await Promise.all(this.workers.map((entry) => entry.worker.terminate()));
     this.workers.length = 0;

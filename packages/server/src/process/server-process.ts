@@ -22,11 +22,11 @@ import { loadService } from '../service/definition.js';
 import { ProcedurePool } from '../threads/procedure-pool.js';
 import { MeteredDispatcher } from '../transports/metered-dispatcher.js';
 import { startRdmaTransport } from '../transports/rdma-transport.js';
-import { startTcpTransport, stopAccepting, watchConnections } from '../transports/tcp-transport.js';
+import { startTcpTransport, watchConnections } from '../transports/tcp-transport.js';
 import { startUdpTransport } from '../transports/udp-transport.js';
 import type { ProcessReady } from './messages.js';
 
-/** How often drain() looks at the in-flight counts. */
+/** How often drain() looks at the dispatcher's in-flight count (TCP and RDMA calls). */
 const DRAIN_POLL_MS = 10;
 
 export class ServerProcess {
@@ -113,26 +113,33 @@ export class ServerProcess {
     });
   }
 
-  private async callsInService(): Promise<number> {
-    const udp = this.udp === undefined ? 0 : (await this.udp.stats()).handlersRunning;
-    return (this.dispatcher?.inFlight ?? 0) + udp;
+  /** Waits until the dispatcher (TCP and RDMA calls) is idle or the deadline passes; returns its in-flight count. */
+  private async dispatcherIdle(deadline: number): Promise<number> {
+    // Bounded by drainTimeoutMs / DRAIN_POLL_MS turns.
+    while ((this.dispatcher?.inFlight ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return this.dispatcher?.inFlight ?? 0;
   }
 
-  /** Stops taking work, lets calls in service finish (bounded by drainTimeoutMs), closes everything. */
+  /**
+   * Stops taking work, lets calls in service finish (bounded by drainTimeoutMs), closes
+   * everything. TCP and UDP drain themselves: TCP connections read no new calls and close
+   * once answered; RxRPC aborts new calls SERVER_BUSY while its handlers finish. RDMA
+   * closes once the dispatcher it shares with TCP is idle.
+   */
   async drain(): Promise<{ unfinishedCalls: number }> {
-    if (this.tcp !== undefined) stopAccepting(this.tcp);
-    const deadline = Date.now() + this.options.drainTimeoutMs;
-    let unfinished = await this.callsInService();
-    // Bounded by drainTimeoutMs / DRAIN_POLL_MS turns.
-    while (unfinished > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
-      unfinished = await this.callsInService();
-    }
-    // One more turn: replies settled in the last poll are written before their sockets close.
-    await new Promise((resolve) => setImmediate(resolve));
-    await Promise.all([this.tcp?.close(), this.udp?.close(), this.rdma?.close()]);
+    const drainMs = this.options.drainTimeoutMs;
+    this.tcp?.stopAccepting();
+    const [dispatched, udp] = await Promise.all([
+      this.dispatcherIdle(Date.now() + drainMs),
+      this.udp?.close({ drainMs }),
+      this.tcp?.close({ drainMs }),
+    ]);
+    await this.rdma?.close();
     await this.pool?.close();
     this.stopReceivingRecords();
+    const unfinished = dispatched + (udp?.unfinishedHandlers ?? 0);
     this.log.info({ unfinishedCalls: unfinished }, 'drained');
     return { unfinishedCalls: unfinished };
   }

@@ -8,7 +8,6 @@
  * connections die with it (clients see the close and reconnect).
  */
 import { OncRpcTcpServer } from '@roce-rpc/oncrpc';
-import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { FilledServerOptions } from '../config/options.js';
 import type { MeteredDispatcher } from './metered-dispatcher.js';
@@ -24,21 +23,11 @@ export async function startTcpTransport(options: FilledServerOptions, dispatcher
   return server;
 }
 
-/**
- * Stops taking new connections while the open ones finish their calls.
- * OncRpcTcpServer.close() stops accepting and destroys its connections in
- * one step, and has no separate "stop accepting" (requested in
- * /tmp/team/server-needs.md), so this closes its net.Server directly.
- */
-export function stopAccepting(server: OncRpcTcpServer): void {
-  (server as unknown as { server: Server }).server.close();
-}
-
 /** A child logger per connection (transport, peer), logging its open and close at debug. */
 export function watchConnections(server: OncRpcTcpServer, log: Logger): void {
-  (server as unknown as { server: Server }).server.on('connection', (socket) => {
-    const connectionLog = log.child({ transport: 'tcp', peer: `${socket.remoteAddress}:${socket.remotePort}` });
+  server.onConnection((peer) => {
+    const connectionLog = log.child({ transport: 'tcp', peer: `${peer.remoteAddress}:${peer.remotePort}` });
     connectionLog.debug('connection opened');
-    socket.once('close', () => connectionLog.debug('connection closed'));
+    return () => connectionLog.debug('connection closed');
   });
 }

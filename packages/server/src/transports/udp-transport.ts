@@ -9,12 +9,7 @@
  * their whole life. When a process dies its socket leaves the group and its
  * peers hash onto the survivors, which do not know their connections (those
  * calls fail and the clients reconnect).
- *
- * The rxrpc package creates its socket itself and has no reusePort option
- * yet (requested in /tmp/team/server-needs.md); until it does, listen()
- * wraps dgram.createSocket for the duration of RxServer.listen only.
  */
-import dgram from 'node:dgram';
 import { RxServer } from '@roce-rpc/rxrpc';
 import type { FilledServerOptions, LogLevel } from '../config/options.js';
 
@@ -33,25 +28,15 @@ export function rxModuleUrl(config: RxModuleConfig): string {
   return url.href;
 }
 
-type CreateSocket = typeof dgram.createSocket;
-
-function withReusePort<T>(start: () => Promise<T>): Promise<T> {
-  const original: CreateSocket = dgram.createSocket;
-  const patched = ((options: dgram.SocketOptions, listener?: (message: Buffer, remote: dgram.RemoteInfo) => void) => {
-    const socket = original({ ...options, reusePort: true }, listener);
-    const bind = socket.bind.bind(socket) as (options: dgram.BindOptions, callback?: () => void) => dgram.Socket;
-    socket.bind = ((port: number, address: string, callback?: () => void) => bind({ port, address, exclusive: true }, callback)) as typeof socket.bind;
-    return socket;
-  }) as CreateSocket;
-  dgram.createSocket = patched;
-  return start().finally(() => {
-    dgram.createSocket = original;
-  });
-}
-
 export function startUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
   const serviceModule = rxModuleUrl({ ...module, maxInFlightCalls: Math.max(1, Math.floor(options.maxInFlightCalls / options.rxThreads)) });
-  return withReusePort(() =>
-    RxServer.listen({ serviceModule, address: options.host, port: options.udpPort, workers: options.rxThreads, maxConnections: options.maxConnections }),
-  );
+  return RxServer.listen({
+    serviceModule,
+    address: options.host,
+    port: options.udpPort,
+    workers: options.rxThreads,
+    maxConnections: options.maxConnections,
+    reusePort: true,
+    exclusive: true,
+  });
 }
