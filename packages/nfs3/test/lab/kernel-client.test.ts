@@ -71,10 +71,12 @@ describe('the kernel NFSv3 client mounts our server over TCP', () => {
       expect(line).toContain('wsize=1048576');
     });
 
-    it('writes files of 1 B, 100 001 B and 3 MiB with dd conv=fsync and reads them back byte-exact after dropping caches', async () => {
+    it('writes files of 1 B, 100 001 B, 3 MiB and 16 MiB with dd conv=fsync and reads them back byte-exact after dropping caches', async () => {
       await roundTrip(mountPoint, 'one-byte', 1);
       await roundTrip(mountPoint, 'odd-size', 100_001);
       await roundTrip(mountPoint, 'three-mib', 3 * 1024 * 1024);
+      await roundTrip(mountPoint, 'sixteen-mib', 16 * 1024 * 1024);
+      await run('rm', [`${mountPoint}/sixteen-mib`]);
     });
 
     it('mkdir, ln -s, mv, chmod and rm -r behave as on a local file system', async () => {
@@ -86,6 +88,18 @@ describe('the kernel NFSv3 client mounts our server over TCP', () => {
       expect((await stat(`${mountPoint}/tree/c/file`)).mode & 0o777).toBe(0o600);
       expect((await shell(`ls ${mountPoint}/tree/a | wc -l`)).trim()).toBe('40');
       await shell(`rm -r ${mountPoint}/tree`);
+      expect((await shell(`ls -A ${mountPoint}`)).split('\n').filter(Boolean).sort()).toEqual(['odd-size', 'one-byte', 'three-mib']);
+    });
+
+    it('copies a tree of 300 small files in and out: diff -r finds no difference, ls -lR lists them all', async () => {
+      // Shell builtins only (no process per file): emulated process start-up would dominate.
+      await shell('mkdir -p /tmp/tree-source && cd /tmp/tree-source && for d in 0 1 2 3 4 5 6 7 8 9; do mkdir d$d; for f in $(seq 1 30); do echo "file $d/$f $RANDOM" > d$d/f$f; done; done');
+      await shell(`cp -a /tmp/tree-source ${mountPoint}/tree-copy`);
+      await dropCaches();
+      await shell(`diff -r /tmp/tree-source ${mountPoint}/tree-copy`);
+      expect((await shell(`ls -lR ${mountPoint}/tree-copy | grep -c '^-'`)).trim()).toBe('300');
+      await shell(`cp -a ${mountPoint}/tree-copy /tmp/tree-back && diff -r /tmp/tree-source /tmp/tree-back`);
+      await shell(`rm -r ${mountPoint}/tree-copy`);
       expect((await shell(`ls -A ${mountPoint}`)).split('\n').filter(Boolean).sort()).toEqual(['odd-size', 'one-byte', 'three-mib']);
     });
 
