@@ -1,4 +1,5 @@
 export { createNfsService, type NfsService } from './nfs-service.js';
+export type { NfsMetrics } from './metrics.js';
 export { NfsTcpServer, type NfsTcpServerOptions } from './nfs-server.js';
 export { defaultMaxTransferBytes, type NfsServiceOptions, type FilledNfsServiceOptions } from './options.js';
 export { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from './errors.js';

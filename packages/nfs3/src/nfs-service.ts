@@ -6,6 +6,7 @@
  * Main thread.
  */
 import type { Dispatcher } from '@roce-rpc/oncrpc';
+import { countedHandlers, createMetrics, type NfsMetrics } from './metrics.js';
 import { mountProcedures } from './mount-service.js';
 import { fillServiceOptions, type FilledNfsServiceOptions, type NfsServiceOptions } from './options.js';
 import { attributeProcedures } from './procedures/attribute-procedures.js';
@@ -22,6 +23,7 @@ export interface NfsService {
   readonly options: FilledNfsServiceOptions;
   /** WRITE/COMMIT verifier of this instance. */
   readonly writeVerifier: Buffer;
+  readonly metrics: NfsMetrics;
   close(): Promise<void>;
 }
 
@@ -29,13 +31,15 @@ export interface NfsService {
 export function createNfsService(dispatcher: Dispatcher, options: NfsServiceOptions = {}): NfsService {
   const filled = fillServiceOptions(options, () => new MemoryStore());
   const context = createProcedureContext(filled.store, filled.maxTransferBytes);
-  dispatcher.addVersion(NFS_PROGRAM, NFS_PROGRAM_NFS_V3_DESCRIPTOR, {
+  const metrics = createMetrics();
+  const handlers = {
     ...attributeProcedures(context),
     ...fileSystemProcedures(context),
     ...namespaceProcedures(context),
     ...dataProcedures(context),
     ...directoryProcedures(context),
-  });
+  };
+  dispatcher.addVersion(NFS_PROGRAM, NFS_PROGRAM_NFS_V3_DESCRIPTOR, countedHandlers(handlers, metrics));
   dispatcher.addVersion(MOUNT_PROGRAM, MOUNT_PROGRAM_MOUNT_V3_DESCRIPTOR, mountProcedures(filled.exportPath, filled.store.rootHandle));
-  return { options: filled, writeVerifier: context.writeVerifier, close: () => filled.store.close() };
+  return { options: filled, writeVerifier: context.writeVerifier, metrics, close: () => filled.store.close() };
 }

@@ -40,6 +40,11 @@ describe.each<StoreKindName>(['memory', 'directory'])('NFSv3 procedures on the %
     expect(commit.status).toBe(nfs.NFS3_OK);
     if (commit.status === nfs.NFS3_OK) expect(Buffer.from(commit.resok.verf).equals(Buffer.from(verifier!))).toBe(true);
     expect((await bed.readAll(file, 50_000)).equals(content)).toBe(true);
+    const metrics = bed.server.service.metrics;
+    expect(metrics.bytesWritten).toBe(300_000);
+    expect(metrics.bytesRead).toBe(300_000);
+    expect(metrics.calls.NFSPROC3_WRITE).toBe(5);
+    expect(metrics.calls.NFSPROC3_COMMIT).toBe(1);
     const attributes = await bed.call('NFSPROC3_GETATTR', { object: { data: file } });
     if (attributes.status === nfs.NFS3_OK) expect(attributes.resok.obj_attributes.size).toBe(300_000n);
   });
@@ -116,6 +121,7 @@ describe.each<StoreKindName>(['memory', 'directory'])('NFSv3 procedures on the %
     expect((await bed.call('NFSPROC3_GETATTR', { object: { data: directory } })).status).toBe(nfs.NFS3ERR_STALE);
     const missing = await bed.call('NFSPROC3_LOOKUP', { what: { dir: { data: root }, name: 'dir' } });
     expect(missing.status).toBe(nfs.NFS3ERR_NOENT);
+    expect(bed.server.service.metrics.statuses).toMatchObject({ NFS3ERR_NOTEMPTY: 1, NFS3ERR_ISDIR: 1, NFS3ERR_STALE: 1, NFS3ERR_NOENT: 1, NFS3ERR_INVAL: 1 });
   });
 
   it('READDIR pages 300 names by cookie, and a removal between pages neither skips nor repeats the rest', async () => {
