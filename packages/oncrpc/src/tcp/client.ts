@@ -19,6 +19,7 @@ import { OncRpcError, OncRpcErrorCode } from '../errors.js';
 import { readReplyBody, writeCallHeader } from '../message.js';
 import { MESSAGE_PREFIX_BYTES, MessageType } from '../protocol.js';
 import { fillTcpClientOptions, type FilledTcpClientOptions, type TcpClientOptions } from './options.js';
+import { TickCork } from './tick-cork.js';
 import { RecordReader, recordMark, type RecordSink } from './record-reader.js';
 
 interface PendingCall {
@@ -48,7 +49,7 @@ export class OncRpcTcpClient implements RecordSink {
   private readonly reader: RecordReader;
   private nextXid = (Math.random() * 0x1_0000_0000) >>> 0;
   private closedError: OncRpcError | null = null;
-  private corked = false;
+  private readonly cork: TickCork;
 
   private constructor(
     private readonly socket: Socket,
@@ -56,7 +57,7 @@ export class OncRpcTcpClient implements RecordSink {
   ) {
     this.reader = new RecordReader(options, this);
     this.expire = this.expire.bind(this);
-    this.uncork = this.uncork.bind(this);
+    this.cork = new TickCork(socket);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error) => this.fail(new OncRpcError(OncRpcErrorCode.CONNECTION_CLOSED, `connection failed: ${error.message}`, {}, { cause: error })));
@@ -115,7 +116,7 @@ export class OncRpcTcpClient implements RecordSink {
     return new Promise<Result>((resolve, reject) => {
       const timer = setTimeout(this.expire, options.timeoutMs ?? this.options.timeoutMs, xid);
       this.pending.set(xid, { resolve: resolve as (value: unknown) => void, reject, result: procedure.result, timer });
-      this.corkUntilNextTick();
+      this.cork.corkUntilNextTick();
       this.socket.write(recordMark(message.byteLength));
       for (const chunk of message.toChunks()) this.socket.write(chunk);
     });
@@ -169,19 +170,6 @@ export class OncRpcTcpClient implements RecordSink {
   private badReply(): boolean {
     this.metrics.badReplies++;
     return true;
-  }
-
-  /** Calls issued in one tick leave in one writev. */
-  private corkUntilNextTick(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(this.uncork);
-  }
-
-  private uncork(): void {
-    this.corked = false;
-    this.socket.uncork();
   }
 
   private expire(xid: number): void {

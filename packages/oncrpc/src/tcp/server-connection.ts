@@ -28,6 +28,7 @@ import { OncRpcError } from '../errors.js';
 import type { RpcTransportContext } from '../service.js';
 import type { FilledTcpServerOptions } from './options.js';
 import { RecordReader, recordMark, type RecordSink } from './record-reader.js';
+import { TickCork } from './tick-cork.js';
 
 export interface TcpCallContext extends RpcTransportContext {
   readonly transport: 'tcp';
@@ -44,10 +45,10 @@ export interface ServerConnectionMetrics {
 export class ServerConnection implements RecordSink {
   private readonly reader: RecordReader;
   private readonly context: TcpCallContext;
+  private readonly cork: TickCork;
   private inFlight = 0;
   private closed = false;
   private waitingForDrain = false;
-  private corked = false;
   private peerEnded = false;
   private finishing = false;
 
@@ -65,7 +66,7 @@ export class ServerConnection implements RecordSink {
       ...(socket.remotePort !== undefined ? { remotePort: socket.remotePort } : {}),
     };
     this.sendReply = this.sendReply.bind(this);
-    this.uncork = this.uncork.bind(this);
+    this.cork = new TickCork(socket);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -141,7 +142,7 @@ export class ServerConnection implements RecordSink {
       return;
     }
     const message = reply.message;
-    this.corkUntilNextTick();
+    this.cork.corkUntilNextTick();
     this.socket.write(recordMark(message.byteLength));
     for (const chunk of message.toChunks()) this.socket.write(chunk);
     if (this.finishing && this.inFlight === 0) {
@@ -154,22 +155,6 @@ export class ServerConnection implements RecordSink {
     }
     if (this.socket.writableNeedDrain) this.waitingForDrain = true;
     this.updateReading();
-  }
-
-  /**
-   * Replies produced in one tick (all the calls of one received chunk, or every
-   * promise settled in one microtask run) leave in one writev.
-   */
-  private corkUntilNextTick(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(this.uncork);
-  }
-
-  private uncork(): void {
-    this.corked = false;
-    this.socket.uncork();
   }
 
   private onDrain(): void {
