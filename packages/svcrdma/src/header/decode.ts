@@ -63,6 +63,33 @@ export const defaultHeaderLimits: HeaderLimits = Object.freeze({
 
 const ADDRESS_MAX = 0xffff_ffff_ffff_ffffn;
 
+/** The four words every transport header starts with, and the reader left after them. */
+export interface FixedHeader {
+  readonly reader: XdrReader;
+  readonly xid: number;
+  readonly version: number;
+  readonly credits: number;
+  readonly procedure: number;
+}
+
+/**
+ * Reads the fixed header of a call or a reply (RFC 8166 §4.2) and checks what
+ * both directions check: that it was received whole and names our version.
+ * @throws HeaderRejection SHORT_FIXED_HEADER or UNSUPPORTED_VERSION
+ */
+export function decodeFixedHeader(message: Uint8Array): FixedHeader {
+  if (message.length < FIXED_HEADER_BYTES) {
+    throw new HeaderRejection(HeaderRejectReason.SHORT_FIXED_HEADER, null, `${message.length} bytes received`);
+  }
+  const reader = new XdrReader(message);
+  const xid = reader.readUint();
+  const version = reader.readUint();
+  const credits = reader.readUint();
+  const procedure = reader.readUint();
+  if (version !== RPCRDMA_VERSION) reject(HeaderRejectReason.UNSUPPORTED_VERSION, xid, `version ${version}`);
+  return { reader, xid, version, credits, procedure };
+}
+
 /** Decoding state of one header: the reader plus what the checks need to name. */
 interface Decoding {
   readonly reader: XdrReader;
@@ -78,15 +105,7 @@ interface Decoding {
  * @throws HeaderRejection for every malformed or over-limit header; nothing else
  */
 export function decodeCallHeader(message: Uint8Array, limits: HeaderLimits = defaultHeaderLimits): CallTransportHeader {
-  if (message.length < FIXED_HEADER_BYTES) {
-    throw new HeaderRejection(HeaderRejectReason.SHORT_FIXED_HEADER, null, `${message.length} bytes received`);
-  }
-  const reader = new XdrReader(message);
-  const xid = reader.readUint();
-  const version = reader.readUint();
-  const credits = reader.readUint();
-  const procedure = reader.readUint();
-  if (version !== RPCRDMA_VERSION) reject(HeaderRejectReason.UNSUPPORTED_VERSION, xid, `version ${version}`);
+  const { reader, xid, version, credits, procedure } = decodeFixedHeader(message);
   if (procedure !== RdmaProcedure.MSG && procedure !== RdmaProcedure.NOMSG) rejectProcedure(procedure, xid);
 
   const decoding: Decoding = { reader, xid, limits, writeSegments: 0 };

@@ -7,16 +7,15 @@
 import { XdrReader, isXdrError } from '@roce-rpc/xdr';
 import { HeaderRejectReason, HeaderRejection } from '../errors.js';
 import {
-  FIXED_HEADER_BYTES,
   ITEM_ABSENT,
   ITEM_PRESENT,
   MAX_SEGMENTS_PER_WRITE_CHUNK,
   MAX_WRITE_CHUNKS,
   RdmaErrorCode,
   RdmaProcedure,
-  RPCRDMA_VERSION,
 } from '../protocol.js';
 import type { RdmaSegment, WriteChunk } from './chunks.js';
+import { decodeFixedHeader } from './decode.js';
 
 export type ReplyTransportHeader =
   | {
@@ -40,15 +39,7 @@ export type ReplyTransportHeader =
     };
 
 export function decodeReplyHeader(message: Uint8Array): ReplyTransportHeader {
-  if (message.length < FIXED_HEADER_BYTES) {
-    throw new HeaderRejection(HeaderRejectReason.SHORT_FIXED_HEADER, null, `${message.length} bytes received`);
-  }
-  const reader = new XdrReader(message);
-  const xid = reader.readUint();
-  const version = reader.readUint();
-  const credits = reader.readUint();
-  const procedure = reader.readUint();
-  if (version !== RPCRDMA_VERSION) fail(HeaderRejectReason.UNSUPPORTED_VERSION, xid, `version ${version}`);
+  const { reader, xid, credits, procedure } = decodeFixedHeader(message);
   try {
     if (procedure === RdmaProcedure.ERROR) return decodeError(reader, xid, credits);
     if (procedure !== RdmaProcedure.MSG && procedure !== RdmaProcedure.NOMSG) {
