@@ -9,18 +9,11 @@
  */
 import { Dispatcher, authNone, encodeAuthSys, writeCallHeader, defineProcedure } from '@roce-rpc/oncrpc';
 import { XdrWriter, xdrString, xdrUint, xdrVariableOpaque } from '@roce-rpc/xdr';
-import { decodeCallHeader, encodeCallHeader, HeaderRejection, planReply, RdmaProcedure } from '../dist/index.js';
+import { decodeCallHeader, encodeCallHeader, planReply, RdmaProcedure } from '../dist/index.js';
+import { runFuzzer, startFuzzer } from './harness.ts';
 
-const cases = Number(process.argv[2] ?? 1_000_000);
-const seed = Number(process.argv[3] ?? Date.now() % 0x7fffffff) >>> 0 || 1;
-let state = seed;
-function random(): number {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return (state >>> 0) / 0x1_0000_0000;
-}
-const below = (limit: number): number => Math.floor(random() * limit);
+const fuzzer = startFuzzer();
+const below = fuzzer.below;
 
 const PROGRAM = 0x2000_0099;
 const dispatcher = new Dispatcher().addVersion(PROGRAM, {
@@ -76,32 +69,15 @@ function mutate(input: Buffer): Buffer {
   return bytes;
 }
 
-const outcomes = new Map<string, number>();
-const count = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-const started = process.hrtime.bigint();
-for (let index = 0; index < cases; index++) {
-  const input = mutate(corpus[below(corpus.length)]!);
-  try {
-    const header = decodeCallHeader(input);
-    const reply = dispatcher.handleCall(input.subarray(header.headerBytes), { transport: 'rdma' });
-    if (reply === null) {
-      count('rpc dropped');
-      continue;
-    }
-    if (reply instanceof Promise) throw new Error('synchronous handlers gave a promise');
-    count(`rpc ${reply.kind}`);
-    const plan = planReply({ xid: header.xid, credits: 1, body: reply.message, writeList: header.writeList, replyChunk: header.replyChunk, sendLimitBytes: 4096 });
-    count(`plan ${plan.kind}`);
-  } catch (error) {
-    if (error instanceof HeaderRejection) {
-      count(`header ${error.reason.name}`);
-      continue;
-    }
-    console.error(`case ${index} (seed ${seed}) input ${input.toString('hex')}`);
-    console.error(error);
-    process.exit(1);
+runFuzzer('rpc call', fuzzer, () => mutate(corpus[below(corpus.length)]!), (input, count) => {
+  const header = decodeCallHeader(input);
+  const reply = dispatcher.handleCall(input.subarray(header.headerBytes), { transport: 'rdma' });
+  if (reply === null) {
+    count('rpc dropped');
+    return;
   }
-}
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-console.log(`rpc call: ${cases} cases in ${seconds.toFixed(2)} s = ${Math.round(cases / seconds)} cases/s (seed ${seed})`);
-for (const [outcome, number] of [...outcomes].sort((a, b) => b[1] - a[1])) console.log(`    ${outcome.padEnd(36)} ${number}`);
+  if (reply instanceof Promise) throw new Error('synchronous handlers gave a promise');
+  count(`rpc ${reply.kind}`);
+  const plan = planReply({ xid: header.xid, credits: 1, body: reply.message, writeList: header.writeList, replyChunk: header.replyChunk, sendLimitBytes: 4096 });
+  count(`plan ${plan.kind}`);
+});

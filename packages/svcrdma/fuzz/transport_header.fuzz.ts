@@ -2,25 +2,17 @@
  * Fuzzes the call transport-header decoder: mutates valid headers of every
  * shape (and pure noise) and feeds them to decodeCallHeader. The only thing that
  * may come out is a HeaderRejection; an accepted header must re-encode to the
- * same bytes. Anything else is printed with its input and fails the run.
+ * same bytes. Anything else is printed with its input and fails the run (the
+ * loop, the seeded random source and the report are in harness.ts).
  *
  *   node fuzz/transport_header.fuzz.ts [cases=1000000] [seed]
  */
-import { decodeCallHeader, encodeCallHeader, HeaderRejection, RdmaProcedure } from '../dist/index.js';
+import { decodeCallHeader, encodeCallHeader, RdmaProcedure } from '../dist/index.js';
 import type { CallHeaderFields, CallTransportHeader } from '../dist/index.js';
+import { runFuzzer, startFuzzer } from './harness.ts';
 
-const cases = Number(process.argv[2] ?? 1_000_000);
-const seed = Number(process.argv[3] ?? Date.now() % 0x7fffffff) >>> 0 || 1;
-
-/** xorshift32: deterministic per seed, so a failure can be replayed. */
-let state = seed;
-function random(): number {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return (state >>> 0) / 0x1_0000_0000;
-}
-const below = (limit: number): number => Math.floor(random() * limit);
+const fuzzer = startFuzzer();
+const below = fuzzer.below;
 
 const segment = (handle: number, length: number) => ({ handle, length, offset: BigInt(below(0x7fffffff)) * 4096n });
 const noChunks = { callChunk: null, readChunks: [], writeList: [], replyChunk: null } as const;
@@ -83,25 +75,12 @@ function checkAccepted(input: Buffer, header: CallTransportHeader): void {
   if (header.headerBytes + header.inlineBodyBytes !== input.length) throw new Error('header and body lengths do not add up');
 }
 
-const reasons = new Map<string, number>();
-let accepted = 0;
-const started = process.hrtime.bigint();
-for (let index = 0; index < cases; index++) {
-  const input = below(20) === 0 ? randomBytes(below(200)) : mutate(corpus[below(corpus.length)]!);
-  try {
+runFuzzer(
+  'transport header',
+  fuzzer,
+  () => (below(20) === 0 ? randomBytes(below(200)) : mutate(corpus[below(corpus.length)]!)),
+  (input, count) => {
     checkAccepted(input, decodeCallHeader(input));
-    accepted++;
-  } catch (error) {
-    if (error instanceof HeaderRejection) {
-      reasons.set(error.reason.name, (reasons.get(error.reason.name) ?? 0) + 1);
-      continue;
-    }
-    console.error(`case ${index} (seed ${seed}) input ${input.toString('hex')}`);
-    console.error(error);
-    process.exit(1);
-  }
-}
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-console.log(`transport header: ${cases} cases in ${seconds.toFixed(2)} s = ${Math.round(cases / seconds)} cases/s (seed ${seed})`);
-console.log(`  accepted ${accepted}; rejected by reason:`);
-for (const [reason, count] of [...reasons].sort((a, b) => b[1] - a[1])) console.log(`    ${reason.padEnd(28)} ${count}`);
+    count('accepted');
+  },
+);
