@@ -85,10 +85,15 @@ class BarePeer {
     return new BarePeer(cmId, ...parts!);
   }
 
-  /** Sends `message`, returns the reply's bytes (the server's event loop runs meanwhile). */
-  async exchange(message: Buffer): Promise<Buffer> {
+  /** Posts `message` as one Send, without waiting for anything. */
+  sendMessage(message: Buffer): void {
     message.copy(this.send.buffer);
     this.cmId.queuePair!.postSendOne(2, this.send, 0, message.length);
+  }
+
+  /** Sends `message`, returns the reply's bytes (the server's event loop runs meanwhile). */
+  async exchange(message: Buffer): Promise<Buffer> {
+    this.sendMessage(message);
     const received = await this.next((completion) => completion.wrId === 1);
     const reply = Buffer.from(this.receive.buffer.subarray(0, received.byteLength));
     this.cmId.queuePair!.postRecvOne(1, this.receive, 0, 4096);
@@ -128,8 +133,17 @@ class BarePeer {
     const disconnected = new Promise((resolve) => this.cmId.once('disconnected', resolve));
     this.cmId.disconnect();
     await disconnected;
+    this.destroyConnection();
+    this.releaseResources();
+  }
+
+  /** Closes the QP and the id without a disconnect: to the server the peer just goes. */
+  destroyConnection(): void {
     this.cmId.queuePair!.close();
     this.cmId.close();
+  }
+
+  releaseResources(): void {
     for (const closable of [this.send, this.receive, this.sink, this.source, this.cq, this.pd, this.device]) closable.close();
   }
 }
@@ -146,6 +160,31 @@ const words = (...values: number[]) => {
   values.forEach((value, index) => bytes.writeUInt32BE(value >>> 0, index * 4));
   return bytes;
 };
+
+/**
+ * A client calling NULL back to back from its own async loop while a test
+ * churns other connections; stop() ends the loop, closes the client and returns
+ * how many calls it completed.
+ */
+async function startSteadyClient(): Promise<{ stop(): Promise<number> }> {
+  const client = await RdmaRpcClient.connect({ address, port: PORT });
+  let calls = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await client.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid);
+      calls++;
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await client.close();
+      return calls;
+    },
+  };
+}
 
 let server: SvcRdmaServer;
 let peer: BarePeer;
@@ -258,42 +297,28 @@ describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
     const connection = [...server.connections].at(-1)!;
     const header = encodeCallHeader({ xid: 91, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk: null });
     const message = Buffer.concat([header, rpcCall(91, 4, 300)]);
-    message.copy(doomed.send.buffer);
-    doomed.cmId.queuePair!.postSendOne(2, doomed.send, 0, message.length);
+    doomed.sendMessage(message);
     for (let waited = 0; connection.transport.metrics.calls === 0 && waited < 5000; waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
     // The procedure is still running: the peer destroys its id without a disconnect.
-    doomed.cmId.queuePair!.close();
-    doomed.cmId.close();
+    doomed.destroyConnection();
     for (let waited = 0; server.connections.has(connection) && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(server.connections.has(connection)).toBe(false);
     expect(connection.transport.sendContexts.metrics.inUse).toBe(0);
     expect(connection.openRegistrations).toBe(0);
-    for (const closable of [doomed.send, doomed.receive, doomed.sink, doomed.source, doomed.cq, doomed.pd, doomed.device]) closable.close();
+    doomed.releaseResources();
   });
 
   it(`keeps serving one client through ${ABRUPT_ROUNDS} peers that send a call and vanish at once`, async () => {
-    const steady = await RdmaRpcClient.connect({ address, port: PORT });
-    let steadyCalls = 0;
-    let churning = true;
-    const steadyLoop = (async () => {
-      while (churning) {
-        await steady.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid);
-        steadyCalls++;
-      }
-    })();
+    const steady = await startSteadyClient();
     for (let round = 0; round < ABRUPT_ROUNDS; round++) {
       const doomed = await BarePeer.connect();
       const header = encodeCallHeader({ xid: round, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk: null });
       const message = Buffer.concat([header, rpcCall(round, 0)]);
-      message.copy(doomed.send.buffer);
-      doomed.cmId.queuePair!.postSendOne(2, doomed.send, 0, message.length);
-      doomed.cmId.queuePair!.close(); // no disconnect: the id and QP just go
-      doomed.cmId.close();
-      for (const closable of [doomed.send, doomed.receive, doomed.sink, doomed.source, doomed.cq, doomed.pd, doomed.device]) closable.close();
+      doomed.sendMessage(message);
+      doomed.destroyConnection(); // no disconnect: the id and QP just go
+      doomed.releaseResources();
     }
-    churning = false;
-    await steadyLoop;
-    await steady.close();
+    const steadyCalls = await steady.stop();
     for (let waited = 0; server.connections.size > 1 && waited < 20_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(server.connections.size).toBe(1); // the bare peer
     expect(steadyCalls).toBeGreaterThan(ABRUPT_ROUNDS);
@@ -301,23 +326,13 @@ describe('RPC-over-RDMA on the wire, from a bare verbs peer', () => {
   });
 
   it('serves one client without a miss while 30 others connect, call and disconnect', async () => {
-    const steady = await RdmaRpcClient.connect({ address, port: PORT });
-    let steadyCalls = 0;
-    let churning = true;
-    const steadyLoop = (async () => {
-      while (churning) {
-        await steady.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid);
-        steadyCalls++;
-      }
-    })();
+    const steady = await startSteadyClient();
     for (let round = 0; round < 30; round++) {
       const client = await RdmaRpcClient.connect({ address, port: PORT });
       await expect(client.call(PROGRAM, 1, 0, xdrVoid, undefined, xdrVoid)).resolves.toBeUndefined();
       await client.close();
     }
-    churning = false;
-    await steadyLoop;
-    await steady.close();
+    const steadyCalls = await steady.stop();
     for (let waited = 0; server.connections.size > 1 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(server.connections.size).toBe(1); // the bare peer
     expect(steadyCalls).toBeGreaterThan(30);
