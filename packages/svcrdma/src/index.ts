@@ -9,7 +9,6 @@ export {
   encodeReplyHeader,
   encodeErrorHeader,
   replyHeaderBytes,
-  type CallHeaderFields,
   type ReplyHeaderFields,
 } from './header/encode.js';
 export {

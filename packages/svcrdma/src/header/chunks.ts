@@ -32,10 +32,9 @@ export interface WriteChunk {
   readonly length: number;
 }
 
-/** A decoded RDMA_MSG / RDMA_NOMSG transport header of a call. */
-export interface CallTransportHeader {
+/** The fields of an RDMA_MSG / RDMA_NOMSG call header: what a requester encodes, what the decoder returns. */
+export interface CallHeaderFields {
   readonly xid: number;
-  readonly version: number;
   /** Credits the requester asks for. */
   readonly credits: number;
   readonly procedure: typeof RdmaProcedure.MSG | typeof RdmaProcedure.NOMSG;
@@ -46,6 +45,11 @@ export interface CallTransportHeader {
   /** Write chunks, one per DDP-eligible result item, in result order. */
   readonly writeList: readonly WriteChunk[];
   readonly replyChunk: WriteChunk | null;
+}
+
+/** A decoded call header: its checked fields, plus the version and the sizes the decoder measured. */
+export interface CallTransportHeader extends CallHeaderFields {
+  readonly version: number;
   /** Bytes of transport header; the inline RPC message (if any) starts here. */
   readonly headerBytes: number;
   /** Bytes of RPC message received inline after the header. */

@@ -19,7 +19,7 @@ import {
   RdmaProcedure,
   RPCRDMA_VERSION,
 } from '../protocol.js';
-import type { RdmaSegment, ReadChunk, WriteChunk } from './chunks.js';
+import type { CallHeaderFields, RdmaSegment, WriteChunk } from './chunks.js';
 
 /** The header of a reply: Write chunks carry the lengths actually written. */
 export interface ReplyHeaderFields {
@@ -27,17 +27,6 @@ export interface ReplyHeaderFields {
   /** Credits granted, never 0. */
   readonly credits: number;
   readonly procedure: typeof RdmaProcedure.MSG | typeof RdmaProcedure.NOMSG;
-  readonly writeList: readonly WriteChunk[];
-  readonly replyChunk: WriteChunk | null;
-}
-
-/** The header of a call, as a requester builds it. */
-export interface CallHeaderFields {
-  readonly xid: number;
-  readonly credits: number;
-  readonly procedure: typeof RdmaProcedure.MSG | typeof RdmaProcedure.NOMSG;
-  readonly callChunk: ReadChunk | null;
-  readonly readChunks: readonly ReadChunk[];
   readonly writeList: readonly WriteChunk[];
   readonly replyChunk: WriteChunk | null;
 }
