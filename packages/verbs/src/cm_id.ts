@@ -213,31 +213,15 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
 
   /** @internal Connects; resolves on ESTABLISHED, rejects ECONNREFUSED etc. */
   connect(parameters: ConnectionParameters): Promise<CmEvent> {
-    const filled = { ...PARAMETER_DEFAULTS, ...parameters };
     return this.#expect('RDMA_CM_EVENT_ESTABLISHED', 'connect', () =>
-      binding.cmIdConnect(
-        this.#handle,
-        filled.responderResources,
-        filled.initiatorDepth,
-        filled.retryCount,
-        filled.rnrRetryCount,
-        filled.privateData,
-      ),
+      binding.cmIdConnect(...this.#connectionArguments(parameters)),
     );
   }
 
   /** Accepts an incoming connection (create the QP first); resolves on ESTABLISHED. */
   accept(parameters: ConnectionParameters = {}): Promise<CmEvent> {
-    const filled = { ...PARAMETER_DEFAULTS, ...parameters };
     return this.#expect('RDMA_CM_EVENT_ESTABLISHED', 'accept', () =>
-      binding.cmIdAccept(
-        this.#handle,
-        filled.responderResources,
-        filled.initiatorDepth,
-        filled.retryCount,
-        filled.rnrRetryCount,
-        filled.privateData,
-      ),
+      binding.cmIdAccept(...this.#connectionArguments(parameters)),
     );
   }
 
@@ -282,6 +266,19 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
       this.#established = false;
       this.emit('disconnected', event);
     }
+  }
+
+  /** The arguments native connect and accept both take: this id, then the parameters filled with their defaults. */
+  #connectionArguments(parameters: ConnectionParameters) {
+    const filled = { ...PARAMETER_DEFAULTS, ...parameters };
+    return [
+      this.#handle,
+      filled.responderResources,
+      filled.initiatorDepth,
+      filled.retryCount,
+      filled.rnrRetryCount,
+      filled.privateData,
+    ] as const;
   }
 
   #expect(success: CmEventType, what: string, start: () => void): Promise<CmEvent> {
