@@ -5,7 +5,7 @@
  * malformed, so a bad reply retires nothing it should not.
  */
 import { XdrReader, isXdrError } from '@roce-rpc/xdr';
-import { HeaderRejectReason, HeaderRejection } from '../errors.js';
+import { HeaderRejectReason } from '../errors.js';
 import {
   ITEM_ABSENT,
   ITEM_PRESENT,
@@ -15,7 +15,7 @@ import {
   RdmaProcedure,
 } from '../protocol.js';
 import type { RdmaSegment, WriteChunk } from './chunks.js';
-import { decodeFixedHeader } from './decode.js';
+import { decodeFixedHeader, reject } from './decode.js';
 
 export type ReplyTransportHeader =
   | {
@@ -43,19 +43,19 @@ export function decodeReplyHeader(message: Uint8Array): ReplyTransportHeader {
   try {
     if (procedure === RdmaProcedure.ERROR) return decodeError(reader, xid, credits);
     if (procedure !== RdmaProcedure.MSG && procedure !== RdmaProcedure.NOMSG) {
-      fail(HeaderRejectReason.UNKNOWN_PROCEDURE, xid, `procedure ${procedure} in a reply`);
+      reject(HeaderRejectReason.UNKNOWN_PROCEDURE, xid, `procedure ${procedure} in a reply`);
     }
-    if (present(reader, xid)) fail(HeaderRejectReason.BAD_DISCRIMINATOR, xid, 'a reply with a Read list');
+    if (present(reader, xid)) reject(HeaderRejectReason.BAD_DISCRIMINATOR, xid, 'a reply with a Read list');
     const writeList: WriteChunk[] = [];
     while (present(reader, xid)) {
-      if (writeList.length === MAX_WRITE_CHUNKS) fail(HeaderRejectReason.TOO_MANY_WRITE_CHUNKS, xid, 'in a reply');
+      if (writeList.length === MAX_WRITE_CHUNKS) reject(HeaderRejectReason.TOO_MANY_WRITE_CHUNKS, xid, 'in a reply');
       writeList.push(decodeWriteChunk(reader, xid));
     }
     const replyChunk = present(reader, xid) ? decodeWriteChunk(reader, xid) : null;
     return { kind: 'reply', xid, credits, procedure, writeList, replyChunk, headerBytes: reader.position };
   } catch (error) {
     if (!isXdrError(error)) throw error;
-    return fail(HeaderRejectReason.TRUNCATED_CHUNK_LISTS, xid, error.message);
+    return reject(HeaderRejectReason.TRUNCATED_CHUNK_LISTS, xid, error.message);
   }
 }
 
@@ -67,20 +67,20 @@ function decodeError(reader: XdrReader, xid: number, credits: number): ReplyTran
     return { kind: 'error', xid, credits, errorCode, versionLow, versionHigh };
   }
   if (errorCode === RdmaErrorCode.CHUNK) return { kind: 'error', xid, credits, errorCode, versionLow: null, versionHigh: null };
-  return fail(HeaderRejectReason.UNKNOWN_PROCEDURE, xid, `RDMA_ERROR code ${errorCode}`);
+  return reject(HeaderRejectReason.UNKNOWN_PROCEDURE, xid, `RDMA_ERROR code ${errorCode}`);
 }
 
 function present(reader: XdrReader, xid: number): boolean {
   const discriminator = reader.readUint();
   if (discriminator !== ITEM_PRESENT && discriminator !== ITEM_ABSENT) {
-    fail(HeaderRejectReason.BAD_DISCRIMINATOR, xid, `discriminator ${discriminator}`);
+    reject(HeaderRejectReason.BAD_DISCRIMINATOR, xid, `discriminator ${discriminator}`);
   }
   return discriminator === ITEM_PRESENT;
 }
 
 function decodeWriteChunk(reader: XdrReader, xid: number): WriteChunk {
   const count = reader.readUint();
-  if (count > MAX_SEGMENTS_PER_WRITE_CHUNK) fail(HeaderRejectReason.TOO_MANY_WRITE_SEGMENTS, xid, `${count} in a reply`);
+  if (count > MAX_SEGMENTS_PER_WRITE_CHUNK) reject(HeaderRejectReason.TOO_MANY_WRITE_SEGMENTS, xid, `${count} in a reply`);
   const segments: RdmaSegment[] = [];
   let length = 0;
   for (let index = 0; index < count; index++) {
@@ -89,8 +89,4 @@ function decodeWriteChunk(reader: XdrReader, xid: number): WriteChunk {
     length += segment.length;
   }
   return { segments, length };
-}
-
-function fail(reason: HeaderRejectReason, xid: number | null, detail: string): never {
-  throw new HeaderRejection(reason, xid, detail);
 }
