@@ -136,6 +136,15 @@ int roce_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_cq *send
 uint32_t roce_qp_num(const struct rdma_cm_id *id) { return id->qp ? id->qp->qp_num : 0; }
 int roce_qp_has(const struct rdma_cm_id *id) { return id->qp != NULL; }
 
+int roce_qp_to_error(struct rdma_cm_id *id)
+{
+	struct ibv_qp_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IBV_QPS_ERR;
+	return ibv_modify_qp(id->qp, &attr, IBV_QP_STATE);
+}
+
 int roce_post_send(struct rdma_cm_id *id, uint64_t wr_id, uint32_t opcode,
 		   const struct ibv_sge *sges, int sge_count, uint32_t send_flags,
 		   uint64_t remote_address, uint32_t rkey, uint32_t imm_data_host_order)

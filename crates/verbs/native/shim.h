@@ -107,6 +107,8 @@ int roce_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_cq *send
 		   struct ibv_cq *recv_cq, struct roce_qp_capabilities *capabilities);
 uint32_t roce_qp_num(const struct rdma_cm_id *id);
 int roce_qp_has(const struct rdma_cm_id *id);
+/* Moves the QP to IBV_QPS_ERR: posted work requests are flushed. */
+int roce_qp_to_error(struct rdma_cm_id *id);
 int roce_post_send(struct rdma_cm_id *id, uint64_t wr_id, uint32_t opcode,
 		   const struct ibv_sge *sges, int sge_count, uint32_t send_flags,
 		   uint64_t remote_address, uint32_t rkey, uint32_t imm_data_host_order);

@@ -15,6 +15,8 @@ use crate::error::{check, Result, VerbsError};
 use crate::event_channel::EventChannel;
 use crate::memory_region::MemoryRegion;
 use crate::protection_domain::ProtectionDomain;
+use crate::bounded_queue::Waker;
+use crate::queue_pair_drain::{QueuePairDrain, RECEIVE_MARKER_WR_ID, SEND_MARKER_WR_ID};
 use crate::sys;
 use std::ffi::{CStr, CString};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,14 +24,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Most SGEs in one work request: enough for an RPC header plus a few
 /// pages, and small enough that a post never allocates.
 pub const SGE_PER_WORK_REQUEST_MAX: usize = 8;
+/// Work requests each queue keeps for `drain`'s marker.
+const DRAIN_MARKERS_PER_QUEUE: u32 = 1;
 /// Longest any address or route resolution may take.
 pub const RESOLVE_TIMEOUT_MS_MAX: u32 = 60_000;
 
 /// The resources a queue pair holds alive while it exists.
 struct QueuePairLinks {
     pd: Arc<ProtectionDomain>,
-    _send_cq: Arc<CompletionQueue>,
-    _recv_cq: Arc<CompletionQueue>,
+    send_cq: Arc<CompletionQueue>,
+    recv_cq: Arc<CompletionQueue>,
     capabilities: sys::roce_qp_capabilities,
     number: u32,
 }
@@ -174,18 +178,24 @@ impl CmId {
         if live.queue_pair.is_some() {
             return Err(VerbsError::from_errno(libc::EEXIST, "this CmId already has a queue pair"));
         }
+        // One more entry in each queue for drain's markers (ib_drain_qp's
+        // rule: the caller leaves room for them), hidden from the caller.
+        capabilities.max_send_wr += DRAIN_MARKERS_PER_QUEUE;
+        capabilities.max_recv_wr += DRAIN_MARKERS_PER_QUEUE;
         // SAFETY: raw, the PD and both CQs are live; rdma-core checks that
         // they share the id's device (EINVAL otherwise).
         check(
             unsafe { sys::roce_create_qp(raw, pd.raw(), send_cq.raw(), recv_cq.raw(), capabilities) },
             "rdma_create_qp",
         )?;
+        capabilities.max_send_wr -= DRAIN_MARKERS_PER_QUEUE;
+        capabilities.max_recv_wr -= DRAIN_MARKERS_PER_QUEUE;
         // SAFETY: the QP was just created on raw.
         let number = unsafe { sys::roce_qp_num(raw) };
         live.queue_pair = Some(QueuePairLinks {
             pd: pd.clone(),
-            _send_cq: send_cq.clone(),
-            _recv_cq: recv_cq.clone(),
+            send_cq: send_cq.clone(),
+            recv_cq: recv_cq.clone(),
             capabilities: *capabilities,
             number,
         });
@@ -196,6 +206,36 @@ impl CmId {
     pub fn queue_pair_number(&self) -> Result<u32> {
         let (guard, _) = self.live()?;
         guard.as_ref().and_then(|live| live.queue_pair.as_ref()).map(|qp| qp.number).ok_or_else(|| VerbsError::closed("QueuePair"))
+    }
+
+    /// Drains the QP (ib_drain_qp): moves it to the error state, so every
+    /// posted work request completes or is flushed, and posts a marker Send
+    /// and a marker Receive behind them. `done` is called (on a completion
+    /// or polling thread) once both markers were polled from the QP's CQs,
+    /// i.e. every earlier completion was routed. The QP stays usable for
+    /// nothing but close afterwards. EBUSY while a drain is in progress.
+    pub fn drain(&self, done: Waker) -> Result<()> {
+        let (guard, raw) = self.live()?;
+        let links = guard.as_ref().and_then(|live| live.queue_pair.as_ref()).ok_or_else(|| VerbsError::closed("QueuePair"))?;
+        let drain = QueuePairDrain::new(done);
+        if !links.send_cq.markers().expect(links.number, SEND_MARKER_WR_ID, drain.clone()) {
+            return Err(VerbsError::from_errno(libc::EBUSY, "this queue pair is already draining"));
+        }
+        links.recv_cq.markers().expect(links.number, RECEIVE_MARKER_WR_ID, drain);
+        // SAFETY: raw has a live QP; a zero-SGE work request reads no memory.
+        let posted = check(unsafe { sys::roce_qp_to_error(raw) }, "ibv_modify_qp(ERR)")
+            .and_then(|()| {
+                check(
+                    unsafe { sys::roce_post_send(raw, SEND_MARKER_WR_ID, sys::IBV_WR_SEND, std::ptr::null(), 0, sys::IBV_SEND_SIGNALED, 0, 0, 0) },
+                    "ibv_post_send(drain marker)",
+                )
+            })
+            .and_then(|()| check(unsafe { sys::roce_post_recv(raw, RECEIVE_MARKER_WR_ID, std::ptr::null(), 0) }, "ibv_post_recv(drain marker)"));
+        if posted.is_err() {
+            links.send_cq.markers().cancel(links.number);
+            links.recv_cq.markers().cancel(links.number);
+        }
+        posted
     }
 
     /// Destroys the QP (the id stays). Idempotent.

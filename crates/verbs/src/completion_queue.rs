@@ -1,9 +1,13 @@
 //! A completion queue.
 //!
-//! Life: created on a `Device` by JavaScript, in one of two modes:
+//! Life: created on a `Device` by JavaScript, in one of three modes:
 //! - threaded: a native completion thread (completion_thread.rs) owns all
 //!   polling and hands completions to a sink (JavaScript, in batches, or the
 //!   release list);
+//! - notified: threaded, but the sink is a `CompletionRing` that wakes
+//!   JavaScript once per empty -> non-empty transition; `poll` then drains
+//!   the ring (the owner's event loop never spins and never takes a call
+//!   per batch);
 //! - polled: the owner calls `poll`, typically from a dedicated worker thread
 //!   that may spin for a bounded time (the lowest-latency path).
 //!
@@ -11,11 +15,13 @@
 //! so it is destroyed only after them. Drop stops and joins the completion
 //! thread before destroying the CQ and its channel.
 
+use crate::completion_ring::CompletionRing;
 use crate::completion_thread::{CompletionSink, CompletionThread, ThreadOptions};
 use crate::device::Device;
 use crate::error::{check, Result, VerbsError};
+use crate::queue_pair_drain::{self, DrainMarkers};
 use crate::sys;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Largest CQ depth we accept: rxe's limit is far above, but a deeper CQ
@@ -37,6 +43,8 @@ pub struct CompletionQueue {
     device: Arc<Device>,
     depth: u32,
     thread: Mutex<Option<CompletionThread>>,
+    ring: OnceLock<Arc<CompletionRing>>,
+    markers: Arc<DrainMarkers>,
 }
 
 // SAFETY: ibv_cq and ibv_comp_channel may be used from any thread; polling
@@ -70,16 +78,30 @@ impl CompletionQueue {
             }
             return Err(error);
         }
-        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None) })
+        let markers = Arc::new(DrainMarkers::default());
+        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None), ring: OnceLock::new(), markers })
     }
 
     /// Starts the completion thread (threaded mode only, once).
-    pub fn start_thread(&self, options: ThreadOptions, sink: Box<dyn CompletionSink>) -> Result<()> {
+    pub fn start_thread(&self, mut options: ThreadOptions, sink: Box<dyn CompletionSink>) -> Result<()> {
         assert!(!self.channel.is_null(), "start_thread on a polled CQ");
         let mut thread = self.thread.lock().expect("CQ thread lock poisoned");
         assert!(thread.is_none(), "CQ thread started twice");
+        options.markers = self.markers.clone();
         *thread = Some(CompletionThread::start(self.raw, self.channel, options, sink)?);
         Ok(())
+    }
+
+    /// Makes this threaded CQ notified: `poll` drains `ring`, which the
+    /// completion thread's sink fills. Before `start_thread`, once.
+    pub fn attach_ring(&self, ring: Arc<CompletionRing>) {
+        assert!(self.is_threaded(), "a completion ring on a polled CQ");
+        assert!(self.ring.set(ring).is_ok(), "a second completion ring");
+    }
+
+    /// The drains waiting on this CQ's markers.
+    pub fn markers(&self) -> &DrainMarkers {
+        &self.markers
     }
 
     /// True when a completion thread owns polling.
@@ -88,8 +110,12 @@ impl CompletionQueue {
     }
 
     /// Polls up to `out.len()` completions, spinning up to `spin` until at
-    /// least one arrives. Polled mode only.
+    /// least one arrives. Polled mode; in notified mode it takes what the
+    /// completion thread queued (never spinning).
     pub fn poll(&self, out: &mut [sys::roce_completion], spin: Duration) -> Result<usize> {
+        if let Some(ring) = self.ring.get() {
+            return Ok(ring.drain_into(out));
+        }
         if self.is_threaded() {
             return Err(VerbsError::new("ERR_VERBS_CQ_THREADED", "this CQ is polled by its completion thread"));
         }
@@ -99,11 +125,7 @@ impl CompletionQueue {
         let started = Instant::now();
         let mut polls: u32 = 0;
         loop {
-            // SAFETY: the CQ is live; out has room for out.len() records.
-            let count = unsafe { sys::roce_poll_cq(self.raw, out.len() as i32, out.as_mut_ptr()) };
-            if count < 0 {
-                return Err(VerbsError::from_errno(-count, "ibv_poll_cq"));
-            }
+            let count = self.poll_once(out)?;
             if count > 0 || spin.is_zero() {
                 return Ok(count as usize);
             }
@@ -121,6 +143,19 @@ impl CompletionQueue {
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// One ibv_poll_cq, drain markers taken out.
+    fn poll_once(&self, out: &mut [sys::roce_completion]) -> Result<usize> {
+        // SAFETY: the CQ is live; out has room for out.len() records.
+        let count = unsafe { sys::roce_poll_cq(self.raw, out.len() as i32, out.as_mut_ptr()) };
+        if count < 0 {
+            return Err(VerbsError::from_errno(-count, "ibv_poll_cq"));
+        }
+        let mut finished = Vec::new();
+        let kept = self.markers.filter(&mut out[..count as usize], &mut finished);
+        queue_pair_drain::finish(&mut finished);
+        Ok(kept)
     }
 
     /// The raw CQ, for queue pairs.

@@ -3,8 +3,13 @@
 //! Life: started by `CompletionQueue::start_thread`, owned by the CQ, stopped
 //! and joined by the CQ's Drop (via the `Wakeup`). It is the only thread that
 //! polls its CQ. It never calls JavaScript directly: it hands batches to a
-//! `CompletionSink` (a threadsafe function for JavaScript) and appends
-//! successful Send completions to a `ReleaseList` when one is attached.
+//! `CompletionSink` (a threadsafe function for JavaScript, or a notified
+//! CQ's `CompletionRing`) and, when a `ReleaseList` is attached, appends
+//! every Send completion to it instead (successes, and failures or flushes
+//! marked, see `release`). Drain markers (queue_pair_drain.rs) are taken out
+//! and finish their drain once the completions polled before them are
+//! routed. A panic here is a broken invariant (a full release list): the
+//! process aborts rather than leave every transport of this CQ waiting.
 //!
 //! Loop: poll; deliver in batches of at most `batch_max`; when the CQ is
 //! empty keep polling for `busy_poll` (a thread wake-up costs hundreds of µs
@@ -13,7 +18,8 @@
 //! in poll(2) on the completion channel and the stop signal.
 
 use crate::error::{Result, VerbsError};
-use crate::release_list::ReleaseList;
+use crate::queue_pair_drain::{self, DrainMarkers, QueuePairDrain};
+use crate::release_list::{ReleaseList, FAILED_BIT};
 use crate::sys;
 use crate::wakeup::{set_nonblocking, Wakeup, Woken};
 use std::sync::Arc;
@@ -45,6 +51,10 @@ pub trait CompletionSink: Send {
     fn deliver(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome;
 }
 
+/// Default bound of the wrIds that name Sends for the release list: ids at
+/// or above it (RDMA Writes and Reads, say) go to the sink.
+pub const RELEASE_WR_ID_LIMIT_DEFAULT: u64 = 1 << 40;
+
 /// How a completion thread runs.
 #[derive(Clone, Default)]
 pub struct ThreadOptions {
@@ -52,8 +62,12 @@ pub struct ThreadOptions {
     pub busy_poll: Duration,
     /// Most completions per batch (1..=BATCH_MAX).
     pub batch_max: usize,
-    /// Where successful Send completions go instead of the sink.
+    /// Where Send completions go instead of the sink.
     pub release_list: Option<Arc<ReleaseList>>,
+    /// wrIds below this (at most FAILED_BIT) are Sends for the release list.
+    pub release_wr_id_limit: u64,
+    /// The drains waiting on this CQ (shared with the CompletionQueue).
+    pub markers: Arc<DrainMarkers>,
 }
 
 /// A running completion thread; dropping it stops and joins it.
@@ -89,13 +103,20 @@ impl CompletionThread {
         if !(1..=BATCH_MAX).contains(&options.batch_max) {
             return Err(VerbsError::invalid(format!("batchMax must be in [1, {BATCH_MAX}]")));
         }
+        if options.release_list.is_some() && !(1..=FAILED_BIT).contains(&options.release_wr_id_limit) {
+            return Err(VerbsError::invalid(format!("releaseWrIdLimit must be in [1, 2^52], got {}", options.release_wr_id_limit)));
+        }
         // SAFETY: channel is live; its fd is ours to configure.
         set_nonblocking(unsafe { sys::roce_comp_channel_fd(channel) })?;
         let wakeup = Arc::new(Wakeup::new()?);
         let polling = Polling { cq, channel, options, sink, wakeup: wakeup.clone(), events_unacked: 0 };
         let join = std::thread::Builder::new()
             .name("roce-cq".into())
-            .spawn(move || polling.run())
+            .spawn(move || {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| polling.run())).is_err() {
+                    std::process::abort();
+                }
+            })
             .map_err(|error| VerbsError::from_errno(error.raw_os_error().unwrap_or(libc::EAGAIN), "spawn completion thread"))?;
         Ok(CompletionThread { wakeup, join: Some(join) })
     }
@@ -140,29 +161,46 @@ impl Polling {
         self.ack_events();
     }
 
-    /// Polls into `batch`, routing Send successes to the release list.
-    /// Returns how many completions were polled, or -1 on a CQ error.
+    /// Polls into `batch`, routing Sends to the release list and finishing
+    /// drains. Returns how many completions were polled, or -1 on a CQ error.
     fn poll_into(&mut self, batch: &mut Vec<sys::roce_completion>) -> i32 {
         let mut polled = [sys::roce_completion::default(); 32];
+        let mut finished: Vec<Arc<QueuePairDrain>> = Vec::new();
         let room = (self.options.batch_max - batch.len()).min(polled.len());
         // SAFETY: the CQ is live while we run; polled has room for `room`.
         let count = unsafe { sys::roce_poll_cq(self.cq, room as i32, polled.as_mut_ptr()) };
         if count < 0 {
             return -1;
         }
-        for completion in &polled[..count as usize] {
+        let kept = self.options.markers.filter(&mut polled[..count as usize], &mut finished);
+        for completion in &polled[..kept] {
             if !self.release(completion) {
                 batch.push(*completion);
             }
         }
+        queue_pair_drain::finish(&mut finished);
         count
     }
 
-    /// Appends a successful Send to the release list; false if it must go
-    /// to the sink instead (not a Send, failed, no list, or the list full).
+    /// Appends a Send completion to the release list (a failure or flush
+    /// marked, closing the list's transport: a flushed completion's opcode is
+    /// not defined, so its wrId says it was a Send). False: it goes to the
+    /// sink (no list, an id at or above the limit, or another opcode).
     fn release(&self, completion: &sys::roce_completion) -> bool {
         let Some(list) = &self.options.release_list else { return false };
-        completion.status == sys::IBV_WC_SUCCESS && completion.opcode == sys::IBV_WC_SEND && list.push(completion.wr_id()).is_ok()
+        let wr_id = completion.wr_id();
+        if wr_id >= self.options.release_wr_id_limit {
+            return false;
+        }
+        if completion.status != sys::IBV_WC_SUCCESS {
+            list.push_failed(wr_id);
+            return true;
+        }
+        if completion.opcode != sys::IBV_WC_SEND {
+            return false;
+        }
+        list.push(wr_id);
+        true
     }
 
     /// Hands the batch to the sink, waiting while it is full. False: stop.

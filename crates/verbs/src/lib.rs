@@ -3,19 +3,23 @@
 //!
 //! Objects, each in its own file, with its life told at the top:
 //! `device`, `protection_domain`, `memory_region`, `completion_queue`
-//! (+ `completion_thread`), `event_channel`, `cm_id` (connection id and its
-//! queue pair) and `release_list`. `sys` is the raw FFI (with the C shim in
+//! (+ `completion_thread`, `completion_ring`), `event_channel`, `cm_id`
+//! (connection id and its queue pair, + `queue_pair_drain`) and
+//! `release_list` (over `bounded_queue`). `sys` is the raw FFI (with the C shim in
 //! native/), `napi` the Node-API declarations and helpers, `bindings` the
 //! JavaScript functions over the objects.
 
+pub mod bounded_queue;
 pub mod cm_id;
 pub mod completion_queue;
+pub mod completion_ring;
 pub mod completion_thread;
 pub mod device;
 pub mod error;
 pub mod event_channel;
 pub mod memory_region;
 pub mod protection_domain;
+pub mod queue_pair_drain;
 pub mod release_list;
 pub mod sys;
 pub mod wakeup;

@@ -1,225 +1,180 @@
-//! The release list: a bounded, lock-free list that many threads append to
-//! and one drainer empties.
+//! The release list: a bounded, lock-free list of completed Sends that
+//! completion threads append to and the transport's owner drains.
 //!
 //! Why: an RPC-over-RDMA transport releases a Send's buffers when the Send
 //! completes. The completion thread must not take the transport's locks or
 //! wait for JavaScript, so it appends the Send's work request id here; the
-//! transport's JavaScript worker drains the list when it next runs (before it
-//! needs a send context) and releases the buffers itself.
+//! transport's owner drains the list between RPCs and releases the buffers
+//! itself, in a batch (Linux svcrdma's `sc_send_release_list`).
 //!
-//! Life: created by JavaScript (`new ReleaseList(capacity)`) or Rust, shared
-//! by `Arc` with the completion threads that append to it; freed when the
-//! last holder drops it. `push` may run on any thread at once; `drain` on one
-//! thread at a time (asserted).
+//! The empty -> non-empty transition wakes the owner once (the `waker`, a
+//! threadsafe call into JavaScript): under load the owner's own drains keep
+//! the list non-empty between appends and nobody is woken; only the trailing
+//! edge of a burst pays for a wake-up. A failed or flushed Send is appended
+//! like any other, its value marked with `FAILED_BIT`, and sets `closing`.
 //!
-//! Layout (a Vyukov bounded queue, used multi-producer/single-consumer):
-//!
-//! ```text
-//!   slots:  [ s0 | s1 | s2 | s3 ]        capacity = 4 (a power of two)
-//!   slot i: sequence == position        -> free for the producer at `position`
-//!           sequence == position + 1    -> holds the value pushed at `position`
-//!   tail:   next position a producer claims (compare-and-swap)
-//!   head:   next position the drainer reads (only the drainer writes it)
-//! ```
-//!
-//! A producer that claimed a slot but has not yet published it stops a
-//! drain at that slot; what follows is drained next time, in order.
+//! Life: created by JavaScript (`new ReleaseList(capacity, { onPending })`)
+//! or Rust, shared by `Arc` with the completion threads that append to it;
+//! freed when the last holder drops it. `push` may run on any thread at
+//! once; `drain` on one thread at a time (asserted). The list is sized to
+//! the owner's bound on Sends in flight, so a full list is a programmer
+//! error (asserted), never a fallback.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::bounded_queue::{BoundedQueue, Drained, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Largest capacity: 65536 entries (512 KiB of slots) covers the deepest
-/// send queue a transport would have in flight.
-pub const RELEASE_LIST_CAPACITY_MAX: usize = 1 << 16;
+/// Largest capacity: the deepest send queue a transport would have in flight.
+pub use crate::bounded_queue::QUEUE_CAPACITY_MAX as RELEASE_LIST_CAPACITY_MAX;
 
-struct Slot {
-    sequence: AtomicUsize,
-    value: AtomicU64,
-}
+/// Set in a value whose Send failed or was flushed (2^52: above every id a
+/// list accepts, and still exact in a JavaScript number).
+pub const FAILED_BIT: u64 = 1 << 52;
 
-/// A bounded multi-producer/single-drainer list of u64 values.
+/// A bounded multi-producer/single-drainer list of Send work request ids.
 pub struct ReleaseList {
-    slots: Box<[Slot]>,
-    mask: usize,
-    tail: AtomicUsize,
-    head: AtomicUsize,
-    draining: AtomicBool,
+    queue: BoundedQueue<u64>,
+    waker: Option<Waker>,
+    closing: AtomicBool,
 }
-
-/// `push` found every slot taken; the value was not appended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListFull(pub u64);
 
 impl ReleaseList {
-    /// A list holding at most `capacity` values (a power of two, 2..=MAX).
-    pub fn new(capacity: usize) -> ReleaseList {
-        assert!(capacity.is_power_of_two() && (2..=RELEASE_LIST_CAPACITY_MAX).contains(&capacity), "capacity {capacity}");
-        let slots = (0..capacity).map(|index| Slot { sequence: AtomicUsize::new(index), value: AtomicU64::new(0) }).collect();
-        ReleaseList { slots, mask: capacity - 1, tail: AtomicUsize::new(0), head: AtomicUsize::new(0), draining: AtomicBool::new(false) }
+    /// A list of `capacity` ids (a power of two, 2..=MAX) that calls `waker`
+    /// on each empty -> non-empty transition.
+    pub fn new(capacity: usize, waker: Option<Waker>) -> ReleaseList {
+        ReleaseList { queue: BoundedQueue::new(capacity), waker, closing: AtomicBool::new(false) }
     }
 
-    /// How many values the list can hold.
+    /// How many ids the list can hold.
     pub fn capacity(&self) -> usize {
-        self.mask + 1
+        self.queue.capacity()
     }
 
-    /// Values appended and not yet drained (a snapshot).
+    /// Ids appended and not yet drained (a snapshot).
     pub fn len(&self) -> usize {
-        let tail = self.tail.load(Ordering::Acquire);
-        let head = self.head.load(Ordering::Acquire);
-        tail.wrapping_sub(head)
+        self.queue.len()
     }
 
     /// True when nothing waits to be drained (a snapshot).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.queue.is_empty()
     }
 
-    /// Appends `value` without locking; any thread may call it.
-    pub fn push(&self, value: u64) -> Result<(), ListFull> {
-        let mut position = self.tail.load(Ordering::Relaxed);
-        loop {
-            let slot = &self.slots[position & self.mask];
-            let sequence = slot.sequence.load(Ordering::Acquire);
-            let lag = sequence as isize - position as isize;
-            if lag == 0 {
-                match self.tail.compare_exchange_weak(position, position + 1, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => {
-                        slot.value.store(value, Ordering::Relaxed);
-                        slot.sequence.store(position + 1, Ordering::Release);
-                        return Ok(());
-                    }
-                    Err(current) => position = current,
-                }
-            } else if lag < 0 {
-                return Err(ListFull(value));
-            } else {
-                position = self.tail.load(Ordering::Relaxed);
-            }
-        }
+    /// Appends a completed Send's id without locking; any thread may call
+    /// it. Returns true when this append took the list from empty to
+    /// non-empty, in which case the owner has been woken.
+    pub fn push(&self, wr_id: u64) -> bool {
+        assert!(wr_id < FAILED_BIT, "wrId {wr_id:#x} does not fit below the failed bit");
+        self.append(wr_id)
     }
 
-    /// Hands up to `max` values to `visit`, oldest first; returns how many.
-    /// Only one thread may drain at a time (a programmer error otherwise).
-    pub fn drain(&self, max: usize, mut visit: impl FnMut(u64)) -> usize {
-        let already = self.draining.swap(true, Ordering::Acquire);
-        assert!(!already, "ReleaseList drained by two threads at once");
-        let mut drained = 0;
-        let mut position = self.head.load(Ordering::Relaxed);
-        while drained < max {
-            let slot = &self.slots[position & self.mask];
-            if slot.sequence.load(Ordering::Acquire) != position + 1 {
-                break; // empty, or a producer has not published yet
-            }
-            let value = slot.value.load(Ordering::Relaxed);
-            slot.sequence.store(position + self.capacity(), Ordering::Release);
-            position += 1;
-            self.head.store(position, Ordering::Release);
-            drained += 1;
-            visit(value);
+    /// Appends a Send that failed or was flushed (marked with FAILED_BIT) and
+    /// marks the list's transport as closing (svcrdma's XPT_CLOSE).
+    pub fn push_failed(&self, wr_id: u64) -> bool {
+        assert!(wr_id < FAILED_BIT, "wrId {wr_id:#x} does not fit below the failed bit");
+        self.closing.store(true, Ordering::Release);
+        self.append(wr_id | FAILED_BIT)
+    }
+
+    fn append(&self, value: u64) -> bool {
+        let transition = match self.queue.append(value) {
+            Ok(transition) => transition,
+            Err(_) => panic!("release list full ({} ids): it must hold every Send in flight", self.capacity()),
+        };
+        if transition {
+            self.wake();
         }
-        self.draining.store(false, Ordering::Release);
-        drained
+        transition
+    }
+
+    /// True once a failed Send was appended.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Hands up to `max` ids to `visit`, oldest first; returns how many.
+    /// Ids a drain could not take (a producer still publishing, or beyond
+    /// `max`) wake the owner again, as a transition would.
+    pub fn drain(&self, max: usize, visit: impl FnMut(u64)) -> usize {
+        let Drained { count, more } = self.queue.drain(max, visit);
+        if more {
+            self.wake();
+        }
+        count
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
-    use std::thread;
 
-    #[test]
-    fn values_drain_in_push_order() {
-        let list = ReleaseList::new(8);
-        for value in 1..=5 {
-            list.push(value).unwrap();
-        }
-        assert_eq!(list.len(), 5);
-        let mut seen = Vec::new();
-        assert_eq!(list.drain(3, |value| seen.push(value)), 3);
-        assert_eq!(list.drain(100, |value| seen.push(value)), 2);
-        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
-        assert!(list.is_empty());
-    }
-
-    #[test]
-    fn a_full_list_refuses_the_value_and_accepts_again_after_a_drain() {
-        let list = ReleaseList::new(4);
-        for value in 0..4 {
-            list.push(value).unwrap();
-        }
-        assert_eq!(list.push(99), Err(ListFull(99)));
-        assert_eq!(list.drain(1, |value| assert_eq!(value, 0)), 1);
-        list.push(4).unwrap();
-        let mut seen = Vec::new();
-        list.drain(usize::MAX, |value| seen.push(value));
-        assert_eq!(seen, vec![1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn wrapping_many_times_keeps_every_value() {
-        let list = ReleaseList::new(2);
-        for round in 0..10_000u64 {
-            list.push(round).unwrap();
-            list.drain(1, |value| assert_eq!(value, round));
-        }
-        assert!(list.is_empty());
-    }
-
-    #[test]
-    #[should_panic(expected = "drained by two threads at once")]
-    fn a_second_drainer_during_a_drain_is_a_programmer_error() {
-        let list = ReleaseList::new(4);
-        list.push(1).unwrap();
-        list.drain(1, |_| {
-            list.drain(1, |_| {});
+    fn counting_list(capacity: usize) -> (ReleaseList, Arc<AtomicUsize>) {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let counter = wakes.clone();
+        let waker: Waker = Box::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
         });
+        (ReleaseList::new(capacity, Some(waker)), wakes)
     }
 
     #[test]
-    #[should_panic]
-    fn capacity_must_be_a_power_of_two() {
-        ReleaseList::new(3);
+    fn the_owner_is_woken_once_per_transition_not_per_send() {
+        let (list, wakes) = counting_list(8);
+        assert!(list.push(1));
+        assert!(!list.push(2));
+        assert!(!list.push(3));
+        assert_eq!(wakes.load(Ordering::Relaxed), 1);
+        let mut seen = Vec::new();
+        assert_eq!(list.drain(usize::MAX, |id| seen.push(id)), 3);
+        assert_eq!(seen, vec![1, 2, 3]);
+        assert!(list.push(4), "drained empty: a new transition");
+        assert_eq!(wakes.load(Ordering::Relaxed), 2);
     }
 
-    /// Four producers append 200 000 distinct values between them while one
-    /// drainer empties the list concurrently: every value arrives exactly
-    /// once, and each producer's values arrive in the order it pushed them.
     #[test]
-    fn stress_many_producers_one_drainer() {
-        const PRODUCERS: u64 = 4;
-        const PER_PRODUCER: u64 = 50_000;
-        let list = Arc::new(ReleaseList::new(64));
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|producer| {
-                let list = list.clone();
-                thread::spawn(move || {
-                    for sequence in 0..PER_PRODUCER {
-                        let value = producer << 32 | sequence;
-                        while list.push(value).is_err() {
-                            std::hint::spin_loop();
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut seen = HashSet::new();
-        let mut last_per_producer = vec![None::<u64>; PRODUCERS as usize];
-        while seen.len() < (PRODUCERS * PER_PRODUCER) as usize {
-            list.drain(32, |value| {
-                let (producer, sequence) = ((value >> 32) as usize, value & 0xffff_ffff);
-                if let Some(last) = last_per_producer[producer] {
-                    assert!(sequence > last, "producer {producer} out of order");
-                }
-                last_per_producer[producer] = Some(sequence);
-                assert!(seen.insert(value), "value {value:#x} drained twice");
-            });
+    fn a_failed_send_is_appended_marked_and_closes_the_transport() {
+        let (list, _) = counting_list(4);
+        assert!(!list.is_closing());
+        list.push(5);
+        list.push_failed(6);
+        assert!(list.is_closing());
+        let mut seen = Vec::new();
+        list.drain(usize::MAX, |id| seen.push(id));
+        assert_eq!(seen, vec![5, 6 | FAILED_BIT]);
+    }
+
+    #[test]
+    fn a_drain_bounded_below_the_pending_count_wakes_the_owner_again() {
+        let (list, wakes) = counting_list(8);
+        for id in 0..4 {
+            list.push(id);
         }
-        for producer in producers {
-            producer.join().unwrap();
-        }
-        assert!(list.is_empty());
-        assert_eq!(list.drain(usize::MAX, |_| panic!("nothing left")), 0);
+        assert_eq!(list.drain(2, |_| {}), 2);
+        assert_eq!(wakes.load(Ordering::Relaxed), 2, "the transition, then the drain that left ids behind");
+        assert_eq!(list.drain(usize::MAX, |_| {}), 2);
+        assert_eq!(wakes.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "release list full")]
+    fn a_full_list_is_a_programmer_error() {
+        let (list, _) = counting_list(2);
+        list.push(1);
+        list.push(2);
+        list.push(3);
+    }
+
+    #[test]
+    #[should_panic(expected = "failed bit")]
+    fn ids_must_stay_below_the_failed_bit() {
+        let (list, _) = counting_list(2);
+        list.push(FAILED_BIT);
     }
 }

@@ -89,6 +89,8 @@ export interface Native {
     busyPollMicros: number,
     batchMax: number,
     releaseList: Handle | null,
+    releaseWrIdLimit: number | null,
+    onPending: (() => void) | null,
   ): Handle;
   cqPoll(cq: Handle, out: Uint32Array, max: number, spinMicros: number): number;
   cqUnref(cq: Handle, keepAlive: boolean): void;
@@ -144,14 +146,16 @@ export interface Native {
     ...sges: (MemoryRegionHandle | number)[]
   ): void;
   qpPostRecv(qp: QueuePairHandle, wrId: number, ...sges: (MemoryRegionHandle | number)[]): void;
+  qpDrain(qp: QueuePairHandle, onDrained: () => void): void;
   qpClose(qp: QueuePairHandle): void;
   batchCreate(qp: QueuePairHandle, cq: Handle | null, capacity: number, completionsMax: number, ...regions: MemoryRegionHandle[]): Handle;
   batchSubmit(batch: Handle, slots: Float64Array, count: number, spinMicros: number): number;
   batchClose(batch: Handle): void;
-  releaseListCreate(capacity: number): Handle;
-  releaseListPush(list: Handle, value: number): boolean;
+  releaseListCreate(capacity: number, onPending: (() => void) | null): Handle;
+  releaseListPush(list: Handle, wrId: number, failed: boolean): boolean;
   releaseListDrain(list: Handle, out: Float64Array): number;
   releaseListLength(list: Handle): number;
+  releaseListClosing(list: Handle): boolean;
   releaseListClose(list: Handle): void;
 }
 

@@ -1,15 +1,22 @@
 /**
  * CompletionQueue: where work completions arrive.
  *
- * Two modes, chosen at creation:
+ * Three modes, chosen at creation:
  * - threaded (`onCompletions` given): a native completion thread polls the
  *   CQ, never the JavaScript event loop; completions arrive in batches (one
  *   callback per batch of up to `batchMax`). `busyPollMicros` keeps the
  *   thread spinning that long after the last completion before it sleeps
- *   (a wake-up costs hundreds of µs in an emulated guest). With a
- *   `releaseList`, successful Send completions are appended there instead.
+ *   (a wake-up costs hundreds of µs in an emulated guest).
+ * - notified (`onPending` given): the native completion thread polls and
+ *   queues completions in a ring; `onPending` is called once per empty ->
+ *   non-empty transition, and the owner takes everything queued with
+ *   `pollInto()` (no allocation, no call per batch, the event loop never
+ *   spins). The owner must take until `pollInto` returns less than `max`.
  * - polled: the owner calls `poll()` / `pollInto()`, optionally spinning;
  *   meant for a dedicated worker thread (lowest latency).
+ * In the threaded modes, a `releaseList` takes every Send completion whose
+ * wrId is below `releaseWrIdLimit` (successes, and failures or flushes
+ * marked) instead of the owner.
  *
  * Life: created by `Device.createCompletionQueue()`, owned by the caller;
  * close it after the queue pairs that use it (EBUSY otherwise). `close()`
@@ -51,9 +58,19 @@ export interface CompletionQueueOptions {
   busyPollMicros?: number;
   /** Threaded: most completions per callback, 1..256. Default 64. */
   batchMax?: number;
-  /** Threaded: append successful Send completions' wrIds here instead. */
+  /** Makes the CQ notified: called on this thread when completions are waiting. */
+  onPending?: () => void;
+  /** Threaded/notified: append Send completions' wrIds here instead. */
   releaseList?: ReleaseList;
+  /**
+   * wrIds below this are Sends for the release list; others (RDMA Writes,
+   * Reads) go to the owner. At most 2^52. Default 2^40.
+   */
+  releaseWrIdLimit?: number;
 }
+
+/** Default `releaseWrIdLimit`: wrIds from 2^40 up are free for RDMA Writes and Reads. */
+export const RELEASE_WR_ID_LIMIT_DEFAULT = 2 ** 40;
 
 const DEFAULTS = { depth: 256, busyPollMicros: 0, batchMax: 64 } as const;
 
@@ -88,14 +105,17 @@ export class CompletionQueue {
   readonly #handle: Handle;
   /** Entries requested. */
   readonly depth: number;
-  /** True when a native completion thread polls this CQ. */
+  /** True when a native completion thread hands batches to `onCompletions`. */
   readonly threaded: boolean;
+  /** True when a native completion thread queues completions for `pollInto` (see `onPending`). */
+  readonly notified: boolean;
   #pollWords: Uint32Array | undefined;
 
-  private constructor(handle: Handle, depth: number, threaded: boolean) {
+  private constructor(handle: Handle, depth: number, threaded: boolean, notified: boolean) {
     this.#handle = handle;
     this.depth = depth;
     this.threaded = threaded;
+    this.notified = notified;
   }
 
   /** @internal */
@@ -117,9 +137,11 @@ export class CompletionQueue {
         options.busyPollMicros ?? DEFAULTS.busyPollMicros,
         options.batchMax ?? DEFAULTS.batchMax,
         options.releaseList?.handle ?? null,
+        options.releaseWrIdLimit ?? null,
+        options.onPending ?? null,
       ),
     );
-    return new CompletionQueue(handle, depth, deliver !== null);
+    return new CompletionQueue(handle, depth, deliver !== null, options.onPending !== undefined);
   }
 
   /** @internal */
@@ -128,9 +150,9 @@ export class CompletionQueue {
   }
 
   /**
-   * Polls up to `max` completions (polled CQs only), spinning up to
-   * `spinMicros` until at least one arrives. Blocks this thread while
-   * spinning: use it from a dedicated worker.
+   * Polls up to `max` completions (polled and notified CQs), spinning up to
+   * `spinMicros` until at least one arrives (polled CQs only). Blocks this
+   * thread while spinning: use it from a dedicated worker.
    */
   poll(max = 16, spinMicros = 0): Completion[] {
     if (this.#pollWords === undefined || this.#pollWords.length < max * COMPLETION_WORDS) {

@@ -3,10 +3,12 @@
  *
  * Object model: `openDevice(name)` → `Device` → `ProtectionDomain` →
  * `MemoryRegion` (Buffers registered in place); `Device` →
- * `CompletionQueue` (threaded, with batched callbacks, or polled);
+ * `CompletionQueue` (threaded with batched callbacks, notified with one
+ * wake per burst, or polled);
  * `listen()` / `connect()` → `CmId` → `QueuePair` (post Send, Receive,
- * RDMA Write, RDMA Read); `ReleaseList` for Send completions that release
- * buffers without waking JavaScript. Every object has `close()`.
+ * RDMA Write, RDMA Read, drain); `ReleaseList` for Send completions that
+ * release buffers without waking JavaScript per completion. Every object
+ * has `close()`.
  */
 export { listDevices, openDevice, Device, type DeviceAttributes } from './device.js';
 export { ProtectionDomain } from './protection_domain.js';
@@ -17,6 +19,7 @@ export {
   decodeCompletions,
   type Completion,
   type CompletionQueueOptions,
+  RELEASE_WR_ID_LIMIT_DEFAULT,
 } from './completion_queue.js';
 export { QueuePair, type QueuePairCapabilities, type RdmaOptions, type SendOptions } from './queue_pair.js';
 export {
@@ -29,7 +32,7 @@ export {
 } from './cm_id.js';
 export { listen, Listener, type ConnectionRequest, type ListenOptions } from './listener.js';
 export { connect, type ConnectOptions } from './connect.js';
-export { ReleaseList } from './release_list.js';
+export { ReleaseList, RELEASE_FAILED_BIT, type ReleaseListOptions } from './release_list.js';
 export { WorkBatch, type WorkBatchOptions } from './work_batch.js';
 export { ErrorCode, VerbsError } from './errors.js';
 export {

@@ -18,6 +18,9 @@ import { fromNative, native, VerbsError } from './errors.js';
 import type { MemoryRegion, Sge } from './memory_region.js';
 import { WorkBatch, type WorkBatchOptions } from './work_batch.js';
 
+/** Default bound of `drain()`: far above the time a device takes to flush a queue. */
+const QP_DRAIN_TIMEOUT_MS_DEFAULT = 5000;
+
 /** Options of a Send or RDMA work request. */
 export interface SendOptions {
   /** Id reported in the completion. Integer, 0..2^53-1. */
@@ -146,6 +149,34 @@ export class QueuePair {
     const flags = sendFlags(options);
     const immediate = options.immediate ?? 0;
     native(() => binding.qpPostSend(this.#handle, options.wrId, opcode, flags, remoteAddress, rkey, immediate, ...flat));
+  }
+
+  /**
+   * Drains the QP before teardown (Linux's ib_drain_qp): moves it to the
+   * error state, so every posted work request completes or is flushed, and
+   * resolves once marker work requests posted behind them were polled from
+   * both CQs. By then every earlier Send completion is on the Send CQ's
+   * release list and every earlier Receive completion queued for its owner
+   * (batches for `onCompletions` may still be on their way). The CQs must be
+   * threaded or notified, or polled by their owner meanwhile. Rejects with
+   * ETIMEDOUT after `timeoutMs`, EBUSY if a drain is already running.
+   * Afterwards the QP only closes.
+   */
+  drain(timeoutMs = QP_DRAIN_TIMEOUT_MS_DEFAULT): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new VerbsError('ETIMEDOUT', `queue pair ${this.qpNumber} did not drain within ${timeoutMs} ms`));
+      }, timeoutMs);
+      try {
+        binding.qpDrain(this.#handle, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch (error) {
+        clearTimeout(timer);
+        reject(fromNative(error));
+      }
+    });
   }
 
   /** Destroys the QP (the connection id stays). Idempotent. */

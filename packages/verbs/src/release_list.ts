@@ -1,19 +1,43 @@
 /**
- * ReleaseList: a bounded, lock-free list of work request ids that native
- * completion threads append to and one JavaScript thread drains.
+ * ReleaseList: a bounded, lock-free list of Send work request ids that native
+ * completion threads append to and one JavaScript thread drains (Linux
+ * svcrdma's `sc_send_release_list`).
  *
- * Why: a transport releases a Send's buffers when the Send completes.
- * Give the transport's Send CQ a release list (`releaseList` option of
- * `createCompletionQueue`): its completion thread appends each successful
- * Send's wrId here without waking JavaScript, and the transport's worker
- * drains the list when it next needs send resources. Failed Sends still
- * go to `onCompletions`.
+ * Why: a transport releases a Send's buffers when the Send completes. Give
+ * the transport's Send CQ a release list (`releaseList` option of
+ * `createCompletionQueue`): its completion thread appends EVERY Send
+ * completion's wrId here (wrIds below the CQ's `releaseWrIdLimit`) without
+ * waking JavaScript per completion: a failed or flushed Send is appended
+ * with {@link RELEASE_FAILED_BIT} set and sets `closing`. Only the list's
+ * empty -> non-empty transition calls `onPending`, once, on the thread that
+ * created the list; under load the owner's own drains keep the list
+ * non-empty and nobody is woken.
  *
- * Life: created and owned by the JavaScript thread that drains it; CQs
- * that append to it hold it alive natively. Only that thread drains.
+ * The list must hold every Send that can be in flight at once (size it to
+ * the owner's bound on send contexts): a full list is a programmer error
+ * and aborts a completion thread, throws ERR_VERBS_INTERNAL from `push`.
+ *
+ * Life: created and owned by the JavaScript thread that drains it; CQs that
+ * append to it hold it alive natively. Only that thread drains. `onPending`
+ * does not keep the process alive by itself.
  */
 import { binding, type Handle } from './binding.js';
 import { native } from './errors.js';
+
+/**
+ * Set in a drained id whose Send failed or was flushed (2^52). Ids pushed
+ * must stay below it.
+ */
+export const RELEASE_FAILED_BIT = 2 ** 52;
+
+/** Options of {@link ReleaseList}. */
+export interface ReleaseListOptions {
+  /**
+   * Called on this thread once per empty -> non-empty transition (and again
+   * if a drain had to leave ids behind): the owner should drain soon.
+   */
+  onPending?: () => void;
+}
 
 /** A bounded multi-producer/single-drainer list of wrIds. */
 export class ReleaseList {
@@ -23,8 +47,8 @@ export class ReleaseList {
   readonly #drained: Float64Array;
 
   /** A list of `capacity` entries: at least the Sends outstanding at once. */
-  constructor(capacity: number) {
-    this.#handle = native(() => binding.releaseListCreate(capacity));
+  constructor(capacity: number, options: ReleaseListOptions = {}) {
+    this.#handle = native(() => binding.releaseListCreate(capacity, options.onPending ?? null));
     this.capacity = capacity;
     this.#drained = new Float64Array(capacity);
   }
@@ -34,9 +58,13 @@ export class ReleaseList {
     return this.#handle;
   }
 
-  /** Appends an id (JavaScript producers). False when the list is full. */
-  push(wrId: number): boolean {
-    return native(() => binding.releaseListPush(this.#handle, wrId));
+  /**
+   * Appends an id (JavaScript producers; `failed` marks it and sets
+   * `closing`). Returns true on the empty -> non-empty transition, when
+   * `onPending` has been queued.
+   */
+  push(wrId: number, failed = false): boolean {
+    return native(() => binding.releaseListPush(this.#handle, wrId, failed));
   }
 
   /** Ids appended and not yet drained (a snapshot). */
@@ -44,9 +72,22 @@ export class ReleaseList {
     return native(() => binding.releaseListLength(this.#handle));
   }
 
+  /** True once a failed or flushed Send was appended (the transport must close). */
+  get closing(): boolean {
+    return native(() => binding.releaseListClosing(this.#handle));
+  }
+
+  /**
+   * Moves up to `out.length` ids into `out`, oldest first, and returns how
+   * many: the allocation-free drain. Failed ones have RELEASE_FAILED_BIT set.
+   */
+  drainInto(out: Float64Array): number {
+    return native(() => binding.releaseListDrain(this.#handle, out));
+  }
+
   /** Calls `release` with each appended id, oldest first; returns how many. */
   drain(release: (wrId: number) => void): number {
-    const count = native(() => binding.releaseListDrain(this.#handle, this.#drained));
+    const count = this.drainInto(this.#drained);
     for (let index = 0; index < count; index++) release(this.#drained[index]!);
     return count;
   }

@@ -7,6 +7,7 @@ import {
   liveObjects,
   openDevice,
   ReleaseList,
+  RELEASE_FAILED_BIT,
   VerbsError,
   COMPLETION_WORDS,
 } from '../src/index.js';
@@ -61,27 +62,81 @@ describe('device errors', () => {
 });
 
 describe('release list from JavaScript', () => {
-  it('drains pushed ids oldest first, refuses when full, and fails after close', () => {
+  /** Threadsafe calls arrive through libuv's async handle: give them a few loop turns. */
+  const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 20));
+
+  it('reports the empty -> non-empty transition and drains pushed ids oldest first', () => {
     const list = new ReleaseList(4);
-    expect([1, 2, 3, 4, 5].map((id) => list.push(id))).toEqual([true, true, true, true, false]);
+    expect([1, 2, 3, 4].map((id) => list.push(id))).toEqual([true, false, false, false]);
     expect(list.length).toBe(4);
     const drained: number[] = [];
     expect(list.drain((id) => drained.push(id))).toBe(4);
     expect(drained).toEqual([1, 2, 3, 4]);
-    expect(list.push(2 ** 53 - 1)).toBe(true);
-    list.drain((id) => expect(id).toBe(2 ** 53 - 1));
+    expect(list.push(RELEASE_FAILED_BIT - 1)).toBe(true);
+    list.drain((id) => expect(id).toBe(RELEASE_FAILED_BIT - 1));
     list.close();
     expect(() => list.push(1)).toThrow(expect.objectContaining({ code: ErrorCode.CLOSED }));
+  });
+
+  it('treats a full list as a programmer error: it is sized to every Send in flight', () => {
+    const list = new ReleaseList(2);
+    list.push(1);
+    list.push(2);
+    expect(() => list.push(3)).toThrow(expect.objectContaining({ code: ErrorCode.INTERNAL, message: expect.stringContaining('release list full') }));
+    list.close();
+  });
+
+  it('calls onPending once per transition on this thread, never per push', async () => {
+    let wakes = 0;
+    const list = new ReleaseList(8, { onPending: () => wakes++ });
+    list.push(1);
+    list.push(2);
+    list.push(3);
+    expect(wakes).toBe(0); // queued, delivered by the event loop
+    await settle();
+    expect(wakes).toBe(1);
+    const out = new Float64Array(8);
+    expect(list.drainInto(out)).toBe(3);
+    expect([...out.subarray(0, 3)]).toEqual([1, 2, 3]);
+    list.push(4);
+    await settle();
+    expect(wakes).toBe(2);
+    list.close();
+  });
+
+  it('wakes the owner again when a drain has to leave ids behind', async () => {
+    let wakes = 0;
+    const list = new ReleaseList(8, { onPending: () => wakes++ });
+    for (const id of [1, 2, 3]) list.push(id);
+    await settle();
+    expect(list.drainInto(new Float64Array(2))).toBe(2);
+    await settle();
+    expect(wakes).toBe(2);
+    expect(list.drain(() => {})).toBe(1);
+    list.close();
+  });
+
+  it('marks failed Sends and says the transport is closing', () => {
+    const list = new ReleaseList(4);
+    list.push(7);
+    expect(list.closing).toBe(false);
+    list.push(8, true);
+    expect(list.closing).toBe(true);
+    const drained: number[] = [];
+    list.drain((id) => drained.push(id));
+    expect(drained).toEqual([7, 8 + RELEASE_FAILED_BIT]);
+    list.close();
   });
 
   it('rejects a capacity that is not a power of two', () => {
     expect(() => new ReleaseList(3)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
-  it('rejects ids that a JavaScript number cannot carry exactly', () => {
+  it('rejects ids that do not fit below the failed bit', () => {
     const list = new ReleaseList(2);
     expect(() => list.push(-1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => list.push(1.5)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => list.push(RELEASE_FAILED_BIT)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     list.close();
   });
 });

@@ -1,21 +1,26 @@
 //! `cqCreate`, `cqPoll`, `cqClose`, `cqUnref`.
 //!
-//! A CQ created with a callback is threaded: its completion thread hands
-//! batches to JavaScript through a threadsafe function, each batch one
+//! A CQ created with `onCompletions` is threaded: its completion thread
+//! hands batches to JavaScript through a threadsafe function, each batch one
 //! ArrayBuffer of 40-byte records (see COMPLETION_WORDS) that the
-//! TypeScript side decodes. Without a callback the CQ is polled: `cqPoll`
-//! writes the same records into a caller-owned Uint32Array, allocating
-//! nothing, optionally spinning (for a dedicated worker thread).
+//! TypeScript side decodes. With `onPending` it is notified: the thread
+//! queues completions in a ring and calls `onPending` once per empty ->
+//! non-empty transition; `cqPoll` takes them. Without either the CQ is
+//! polled: `cqPoll` writes the same records into a caller-owned
+//! Uint32Array, allocating nothing, optionally spinning (for a dedicated
+//! worker thread).
 
 use super::device::device_arg;
 use super::release_list::list_arg;
 use crate::completion_queue::CompletionQueue;
-use crate::completion_thread::{CompletionSink, SinkOutcome, ThreadOptions, BATCH_MAX};
+use crate::completion_ring::{CompletionRing, RingSink};
+use crate::completion_thread::{CompletionSink, SinkOutcome, ThreadOptions, BATCH_MAX, RELEASE_WR_ID_LIMIT_DEFAULT};
+use crate::release_list::FAILED_BIT;
 use crate::error::{Result, VerbsError};
 use crate::napi::function::{export, Arguments};
 use crate::napi::handle::{unwrap, wrap, Handle};
 use crate::napi::sys::*;
-use crate::napi::threadsafe::{CallError, ThreadsafeCallback};
+use crate::napi::threadsafe::{javascript_waker, CallError, KeepAlive, ThreadsafeCallback};
 use crate::napi::Env;
 use crate::sys::{roce_completion, COMPLETION_WORDS};
 use std::sync::Arc;
@@ -30,7 +35,7 @@ const BATCHES_QUEUED_MAX: usize = 256;
 /// switch, so `cqUnref` can let the process exit.
 pub(super) struct CqBinding {
     pub(super) cq: Arc<CompletionQueue>,
-    callback: Option<Arc<ThreadsafeCallback<Vec<roce_completion>>>>,
+    callback: Option<Arc<dyn KeepAlive>>,
 }
 
 struct JavaScriptSink(Arc<ThreadsafeCallback<Vec<roce_completion>>>);
@@ -68,31 +73,63 @@ pub(super) fn cq_arg<'a>(env: Env, value: napi_value, name: &str) -> Result<&'a 
     unwrap::<CqBinding>(env, value, name, KIND)
 }
 
-/// `cqCreate(device, depth, callback?, busyPollMicros, batchMax, releaseList?)`
+/// `cqCreate(device, depth, onCompletions?, busyPollMicros, batchMax,
+/// releaseList?, releaseWrIdLimit?, onPending?)`
 fn cq_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let device = device_arg(env, arguments.get(0))?.get()?.clone();
     let depth = env.to_u32(arguments.get(1), "depth")?;
-    let callback = arguments.get(2);
-    let threaded = !env.is_nullish(callback)?;
+    let on_completions = function_arg(env, arguments.get(2), "onCompletions")?;
+    let on_pending = function_arg(env, arguments.get(7), "onPending")?;
+    if on_completions.is_some() && on_pending.is_some() {
+        return Err(VerbsError::invalid("give a completion queue onCompletions or onPending, not both"));
+    }
+    let threaded = on_completions.is_some() || on_pending.is_some();
     let cq = Arc::new(CompletionQueue::create(&device, depth, threaded)?);
     let mut binding = CqBinding { cq: cq.clone(), callback: None };
     if threaded {
-        if env.type_of(callback)? != NAPI_FUNCTION {
-            return Err(VerbsError::arg_type("onCompletions", "a function"));
+        let options = thread_options(env, arguments)?;
+        if let Some(on_pending) = on_pending {
+            let (waker, tsfn) = javascript_waker(env, on_pending, "roce-verbs completions pending")?;
+            let ring = Arc::new(CompletionRing::new((depth as usize).next_power_of_two().max(2), waker));
+            cq.attach_ring(ring.clone());
+            cq.start_thread(options, Box::new(RingSink(ring)))?;
+            binding.callback = Some(tsfn);
+        } else if let Some(on_completions) = on_completions {
+            let tsfn = Arc::new(ThreadsafeCallback::new(env, on_completions, "roce-verbs completions", BATCHES_QUEUED_MAX, deliver_batch)?);
+            cq.start_thread(options, Box::new(JavaScriptSink(tsfn.clone())))?;
+            binding.callback = Some(tsfn);
         }
-        let options = ThreadOptions {
-            busy_poll: Duration::from_micros(env.to_integer(arguments.get(3), "busyPollMicros", u32::MAX as u64)?),
-            batch_max: env.to_integer(arguments.get(4), "batchMax", BATCH_MAX as u64)? as usize,
-            release_list: match env.is_nullish(arguments.get(5))? {
-                true => None,
-                false => Some(list_arg(env, arguments.get(5))?.get()?.clone()),
-            },
-        };
-        let tsfn = Arc::new(ThreadsafeCallback::new(env, callback, "roce-verbs completions", BATCHES_QUEUED_MAX, deliver_batch)?);
-        cq.start_thread(options, Box::new(JavaScriptSink(tsfn.clone())))?;
-        binding.callback = Some(tsfn);
     }
     wrap(env, KIND, binding)
+}
+
+/// A function argument, or None when null/undefined.
+fn function_arg(env: Env, value: napi_value, name: &str) -> Result<Option<napi_value>> {
+    if env.is_nullish(value)? {
+        return Ok(None);
+    }
+    if env.type_of(value)? != NAPI_FUNCTION {
+        return Err(VerbsError::arg_type(name, "a function"));
+    }
+    Ok(Some(value))
+}
+
+/// The completion thread's options from arguments 3..=6 of `cqCreate`.
+fn thread_options(env: Env, arguments: &Arguments) -> Result<ThreadOptions> {
+    let release_wr_id_limit = match env.is_nullish(arguments.get(6))? {
+        true => RELEASE_WR_ID_LIMIT_DEFAULT,
+        false => env.to_integer(arguments.get(6), "releaseWrIdLimit", FAILED_BIT)?,
+    };
+    Ok(ThreadOptions {
+        busy_poll: Duration::from_micros(env.to_integer(arguments.get(3), "busyPollMicros", u32::MAX as u64)?),
+        batch_max: env.to_integer(arguments.get(4), "batchMax", BATCH_MAX as u64)? as usize,
+        release_list: match env.is_nullish(arguments.get(5))? {
+            true => None,
+            false => Some(list_arg(env, arguments.get(5))?.get()?.clone()),
+        },
+        release_wr_id_limit,
+        markers: Default::default(),
+    })
 }
 
 /// `cqPoll(cq, out: Uint32Array, max, spinMicros) -> count`

@@ -14,7 +14,8 @@ use crate::error::{Result, VerbsError};
 use crate::memory_region::MemoryRegion;
 use crate::napi::function::{export, Arguments};
 use crate::napi::handle::{unwrap, wrap, Handle};
-use crate::napi::sys::napi_value;
+use crate::napi::sys::{napi_value, NAPI_FUNCTION};
+use crate::napi::threadsafe::javascript_waker;
 use crate::napi::value::MAX_SAFE_INTEGER;
 use crate::napi::Env;
 use crate::sys;
@@ -29,6 +30,7 @@ pub(super) struct QueuePairBinding(Arc<CmId>);
 pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "qpPostSend", qp_post_send)?;
     export(env, exports, "qpPostRecv", qp_post_recv)?;
+    export(env, exports, "qpDrain", qp_drain)?;
     export(env, exports, "qpClose", qp_close)
 }
 
@@ -124,6 +126,18 @@ fn qp_post_recv(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let wr_id = env.to_integer(arguments.get(1), "wrId", MAX_SAFE_INTEGER as u64)?;
     let regions = region_refs(&list);
     qp.with(|binding| binding.0.post_recv(wr_id, &list.sges[..list.count], &regions[..list.count]))?;
+    env.undefined()
+}
+
+/// `qpDrain(qp, onDrained)`: see `CmId::drain`. onDrained is called once,
+/// on this thread, when both markers were polled.
+fn qp_drain(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let on_drained = arguments.get(1);
+    if env.type_of(on_drained)? != NAPI_FUNCTION {
+        return Err(VerbsError::arg_type("onDrained", "a function"));
+    }
+    let (waker, _callback) = javascript_waker(env, on_drained, "roce-verbs queue pair drained")?;
+    qp_arg(env, arguments)?.with(|binding| binding.0.drain(waker))?;
     env.undefined()
 }
 

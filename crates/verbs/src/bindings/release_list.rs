@@ -1,15 +1,17 @@
 //! `releaseListCreate`, `releaseListPush`, `releaseListDrain`,
-//! `releaseListClose`. A list handle can also be given to `cqCreate`, whose
-//! completion thread then appends successful Send completions' work
-//! request ids to it instead of waking JavaScript.
+//! `releaseListLength`, `releaseListClosing`, `releaseListClose`. A list
+//! handle can also be given to `cqCreate`, whose completion thread then
+//! appends every Send completion's work request id to it (failures marked)
+//! instead of waking JavaScript; the list's `onPending` is called once per
+//! empty -> non-empty transition.
 
 use crate::error::{Result, VerbsError};
 use crate::napi::function::{export, Arguments};
 use crate::napi::handle::{unwrap, wrap, Handle};
-use crate::napi::sys::napi_value;
-use crate::napi::value::MAX_SAFE_INTEGER;
+use crate::napi::sys::{napi_value, NAPI_FUNCTION};
+use crate::napi::threadsafe::javascript_waker;
 use crate::napi::Env;
-use crate::release_list::{ReleaseList, RELEASE_LIST_CAPACITY_MAX};
+use crate::release_list::{ReleaseList, FAILED_BIT, RELEASE_LIST_CAPACITY_MAX};
 use std::sync::Arc;
 
 pub(super) const KIND: &str = "ReleaseList";
@@ -19,6 +21,7 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "releaseListPush", release_list_push)?;
     export(env, exports, "releaseListDrain", release_list_drain)?;
     export(env, exports, "releaseListLength", release_list_length)?;
+    export(env, exports, "releaseListClosing", release_list_closing)?;
     export(env, exports, "releaseListClose", release_list_close)
 }
 
@@ -27,19 +30,35 @@ pub(super) fn list_arg<'a>(env: Env, value: napi_value) -> Result<&'a Handle<Arc
     unwrap::<Arc<ReleaseList>>(env, value, "releaseList", KIND)
 }
 
+/// `releaseListCreate(capacity, onPending?)`. The wake does not keep the
+/// process alive: it only matters while the list's transport (its CQs and
+/// connection) does.
 fn release_list_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let capacity = env.to_u32(arguments.get(0), "capacity")? as usize;
     if !capacity.is_power_of_two() || !(2..=RELEASE_LIST_CAPACITY_MAX).contains(&capacity) {
         return Err(VerbsError::invalid(format!("capacity must be a power of two in [2, {RELEASE_LIST_CAPACITY_MAX}], got {capacity}")));
     }
-    wrap(env, KIND, Arc::new(ReleaseList::new(capacity)))
+    let on_pending = arguments.get(1);
+    let waker = if env.is_nullish(on_pending)? {
+        None
+    } else {
+        if env.type_of(on_pending)? != NAPI_FUNCTION {
+            return Err(VerbsError::arg_type("onPending", "a function"));
+        }
+        let (waker, callback) = javascript_waker(env, on_pending, "roce-verbs release list pending")?;
+        callback.unref(env);
+        Some(waker)
+    };
+    wrap(env, KIND, Arc::new(ReleaseList::new(capacity, waker)))
 }
 
-/// `releaseListPush(list, value) -> boolean` (false: the list is full).
+/// `releaseListPush(list, wrId, failed) -> boolean`: true on the empty ->
+/// non-empty transition (the list's onPending has been queued).
 fn release_list_push(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let value = env.to_integer(arguments.get(1), "value", MAX_SAFE_INTEGER as u64)?;
-    let pushed = list_arg(env, arguments.get(0))?.with(|list| Ok(list.push(value).is_ok()))?;
-    env.boolean(pushed)
+    let wr_id = env.to_integer(arguments.get(1), "wrId", FAILED_BIT - 1)?;
+    let failed = env.to_bool(arguments.get(2), "failed")?;
+    let transition = list_arg(env, arguments.get(0))?.with(|list| Ok(if failed { list.push_failed(wr_id) } else { list.push(wr_id) }))?;
+    env.boolean(transition)
 }
 
 /// `releaseListDrain(list, out: Float64Array) -> count`
@@ -64,6 +83,11 @@ fn release_list_drain(env: Env, arguments: &Arguments) -> Result<napi_value> {
 fn release_list_length(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let length = list_arg(env, arguments.get(0))?.with(|list| Ok(list.len()))?;
     env.number(length as f64)
+}
+
+fn release_list_closing(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let closing = list_arg(env, arguments.get(0))?.with(|list| Ok(list.is_closing()))?;
+    env.boolean(closing)
 }
 
 fn release_list_close(env: Env, arguments: &Arguments) -> Result<napi_value> {

@@ -12,8 +12,10 @@ use super::sys::*;
 use super::value::Env;
 use crate::error::{Result, VerbsError, ERR_INTERNAL};
 use std::ffi::c_void;
+use crate::bounded_queue::Waker;
 use std::marker::PhantomData;
 use std::ptr;
+use std::sync::Arc;
 
 /// Turns one queued item into a JavaScript call, on the JavaScript thread.
 pub type Deliver<T> = fn(Env, napi_value, T) -> Result<()>;
@@ -114,6 +116,45 @@ impl<T: Send + 'static> ThreadsafeCallback<T> {
         unsafe { napi_ref_threadsafe_function(env.0, self.raw) };
     }
 }
+
+/// Something whose threadsafe callback can keep the process alive or not.
+pub trait KeepAlive {
+    /// Lets the process exit even while the callback is alive.
+    fn unref(&self, env: Env);
+    /// Keeps the process alive while the callback is alive.
+    fn reference(&self, env: Env);
+}
+
+impl<T: Send + 'static> KeepAlive for ThreadsafeCallback<T> {
+    fn unref(&self, env: Env) {
+        ThreadsafeCallback::unref(self, env);
+    }
+    fn reference(&self, env: Env) {
+        ThreadsafeCallback::reference(self, env);
+    }
+}
+
+fn call_without_arguments(env: Env, callback: napi_value, _: ()) -> Result<()> {
+    env.call(callback, &[])?;
+    Ok(())
+}
+
+/// A `Waker` that calls the JavaScript function `callback` (no arguments)
+/// on its thread. At most one call is queued: a wake that finds one queued
+/// is dropped, since the queued call runs after it and the owner drains
+/// everything there is at that time. Returns the callback too (for unref).
+pub fn javascript_waker(env: Env, callback: napi_value, name: &str) -> Result<(Waker, Arc<ThreadsafeCallback<()>>)> {
+    let tsfn = Arc::new(ThreadsafeCallback::new(env, callback, name, WAKES_QUEUED_MAX, call_without_arguments)?);
+    let caller = tsfn.clone();
+    let waker: Waker = Box::new(move || {
+        // Full: a queued wake covers this one. Closing: nobody to wake.
+        let _ = caller.call(());
+    });
+    Ok((waker, tsfn))
+}
+
+/// One queued wake is enough (see `javascript_waker`).
+const WAKES_QUEUED_MAX: usize = 1;
 
 impl<T: Send + 'static> Drop for ThreadsafeCallback<T> {
     fn drop(&mut self) {

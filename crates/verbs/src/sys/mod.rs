@@ -215,6 +215,7 @@ extern "C" {
         imm_data_host_order: u32,
     ) -> c_int;
     pub fn roce_post_recv(id: *mut rdma_cm_id, wr_id: u64, sges: *const ibv_sge, sge_count: c_int) -> c_int;
+    pub fn roce_qp_to_error(id: *mut rdma_cm_id) -> c_int;
     pub fn roce_cm_id_verbs(id: *const rdma_cm_id) -> *mut ibv_context;
     pub fn roce_cm_id_set_context(id: *mut rdma_cm_id, context: u64);
     pub fn roce_event_channel_fd(channel: *const rdma_event_channel) -> c_int;

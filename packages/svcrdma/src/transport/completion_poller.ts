@@ -1,22 +1,38 @@
 /**
- * EventLoopPoller: polls completion queues from the event loop instead of
- * waiting for a completion thread to wake JavaScript. A wake-up costs ≈ 4.5 ms
- * per completion in the emulated lab (packages/svcrdma/bench), a poll ≈ µs.
+ * EventLoopPoller: takes completions on this thread's event loop when the
+ * native completion thread says some are waiting. It never spins and never
+ * polls an idle completion queue.
  *
- * While completions keep coming it polls every loop turn (setImmediate), which
- * lets timers and I/O run in between; after `spinWindowMs` without one it polls
- * every `idleIntervalMs` (a timer), so an idle server costs little. This is the
- * main-thread stand-in for worker threads that poll their transports' CQs
- * (needs-from-verbs §C).
+ * `watch()` creates a notified completion queue (@roce-rpc/verbs `onPending`):
+ * its native completion thread polls the CQ, sleeping on the completion
+ * channel when it is idle, and queues completions in a native ring; on the
+ * ring's empty -> non-empty transition it wakes this thread once. The wake takes
+ * up to TAKE_BATCH completions with one `pollInto` (no allocation, no call per
+ * completion); if more are queued, verbs wakes us again on the next loop turn,
+ * so timers and I/O run between batches.
+ *
+ * `add()` is the older path for polled CQs, kept only for the svcrdma client
+ * until it moves to `watch()` (see /tmp/team/requests-nfsrdma.md): it polls
+ * every loop turn while completions come and every `idleIntervalMs` after,
+ * i.e. it keeps the event loop busy. The server does not use it.
  *
  * Life: one per server (or client), created with it, owned by it; queues are
- * added when a connection is set up and removed before their CQ closes.
- * Main thread.
+ * watched from their connection's set-up until `stop()`, before their CQ
+ * closes. Main thread.
  */
-import { COMPLETION_WORDS, decodeCompletion, type Completion, type CompletionQueue } from '@roce-rpc/verbs';
+import { COMPLETION_WORDS, decodeCompletion, type Completion, type CompletionQueue, type Device } from '@roce-rpc/verbs';
 
-/** Completions taken from one queue per turn: bounds one turn's work. */
-const POLL_BATCH = 32;
+/** Completions taken per wake-up (and per polled queue per turn): bounds one turn's work. */
+const TAKE_BATCH = 32;
+
+/** A notified CQ and the switch that stops delivering its completions. */
+export interface WatchedQueue {
+  readonly completionQueue: CompletionQueue;
+  /** Delivers everything queued now (teardown: after the queue pair was drained). */
+  takeAll(): void;
+  /** Stops delivering; wakes already queued are ignored. Call before closing the CQ. */
+  stop(): void;
+}
 
 interface PolledQueue {
   readonly completionQueue: CompletionQueue;
@@ -25,15 +41,49 @@ interface PolledQueue {
 
 export class EventLoopPoller {
   private readonly queues = new Set<PolledQueue>();
-  private readonly words = new Uint32Array(POLL_BATCH * COMPLETION_WORDS);
+  private readonly words = new Uint32Array(TAKE_BATCH * COMPLETION_WORDS);
   private lastCompletion = 0;
   private pending: NodeJS.Immediate | NodeJS.Timeout | null = null;
-  readonly metrics = { turns: 0, completions: 0 };
+  /** wakes: native transitions taken; turns: polls of add()'s queues. */
+  readonly metrics = { wakes: 0, turns: 0, completions: 0 };
 
   constructor(
     private readonly spinWindowMs = 20,
     private readonly idleIntervalMs = 1,
   ) {}
+
+  /**
+   * Creates a notified CQ of `depth` entries on `device` and delivers its
+   * completions, in order, on this thread.
+   */
+  watch(device: Device, options: { depth: number; busyPollMicros?: number }, deliver: (completion: Completion) => void): WatchedQueue {
+    let stopped = false;
+    const take = (): number => {
+      const count = completionQueue.pollInto(this.words, TAKE_BATCH);
+      for (let index = 0; index < count; index++) deliver(decodeCompletion(this.words, index));
+      this.metrics.completions += count;
+      return count;
+    };
+    const completionQueue = device.createCompletionQueue({
+      depth: options.depth,
+      busyPollMicros: options.busyPollMicros ?? 0,
+      onPending: () => {
+        if (stopped) return;
+        this.metrics.wakes++;
+        take();
+      },
+    });
+    return {
+      completionQueue,
+      takeAll: () => {
+        // Bounded: the ring holds at most the CQ's depth, and nothing new is posted at teardown.
+        for (let round = 0; round <= options.depth / TAKE_BATCH && take() === TAKE_BATCH; round++);
+      },
+      stop: () => {
+        stopped = true;
+      },
+    };
+  }
 
   /** Starts polling `completionQueue` (a polled CQ); returns the function that stops it. */
   add(completionQueue: CompletionQueue, deliver: (completion: Completion) => void): () => void {
@@ -55,7 +105,7 @@ export class EventLoopPoller {
     this.pending = null;
     this.metrics.turns++;
     for (const queue of this.queues) {
-      const count = queue.completionQueue.pollInto(this.words, POLL_BATCH, 0);
+      const count = queue.completionQueue.pollInto(this.words, TAKE_BATCH, 0);
       for (let index = 0; index < count; index++) queue.deliver(decodeCompletion(this.words, index));
       if (count > 0) {
         this.metrics.completions += count;

@@ -18,7 +18,10 @@
  *             release list and does nothing else: no lock, no JavaScript, no
  *             deregistration (that is the seed's point: unmapping is slow and
  *             the completion path must stay fast). A failed or flushed Send is
- *             appended the same way, marked, and the transport closes.
+ *             appended the same way, marked (RELEASE_FAILED_BIT), and the list's
+ *             closing flag closes the transport at the next drain. Only the
+ *             list's empty -> non-empty transition wakes the serving thread
+ *             (once, natively: the list's onPending).
  *   Freed     by the thread serving the transport, in a batch, when it drains
  *             the release list: registrations closed, buffer references
  *             dropped, contexts back on the free list. Destroyed with the pool.
@@ -39,6 +42,7 @@
  * thread (the completion thread) touches.
  */
 import assert from 'node:assert';
+import { RELEASE_FAILED_BIT } from '@roce-rpc/verbs';
 
 /** Memory the device can read: a Send's header buffer or an RDMA Write source. */
 export interface Registration {
@@ -51,10 +55,13 @@ export interface Registration {
 export interface SendResources {
   /** Registers `bytes` for local reads by the device (Send and RDMA Write sources). */
   register(bytes: Uint8Array): Registration;
-  /** The transport's release list: completion threads push wrIds, one thread drains. */
+  /**
+   * The transport's release list: the completion thread appends every Send's
+   * wrId (failed ones + RELEASE_FAILED_BIT), one thread drains into `out` and
+   * gets the count (verbs' ReleaseList.drainInto).
+   */
   readonly releaseList: {
-    drain(release: (wrId: number) => void): number;
-    readonly length: number;
+    drainInto(out: Float64Array): number;
   };
 }
 
@@ -127,6 +134,8 @@ export class SendContextPool {
   private readonly freeList: SendContext[] = [];
   /** Send Queue entries released by the last drain, for the transport's accounting. */
   private releasedWorkRequests = 0;
+  /** Where a drain lands: one slot per context, since every one may be on the list at once. */
+  private readonly drained: Float64Array;
 
   constructor(
     private readonly resources: SendResources,
@@ -136,6 +145,7 @@ export class SendContextPool {
     readonly bufferBytes: number,
   ) {
     assert(sendContextsMax > 0 && bufferBytes > 0);
+    this.drained = new Float64Array(sendContextsMax);
   }
 
   /**
@@ -178,12 +188,17 @@ export class SendContextPool {
    * @returns how many were released
    */
   drain(point: DrainPoint): number {
-    const count = this.resources.releaseList.drain((wrId) => {
-      if (wrId >= FAILED_SEND_MARKER) this.metrics.failedSends++;
-      const context = this.contexts[wrId % FAILED_SEND_MARKER];
+    const count = this.resources.releaseList.drainInto(this.drained);
+    for (let index = 0; index < count; index++) {
+      let wrId = this.drained[index]!;
+      if (wrId >= RELEASE_FAILED_BIT) {
+        this.metrics.failedSends++;
+        wrId -= RELEASE_FAILED_BIT;
+      }
+      const context = this.contexts[wrId];
       assert(context !== undefined && context.state === 'posted', `release of send context ${wrId} that is not posted`);
       this.release(context);
-    });
+    }
     if (count > 0) {
       this.metrics.drains[point]++;
       this.metrics.released[point] += count;
@@ -247,9 +262,3 @@ export class SendContextPool {
     this.freeList.push(context);
   }
 }
-
-/**
- * Added to a wrId on the release list when its Send failed or was flushed, so
- * the drain can tell (2^32: far above any context id, exact in a double).
- */
-export const FAILED_SEND_MARKER = 0x1_0000_0000;

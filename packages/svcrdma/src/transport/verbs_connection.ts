@@ -10,32 +10,40 @@
  * made it, completion callbacks arrive here.
  *
  * Completion routing:
- *   Send CQ  successful Sends are appended to the release list natively by the
- *            completion thread; failures (flushes) arrive in onSendCompletions
- *            and are appended from here, marked (verbs does not do it yet: see
- *            /tmp/team/svcrdma-needs-from-verbs.md A2).
- *   Recv CQ  every Receive arrives in onReceiveCompletions and is queued on the
- *            transport, which enqueues itself on the service pool.
+ *   Send CQ  every Send completion (wrId = send context id, below
+ *            RELEASE_WR_ID_LIMIT) is appended to the release list natively by the
+ *            completion thread, a failed or flushed one marked (RELEASE_FAILED_BIT),
+ *            which also sets the list's `closing` flag. Nothing else happens on
+ *            the completion path. Only RDMA Read completions and failed
+ *            (unsignaled) RDMA Writes reach onSendCompletions.
+ *   Recv CQ  by default a notified CQ (EventLoopPoller.watch): the native
+ *            thread queues Receive completions and wakes this thread once per
+ *            burst; they are queued on the transport, which enqueues itself on
+ *            the service pool. The event loop never polls an idle CQ.
  *
- * The release list's empty -> non-empty transition is not reported by verbs
- * yet (needs A1). Until it is, a watch polls the list's length while Sends are
- * in flight and calls onReleasePending() when it finds it non-empty: the same
- * entry point the native transition will call.
+ * The release list's empty -> non-empty transition calls the list's onPending on
+ * this thread, once per transition (never per completion): that is
+ * transport.onReleasePending(), the seed's set_bit(XPT_DATA) + svc_xprt_enqueue.
+ * A drain that finds a failed Send closes the transport (the seed's XPT_CLOSE).
  */
+import assert from 'node:assert';
 import type { CmId, CompletionQueue, Completion, Device, MemoryRegion, ProtectionDomain, QueuePair } from '@roce-rpc/verbs';
 import { ReleaseList } from '@roce-rpc/verbs';
 import type { FilledSvcRdmaOptions } from '../options.js';
 import type { ConnectPrivateData } from '../header/private_data.js';
 import type { RdmaSegment } from '../header/chunks.js';
-import { FAILED_SEND_MARKER, type Registration, type SendContext, type SendResources } from './send_context.js';
+import type { Registration, SendContext, SendResources } from './send_context.js';
 import { RdmaTransport, WRITE_SGES_MAX, type CallHandler, type PreparedWrite, type QueuePairPort } from './transport.js';
 import type { ServicePool } from './service_pool.js';
-import type { EventLoopPoller } from './completion_poller.js';
+import type { EventLoopPoller, WatchedQueue } from './completion_poller.js';
 
-/** How often the stopgap watch looks at the release list while Sends are in flight. */
-const RELEASE_WATCH_INTERVAL_MS = 1;
+/**
+ * wrIds below this are send contexts, routed to the release list natively; the
+ * ids from here up are RDMA Writes and Reads, which reach onSendCompletions.
+ */
+const RELEASE_WR_ID_LIMIT = 2 ** 40;
 /** wrId of the unsignaled RDMA Writes: only a failure reports them. */
-const WRITE_WR_ID = 2 ** 40;
+const WRITE_WR_ID = RELEASE_WR_ID_LIMIT;
 /** RDMA Reads are signaled with wrIds from here up (one per Read). */
 const READ_WR_BASE = 2 ** 41;
 
@@ -45,14 +53,15 @@ function nextPowerOfTwo(value: number): number {
 
 export class VerbsConnection implements QueuePairPort, SendResources {
   readonly transport: RdmaTransport;
-  readonly releaseList: ReleaseList;
+  /** What the send-context pool drains: the native list, closing the transport on a failed Send. */
+  readonly releaseList: SendResources['releaseList'];
+  private readonly sendReleaseList: ReleaseList;
   private readonly sendCompletions: CompletionQueue;
   private readonly receiveCompletions: CompletionQueue;
+  private readonly watchedReceives: WatchedQueue | null = null;
   private readonly queuePair: QueuePair;
   private readonly ringRegion: MemoryRegion;
   private readonly regions = new WeakMap<Registration, MemoryRegion>();
-  private releaseWatch: NodeJS.Timeout | null = null;
-  private stopPolling: () => void = () => {};
   /** RDMA Reads in flight by wrId: each settles its chunk's promise when the last of the chunk completes. */
   private readonly reads = new Map<number, { settle: (error: Error | null) => void }>();
   private nextReadId = 0;
@@ -72,22 +81,38 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     private readonly onClosed: (connection: VerbsConnection) => void,
   ) {
     // Every context is free, in flight or on the list: the list can never fill.
-    this.releaseList = new ReleaseList(nextPowerOfTwo(options.sendContextsMax));
+    this.sendReleaseList = new ReleaseList(nextPowerOfTwo(options.sendContextsMax), {
+      onPending: () => this.transport.onReleasePending(),
+    });
+    this.releaseList = {
+      drainInto: (out) => {
+        const count = this.sendReleaseList.drainInto(out);
+        if (this.sendReleaseList.closing) this.transport.onSendFailed();
+        return count;
+      },
+    };
     this.sendCompletions = device.createCompletionQueue({
       depth: options.sendQueueDepth,
-      releaseList: this.releaseList,
+      releaseList: this.sendReleaseList,
+      releaseWrIdLimit: RELEASE_WR_ID_LIMIT,
       busyPollMicros: options.busyPollMicros,
       onCompletions: (completions) => this.onSendCompletions(completions),
     });
     const receiveDepth = options.credits * 2;
-    this.receiveCompletions =
-      options.receiveCompletions === 'polled'
-        ? device.createCompletionQueue({ depth: receiveDepth })
-        : device.createCompletionQueue({
-            depth: receiveDepth,
-            busyPollMicros: options.busyPollMicros,
-            onCompletions: (completions) => this.onReceiveCompletions(completions),
-          });
+    if (options.receiveCompletions === 'polled') {
+      this.watchedReceives = poller.watch(device, { depth: receiveDepth, busyPollMicros: options.busyPollMicros }, (completion) =>
+        this.onReceiveCompletion(completion),
+      );
+      this.receiveCompletions = this.watchedReceives.completionQueue;
+    } else {
+      this.receiveCompletions = device.createCompletionQueue({
+        depth: receiveDepth,
+        busyPollMicros: options.busyPollMicros,
+        onCompletions: (completions) => {
+          for (const completion of completions) this.onReceiveCompletion(completion);
+        },
+      });
+    }
     this.queuePair = cmId.createQueuePair({
       protectionDomain,
       sendCompletionQueue: this.sendCompletions,
@@ -107,9 +132,6 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     this.ringRegion = protectionDomain.registerMemory(this.transport.ring.buffer);
     cmId.once('disconnected', () => void this.teardown());
     this.transport.start();
-    if (options.receiveCompletions === 'polled') {
-      this.stopPolling = poller.add(this.receiveCompletions, (completion) => this.onReceiveCompletions([completion]));
-    }
   }
 
   register(bytes: Uint8Array): Registration {
@@ -141,7 +163,6 @@ export class VerbsConnection implements QueuePairPort, SendResources {
       });
     }
     this.queuePair.postSendOne(context.id, this.regionOf(context.buffer), 0, sendBytes);
-    this.armReleaseWatch();
   }
 
   readInto(segments: readonly RdmaSegment[], target: Registration, offset: number): Promise<void> {
@@ -184,81 +205,57 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     return region;
   }
 
-  private onReceiveCompletions(completions: Completion[]): void {
-    for (const completion of completions) {
-      if (completion.ok) this.transport.onReceive(completion.wrId, completion.byteLength);
-      else this.transport.onReceiveFlushed(completion.wrId);
-    }
+  private onReceiveCompletion(completion: Completion): void {
+    if (completion.ok) this.transport.onReceive(completion.wrId, completion.byteLength);
+    else this.transport.onReceiveFlushed(completion.wrId);
   }
 
-  /** Only failures get here (successes go to the release list natively). */
+  /** RDMA Reads, and failed RDMA Writes (Sends go to the release list natively). */
   private onSendCompletions(completions: Completion[]): void {
     for (const completion of completions) {
+      assert(completion.wrId >= RELEASE_WR_ID_LIMIT, `Send completion ${completion.wrId} bypassed the release list`);
       if (completion.wrId >= READ_WR_BASE) {
         const read = this.reads.get(completion.wrId);
         this.reads.delete(completion.wrId);
         read?.settle(completion.ok ? null : new Error(`RDMA Read ${completion.status}`));
-        if (!completion.ok) this.transport.onSendFailed();
-        continue;
       }
-      if (completion.wrId === WRITE_WR_ID) {
-        this.transport.onSendFailed();
-        continue;
-      }
-      const wasEmpty = this.releaseList.length === 0;
-      this.releaseList.push(completion.ok ? completion.wrId : completion.wrId + FAILED_SEND_MARKER);
       if (!completion.ok) this.transport.onSendFailed();
-      if (wasEmpty) this.transport.onReleasePending();
     }
   }
 
-  /** Stopgap for the native transition wake (needs A1): look while Sends are in flight. */
-  private armReleaseWatch(): void {
-    if (this.releaseWatch !== null) return;
-    this.releaseWatch = setInterval(() => {
-      if (this.releaseList.length > 0) this.transport.onReleasePending();
-      if (this.transport.sendContexts.metrics.inUse === 0) this.disarmReleaseWatch();
-    }, RELEASE_WATCH_INTERVAL_MS);
-  }
-
-  private disarmReleaseWatch(): void {
-    if (this.releaseWatch !== null) clearInterval(this.releaseWatch);
-    this.releaseWatch = null;
-  }
-
   /**
-   * The seed's teardown order: (1) the queue pair is drained — moved to the
-   * error state, every posted Send completes or is flushed onto the release
-   * list, which we wait for; (2) the release list is drained and (3) the
-   * receive queue flushed, both by transport.finishClose(); (4) the verbs
-   * objects go. If flushes do not all arrive within QP_DRAIN_WAIT_MS, the QP is
+   * The seed's teardown order: (1) the queue pair is drained (qp.drain(), the
+   * ib_drain_qp of verbs: moved to the error state, and resolved once marker
+   * work requests behind every posted one were polled, so every posted Send's
+   * completion is on the release list); (2) the release list is drained and
+   * (3) the receive queue flushed, both by transport.finishClose(), after the
+   * Receive completions still queued natively were taken; (4) the verbs objects
+   * go. If the drain does not finish within QP_DRAIN_WAIT_MS, the QP is
    * destroyed first — after that the device cannot touch the contexts — and the
    * contexts still posted are reclaimed (counted in `lostSends`).
    */
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
-    this.disarmReleaseWatch();
     this.transport.beginClose();
     this.disconnect();
-    const contexts = this.transport.sendContexts;
-    const deadline = performance.now() + QP_DRAIN_WAIT_MS;
-    while (contexts.metrics.inUse > this.releaseList.length && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    const drained = contexts.metrics.inUse <= this.releaseList.length;
+    const drained = await this.queuePair.drain(QP_DRAIN_WAIT_MS).then(
+      () => true,
+      () => false,
+    );
     if (!drained) this.queuePair.close();
+    this.watchedReceives?.takeAll();
     this.transport.finishClose({ reclaimPosted: !drained });
-    this.stopPolling();
+    this.watchedReceives?.stop();
     this.queuePair.close();
     this.cmId.close();
     this.ringRegion.close();
     this.sendCompletions.close();
     this.receiveCompletions.close();
-    this.releaseList.close();
+    this.sendReleaseList.close();
     this.onClosed(this);
   }
 }
 
-/** Time to wait for flushed completions after a disconnect: far above rxe's flush time. */
+/** Time to wait for the queue pair to drain after a disconnect: far above rxe's flush time. */
 const QP_DRAIN_WAIT_MS = 5000;

@@ -3,16 +3,16 @@
  * host has no RDMA; the real queue pair is exercised in the rxe lab).
  *
  * What is real: the release list is @roce-rpc/verbs's native ReleaseList, the
- * one the completion thread appends to. What is simulated: the queue pair
- * (posts are recorded) and the completion thread (completeSends pushes wrIds
- * and reports the empty -> non-empty transition, the behaviour asked of verbs
- * in /tmp/team/svcrdma-needs-from-verbs.md A1).
+ * one the completion thread appends to, and its answer to "was this push the
+ * empty -> non-empty transition?". What is simulated: the queue pair (posts
+ * are recorded) and the completion thread (completeSends pushes wrIds, failed
+ * ones marked, and on a transition wakes the transport synchronously, where
+ * the real thread queues the list's onPending; the lab tests run that path).
  */
 import { ReleaseList } from '@roce-rpc/verbs';
 import type { PreparedWrite, QueuePairPort } from '../../src/transport/transport.js';
 import type { Registration, SendContext, SendResources } from '../../src/transport/send_context.js';
 import type { RdmaSegment } from '../../src/header/chunks.js';
-import { FAILED_SEND_MARKER } from '../../src/transport/send_context.js';
 
 export interface PostedReply {
   readonly contextId: number;
@@ -86,9 +86,8 @@ export class LoopbackDevice implements QueuePairPort, SendResources {
    */
   completeSends(count: number, options: { notify?: boolean; failed?: boolean } = {}): void {
     for (const contextId of this.inFlight.splice(0, count)) {
-      const wasEmpty = this.releaseList.length === 0;
-      if (!this.releaseList.push(contextId + (options.failed ? FAILED_SEND_MARKER : 0))) throw new Error('release list full');
-      if (wasEmpty && options.notify !== false) this.onReleasePending();
+      const transition = this.releaseList.push(contextId, options.failed === true);
+      if (transition && options.notify !== false) this.onReleasePending();
     }
   }
 
