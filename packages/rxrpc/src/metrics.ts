@@ -30,6 +30,11 @@ export interface CounterSnapshot {
   callsStarted: number;
   /** Calls started per channel index (cid & 3): how evenly connections use their four channels. */
   callsPerChannel: number[];
+  /**
+   * Milliseconds calls occupied each channel index (from the call's start to its
+   * end: a server call ends when its reply is acknowledged or the next call supersedes it).
+   */
+  channelBusyMs: number[];
   callsCompleted: number;
   callsFailed: number;
   rttSamples: number;
@@ -65,6 +70,7 @@ export function emptySnapshot(): CounterSnapshot {
     callsCompletedByNextCall: 0,
     callsStarted: 0,
     callsPerChannel: new Array<number>(CHANNELS_PER_CONNECTION).fill(0),
+    channelBusyMs: new Array<number>(CHANNELS_PER_CONNECTION).fill(0),
     callsCompleted: 0,
     callsFailed: 0,
     rttSamples: 0,

@@ -2,14 +2,16 @@
  * RxServer: an Endpoint on the main thread routing packets to channel
  * workers that run the services.
  *
- * Life: `RxServer.listen(options)` binds the socket and starts the workers;
- * `close()` stops both. `close({ drainMs })` first drains: new connections
+ * Life: `RxServer.prepare(options)` starts the channel threads and loads the
+ * services; `bind()` then takes the port (`listen` = both). `close()` stops
+ * both. `close({ drainMs })` first drains: new connections
  * and new calls are aborted SERVER_BUSY while the running handlers get up to
  * drainMs to finish (their replies are sent, not waited for to be ACKed).
  * The main thread owns the endpoint and the connection table; each
  * channel's state lives in exactly one worker (see worker/worker-pool.ts for
  * the placement).
  */
+import assert from 'node:assert/strict';
 import os from 'node:os';
 import { SerialTable } from './connection/serial-table.js';
 import { Endpoint } from './endpoint/endpoint.js';
@@ -18,6 +20,9 @@ import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
 import { checkBoolean, checkInteger, fillCallOptions, stripUndefined, type CallOptions, type FilledCallOptions } from './options.js';
 import { RxErrorCode, SecurityIndex } from './protocol.js';
+import type { PacketHeader } from './wire/codec.js';
+import type { ChannelHosts } from './worker/channel-hosts.js';
+import { InlineChannelHost } from './worker/inline-host.js';
 import { WorkerPool } from './worker/worker-pool.js';
 
 export interface RxServerOptions {
@@ -27,7 +32,10 @@ export interface RxServerOptions {
   address?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Channel worker threads. */
+  /**
+   * Channel worker threads; 0 hosts every channel on the thread that reads the
+   * socket (no thread hop per call, handlers share that thread).
+   */
   workers?: number;
   maxConnections?: number;
   connectionIdleMs?: number;
@@ -89,7 +97,7 @@ function fillServerOptions(options: RxServerOptions): FilledServerOptions {
     serviceModule: String(options.serviceModule),
     address: String(merged.address),
     port: checkInteger('port', merged.port, 0, 65_535),
-    workers: checkInteger('workers', merged.workers, 1, 64),
+    workers: checkInteger('workers', merged.workers, 0, 64),
     maxConnections: checkInteger('maxConnections', merged.maxConnections, 1, 1 << 20),
     connectionIdleMs: checkInteger('connectionIdleMs', merged.connectionIdleMs, 0, 86_400_000),
     poolBuffersPerWorker: checkInteger('poolBuffersPerWorker', merged.poolBuffersPerWorker, 0, 1 << 20),
@@ -110,7 +118,7 @@ export interface RxServerStats {
   connections: number;
   /** Gauge: service handlers running now. */
   handlersRunning: number;
-  /** Gauge: channels with a call in progress, per worker. */
+  /** Gauge: channels with a call in progress, per channel thread (the routing thread alone with `workers: 0`). */
   activeCallsPerWorker: number[];
   /** Gauge: pooled packet buffers free, per worker. */
   poolAvailablePerWorker: number[];
@@ -118,49 +126,21 @@ export interface RxServerStats {
 }
 
 export class RxServer {
-  readonly address: string;
-  readonly port: number;
   private readonly endpoint: Endpoint;
-  private readonly pool: WorkerPool;
+  private readonly hosts: ChannelHosts;
+  private bound: { address: string; port: number } | undefined;
   private closing = false;
 
-  private constructor(endpoint: Endpoint, pool: WorkerPool, bound: { address: string; port: number }) {
-    this.endpoint = endpoint;
-    this.pool = pool;
-    this.address = bound.address;
-    this.port = bound.port;
-  }
-
-  static async listen(options: RxServerOptions): Promise<RxServer> {
-    const filled = fillServerOptions(options);
-    const serials = new SerialTable(filled.maxConnections);
-    let endpoint: Endpoint | undefined;
-    const pool = await WorkerPool.start(
-      filled.workers,
-      { serviceModule: filled.serviceModule, serials: serials.buffer, options: filled.call, poolBuffers: filled.poolBuffersPerWorker },
-      {
-        send(connectionId, packet) {
-          const connection = endpoint?.connections.byConnectionId(connectionId);
-          if (connection !== undefined) endpoint!.sendTo(connection, packet);
-        },
-      },
-    );
-    let server: RxServer | undefined;
-    endpoint = new Endpoint(
+  private constructor(filled: FilledServerOptions, hosts: ChannelHosts, serials: SerialTable) {
+    this.hosts = hosts;
+    this.endpoint = new Endpoint(
       {
         isServer: true,
-        admit: (header) => {
-          if (server?.closing === true) {
-            endpoint!.counters.callsRefusedClosing += 1;
-            return RxErrorCode.SERVER_BUSY;
-          }
-          if (header.securityIndex !== SecurityIndex.NULL) return RxErrorCode.INVALID_OPERATION;
-          return pool.serviceIds.includes(header.serviceId) ? undefined : RxErrorCode.INVALID_OPERATION;
-        },
-        opened: (connection) => pool.open(connection.info),
-        deliver: (connection, channel, datagram) => pool.deliver(connection.info.id, channel, datagram),
-        closed: (connection, reason) => pool.close(connection.info.id, reason),
-        debugState: () => server!.debugState(),
+        admit: (header) => this.admit(header),
+        opened: (connection) => hosts.open(connection.info),
+        deliver: (connection, channel, datagram) => hosts.deliver(connection.info.id, channel, datagram),
+        closed: (connection, reason) => hosts.close(connection.info.id, reason),
+        debugState: () => this.debugState(),
       },
       {
         address: filled.address,
@@ -172,37 +152,86 @@ export class RxServer {
       },
       serials,
     );
+  }
+
+  /**
+   * Starts the channel threads and loads the services without taking the
+   * port, so a standby process can be warm before it binds (`bind()`).
+   */
+  static async prepare(options: RxServerOptions): Promise<RxServer> {
+    const filled = fillServerOptions(options);
+    const serials = new SerialTable(filled.maxConnections);
+    const start = { serviceModule: filled.serviceModule, serials: serials.buffer, options: filled.call, poolBuffers: filled.poolBuffersPerWorker };
+    let server: RxServer | undefined;
+    const send = (connectionId: number, packet: Uint8Array): void => {
+      const connection = server?.endpoint.connections.byConnectionId(connectionId);
+      if (connection !== undefined) server!.endpoint.sendTo(connection, packet);
+    };
+    const hosts = filled.workers === 0 ? await InlineChannelHost.start(start, send) : await WorkerPool.start(filled.workers, start, { send });
+    server = new RxServer(filled, hosts, serials);
+    return server;
+  }
+
+  /** prepare() then bind(). */
+  static async listen(options: RxServerOptions): Promise<RxServer> {
+    const server = await RxServer.prepare(options);
     try {
-      const bound = await endpoint.listen();
-      server = new RxServer(endpoint, pool, bound);
-      return server;
+      await server.bind();
     } catch (error) {
-      await pool.terminate();
+      await server.close();
       throw error;
     }
+    return server;
+  }
+
+  /** Takes the port (reusePort/exclusive as prepared); packets flow from here on. */
+  async bind(): Promise<{ address: string; port: number }> {
+    assert.equal(this.bound, undefined, 'a server binds once');
+    assert.ok(!this.closing, 'a closed server does not bind');
+    this.bound = await this.endpoint.listen();
+    return this.bound;
+  }
+
+  get address(): string {
+    assert.ok(this.bound !== undefined, 'the server is bound');
+    return this.bound.address;
+  }
+
+  get port(): number {
+    assert.ok(this.bound !== undefined, 'the server is bound');
+    return this.bound.port;
+  }
+
+  private admit(header: PacketHeader): number | undefined {
+    if (this.closing) {
+      this.endpoint.counters.callsRefusedClosing += 1;
+      return RxErrorCode.SERVER_BUSY;
+    }
+    if (header.securityIndex !== SecurityIndex.NULL) return RxErrorCode.INVALID_OPERATION;
+    return this.hosts.serviceIds.includes(header.serviceId) ? undefined : RxErrorCode.INVALID_OPERATION;
   }
 
   /** Counters summed over the endpoint and every channel worker. */
   async stats(): Promise<RxServerStats> {
-    const replies = await this.pool.stats();
+    const replies = await this.hosts.stats();
     return {
       counters: sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]),
       connections: this.endpoint.connections.size,
       handlersRunning: replies.reduce((sum, reply) => sum + reply.handlersRunning, 0),
       activeCallsPerWorker: replies.map((reply) => reply.activeCalls),
       poolAvailablePerWorker: replies.map((reply) => reply.poolAvailable),
-      workers: this.pool.size,
+      workers: this.hosts.workerThreads,
     };
   }
 
   private async debugState(): Promise<DebugState> {
-    const replies = await this.pool.stats();
+    const replies = await this.hosts.stats();
     const counters = sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]);
     const running = replies.reduce((sum, reply) => sum + reply.handlersRunning, 0);
     return {
       counters,
       callsExecuted: counters.callsStarted,
-      idleThreads: Math.max(0, this.pool.size - running),
+      idleThreads: Math.max(0, this.hosts.size - running),
       waitingCalls: 0,
       packetsAllocated: replies.reduce((sum, reply) => sum + reply.poolAvailable, 0),
       packetsFree: replies.reduce((sum, reply) => sum + reply.poolAvailable, 0),
@@ -214,16 +243,17 @@ export class RxServer {
   /** Closes the socket and terminates the workers, after a drain of up to `drainMs`. */
   async close(options: RxCloseOptions = {}): Promise<RxCloseResult> {
     const drainMs = checkInteger('drainMs', options.drainMs ?? 0, 0, DRAIN_MS_MAX);
-    const unfinishedHandlers = drainMs > 0 ? await this.drain(drainMs) : 0;
+    const unfinishedHandlers = drainMs > 0 && this.bound !== undefined ? await this.drain(drainMs) : 0;
+    this.closing = true;
     await this.endpoint.close();
-    await this.pool.terminate();
+    await this.hosts.terminate();
     return { unfinishedHandlers };
   }
 
   /** Refuses new connections and calls, waits for the running handlers; returns how many still run. */
   private async drain(drainMs: number): Promise<number> {
     this.closing = true;
-    this.pool.refuseNewCalls();
+    this.hosts.refuseNewCalls();
     const deadline = performance.now() + drainMs;
     let running = await this.handlersRunning();
     // Bounded by drainMs / DRAIN_POLL_MS turns.
@@ -233,11 +263,11 @@ export class RxServer {
     }
     // One more round trip through every worker: replies a handler queued just before it
     // returned reach the socket before it closes (each worker posts them before its reply).
-    await this.pool.stats();
+    await this.hosts.stats();
     return running;
   }
 
   private async handlersRunning(): Promise<number> {
-    return (await this.pool.stats()).reduce((sum, reply) => sum + reply.handlersRunning, 0);
+    return (await this.hosts.stats()).reduce((sum, reply) => sum + reply.handlersRunning, 0);
   }
 }

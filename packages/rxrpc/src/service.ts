@@ -50,3 +50,10 @@ export function rxgenService(serviceId: number, name: string, procedures: Readon
     },
   };
 }
+
+/** Imports a service module (a URL or path exporting `services: RxService[]`) on the calling thread. */
+export async function loadServiceModule(serviceModule: string): Promise<RxService[]> {
+  const module = (await import(serviceModule)) as { services?: RxService[] };
+  if (!Array.isArray(module.services)) throw new RxError('ERR_RX_OPTION', `${serviceModule} exports no services array`);
+  return module.services;
+}

@@ -1,8 +1,11 @@
 /**
  * Closing a server: a drain answers the calls already running while new
  * calls and new connections are aborted SERVER_BUSY; and SO_REUSEPORT lets
- * several servers (processes) bind one UDP port.
+ * several servers (processes) bind one UDP port; a prepared server starts
+ * its channel workers before it takes its port.
  */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { RxClient, RxErrorCode, RxServer } from '../dist/index.js';
 import { BENCH_PACKAGE } from '../dist/generated/bench.js';
@@ -80,5 +83,31 @@ describe('reusePort', () => {
       code: 'ERR_RX_OPTION',
       message: expect.stringContaining('reusePort'),
     });
+  });
+});
+
+describe('prepare() then bind(): a warm standby', () => {
+  it('starts its channel workers while another socket holds the port, then takes the port once it is free', async () => {
+    const holder = dgram.createSocket('udp4');
+    holder.bind(0, '127.0.0.1');
+    await once(holder, 'listening');
+    const port = holder.address().port;
+    const standby = await RxServer.prepare({ serviceModule, address: '127.0.0.1', port, workers: 1 });
+    const client = await RxClient.open();
+    try {
+      expect(() => standby.port).toThrow();
+      expect((await standby.stats()).workers).toBe(1);
+      await new Promise<void>((resolve) => holder.close(resolve));
+      await expect(standby.bind()).resolves.toEqual({ address: '127.0.0.1', port });
+      await expect(client.connect('127.0.0.1', port, 42).invoke(Null, {})).resolves.toEqual({});
+    } finally {
+      await client.close();
+      await standby.close();
+    }
+  });
+
+  it('closes a prepared server that never bound', async () => {
+    const standby = await RxServer.prepare({ serviceModule, address: '127.0.0.1', workers: 1 });
+    await expect(standby.close({ drainMs: 100 })).resolves.toEqual({ unfinishedHandlers: 0 });
   });
 });

@@ -43,6 +43,8 @@ export class Channel {
   /** Number of the current call, or of the last one. */
   callNumber = 0;
   call: Call | undefined;
+  /** When the current call started (link.nowMs), for the channel's busy time. */
+  private callStartedMs = 0;
   private lastEnded: EndedCall | undefined;
   /**
    * Hard-ACKed packet buffers of the current call, returned to the pool
@@ -85,6 +87,7 @@ export class Channel {
     this.drainReleaseList();
     this.callNumber = callNumber;
     this.link.counters.callsPerChannel[this.index]! += 1;
+    this.callStartedMs = this.link.nowMs();
     const call = new Call(this.callLink, callNumber, { ended: (ended) => this.onCallEnded(ended) });
     this.call = call;
     return call;
@@ -93,6 +96,7 @@ export class Channel {
   private onCallEnded(call: Call): void {
     if (this.call !== call) return;
     this.call = undefined;
+    this.link.counters.channelBusyMs[this.index]! += this.link.nowMs() - this.callStartedMs;
     this.lastEnded = { callNumber: call.callNumber, completed: call.phase === 'complete', receivedThrough: call.receivedThrough };
     this.drainReleaseList();
     this.link.callEnded(call, this);

@@ -21,6 +21,7 @@ import type { FilledCallOptions } from '../options.js';
 import { HEADER_SIZE, RxErrorCode } from '../protocol.js';
 import type { RxService, ServerCallInfo } from '../service.js';
 import { decodeHeader } from '../wire/codec.js';
+import type { HostStats } from './channel-hosts.js';
 
 export interface ChannelThreadOptions {
   options: FilledCallOptions;
@@ -55,6 +56,10 @@ export class ChannelThread {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  connectionIds(): number[] {
+    return [...this.connections.keys()];
   }
 
   open(info: ConnectionInfo, channels: readonly number[]): ConnectionView {
@@ -149,5 +154,15 @@ export class ChannelThread {
 
   snapshot(): CounterSnapshot {
     return structuredClone(this.counters);
+  }
+
+  hostStats(): HostStats {
+    return {
+      counters: this.snapshot(),
+      connections: this.connectionCount,
+      handlersRunning: this.handlersRunning,
+      activeCalls: this.activeCalls(),
+      poolAvailable: this.pool.available,
+    };
   }
 }

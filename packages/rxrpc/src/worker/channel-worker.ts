@@ -12,23 +12,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import { SerialTable } from '../connection/serial-table.js';
 import { RxError } from '../errors.js';
-import type { RxService } from '../service.js';
+import { loadServiceModule, type RxService } from '../service.js';
+import type { HostStart } from './channel-hosts.js';
 import { ChannelThread } from './channel-thread.js';
-import type { MainToWorker, WorkerStartData, WorkerToMain } from './messages.js';
+import type { MainToWorker, WorkerToMain } from './messages.js';
 import { PacketBatchWriter, readPacketBatch } from './packet-batch.js';
 
 assert.ok(parentPort !== null, 'channel-worker runs as a worker thread');
 const port = parentPort;
-const start = workerData as WorkerStartData;
+const start = workerData as HostStart;
 
 function post(message: WorkerToMain, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
-}
-
-async function loadServices(): Promise<RxService[]> {
-  const module = (await import(start.serviceModule)) as { services?: RxService[] };
-  if (!Array.isArray(module.services)) throw new Error(`${start.serviceModule} exports no services array`);
-  return module.services;
 }
 
 function run(services: RxService[]): void {
@@ -71,18 +66,10 @@ function run(services: RxService[]): void {
         thread.refuseNewCalls();
         return;
       case 'stats':
-        post({
-          kind: 'stats',
-          requestId: message.requestId,
-          counters: thread.snapshot(),
-          connections: thread.connectionCount,
-          handlersRunning: thread.handlersRunning,
-          activeCalls: thread.activeCalls(),
-          poolAvailable: thread.pool.available,
-        });
+        post({ kind: 'stats', requestId: message.requestId, ...thread.hostStats() });
     }
   });
   post({ kind: 'ready', serviceIds: services.map((service) => service.serviceId) });
 }
 
-loadServices().then(run, (error: unknown) => post({ kind: 'start-failed', message: error instanceof Error ? error.message : String(error) }));
+loadServiceModule(start.serviceModule).then(run, (error: unknown) => post({ kind: 'start-failed', message: error instanceof Error ? error.message : String(error) }));

@@ -3,15 +3,7 @@
  * Only these cross threads; packet bytes travel in transferred batches.
  */
 import type { ConnectionInfo } from '../connection/connection-info.js';
-import type { CounterSnapshot } from '../metrics.js';
-import type { FilledCallOptions } from '../options.js';
-
-export interface WorkerStartData {
-  serviceModule: string;
-  serials: SharedArrayBuffer;
-  options: FilledCallOptions;
-  poolBuffers: number;
-}
+import type { HostStats } from './channel-hosts.js';
 
 export type MainToWorker =
   | { kind: 'open'; connection: ConnectionInfo; channels: number[] }
@@ -25,4 +17,4 @@ export type WorkerToMain =
   | { kind: 'ready'; serviceIds: number[] }
   | { kind: 'start-failed'; message: string }
   | { kind: 'send'; batch: ArrayBuffer }
-  | { kind: 'stats'; requestId: number; counters: CounterSnapshot; connections: number; handlersRunning: number; activeCalls: number; poolAvailable: number };
+  | ({ kind: 'stats'; requestId: number } & HostStats);

@@ -16,7 +16,8 @@ import { Worker } from 'node:worker_threads';
 import type { ConnectionInfo } from '../connection/connection-info.js';
 import { RxError } from '../errors.js';
 import { CHANNELS_PER_CONNECTION } from '../protocol.js';
-import type { MainToWorker, WorkerStartData, WorkerToMain } from './messages.js';
+import type { ChannelHosts, HostStart } from './channel-hosts.js';
+import type { MainToWorker, WorkerToMain } from './messages.js';
 import { PacketBatchWriter, readPacketBatch } from './packet-batch.js';
 
 /** Stats replies we wait for at once (one per rxdebug request in flight). */
@@ -35,7 +36,7 @@ export interface WorkerPoolHandlers {
   send(connectionId: number, packet: Uint8Array): void;
 }
 
-export class WorkerPool {
+export class WorkerPool implements ChannelHosts {
   private readonly workers: PooledWorker[] = [];
   private flushScheduled = false;
   private readonly statsWaiters = new Map<number, { replies: StatsReply[]; resolve: (replies: StatsReply[]) => void }>();
@@ -48,7 +49,7 @@ export class WorkerPool {
     this.handlers = handlers;
   }
 
-  static async start(count: number, start: WorkerStartData, handlers: WorkerPoolHandlers): Promise<WorkerPool> {
+  static async start(count: number, start: HostStart, handlers: WorkerPoolHandlers): Promise<WorkerPool> {
     assert.ok(count >= 1, 'at least one channel worker');
     const pool = new WorkerPool(handlers);
     const entry = new URL('./channel-worker.js', import.meta.url);
@@ -96,6 +97,10 @@ export class WorkerPool {
   }
 
   get size(): number {
+    return this.workers.length;
+  }
+
+  get workerThreads(): number {
     return this.workers.length;
   }
 
@@ -147,7 +152,6 @@ export class WorkerPool {
     });
   }
 
-  /** Counter snapshots of every worker (missing ones after a timeout are left out). */
   stats(): Promise<StatsReply[]> {
     if (this.statsWaiters.size >= STATS_REQUESTS_MAX) return Promise.resolve([]);
     const requestId = this.nextStatsRequest++;
@@ -161,7 +165,6 @@ export class WorkerPool {
     });
   }
 
-  /** From now on every worker aborts new calls SERVER_BUSY; calls already running go on. */
   refuseNewCalls(): void {
     this.flush();
     this.workers.forEach((_, index) => this.post(index, { kind: 'refuse-new-calls' }));

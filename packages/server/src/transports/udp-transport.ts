@@ -28,9 +28,14 @@ export function rxModuleUrl(config: RxModuleConfig): string {
   return url.href;
 }
 
-export function startUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
+/**
+ * Starts the channel worker threads (each imports the service) without taking
+ * the port: a warm spare calls this at boot and `bind()`s when it is activated,
+ * which then costs a socket bind, not a worker start-up.
+ */
+export function prepareUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
   const serviceModule = rxModuleUrl({ ...module, maxInFlightCalls: Math.max(1, Math.floor(options.maxInFlightCalls / options.rxThreads)) });
-  return RxServer.listen({
+  return RxServer.prepare({
     serviceModule,
     address: options.host,
     port: options.udpPort,
@@ -39,4 +44,16 @@ export function startUdpTransport(options: FilledServerOptions, module: Omit<RxM
     reusePort: true,
     exclusive: true,
   });
+}
+
+/** prepareUdpTransport() then bind(); a server that cannot bind is closed. */
+export async function startUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
+  const server = await prepareUdpTransport(options, module);
+  try {
+    await server.bind();
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  return server;
 }

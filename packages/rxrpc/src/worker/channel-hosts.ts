@@ -1,0 +1,43 @@
+/**
+ * What the server's routing thread needs from whatever hosts the channels:
+ * the fixed pool of channel worker threads (worker-pool.ts) or the routing
+ * thread itself (inline-host.ts). Both keep the seed's rule — each channel
+ * lives on exactly one thread that handles its packets in arrival order.
+ */
+import type { ConnectionInfo } from '../connection/connection-info.js';
+import type { CounterSnapshot } from '../metrics.js';
+
+/** One channel thread's counters and gauges. */
+export interface HostStats {
+  counters: CounterSnapshot;
+  connections: number;
+  handlersRunning: number;
+  activeCalls: number;
+  poolAvailable: number;
+}
+
+export interface ChannelHosts {
+  /** Threads hosting channels. */
+  readonly size: number;
+  /** Worker threads among them (0 when the routing thread hosts every channel). */
+  readonly workerThreads: number;
+  /** Service ids the service module declares. */
+  readonly serviceIds: readonly number[];
+  open(connection: ConnectionInfo): void;
+  close(connectionId: number, reason: string): void;
+  /** The datagram belongs to the host from here on. */
+  deliver(connectionId: number, channel: number, datagram: Uint8Array): void;
+  /** One entry per hosting thread (a thread that does not answer in time is left out). */
+  stats(): Promise<HostStats[]>;
+  /** From now on new calls are aborted SERVER_BUSY; calls already running go on. */
+  refuseNewCalls(): void;
+  terminate(): Promise<void>;
+}
+
+/** What a host needs to start its channel threads. */
+export interface HostStart {
+  serviceModule: string;
+  serials: SharedArrayBuffer;
+  options: import('../options.js').FilledCallOptions;
+  poolBuffers: number;
+}
