@@ -1,13 +1,22 @@
 /**
- * Shared by the benchmark and the soak run: start the server CLI, run load
- * client processes against it, read its /metrics.
+ * Shared by the benchmark and the soak run: start the server CLI, build and
+ * run the C load generator (bench/load-generator.c) against it, measure the
+ * CPU the server processes and the generator used, read /metrics.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEMO_PROGRAM, DEMO_RX_SERVICE_ID, DEMO_VERSION } from '../dist/service/demo-service.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const LOAD_CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));
+const LOAD_GENERATOR_SOURCE = fileURLToPath(new URL('./load-generator.c', import.meta.url));
+/** /proc/<pid>/stat times are in clock ticks: USER_HZ, 100 on Linux. */
+const MS_PER_CLOCK_TICK = 10;
+
+export type Transport = 'tcp' | 'udp';
 
 export interface Server {
   child: ChildProcess;
@@ -17,13 +26,25 @@ export interface Server {
   stop(): Promise<void>;
 }
 
+export interface LoadShape {
+  /** TCP connections, or UDP sockets each with its own RxRPC connection. */
+  connections: number;
+  /** Calls outstanding per connection (UDP: at most 4, one per channel). */
+  depth: number;
+  durationMs: number;
+}
+
 export interface LoadResult {
   calls: number;
   errors: number;
+  retransmits: number;
   elapsedMs: number;
   p50Ms: number;
   p99Ms: number;
-  rssBytes: number;
+  /** CPU the load generator itself used. */
+  clientCpuMs: number;
+  /** CPU of each server process over the run (supervisor first, then its children). */
+  serverCpuMs: Map<number, number>;
 }
 
 export function freePort(): Promise<number> {
@@ -33,6 +54,13 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Compiles the load generator with the system cc (build-essential) into a fresh temporary directory. */
+export function buildLoadGenerator(): string {
+  const binary = path.join(mkdtempSync(path.join(os.tmpdir(), 'roce-rpc-bench-')), 'load-generator');
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, LOAD_GENERATOR_SOURCE], { stdio: 'inherit' });
+  return binary;
 }
 
 export async function startServer(args: string[]): Promise<Server> {
@@ -63,22 +91,46 @@ export async function startServer(args: string[]): Promise<Server> {
   };
 }
 
-/** Runs `processes` load clients side by side and sums them (p50/p99: the worst client's). */
-export async function runLoad(transport: 'tcp' | 'udp', port: number, processes: number, connections: number, depth: number, durationMs: number): Promise<LoadResult> {
-  const runs = Array.from({ length: processes }, () => {
-    const child = spawn(process.execPath, [LOAD_CLIENT, transport, String(port), String(connections), String(depth), String(durationMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    return new Promise<LoadResult>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(output) as LoadResult) : reject(new Error(`load client exited ${code}`)))));
-  });
-  const results = await Promise.all(runs);
+/** The supervisor and the processes it forked (server processes and the warm spare). */
+function serverPids(server: Server): number[] {
+  const supervisor = server.child.pid!;
+  const children = readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim();
+  return [supervisor, ...(children === '' ? [] : children.split(' ').map(Number))];
+}
+
+/** User + system CPU of a process, all its threads, in ms (0 once it has gone). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * MS_PER_CLOCK_TICK;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs one load generator against the server's `transport` port and measures both sides' CPU. */
+export async function runLoad(generator: string, server: Server, transport: Transport, shape: LoadShape): Promise<LoadResult> {
+  const target = transport === 'tcp' ? [String(server.tcpPort), String(shape.connections), String(shape.depth), String(shape.durationMs), String(DEMO_PROGRAM), String(DEMO_VERSION)] : [String(server.udpPort), String(shape.connections), String(shape.depth), String(shape.durationMs), String(DEMO_RX_SERVICE_ID)];
+  const pids = serverPids(server);
+  const before = pids.map(cpuMs);
+  const child = spawn(generator, [transport, '127.0.0.1', ...target], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const after = pids.map(cpuMs);
+  if (code !== 0) throw new Error(`load generator exited ${code}`);
+  const result = JSON.parse(output) as Omit<LoadResult, 'serverCpuMs' | 'clientCpuMs'> & { cpuMs: number };
   return {
-    calls: results.reduce((sum, result) => sum + result.calls, 0),
-    errors: results.reduce((sum, result) => sum + result.errors, 0),
-    elapsedMs: Math.max(...results.map((result) => result.elapsedMs)),
-    p50Ms: Math.max(...results.map((result) => result.p50Ms)),
-    p99Ms: Math.max(...results.map((result) => result.p99Ms)),
-    rssBytes: 0,
+    calls: result.calls,
+    errors: result.errors,
+    retransmits: result.retransmits,
+    elapsedMs: result.elapsedMs,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    clientCpuMs: result.cpuMs,
+    serverCpuMs: new Map(pids.map((pid, index) => [pid, after[index]! - before[index]!])),
   };
 }
 
@@ -89,4 +141,10 @@ export async function metricSum(metricsUrl: string, name: string): Promise<numbe
     .split('\n')
     .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }

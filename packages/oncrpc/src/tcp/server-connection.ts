@@ -11,7 +11,7 @@
  * buffer is over its high-water mark, so a client that does not read its replies
  * cannot make us buffer without bound.
  *
- * Replies of one tick are corked together and written with one writev.
+ * Replies of one tick are written together (ReplyBatch).
  *
  * Bad records (over the size or fragment bounds) close the connection: there is
  * no way to resynchronise a record stream. When the client shuts down its side,
@@ -27,8 +27,8 @@ import type { Dispatcher, RpcReply } from '../dispatcher.js';
 import { OncRpcError } from '../errors.js';
 import type { RpcTransportContext } from '../service.js';
 import type { FilledTcpServerOptions } from './options.js';
-import { RecordReader, recordMark, type RecordSink } from './record-reader.js';
-import { TickCork } from './tick-cork.js';
+import { RecordReader, type RecordSink } from './record-reader.js';
+import { ReplyBatch } from './reply-batch.js';
 
 export interface TcpCallContext extends RpcTransportContext {
   readonly transport: 'tcp';
@@ -45,7 +45,7 @@ export interface ServerConnectionMetrics {
 export class ServerConnection implements RecordSink {
   private readonly reader: RecordReader;
   private readonly context: TcpCallContext;
-  private readonly cork: TickCork;
+  private readonly replies: ReplyBatch;
   private inFlight = 0;
   private closed = false;
   private waitingForDrain = false;
@@ -66,7 +66,7 @@ export class ServerConnection implements RecordSink {
       ...(socket.remotePort !== undefined ? { remotePort: socket.remotePort } : {}),
     };
     this.sendReply = this.sendReply.bind(this);
-    this.cork = new TickCork(socket);
+    this.replies = new ReplyBatch(socket, () => this.afterWrite());
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -87,7 +87,9 @@ export class ServerConnection implements RecordSink {
   finishAndClose(): void {
     this.finishing = true;
     this.socket.pause();
-    if (this.inFlight === 0) this.socket.destroySoon();
+    if (this.inFlight > 0) return;
+    this.replies.flush();
+    this.socket.destroySoon();
   }
 
   onRecord(record: Buffer): boolean {
@@ -132,7 +134,9 @@ export class ServerConnection implements RecordSink {
   private onEnd(): void {
     if (this.reader.midRecord) this.metrics.truncatedStreams++;
     this.peerEnded = true;
-    if (this.inFlight === 0) this.socket.end();
+    if (this.inFlight > 0) return;
+    this.replies.flush();
+    this.socket.end();
   }
 
   private sendReply(reply: RpcReply): void {
@@ -141,19 +145,24 @@ export class ServerConnection implements RecordSink {
       this.metrics.discardedReplies++;
       return;
     }
-    const message = reply.message;
-    this.cork.corkUntilNextTick();
-    this.socket.write(recordMark(message.byteLength));
-    for (const chunk of message.toChunks()) this.socket.write(chunk);
+    this.replies.add(reply.message);
     if (this.finishing && this.inFlight === 0) {
+      this.replies.flush();
       this.socket.destroySoon();
       return;
     }
     if (this.peerEnded && this.inFlight === 0) {
+      this.replies.flush();
       this.socket.end();
       return;
     }
-    if (this.socket.writableNeedDrain) this.waitingForDrain = true;
+    this.updateReading();
+  }
+
+  /** A batch of replies went into the socket: stop reading while its send buffer is over the mark. */
+  private afterWrite(): void {
+    if (!this.socket.writableNeedDrain || this.waitingForDrain) return;
+    this.waitingForDrain = true;
     this.updateReading();
   }
 

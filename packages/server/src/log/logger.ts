@@ -15,16 +15,34 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown>)
   return pino({ level, base: { pid: process.pid, ...bindings } }, pino.destination({ dest: 1, sync: true }));
 }
 
-/** A call's context; its child logger is made on first use, so calls that do not log pay nothing. */
-export function callContext(log: Logger, transport: CallTransport, callId: number, peer: string): CallContext {
-  let child: Logger | undefined;
-  return {
-    transport,
-    callId,
-    peer,
-    get log() {
-      child ??= log.child({ transport, peer, callId });
-      return child;
-    },
-  };
+/**
+ * A call's context. A class with its getters on the prototype: one small object per
+ * call, the peer string and the child logger made only when a handler asks for them.
+ */
+class LazyCallContext implements CallContext {
+  #log: Logger | undefined;
+  #peer: string | undefined;
+
+  constructor(
+    private readonly rootLog: Logger,
+    readonly transport: CallTransport,
+    readonly callId: number,
+    private readonly peerAddress: string | undefined,
+    private readonly peerPort: number | undefined,
+  ) {}
+
+  get peer(): string {
+    this.#peer ??= this.peerPort === undefined ? String(this.peerAddress) : `${this.peerAddress}:${this.peerPort}`;
+    return this.#peer;
+  }
+
+  get log(): Logger {
+    this.#log ??= this.rootLog.child({ transport: this.transport, peer: this.peer, callId: this.callId });
+    return this.#log;
+  }
+}
+
+/** `peer` is 'address:port' already, or the address with `peerPort` given apart. */
+export function callContext(log: Logger, transport: CallTransport, callId: number, peer: string | undefined, peerPort?: number): CallContext {
+  return new LazyCallContext(log, transport, callId, peer, peerPort);
 }

@@ -55,7 +55,7 @@ function serve(name: string, procedure: ProcedureDefinition<unknown, unknown>): 
     }
     inFlight++;
     try {
-      const context = callContext(log, 'udp', info.callNumber, `${info.peerAddress}:${info.peerPort}`);
+      const context = callContext(log, 'udp', info.callNumber, info.peerAddress, info.peerPort);
       const reply = encodeResult(procedure, await procedure.handler(argument, context));
       finish('success');
       return reply;
