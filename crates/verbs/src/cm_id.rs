@@ -222,15 +222,20 @@ impl CmId {
             return Err(VerbsError::from_errno(libc::EBUSY, "this queue pair is already draining"));
         }
         links.recv_cq.markers().expect(links.number, RECEIVE_MARKER_WR_ID, drain);
+        // The Receive marker goes first, and the move to error after it: rxe
+        // (Linux 6.1) flushes the Receive Queue only when the QP enters the
+        // error state, never for a Receive posted later (user-space posts
+        // raise no doorbell), and a move to error from error flushes again.
+        // The Send marker's post does ring the doorbell, so it flushes.
         // SAFETY: raw has a live QP; a zero-SGE work request reads no memory.
-        let posted = check(unsafe { sys::roce_qp_to_error(raw) }, "ibv_modify_qp(ERR)")
+        let posted = check(unsafe { sys::roce_post_recv(raw, RECEIVE_MARKER_WR_ID, std::ptr::null(), 0) }, "ibv_post_recv(drain marker)")
+            .and_then(|()| check(unsafe { sys::roce_qp_to_error(raw) }, "ibv_modify_qp(ERR)"))
             .and_then(|()| {
                 check(
                     unsafe { sys::roce_post_send(raw, SEND_MARKER_WR_ID, sys::IBV_WR_SEND, std::ptr::null(), 0, sys::IBV_SEND_SIGNALED, 0, 0, 0) },
                     "ibv_post_send(drain marker)",
                 )
-            })
-            .and_then(|()| check(unsafe { sys::roce_post_recv(raw, RECEIVE_MARKER_WR_ID, std::ptr::null(), 0) }, "ibv_post_recv(drain marker)"));
+            });
         if posted.is_err() {
             links.send_cq.markers().cancel(links.number);
             links.recv_cq.markers().cancel(links.number);

@@ -110,9 +110,11 @@ export class CompletionQueue {
   /** True when a native completion thread queues completions for `pollInto` (see `onPending`). */
   readonly notified: boolean;
   #pollWords: Uint32Array | undefined;
+  readonly #life: { closed: boolean };
 
-  private constructor(handle: Handle, depth: number, threaded: boolean, notified: boolean) {
+  private constructor(handle: Handle, depth: number, threaded: boolean, notified: boolean, life: { closed: boolean }) {
     this.#handle = handle;
+    this.#life = life;
     this.depth = depth;
     this.threaded = threaded;
     this.notified = notified;
@@ -129,6 +131,9 @@ export class CompletionQueue {
             const words = new Uint32Array(records);
             onCompletions(decodeCompletions(words, words.length / COMPLETION_WORDS));
           };
+    // A wake queued just before close() still arrives: it must not reach a closed CQ's owner.
+    const life = { closed: false };
+    const onPending = options.onPending;
     const handle = native(() =>
       binding.cqCreate(
         device,
@@ -138,10 +143,10 @@ export class CompletionQueue {
         options.batchMax ?? DEFAULTS.batchMax,
         options.releaseList?.handle ?? null,
         options.releaseWrIdLimit ?? null,
-        options.onPending ?? null,
+        onPending === undefined ? null : () => life.closed || onPending(),
       ),
     );
-    return new CompletionQueue(handle, depth, deliver !== null, options.onPending !== undefined);
+    return new CompletionQueue(handle, depth, deliver !== null, onPending !== undefined, life);
   }
 
   /** @internal */
@@ -186,5 +191,6 @@ export class CompletionQueue {
   /** Stops the completion thread and destroys the CQ. @throws `EBUSY` while QPs use it. */
   close(): void {
     native(() => binding.cqClose(this.#handle));
+    this.#life.closed = true;
   }
 }

@@ -45,10 +45,14 @@ export class ReleaseList {
   /** Most ids it holds; a power of two, 2..65536. */
   readonly capacity: number;
   readonly #drained: Float64Array;
+  #closed = false;
 
   /** A list of `capacity` entries: at least the Sends outstanding at once. */
   constructor(capacity: number, options: ReleaseListOptions = {}) {
-    this.#handle = native(() => binding.releaseListCreate(capacity, options.onPending ?? null));
+    const onPending = options.onPending;
+    // A wake queued just before close() still arrives: it must not reach a closed list's owner.
+    const wake = onPending === undefined ? null : () => this.#closed || onPending();
+    this.#handle = native(() => binding.releaseListCreate(capacity, wake));
     this.capacity = capacity;
     this.#drained = new Float64Array(capacity);
   }
@@ -94,6 +98,7 @@ export class ReleaseList {
 
   /** Releases this handle (CQs still appending keep the list alive natively). */
   close(): void {
+    this.#closed = true;
     native(() => binding.releaseListClose(this.#handle));
   }
 }
