@@ -71,6 +71,8 @@ describe('kill -9 of one server process under load', () => {
     // Cluster hands connections round-robin: both processes hold some.
     expect(new Set(tcpPids).size).toBe(2);
     const victim = tcpPids[0]!;
+    // The replacement is the warm spare, which boots (threads started, service imported) after the processes serve.
+    await server.waitFor((line) => line.msg === 'warm spare ready', 20_000);
 
     const stop = { now: false };
     const tcpLoads = tcp.map((client, index) => drive(client, tcpPids[index]!, stop));
@@ -91,12 +93,10 @@ describe('kill -9 of one server process under load', () => {
 
     const timeline = server.lines.filter((line) => line.pid === replacement.serverPid).map((line) => `${(line.time as number) - killedAt} ms ${line.msg}`);
     expect(settled).toBe('settled');
-    // TCP (where the killed process's clients were) serves again within 2 s. The whole process (UDP's channel
-    // worker threads too) within 2 s unless the shared machine is loaded far beyond its cores (QEMU labs of
-    // other engineers): then the bound printed below is 5 s.
+    // The warm spare only takes its ports: TCP serves again, and the whole process (UDP too) is ready, within 2 s
+    // even on the shared, overloaded machine (measured 30–300 ms).
     expect(tcpServingInMs).toBeLessThan(2_000);
-    const overloaded = os.loadavg()[0]! > 2 * os.availableParallelism();
-    expect(replacedInMs).toBeLessThan(overloaded ? 5_000 : 2_000);
+    expect(replacedInMs).toBeLessThan(2_000);
     for (const load of tcpLoads) {
       if (load.pid === victim) {
         expect(load.errors).toHaveLength(1);

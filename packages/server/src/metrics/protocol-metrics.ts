@@ -71,6 +71,12 @@ export function exposeRxMetrics(server: RxServer): void {
   counter('rocerpc_rxrpc_calls_failed_total', 'RxRPC calls that ended in an abort or timeout', (c) => c.callsFailed);
   counter('rocerpc_rxrpc_rtt_samples_total', 'RxRPC round-trip time samples', (c) => c.rttSamples);
   counter('rocerpc_rxrpc_rtt_seconds_total', 'Sum of RxRPC round-trip time samples (divide by rtt_samples)', (c) => c.rttTotalMs / 1000);
+  // Per channel index (cid & 3), summed over connections: how the four call slots of a connection are used.
+  const byChannel = (counts: readonly number[], scale = 1): Sample[] => counts.map((count, channel) => [{ channel: String(channel) }, count * scale] as const);
+  sampledCounter('rocerpc_rxrpc_channel_calls_total', 'RxRPC calls started, by channel index (cid & 3)', ['channel'], async () => byChannel((await stats()).counters.callsPerChannel));
+  sampledCounter('rocerpc_rxrpc_channel_busy_seconds_total', 'Time RxRPC calls occupied each channel index, from call start to reply acknowledged or superseded', ['channel'], async () =>
+    byChannel((await stats()).counters.channelBusyMs, 1 / 1000),
+  );
   sampledGauge('rocerpc_rxrpc_handlers_running', 'RxRPC calls running on channel worker threads', [], async () => [[{}, (await stats()).handlersRunning]]);
 }
 

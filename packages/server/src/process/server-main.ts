@@ -4,15 +4,15 @@
  * why it could not start), and drains on SIGTERM, then exits 0.
  *
  * A warm spare (ENV_PROCESS_INDEX = 'spare') has booted Node, imported every
- * module and the service, and waits for the supervisor to hand it the slot
- * of a process that died: replacing a process then costs only opening its
- * transports.
+ * module and the service, started its procedure and RxRPC channel threads
+ * (ServerProcess.prepare), and waits for the supervisor to hand it the slot
+ * of a process that died: replacing a process then costs only taking its
+ * ports (ServerProcess.serve).
  */
 import cluster from 'node:cluster';
 import assert from 'node:assert/strict';
 import type { FilledServerOptions } from '../config/options.js';
 import { answerMetricRequests } from '../metrics/metrics-exchange.js';
-import { loadService } from '../service/definition.js';
 import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, SPARE_PROCESS_INDEX, isActivateSpare, type ProcessMessage } from './messages.js';
 import { ServerProcess } from './server-process.js';
 
@@ -38,16 +38,19 @@ function slotIndex(): Promise<number> {
   });
 }
 
-let server: ServerProcess | undefined;
+// A spare prepares (threads started, service imported) before it has a slot; the others right away.
+const server = new ServerProcess(options, process.env[ENV_INSTANCE_ID]!);
 let draining = false;
+let serving = false;
 process.on('SIGTERM', () => {
   if (draining) return;
   draining = true;
-  if (server === undefined) process.exit(0);
+  // A spare (or a process still preparing) serves nothing: there is nothing to drain.
+  if (!serving) process.exit(0);
   void server.drain().then(
     () => process.exit(0),
     (error: unknown) => {
-      server!.log.error({ err: error }, 'drain failed');
+      server.log.error({ err: error }, 'drain failed');
       process.exit(1);
     },
   );
@@ -55,12 +58,12 @@ process.on('SIGTERM', () => {
 // The supervisor handles SIGINT for the whole group (a terminal's Ctrl-C reaches every process).
 process.on('SIGINT', () => {});
 
-// Importing the service now warms the module cache for start(); a broken service fails there, with its message.
-await loadService(options.service).catch(() => undefined);
-const processIndex = await slotIndex();
-server = new ServerProcess(options, processIndex, process.env[ENV_INSTANCE_ID]!);
+let processIndex = process.env[ENV_PROCESS_INDEX] === SPARE_PROCESS_INDEX ? -1 : Number(process.env[ENV_PROCESS_INDEX]);
 try {
-  send(await server.start());
+  await server.prepare();
+  processIndex = await slotIndex();
+  serving = true;
+  send(await server.serve(processIndex));
 } catch (error) {
   const { code = 'ERR_SERVER_START', message } = error as { code?: string; message: string };
   server.log.error({ err: error }, 'start failed');

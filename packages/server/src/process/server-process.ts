@@ -3,9 +3,13 @@
  * threads and its metrics.
  *
  * Life: created by server-main.ts in each process the supervisor forks (or
- * directly by an embedding program); start() brings up the pool and the
- * transports, drain() (SIGTERM) stops taking work, waits for the calls in
- * service (at most drainTimeoutMs), then closes everything. Main thread.
+ * directly by an embedding program). prepare() does everything that takes
+ * no port — the service imported, the procedure threads and the RxRPC
+ * channel threads started, the TCP server object made — and serve() then
+ * takes the ports: a warm spare prepares at boot and serves when the
+ * supervisor hands it a slot, so replacing a dead process costs the binds.
+ * start() is both. drain() (SIGTERM) stops taking work, waits for the calls
+ * in service (at most drainTimeoutMs), then closes everything. Main thread.
  */
 import { performance } from 'node:perf_hooks';
 import type { OncRpcTcpServer } from '@roce-rpc/oncrpc';
@@ -22,14 +26,15 @@ import { loadService } from '../service/definition.js';
 import { ProcedurePool } from '../threads/procedure-pool.js';
 import { MeteredDispatcher } from '../transports/metered-dispatcher.js';
 import { startRdmaTransport } from '../transports/rdma-transport.js';
-import { startTcpTransport, watchConnections } from '../transports/tcp-transport.js';
-import { startUdpTransport } from '../transports/udp-transport.js';
+import { createTcpTransport, watchConnections } from '../transports/tcp-transport.js';
+import { prepareUdpTransport } from '../transports/udp-transport.js';
 import type { ProcessReady } from './messages.js';
 
 /** How often drain() looks at the dispatcher's in-flight count (TCP and RDMA calls). */
 const DRAIN_POLL_MS = 10;
 
 export class ServerProcess {
+  /** Bound to `process` (the slot index) once serve() knows it: a spare prepares before it has one. */
   readonly log: Logger;
   private pool: ProcedurePool | undefined;
   private dispatcher: MeteredDispatcher | undefined;
@@ -40,15 +45,19 @@ export class ServerProcess {
 
   constructor(
     readonly options: FilledServerOptions,
-    readonly processIndex: number,
     readonly instanceId: string,
   ) {
-    this.log = createLogger(options.logLevel, { role: 'server', process: processIndex });
+    this.log = createLogger(options.logLevel, { role: 'server' });
   }
 
-  async start(): Promise<ProcessReady> {
+  async start(processIndex: number): Promise<ProcessReady> {
+    await this.prepare();
+    return this.serve(processIndex);
+  }
+
+  /** Everything but the ports: threads started, service imported in each, metrics registered. */
+  async prepare(): Promise<void> {
     const { options } = this;
-    this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'starting');
     const service = await loadService(options.service);
     const metrics = new CallMetrics(service.program);
     this.stopReceivingRecords = receiveCallRecords((call) => metrics.record(call));
@@ -62,14 +71,29 @@ export class ServerProcess {
     });
     const dispatcher = new MeteredDispatcher(service, this.pool, metrics, this.log);
     this.dispatcher = dispatcher;
-    // The transports start side by side: a restarted process serves sooner.
-    const [, , rdma] = await Promise.all([this.startTcp(dispatcher), this.startUdp(common), startRdmaTransport(options, this.processIndex, dispatcher)]);
+    if (options.transports.includes('tcp')) {
+      this.tcp = createTcpTransport(options, dispatcher);
+      watchConnections(this.tcp, this.log);
+      exposeTcpMetrics(this.tcp);
+    }
+    if (options.transports.includes('udp')) {
+      this.udp = await prepareUdpTransport(options, common);
+      exposeRxMetrics(this.udp);
+    }
+    this.exposeGauges();
+  }
+
+  /** Takes the ports, side by side (a replacement serves sooner); RDMA only in its owner process. */
+  async serve(processIndex: number): Promise<ProcessReady> {
+    const { options } = this;
+    this.log.setBindings({ process: processIndex });
+    this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'starting');
+    const [, , rdma] = await Promise.all([this.listenTcp(), this.bindUdp(), startRdmaTransport(options, processIndex, this.dispatcher!)]);
     this.rdma = rdma.server;
     if (rdma.server !== undefined) (await import('../metrics/rdma-metrics.js')).exposeRdmaMetrics(rdma.server);
-    this.exposeGauges();
     return {
       kind: 'ready',
-      processIndex: this.processIndex,
+      processIndex,
       pid: process.pid,
       tcpPort: this.tcp?.address().port ?? null,
       udpPort: this.udp?.port ?? null,
@@ -78,23 +102,18 @@ export class ServerProcess {
     };
   }
 
-  private async startTcp(dispatcher: MeteredDispatcher): Promise<void> {
+  private async listenTcp(): Promise<void> {
+    if (this.tcp === undefined) return;
     const { options } = this;
-    if (!options.transports.includes('tcp')) return;
-    const tcp = await startTcpTransport(options, dispatcher).catch((error) => Promise.reject(addressError(error, 'tcpPort', options.host, options.tcpPort)));
-    this.tcp = tcp;
+    await this.tcp.listen().catch((error) => Promise.reject(addressError(error, 'tcpPort', options.host, options.tcpPort)));
     this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'tcp listening');
-    watchConnections(tcp, this.log);
-    exposeTcpMetrics(tcp);
   }
 
-  private async startUdp(module: Parameters<typeof startUdpTransport>[1]): Promise<void> {
+  private async bindUdp(): Promise<void> {
+    if (this.udp === undefined) return;
     const { options } = this;
-    if (!options.transports.includes('udp')) return;
-    const udp = await startUdpTransport(options, module).catch((error) => Promise.reject(addressError(error, 'udpPort', options.host, options.udpPort)));
-    this.udp = udp;
+    await this.udp.bind().catch((error) => Promise.reject(addressError(error, 'udpPort', options.host, options.udpPort)));
     this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'udp listening');
-    exposeRxMetrics(udp);
   }
 
   private exposeGauges(): void {

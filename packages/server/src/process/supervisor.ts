@@ -107,7 +107,9 @@ export class Supervisor {
     const onMessage = (message: unknown): void => {
       if (!isProcessMessage(message) || message.kind !== 'spare-waiting') return;
       spare.off('message', onMessage);
-      if (this.spare === spare) this.spareWaiting = true;
+      if (this.spare !== spare) return;
+      this.spareWaiting = true;
+      this.log.info({ sparePid: spare.process.pid }, 'warm spare ready');
     };
     spare.on('message', onMessage);
     spare.once('exit', () => {

@@ -12,15 +12,14 @@ import type { Logger } from 'pino';
 import type { FilledServerOptions } from '../config/options.js';
 import type { MeteredDispatcher } from './metered-dispatcher.js';
 
-export async function startTcpTransport(options: FilledServerOptions, dispatcher: MeteredDispatcher): Promise<OncRpcTcpServer> {
-  const server = new OncRpcTcpServer(dispatcher, {
+/** The server object; listen() takes the port (a warm spare makes it at boot and listens when activated). */
+export function createTcpTransport(options: FilledServerOptions, dispatcher: MeteredDispatcher): OncRpcTcpServer {
+  return new OncRpcTcpServer(dispatcher, {
     host: options.host,
     port: options.tcpPort,
     maxConnections: options.maxConnections,
     maxInFlightCallsPerConnection: options.maxInFlightCallsPerConnection,
   });
-  await server.listen();
-  return server;
 }
 
 /** A child logger per connection (transport, peer), logging its open and close at debug. */
