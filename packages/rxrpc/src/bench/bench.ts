@@ -2,7 +2,9 @@
  * `pnpm bench`: loopback benchmarks of our RxRPC against OpenAFS's rx
  * library, measured in the same run. Prints medians and ratios.
  *
- *   small calls/s, 1 and 4 concurrent:  server ours vs OpenAFS (same C client),
+ *   small calls/s, 1 and 4 concurrent:  server ours vs OpenAFS (same C client), with the
+ *                                       channels on the routing thread (workers 0) and on
+ *                                       --workers channel workers; server CPU time per call;
  *                                       client ours vs OpenAFS (same server: ours)
  *   1 MiB split Send / Receive MiB/s:   the same pairs, and a raw UDP blast as the ceiling
  *   RSS after 10 k and after N calls (N = --rss-calls, default 200 000)
@@ -13,7 +15,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +50,23 @@ async function repeat(measure: () => Promise<number>): Promise<number> {
   const samples: number[] = [];
   for (let index = 0; index < REPEATS; index++) samples.push(await measure());
   return median(samples);
+}
+
+/** Medians of two measurements taken in turns, so both see the same machine load. */
+async function alternate(ours: () => Promise<number>, theirs: () => Promise<number>): Promise<[number, number]> {
+  const oursSamples: number[] = [];
+  const theirsSamples: number[] = [];
+  for (let index = 0; index < REPEATS; index++) {
+    oursSamples.push(await ours());
+    theirsSamples.push(await theirs());
+  }
+  return [median(oursSamples), median(theirsSamples)];
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (10 ms ticks). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 // ---------------------------------------------------------------------------
@@ -141,7 +160,7 @@ async function rawUdpRate(count: number): Promise<number> {
 // ---------------------------------------------------------------------------
 
 function row(label: string, ours: number, baseline: number, unit: string, baselineName: string): void {
-  console.log(`${label.padEnd(44)} ours ${ours.toFixed(0).padStart(8)} ${unit}   ${baselineName} ${baseline.toFixed(0).padStart(8)} ${unit}   ratio ${(ours / baseline).toFixed(2)}`);
+  console.log(`${label.padEnd(52)} ours ${ours.toFixed(0).padStart(8)} ${unit}   ${baselineName} ${baseline.toFixed(0).padStart(8)} ${unit}   ratio ${(ours / baseline).toFixed(2)}`);
 }
 
 async function rssAfter(connection: ClientConnection, server: RxServer, calls: number): Promise<number> {
@@ -154,7 +173,9 @@ async function rssAfter(connection: ClientConnection, server: RxServer, calls: n
 async function main(): Promise<void> {
   const directory = mkdtempSync(path.join(os.tmpdir(), 'roce-rpc-bench-'));
   const workers = Number(flags.workers);
-  const server = await RxServer.listen({ serviceModule: new URL('./bench-service.js', import.meta.url), address: '127.0.0.1', workers });
+  const serviceModule = new URL('./bench-service.js', import.meta.url);
+  const server = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers });
+  const inline = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers: 0 });
   const client = await RxClient.open();
   let cServer: ChildProcess | undefined;
   try {
@@ -165,14 +186,31 @@ async function main(): Promise<void> {
     const theirs = String(cPort);
     console.log(`rxrpc bench: loopback, ${workers} channel workers, medians of ${REPEATS}; ${os.availableParallelism()} cores`);
 
-    const cNull = async (port: string, calls: number, threads: number) => repeat(async () => (await cClient(binary, ['null', '127.0.0.1', port, String(calls), String(threads)])).rate!);
-    const cBulk = async (port: string, mode: string) => repeat(async () => (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(bulkCount)])).mibps!);
 
-    console.log('\n-- server: ours vs OpenAFS rx, both called by the OpenAFS rx C client');
-    row('Null calls/s, 1 at a time', await cNull(ours, nullCalls, 1), await cNull(theirs, nullCalls, 1), 'calls/s', 'openafs');
-    row('Null calls/s, 4 concurrent (4 channels)', await cNull(ours, nullCalls * 2, 4), await cNull(theirs, nullCalls * 2, 4), 'calls/s', 'openafs');
-    row('1 MiB split Send (client -> server)', await cBulk(ours, 'send'), await cBulk(theirs, 'send'), 'MiB/s', 'openafs');
-    row('1 MiB split Receive (server -> client)', await cBulk(ours, 'receive'), await cBulk(theirs, 'receive'), 'MiB/s', 'openafs');
+    const cNullRun = async (port: string, calls: number, threads: number) => (await cClient(binary, ['null', '127.0.0.1', port, String(calls), String(threads)])).rate!;
+    const cBulkRun = async (port: string, mode: string) => (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(bulkCount)])).mibps!;
+    const cNull = async (port: string, calls: number, threads: number) => repeat(() => cNullRun(port, calls, threads));
+    const cBulk = async (port: string, mode: string) => repeat(() => cBulkRun(port, mode));
+    for (const [name, target] of [['routing thread (workers 0)', inline], [`${workers} channel workers`, server]] as const) {
+      const port = String(target.port);
+      console.log(`\n-- server, channels on the ${name}: ours vs OpenAFS rx, both called by the OpenAFS rx C client`);
+      row('Null calls/s, 1 at a time', ...(await alternate(() => cNullRun(port, nullCalls, 1), () => cNullRun(theirs, nullCalls, 1))), 'calls/s', 'openafs');
+      row('Null calls/s, 4 concurrent (4 channels)', ...(await alternate(() => cNullRun(port, nullCalls * 2, 4), () => cNullRun(theirs, nullCalls * 2, 4))), 'calls/s', 'openafs');
+      // CPU per call is steadier than calls/s on a shared machine: it does not count time spent waiting for a core.
+      const cpuPerCall = async (ours: boolean): Promise<number> => {
+        const before = ours ? process.cpuUsage() : undefined;
+        const cBefore = processCpuSeconds(cServer!.pid!);
+        await cNullRun(ours ? port : theirs, nullCalls * 2, 4);
+        const ourUse = process.cpuUsage(before);
+        const used = ours ? (ourUse.user + ourUse.system) / 1e6 : processCpuSeconds(cServer!.pid!) - cBefore;
+        return (used * 1e6) / (nullCalls * 2);
+      };
+      const [ourCpu, theirCpu] = await alternate(() => cpuPerCall(true), () => cpuPerCall(false));
+      const cpuLabel = 'server CPU us per Null call (4 concurrent)'.padEnd(52);
+      console.log(`${cpuLabel} ours ${ourCpu.toFixed(0).padStart(8)} us        openafs ${theirCpu.toFixed(0).padStart(8)} us        ratio ${(theirCpu / ourCpu).toFixed(2)} (openafs/ours)`);
+      row('1 MiB split Send (client -> server)', ...(await alternate(() => cBulkRun(port, 'send'), () => cBulkRun(theirs, 'send'))), 'MiB/s', 'openafs');
+      row('1 MiB split Receive (server -> client)', ...(await alternate(() => cBulkRun(port, 'receive'), () => cBulkRun(theirs, 'receive'))), 'MiB/s', 'openafs');
+    }
 
     console.log('\n-- client: ours vs OpenAFS rx C client, both calling our server');
     const connection = client.connect('127.0.0.1', server.port, 42);
@@ -203,6 +241,7 @@ async function main(): Promise<void> {
     cServer?.kill('SIGTERM');
     await client.close();
     await server.close();
+    await inline.close();
     rmSync(directory, { recursive: true, force: true });
   }
 }

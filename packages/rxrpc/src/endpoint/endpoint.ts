@@ -10,6 +10,8 @@
  * owner's `deliver`. It never runs call logic.
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
+import { isIP } from 'node:net';
 import { once } from 'node:events';
 import { RxError } from '../errors.js';
 import { countPacketRead, countPacketSent, emptySnapshot, type CounterSnapshot } from '../metrics.js';
@@ -53,6 +55,20 @@ export interface EndpointOwner {
   debugState(): Promise<DebugState>;
 }
 
+/**
+ * dgram resolves every send's address through dns.lookup, which for an IP
+ * literal still defers the send by a tick. Replies go to the address a
+ * packet came from, always a literal: those are passed straight through, so
+ * the send happens inside socket.send(). Names (a client's connect) still
+ * go through dns.lookup.
+ */
+function lookupLiteralAtOnce(address: string, family: number | dns.LookupOneOptions, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const literalFamily = isIP(address);
+  // dgram passes the socket's family (4 or 6); the type declares dns.lookup's options.
+  if (literalFamily === 0) return dns.lookup(address, typeof family === 'number' ? { family } : family, callback);
+  callback(null, address, literalFamily);
+}
+
 export class Endpoint {
   readonly socket: dgram.Socket;
   readonly connections: ConnectionTable;
@@ -68,7 +84,12 @@ export class Endpoint {
     this.options = options;
     this.serials = serials;
     this.connections = new ConnectionTable(options.maxConnections, serials);
-    this.socket = dgram.createSocket({ type: options.address.includes(':') ? 'udp6' : 'udp4', ipv6Only: false, reusePort: options.reusePort });
+    this.socket = dgram.createSocket({
+      type: options.address.includes(':') ? 'udp6' : 'udp4',
+      ipv6Only: false,
+      reusePort: options.reusePort,
+      lookup: lookupLiteralAtOnce,
+    });
     this.socket.on('message', (message, remote) => this.receive(message, remote));
     // A send error (ICMP port unreachable surfacing on Linux) must not kill the process;
     // the affected calls time out or are retransmitted.
@@ -76,8 +97,10 @@ export class Endpoint {
   }
 
   async listen(): Promise<{ address: string; port: number }> {
+    // Listen first: with a literal address the lookup is synchronous, so bind may emit at once.
+    const listening = once(this.socket, 'listening');
     this.socket.bind({ port: this.options.port, address: this.options.address, exclusive: this.options.exclusive });
-    await once(this.socket, 'listening');
+    await listening;
     if (this.options.connectionIdleMs > 0) {
       this.reaper = setInterval(() => this.reapIdle(), Math.max(100, this.options.connectionIdleMs / 4));
       this.reaper.unref();

@@ -49,13 +49,13 @@ export class WorkerPool implements ChannelHosts {
     this.handlers = handlers;
   }
 
-  static async start(count: number, start: HostStart, handlers: WorkerPoolHandlers): Promise<WorkerPool> {
+  static async start(count: number, start: HostStart, handlers: WorkerPoolHandlers, youngGenerationMb: number): Promise<WorkerPool> {
     assert.ok(count >= 1, 'at least one channel worker');
     const pool = new WorkerPool(handlers);
     const entry = new URL('./channel-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
     for (let index = 0; index < count; index++) {
-      const worker = new Worker(entry, { workerData: start });
+      const worker = new Worker(entry, { workerData: start, resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } });
       pool.workers.push({ worker, inbox: new PacketBatchWriter() });
       ready.push(pool.watch(worker));
     }
