@@ -5,12 +5,12 @@
  */
 import { OncRpcTcpClient } from '@roce-rpc/oncrpc';
 import { procedureNamed } from '@roce-rpc/xdr';
-import { NfsTcpServer, nfs3 } from '../dist/index.js';
+import { NfsServer, nfs3 } from '../dist/index.js';
 
 const callsPerRun = 2000;
 const runs = 5;
 
-const server = new NfsTcpServer({ host: '127.0.0.1', port: 0, mountPort: 0 });
+const server = new NfsServer({ host: '127.0.0.1', port: 0, mountPort: 0 });
 const { port } = await server.start();
 const client = await OncRpcTcpClient.connect({ host: '127.0.0.1', port });
 const v3 = nfs3.NFS_PROGRAM_NFS_V3_DESCRIPTOR;

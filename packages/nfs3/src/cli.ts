@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 /**
- * nfs3-server: serves NFSv3 + MOUNT v3 over TCP until SIGINT/SIGTERM.
+ * nfs3-server: serves NFSv3 + MOUNT v3 over TCP (and NFSv3 over RDMA with --rdma-port) until
+ * SIGINT/SIGTERM.
  *
  *   nfs3-server [--directory DIR --secret-file FILE] [--host 0.0.0.0] [--port 2049]
- *               [--mount-port 20048] [--export-path /export] [--max-transfer-bytes 1048576]
+ *               [--mount-port 20048] [--rdma-port 20049] [--export-path /export]
+ *               [--max-transfer-bytes 1048576]
  *
  * Without --directory the export is an in-memory file system. The secret file (created with 32
  * random bytes when missing) keeps directory handles valid across restarts. Prints one JSON
- * line `{"port":…,"mountPort":…}` once both ports listen.
+ * line `{"port":…,"mountPort":…,"rdmaPort":…}` once every port listens (`--host` must then
+ * be an address of an RDMA device).
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Nfs3Error, Nfs3ErrorCode } from './errors.js';
-import { NfsTcpServer } from './nfs-server.js';
+import { NfsServer } from './nfs-server.js';
 import { DirectoryStore } from './store/directory-store.js';
 import type { NfsStore } from './store/store.js';
 
@@ -39,7 +42,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       directory: { type: 'string' }, 'secret-file': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
-      'mount-port': { type: 'string' }, 'export-path': { type: 'string' }, 'max-transfer-bytes': { type: 'string' },
+      'mount-port': { type: 'string' }, 'rdma-port': { type: 'string' }, 'export-path': { type: 'string' }, 'max-transfer-bytes': { type: 'string' },
     },
   });
   let store: NfsStore | undefined;
@@ -48,8 +51,9 @@ async function main(): Promise<void> {
     if (secretFile === undefined) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, '--secret-file is required with --directory');
     store = await DirectoryStore.open({ root: values.directory, handleSecret: await loadSecret(secretFile) });
   }
-  const server = new NfsTcpServer({
+  const server = new NfsServer({
     store, host: values.host, port: portOption(values.port, '--port', 2049), mountPort: portOption(values['mount-port'], '--mount-port', 20048),
+    rdma: values['rdma-port'] === undefined ? undefined : { port: portOption(values['rdma-port'], '--rdma-port', 20049) },
     exportPath: values['export-path'], maxTransferBytes: values['max-transfer-bytes'] === undefined ? undefined : Number(values['max-transfer-bytes']),
   });
   const ports = await server.start();

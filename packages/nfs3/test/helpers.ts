@@ -1,5 +1,5 @@
 /**
- * A real TCP client against a real NfsTcpServer: every test goes over the wire through the
+ * A real TCP client against a real NfsServer: every test goes over the wire through the
  * generated descriptors, as the kernel client would.
  */
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OncRpcTcpClient, encodeAuthSys } from '@roce-rpc/oncrpc';
 import { procedureNamed, type OncRpcVersionDescriptor } from '@roce-rpc/xdr';
-import { DirectoryStore, MemoryStore, NfsTcpServer, type NfsStore, type NfsTcpServerOptions } from '../src/index.js';
+import { DirectoryStore, MemoryStore, NfsServer, type NfsStore, type NfsServerOptions } from '../src/index.js';
 import * as mount from '../src/protocol/mount3.generated.js';
 import * as nfs from '../src/protocol/nfs3.generated.js';
 
@@ -23,7 +23,7 @@ type ResultOf<P> = P extends { result: { decode(reader: never): infer R } } ? R 
 const rootCredential = encodeAuthSys({ stamp: 1, machineName: 'test-client', uid: 0, gid: 0, gids: [] });
 
 export class NfsTestBed {
-  server!: NfsTcpServer;
+  server!: NfsServer;
   client!: OncRpcTcpClient;
   mountClient!: OncRpcTcpClient;
   store!: NfsStore;
@@ -32,10 +32,10 @@ export class NfsTestBed {
   private constructor(
     readonly kind: StoreKindName,
     readonly directory: string | null,
-    private readonly serverOptions: NfsTcpServerOptions,
+    private readonly serverOptions: NfsServerOptions,
   ) {}
 
-  static async start(kind: StoreKindName, serverOptions: NfsTcpServerOptions = {}): Promise<NfsTestBed> {
+  static async start(kind: StoreKindName, serverOptions: NfsServerOptions = {}): Promise<NfsTestBed> {
     const directory = kind === 'directory' ? await mkdtemp(join(tmpdir(), 'nfs3-export-')) : null;
     const bed = new NfsTestBed(kind, directory, serverOptions);
     await bed.boot();
@@ -47,7 +47,7 @@ export class NfsTestBed {
     this.store = this.directory === null
       ? new MemoryStore({ handleSecret: this.secret })
       : await DirectoryStore.open({ root: this.directory, handleSecret: this.secret });
-    this.server = new NfsTcpServer({ ...this.serverOptions, store: this.store, host: '127.0.0.1', port: 0, mountPort: 0 });
+    this.server = new NfsServer({ ...this.serverOptions, store: this.store, host: '127.0.0.1', port: 0, mountPort: 0 });
     const { port, mountPort } = await this.server.start();
     this.client = await OncRpcTcpClient.connect({ host: '127.0.0.1', port });
     this.mountClient = await OncRpcTcpClient.connect({ host: '127.0.0.1', port: mountPort });

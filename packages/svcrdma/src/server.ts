@@ -28,6 +28,23 @@ export interface SvcRdmaServerOptions extends SvcRdmaOptions {
 const READ_DEPTH = 16;
 const DEFAULT_WORKERS = 4;
 
+/** What the server holds right now; all three return to 0 once every client has gone. */
+export interface SvcRdmaGauges {
+  connections: number;
+  /** Send contexts in flight or awaiting release, over open connections. */
+  sendContextsInUse: number;
+  /**
+   * Memory registrations open, including those of closed connections whose last RPC was still
+   * being served at teardown (its pulled WRITE data is released when the RPC ends).
+   */
+  openRegistrations: number;
+}
+
+export interface SvcRdmaServerMetrics {
+  accepted: number;
+  closed: number;
+}
+
 interface OpenDevice {
   readonly device: Device;
   readonly protectionDomain: ProtectionDomain;
@@ -37,6 +54,9 @@ export class SvcRdmaServer {
   readonly connections = new Set<VerbsConnection>();
   readonly pool: ServicePool;
   readonly poller = new EventLoopPoller();
+  readonly metrics: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
+  /** Closed connections that still held registrations at teardown; bounded by `metrics.closed`, pruned by gauges(). */
+  private readonly closedHolding = new Set<VerbsConnection>();
   private readonly devices = new Map<string, OpenDevice>();
   private readonly closedWaiters: (() => void)[] = [];
 
@@ -77,9 +97,12 @@ export class SvcRdmaServer {
     const peer = decodeConnectPrivateData(request.privateData);
     const connection = new VerbsConnection(cmId, device, protectionDomain, this.options, peer, this.handler, this.pool, this.poller, (closed) => {
       this.connections.delete(closed);
+      this.metrics.closed++;
+      if (closed.openRegistrations > 0) this.closedHolding.add(closed);
       if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
     });
     this.connections.add(connection);
+    this.metrics.accepted++;
     const inline = this.options.receiveInlineBytes;
     await cmId.accept({
       privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
@@ -88,13 +111,31 @@ export class SvcRdmaServer {
     });
   }
 
+  gauges(): SvcRdmaGauges {
+    let sendContextsInUse = 0;
+    let openRegistrations = 0;
+    for (const connection of this.closedHolding) {
+      if (connection.openRegistrations === 0) this.closedHolding.delete(connection);
+      openRegistrations += connection.openRegistrations;
+    }
+    for (const connection of this.connections) {
+      sendContextsInUse += connection.transport.sendContexts.metrics.inUse;
+      openRegistrations += connection.openRegistrations;
+    }
+    return { connections: this.connections.size, sendContextsInUse, openRegistrations };
+  }
+
+  /** Resolves once no connection is left (at once when there is none). */
+  whenIdle(): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+  }
+
   async close(): Promise<void> {
     this.listener.close();
-    if (this.connections.size > 0) {
-      const closed = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
-      for (const connection of this.connections) connection.disconnect();
-      await closed;
-    }
+    const idle = this.whenIdle();
+    for (const connection of this.connections) connection.disconnect();
+    await idle;
     await this.pool.close();
     this.poller.close();
     for (const { device, protectionDomain } of this.devices.values()) {

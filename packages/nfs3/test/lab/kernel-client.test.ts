@@ -4,52 +4,25 @@
  * util-linux `mount` is needed: without a mount.nfs helper it hands the text options to the
  * kernel, which runs the MOUNT call itself (hence `addr=`, `mountport=`, `mountproto=tcp`).
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DirectoryStore, NfsTcpServer, type NfsStore } from '../../src/index.js';
-
-const run = promisify(execFile);
-const address = process.env.RXE_LAB_ADDR ?? '';
-
-async function shell(command: string): Promise<string> {
-  return (await run('sh', ['-c', command], { maxBuffer: 16 * 1024 * 1024 })).stdout;
-}
+import { DirectoryStore, NfsServer, type NfsStore } from '../../src/index.js';
+import { address, dropCaches, mountAt, mountLine, requireLab, roundTrip, run, shell } from './kernel-mount.js';
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-async function startServer(store: NfsStore | undefined, port = 0, mountPort = 0): Promise<{ server: NfsTcpServer; port: number; mountPort: number }> {
-  const server = new NfsTcpServer({ store, host: address, port, mountPort });
+async function startServer(store: NfsStore | undefined, port = 0, mountPort = 0): Promise<{ server: NfsServer; port: number; mountPort: number }> {
+  const server = new NfsServer({ store, host: address, port, mountPort });
   return { server, ...(await server.start()) };
-}
-
-async function mountAt(mountPoint: string, port: number, mountPort: number): Promise<void> {
-  await mkdir(mountPoint, { recursive: true });
-  const options = `vers=3,proto=tcp,port=${port},mountport=${mountPort},mountproto=tcp,nolock,addr=${address}`;
-  await run('mount', ['-t', 'nfs', '-o', options, `${address}:/export`, mountPoint]);
-}
-
-async function dropCaches(): Promise<void> {
-  await writeFile('/proc/sys/vm/drop_caches', '3');
-}
-
-/** Writes `bytes` random bytes through the mount with dd conv=fsync, reads them back uncached. */
-async function roundTrip(mountPoint: string, name: string, bytes: number): Promise<void> {
-  const source = `/tmp/source-${name}`;
-  await writeFile(source, randomBytes(bytes));
-  await shell(`dd if=${source} of=${mountPoint}/${name} bs=1M conv=fsync status=none`);
-  await dropCaches();
-  expect(sha256(await readFile(`${mountPoint}/${name}`))).toBe(sha256(await readFile(source)));
 }
 
 describe('the kernel NFSv3 client mounts our server over TCP', () => {
   beforeAll(async () => {
-    expect(process.env.RXE_LAB, 'run with `pnpm --filter @roce-rpc/nfs3 test:lab` (inside the rxe lab)').toBe('1');
+    requireLab();
     await run('modprobe', ['nfsv3']);
   });
 
@@ -58,25 +31,23 @@ describe('the kernel NFSv3 client mounts our server over TCP', () => {
     let served: Awaited<ReturnType<typeof startServer>>;
     beforeAll(async () => {
       served = await startServer(undefined);
-      await mountAt(mountPoint, served.port, served.mountPort);
+      await mountAt(mountPoint, { port: served.port, mountPort: served.mountPort, proto: 'tcp' });
     });
     afterAll(async () => {
       await served.server.close();
     });
 
     it('reports vers=3 and the rsize/wsize FSINFO offered', async () => {
-      const line = (await readFile('/proc/mounts', 'utf8')).split('\n').find((entry) => entry.includes(mountPoint)) ?? '';
+      const line = await mountLine(mountPoint);
       expect(line).toContain('vers=3');
       expect(line).toContain('rsize=1048576');
       expect(line).toContain('wsize=1048576');
     });
 
-    it('writes files of 1 B, 100 001 B, 3 MiB and 16 MiB with dd conv=fsync and reads them back byte-exact after dropping caches', async () => {
+    it('writes files of 1 B, 100 001 B and 3 MiB with dd conv=fsync and reads them back byte-exact after dropping caches', async () => {
       await roundTrip(mountPoint, 'one-byte', 1);
       await roundTrip(mountPoint, 'odd-size', 100_001);
       await roundTrip(mountPoint, 'three-mib', 3 * 1024 * 1024);
-      await roundTrip(mountPoint, 'sixteen-mib', 16 * 1024 * 1024);
-      await run('rm', [`${mountPoint}/sixteen-mib`]);
     });
 
     it('mkdir, ln -s, mv, chmod and rm -r behave as on a local file system', async () => {
@@ -88,18 +59,6 @@ describe('the kernel NFSv3 client mounts our server over TCP', () => {
       expect((await stat(`${mountPoint}/tree/c/file`)).mode & 0o777).toBe(0o600);
       expect((await shell(`ls ${mountPoint}/tree/a | wc -l`)).trim()).toBe('40');
       await shell(`rm -r ${mountPoint}/tree`);
-      expect((await shell(`ls -A ${mountPoint}`)).split('\n').filter(Boolean).sort()).toEqual(['odd-size', 'one-byte', 'three-mib']);
-    });
-
-    it('copies a tree of 300 small files in and out: diff -r finds no difference, ls -lR lists them all', async () => {
-      // Shell builtins only (no process per file): emulated process start-up would dominate.
-      await shell('mkdir -p /tmp/tree-source && cd /tmp/tree-source && for d in 0 1 2 3 4 5 6 7 8 9; do mkdir d$d; for f in $(seq 1 30); do echo "file $d/$f $RANDOM" > d$d/f$f; done; done');
-      await shell(`cp -a /tmp/tree-source ${mountPoint}/tree-copy`);
-      await dropCaches();
-      await shell(`diff -r /tmp/tree-source ${mountPoint}/tree-copy`);
-      expect((await shell(`ls -lR ${mountPoint}/tree-copy | grep -c '^-'`)).trim()).toBe('300');
-      await shell(`cp -a ${mountPoint}/tree-copy /tmp/tree-back && diff -r /tmp/tree-source /tmp/tree-back`);
-      await shell(`rm -r ${mountPoint}/tree-copy`);
       expect((await shell(`ls -A ${mountPoint}`)).split('\n').filter(Boolean).sort()).toEqual(['odd-size', 'one-byte', 'three-mib']);
     });
 
@@ -117,7 +76,7 @@ describe('the kernel NFSv3 client mounts our server over TCP', () => {
     beforeAll(async () => {
       exportRoot = await mkdtemp('/tmp/export-');
       served = await startServer(await DirectoryStore.open({ root: exportRoot, handleSecret: secret }));
-      await mountAt(mountPoint, served.port, served.mountPort);
+      await mountAt(mountPoint, { port: served.port, mountPort: served.mountPort, proto: 'tcp' });
     });
     afterAll(async () => {
       await run('umount', ['-f', mountPoint]).catch(() => undefined);

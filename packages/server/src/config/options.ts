@@ -6,6 +6,7 @@
  * all four or in none.
  */
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidField } from '../errors.js';
 
@@ -45,11 +46,24 @@ export interface FilledServerOptions {
   restartBackoffMs: number;
   restartBackoffMaxMs: number;
   logLevel: LogLevel;
+  /**
+   * NFSv3 + MOUNT v3 (@roce-rpc/nfs3) beside the service: 'off', 'memory' (an in-memory export)
+   * or the absolute path of a directory to export. Served by the supervisor's process.
+   */
+  nfs: string;
+  /** NFS over TCP (0: any). */
+  nfsPort: number;
+  /** MOUNT over TCP (0: any). */
+  nfsMountPort: number;
+  /** NFS over RDMA; must differ from rdmaPort while the service itself runs over RDMA (one rdma_cm listener per port). */
+  nfsRdmaPort: number;
+  /** Directory export: file holding the handle secret (created when missing), so handles survive restarts. */
+  nfsSecretFile: string;
 }
 
 export type ServerOptions = Partial<FilledServerOptions>;
 
-type Kind = 'integer' | 'string' | 'transports' | 'logLevel' | 'object';
+type Kind = 'integer' | 'string' | 'transports' | 'logLevel' | 'object' | 'nfsExport';
 
 export interface OptionSpec {
   readonly name: keyof FilledServerOptions;
@@ -82,6 +96,11 @@ export const kOptionSpecs: readonly OptionSpec[] = [
   { name: 'restartBackoffMs', kind: 'integer', min: 0, max: 60_000, description: 'restart delay after a second quick death (the first restarts at once), doubling' },
   { name: 'restartBackoffMaxMs', kind: 'integer', min: 0, max: 600_000, description: 'longest restart delay' },
   { name: 'logLevel', kind: 'logLevel', description: LOG_LEVELS.join('|') },
+  { name: 'nfs', kind: 'nfsExport', description: 'NFSv3 export served beside the service: off|memory|/absolute/directory' },
+  { name: 'nfsPort', kind: 'integer', ...PORT, description: 'NFSv3 over TCP port (0: any)' },
+  { name: 'nfsMountPort', kind: 'integer', ...PORT, description: 'MOUNT v3 over TCP port (0: any)' },
+  { name: 'nfsRdmaPort', kind: 'integer', min: 1, max: 65_535, description: 'NFSv3 over RDMA port' },
+  { name: 'nfsSecretFile', kind: 'string', description: 'directory export: handle secret file (created when missing)' },
 ];
 
 export const kDefaultServerOptions: Readonly<FilledServerOptions> = Object.freeze({
@@ -104,6 +123,11 @@ export const kDefaultServerOptions: Readonly<FilledServerOptions> = Object.freez
   restartBackoffMs: 100,
   restartBackoffMaxMs: 5_000,
   logLevel: 'info',
+  nfs: 'off',
+  nfsPort: 2049,
+  nfsMountPort: 20048,
+  nfsRdmaPort: 20049,
+  nfsSecretFile: path.join(os.tmpdir(), 'roce-rpc-nfs3.secret'),
 }) as FilledServerOptions;
 
 function checkValue(spec: OptionSpec, value: unknown): unknown {
@@ -124,6 +148,9 @@ function checkValue(spec: OptionSpec, value: unknown): unknown {
     case 'object':
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidField(field, 'must be a JSON object');
       return value;
+    case 'nfsExport':
+      if (value === 'off' || value === 'memory' || (typeof value === 'string' && path.isAbsolute(value))) return value;
+      throw invalidField(field, `must be off, memory or an absolute directory path, got ${JSON.stringify(value)}`);
   }
 }
 
@@ -146,6 +173,9 @@ export function fillServerOptions(options: ServerOptions = {}): FilledServerOpti
   const result = filled as unknown as FilledServerOptions;
   if (result.processes > 1 && result.transports.includes('udp') && result.udpPort === 0) {
     throw invalidField('udpPort', 'must be fixed (not 0) with more than one process: each process binds it with SO_REUSEPORT');
+  }
+  if (result.nfs !== 'off' && result.transports.includes('rdma') && result.nfsRdmaPort === result.rdmaPort) {
+    throw invalidField('nfsRdmaPort', `must differ from rdmaPort (${result.rdmaPort}) while the service runs over rdma: one rdma_cm listener per port`);
   }
   if (result.restartBackoffMaxMs < result.restartBackoffMs) {
     throw invalidField('restartBackoffMaxMs', `must be >= restartBackoffMs (${result.restartBackoffMs})`);
