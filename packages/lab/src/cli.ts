@@ -8,7 +8,7 @@
 import { LabError, LabErrorCode } from './errors.js';
 import { runInLab } from './lab-run.js';
 import { labDefaults, passedThroughEnvNames, type LabOptions } from './options.js';
-import { gidIndexVariable, guestNetworkEnvironment } from './guest-network.js';
+import { gidIndexVariable, guestNetworkEnvironment, peerGidIndexVariable } from './guest-network.js';
 import type { LabResult } from './lab-run.js';
 
 /** Exit status when the lab, not the command, failed (as `docker run` does). */
@@ -37,6 +37,8 @@ Options:
   --workspace <dir>         directory writable in the guest (default: pnpm workspace root above cwd)
   --cwd <dir>               working directory of the command (default: the current one)
   --env NAME[=VALUE]        pass NAME from this environment, or set it (repeatable)
+  --network <layout>        single (default): rxe0 on lab0; veth-pair: rxe0 on lab0a (192.0.2.1) and
+                            rxe1 on lab0b (192.0.2.2), traffic between them crosses the veth
   --keep                    keep the run directory (.lab/runs/<id>) after a successful run
   -v, --verbose             stream the guest console (kernel log) to stderr and report boot time
   -h, --help                this text
@@ -44,6 +46,8 @@ Options:
 In the guest: PATH as here, HOME=TMPDIR=/tmp, ${passedThroughEnvNames.join(', ')} passed through when set, and
 ${Object.entries(guestNetworkEnvironment()).map(([name, value]) => `${name}=${value}`).join(' ')}
 and ${gidIndexVariable} (the GID index of that address on rxe0, for perftest -x).
+With --network veth-pair: ${Object.entries(guestNetworkEnvironment('veth-pair')).filter(([name]) => !(name in guestNetworkEnvironment())).map(([name, value]) => `${name}=${value}`).join(' ')}
+and ${peerGidIndexVariable}; RXE_LAB_NETDEV=lab0a.
 Exit status: the command's; ${labFailureExitCode} when the lab failed (guest did not boot, rxe0 down, timeout);
 130/143 when interrupted.`;
 
@@ -68,6 +72,7 @@ function parseCommandLine(argv: readonly string[]): CliRequest {
       case '--workspace': request.options.workspaceDir = value(word); break;
       case '--cwd': request.options.cwd = value(word); break;
       case '--env': addEnv(env, value(word)); break;
+      case '--network': request.options.network = value(word) as LabOptions['network']; break;
       case '--keep': request.options.keepRunDir = true; break;
       case '-v': case '--verbose': request.verbose = true; break;
       case '-h': case '--help': request.help = true; break;

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { constants, release } from 'node:os';
 import type { Readable } from 'node:stream';
 import { LabError, LabErrorCode } from './errors.js';
-import { guestNetwork } from './guest-network.js';
+import { currentLabNetwork, guestNetwork } from './guest-network.js';
 import type { LabResult } from './lab-run.js';
 import type { FilledLabOptions } from './options.js';
 import { OutputSink } from './output-sink.js';
@@ -28,6 +28,9 @@ export function isInsideLab(): boolean {
 }
 
 export async function runInsideLab(options: FilledLabOptions): Promise<LabResult> {
+  if (options.network !== currentLabNetwork()) {
+    throw new LabError(LabErrorCode.invalidOption, `rxe-lab: network ${options.network} asked for, but this guest was booted with ${currentLabNetwork()}`);
+  }
   const startedAt = performance.now();
   const stdoutSink = new OutputSink(options.stdout, options.captureOutput);
   const stderrSink = new OutputSink(options.stderr, options.captureOutput);

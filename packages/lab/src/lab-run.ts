@@ -140,6 +140,7 @@ class LabRun {
       command: options.command,
       environment: guestEnvironment(options),
       guardSeconds,
+      network: options.network,
     });
     writeFileSync(join(this.#runDir, runFiles.stageTwo), stageTwo);
     writeFileSync(join(this.#runDir, runFiles.workspacePath), `${options.workspaceDir}\n`);
@@ -251,7 +252,7 @@ function guestEnvironment(options: FilledLabOptions): Record<string, string> {
     const value = process.env[name];
     if (value !== undefined) environment[name] = value;
   }
-  return { ...environment, ...options.env, ...guestNetworkEnvironment() };
+  return { ...environment, ...options.env, ...guestNetworkEnvironment(options.network) };
 }
 
 function readStatus(path: string): { word: string; rest: string } | null {

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { LabError, LabErrorCode } from './errors.js';
+import { labNetworks, type LabNetwork } from './guest-network.js';
 import { findWorkspaceRoot } from './workspace.js';
 
 export interface LabOptions {
@@ -26,6 +27,8 @@ export interface LabOptions {
   memoryMiB?: number;
   /** Guest vCPUs (TCG threads). */
   cpus?: number;
+  /** 'single' (default): rxe0 on a dummy link, packets loop back in the kernel. 'veth-pair': rxe0 and rxe1 on a veth pair, packets cross it (for captures). */
+  network?: LabNetwork;
   /** Where the command's stdout is streamed; null to drop it. */
   stdout?: Writable | null;
   /** Where the command's stderr is streamed; null to drop it. */
@@ -49,6 +52,7 @@ export interface FilledLabOptions {
   bootTimeoutMs: number;
   memoryMiB: number;
   cpus: number;
+  network: LabNetwork;
   stdout: Writable | null;
   stderr: Writable | null;
   captureOutput: boolean;
@@ -66,6 +70,8 @@ export const labDefaults = {
   memoryMiB: 3072,
   // Matches the host's cores: TCG runs one host thread per vCPU.
   cpus: 2,
+  // Fastest to set up and what most tests need; the veth pair costs a modprobe and a second device.
+  network: 'single',
   captureOutput: false,
   keepRunDir: false,
 } as const;
@@ -97,6 +103,7 @@ export function fillLabOptions(options: LabOptions): FilledLabOptions {
     bootTimeoutMs: positiveInteger('bootTimeoutMs', options.bootTimeoutMs ?? labDefaults.bootTimeoutMs, 1, 3_600_000),
     memoryMiB: positiveInteger('memoryMiB', options.memoryMiB ?? labDefaults.memoryMiB, memoryMiBMin, memoryMiBMax),
     cpus: positiveInteger('cpus', options.cpus ?? labDefaults.cpus, 1, cpusMax),
+    network: oneOf('network', options.network ?? labDefaults.network, labNetworks),
     stdout: options.stdout === undefined ? process.stdout : options.stdout,
     stderr: options.stderr === undefined ? process.stderr : options.stderr,
     captureOutput: options.captureOutput ?? labDefaults.captureOutput,
@@ -158,6 +165,11 @@ function positiveInteger(field: string, value: number, min: number, max: number)
   if (!Number.isInteger(value) || value < min || value > max) {
     throw invalid(field, `must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
+  return value;
+}
+
+function oneOf<T extends string>(field: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) throw invalid(field, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
   return value;
 }
 

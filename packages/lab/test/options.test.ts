@@ -17,6 +17,7 @@ describe('filling lab options', () => {
     expect(filled.cpus).toBe(labDefaults.cpus);
     expect(filled.timeoutMs).toBe(labDefaults.timeoutMs);
     expect(filled.stdout).toBe(process.stdout);
+    expect(filled.network).toBe('single');
   });
 
   test('accepts a workspace below /tmp (a clone there) with cwd inside it', () => {
@@ -37,6 +38,7 @@ describe('filling lab options', () => {
     [{ command: ['true'], cpus: 1.5 }, /^cpus must be an integer/],
     [{ command: ['true'], timeoutMs: 0 }, /^timeoutMs must be/],
     [{ command: ['true'], env: { 'BAD-NAME': 'x' } }, /^env "BAD-NAME" is not a valid variable name/],
+    [{ command: ['true'], network: 'two-guests' as never }, /^network must be one of single, veth-pair, got "two-guests"/],
     [{ command: ['true'], cwd: '/tmp', workspaceDir: packageDir }, /^cwd \/tmp is below \/tmp, .* outside the workspace/],
     [{ command: ['true'], cwd: '/tmp', workspaceDir: '/tmp' }, /^workspaceDir \/tmp would hide/],
     [{ command: ['true'], cwd: packageDir, workspaceDir: '/run' }, /^workspaceDir \/run would hide or be hidden by the guest's own \/run/],
