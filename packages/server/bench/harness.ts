@@ -118,7 +118,8 @@ export async function runLoad(generator: string, server: Server, transport: Tran
   const child = spawn(generator, [transport, '127.0.0.1', ...target], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': the exit can come before the last of stdout is read.
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   const after = pids.map(cpuMs);
   if (code !== 0) throw new Error(`load generator exited ${code}`);
   const result = JSON.parse(output) as Omit<LoadResult, 'serverCpuMs' | 'clientCpuMs'> & { cpuMs: number };

@@ -44,7 +44,7 @@
 #define LATENCY_BUCKETS 1000000  /* 1 µs buckets up to 1 s; slower calls land in the last one */
 #define READ_BUFFER_BYTES 65536  /* one read drains many pipelined replies */
 #define RX_CHANNELS 4            /* RxRPC: calls one connection carries at once */
-#define RX_RETRANSMIT_NS 200000000LL /* a request lost on loopback (full socket buffer) is resent after 200 ms */
+#define RX_RETRANSMIT_NS 1000000000LL /* a request lost on loopback (full socket buffer) is resent after 1 s: sooner, an overloaded server (descheduled for 100+ ms) only gets duplicates to serve */
 
 /* ONC RPC (RFC 5531): call header words and the accepted-success reply. */
 #define RPC_CALL 0

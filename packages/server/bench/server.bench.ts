@@ -24,6 +24,23 @@ const SHAPES: Record<Transport, Omit<LoadShape, 'durationMs'>> = {
   tcp: { connections: 16, depth: 16 },
   udp: { connections: 32, depth: 4 },
 };
+
+interface Configuration {
+  name: string;
+  transport: Transport;
+  serverArgs: string[];
+}
+
+/**
+ * UDP twice: with one RxRPC channel thread per process (the default: handlers off the
+ * main thread, two threads per process) and with none (channels and handlers on the
+ * main thread: one thread per process, so two processes have two cores to gain).
+ */
+const CONFIGURATIONS: Configuration[] = [
+  { name: 'tcp', transport: 'tcp', serverArgs: ['--transports', 'tcp'] },
+  { name: 'udp', transport: 'udp', serverArgs: ['--transports', 'udp', '--rx-threads', '1'] },
+  { name: 'udp/rx0', transport: 'udp', serverArgs: ['--transports', 'udp', '--rx-threads', '0'] },
+];
 const PROCESS_COUNTS = [1, 2] as const;
 const CORES = os.availableParallelism();
 
@@ -32,13 +49,9 @@ interface Run {
   result: LoadResult;
 }
 
-async function startFor(transport: Transport, processes: number): Promise<Server> {
-  return startServer(['--processes', String(processes), '--threads', '1', '--rx-threads', '1', '--log-level', 'warn', '--transports', transport]);
-}
-
-async function measureTransport(generator: string, transport: Transport): Promise<Map<number, Run[]>> {
+async function measure(generator: string, { transport, serverArgs }: Configuration): Promise<Map<number, Run[]>> {
   const servers = new Map<number, Server>();
-  for (const processes of PROCESS_COUNTS) servers.set(processes, await startFor(transport, processes));
+  for (const processes of PROCESS_COUNTS) servers.set(processes, await startServer(['--processes', String(processes), '--threads', '1', '--log-level', 'warn', ...serverArgs]));
   const runs = new Map<number, Run[]>(PROCESS_COUNTS.map((processes) => [processes, []]));
   try {
     for (const server of servers.values()) await runLoad(generator, server, transport, { ...SHAPES[transport], durationMs: WARMUP_MS });
@@ -64,7 +77,7 @@ function processCores(run: Run): number[] {
     .sort((a, b) => b - a);
 }
 
-function describe(transport: Transport, processes: number, runs: Run[]): string {
+function describe(name: string, processes: number, runs: Run[]): string {
   const rates = runs.map((run) => run.callsPerSecond);
   const serverMs = runs.map((run) => [...run.result.serverCpuMs.values()].reduce((sum, ms) => sum + ms, 0));
   const perCallUs = median(runs.map((run, index) => (serverMs[index]! * 1000) / Math.max(1, run.result.calls)));
@@ -73,7 +86,7 @@ function describe(transport: Transport, processes: number, runs: Run[]): string 
   const errors = runs.reduce((sum, run) => sum + run.result.errors, 0);
   const retransmits = runs.reduce((sum, run) => sum + run.result.retransmits, 0);
   return [
-    transport.padEnd(9),
+    name.padEnd(9),
     String(processes).padStart(9),
     median(rates).toFixed(0).padStart(8),
     `${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)}`.padStart(14),
@@ -88,19 +101,21 @@ function describe(transport: Transport, processes: number, runs: Run[]): string 
 
 const generator = buildLoadGenerator();
 const loadBefore = os.loadavg()[0]!;
-const results = new Map<Transport, Map<number, Run[]>>();
-for (const transport of ['tcp', 'udp'] as const) results.set(transport, await measureTransport(generator, transport));
+const results = new Map<string, Map<number, Run[]>>();
+/** BENCH_ONLY=tcp,udp/rx0 runs a subset. */
+const only = process.env.BENCH_ONLY?.split(',');
+for (const configuration of CONFIGURATIONS.filter(({ name }) => only?.includes(name) ?? true)) results.set(configuration.name, await measure(generator, configuration));
 
 console.log(
   `roce-rpc server bench: NULL over loopback, one C load generator (tcp ${SHAPES.tcp.connections} connections x ${SHAPES.tcp.depth} pipelined, udp ${SHAPES.udp.connections} RxRPC connections x ${SHAPES.udp.depth} channels), ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s, ${CORES} cores, load average ${loadBefore.toFixed(1)} -> ${os.loadavg()[0]!.toFixed(1)}`,
 );
-console.log('transport  processes  calls/s  (min–max/s)     p50 ms  p99 ms  server µs/call  client CPU  cores/proc  err/rtx');
-for (const [transport, byProcesses] of results) {
-  for (const [processes, runs] of byProcesses) console.log(describe(transport, processes, runs));
+console.log('server     processes  calls/s  (min–max/s)     p50 ms  p99 ms  server µs/call  client CPU  cores/proc  err/rtx');
+for (const [name, byProcesses] of results) {
+  for (const [processes, runs] of byProcesses) console.log(describe(name, processes, runs));
 }
-for (const [transport, byProcesses] of results) {
+for (const [name, byProcesses] of results) {
   const [one, two] = PROCESS_COUNTS.map((processes) => byProcesses.get(processes)!);
   const ratio = median(two!.map((run) => run.callsPerSecond)) / median(one!.map((run) => run.callsPerSecond));
   const perRound = median(two!.map((run, round) => run.callsPerSecond / one![round]!.callsPerSecond));
-  console.log(`${transport}: 2 processes / 1 process = ${ratio.toFixed(2)}x (median of the per-round ratios ${perRound.toFixed(2)}x; target >= 1.7x)`);
+  console.log(`${name}: 2 processes / 1 process = ${ratio.toFixed(2)}x (median of the per-round ratios ${perRound.toFixed(2)}x; target >= 1.7x)`);
 }

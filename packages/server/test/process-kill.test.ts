@@ -72,7 +72,8 @@ describe('kill -9 of one server process under load', () => {
     expect(new Set(tcpPids).size).toBe(2);
     const victim = tcpPids[0]!;
     // The replacement is the warm spare, which boots (threads started, service imported) after the processes serve.
-    await server.waitFor((line) => line.msg === 'warm spare ready', 20_000);
+    // Booting it (Node, the service, two worker threads) took over 20 s at load average 15.
+    await server.waitFor((line) => line.msg === 'warm spare ready', 60_000);
 
     const stop = { now: false };
     const tcpLoads = tcp.map((client, index) => drive(client, tcpPids[index]!, stop));

@@ -79,3 +79,26 @@ describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two 
     }
   });
 });
+
+describe('RxRPC with rxThreads 0: channels and handlers on the main thread', () => {
+  let server: RunningServer;
+  let client: ServiceClient<typeof demo> | undefined;
+
+  beforeAll(async () => {
+    server = await startServer(['--processes', '1', '--rx-threads', '0', '--transports', 'udp']);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await server?.stop();
+  });
+
+  it('serves the demo over UDP and counts each call at once (no batch to post across threads)', async () => {
+    client = await ServiceClient.connect(demo, { transport: 'udp', port: server.udpPort });
+    const payload = new Uint8Array(3000).map((_, index) => index % 251);
+    await Promise.all(Array.from({ length: 10 }, () => client!.call('null', undefined)));
+    expect(Buffer.from(await client.call('echo', payload)).equals(payload)).toBe(true);
+    expect(Buffer.from(await client.call('read', { offset: 3, length: 64 * 1024 })).equals(bulkPattern(3, 64 * 1024))).toBe(true);
+    expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="udp",program="536871169",procedure="null",status="success"}')).toBe(10);
+    expect(await scrape(server.metricsUrl, 'rocerpc_calls_total{transport="udp",program="536871169",procedure="echo",status="success"}')).toBe(1);
+  });
+});

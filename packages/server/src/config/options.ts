@@ -79,7 +79,7 @@ const PORT = { min: 0, max: 65_535 } as const;
 export const kOptionSpecs: readonly OptionSpec[] = [
   { name: 'processes', kind: 'integer', min: 1, max: 256, description: 'server processes (default: CPU cores)' },
   { name: 'threads', kind: 'integer', min: 1, max: 256, description: 'procedure worker threads per process (TCP, RDMA)' },
-  { name: 'rxThreads', kind: 'integer', min: 1, max: 64, description: 'RxRPC channel worker threads per process (UDP)' },
+  { name: 'rxThreads', kind: 'integer', min: 0, max: 64, description: 'RxRPC channel worker threads per process (UDP; 0: channels and handlers on the main thread, no thread hop per call)' },
   { name: 'host', kind: 'string', description: 'address to listen on' },
   { name: 'transports', kind: 'transports', description: 'comma-separated subset of tcp,udp,rdma' },
   { name: 'tcpPort', kind: 'integer', ...PORT, description: 'ONC RPC over TCP port (0: any)' },

@@ -31,7 +31,8 @@ let inFlight = 0;
 function encodeResult(procedure: ProcedureDefinition<unknown, unknown>, result: unknown): Uint8Array {
   const writer = new XdrWriter();
   procedure.result.encode(writer, result);
-  return Buffer.concat(writer.finish().toChunks());
+  // One buffer without a copy unless bulk data was referenced.
+  return writer.finish().toBuffer();
 }
 
 function serve(name: string, procedure: ProcedureDefinition<unknown, unknown>): Procedure {

@@ -34,7 +34,7 @@ export function rxModuleUrl(config: RxModuleConfig): string {
  * which then costs a socket bind, not a worker start-up.
  */
 export function prepareUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
-  const serviceModule = rxModuleUrl({ ...module, maxInFlightCalls: Math.max(1, Math.floor(options.maxInFlightCalls / options.rxThreads)) });
+  const serviceModule = rxModuleUrl({ ...module, maxInFlightCalls: Math.max(1, Math.floor(options.maxInFlightCalls / Math.max(1, options.rxThreads))) });
   return RxServer.prepare({
     serviceModule,
     address: options.host,
