@@ -5,8 +5,8 @@
  *
  * Life: created by SvcRdmaServer for an accepted connect request, before the
  * accept (Receives must be posted first); owned by the server's connection
- * table; torn down on 'disconnected' (or a transport error): the seed's order,
- * see teardown(). Main thread: every verbs handle is used on the thread that
+ * table; torn down on 'disconnected' or as soon as the transport closes (an
+ * error, a failed Send): the seed's order, see teardown(). Main thread: every verbs handle is used on the thread that
  * made it, completion callbacks arrive here.
  *
  * Completion routing:
@@ -187,16 +187,31 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   }
 
   /**
+   * The transport is closing (svcrdma's XPT_CLOSE): tear down now, as Linux's
+   * svc_delete_xprt does, rather than wait for the peer's DREP — a peer that does
+   * not answer would keep the ring and registrations pinned until the CM gives up.
+   */
+  disconnect(): void {
+    void this.teardown();
+  }
+
+  /**
    * rdma_disconnect moves the QP to the error state before it tells the peer, so
    * outstanding work requests are flushed. That is needed on the passive side
    * too: a peer's DREQ alone leaves our QP retrying Sends to nobody.
    */
-  disconnect(): void {
+  private rdmaDisconnect(): void {
     try {
       this.cmId.disconnect();
     } catch {
       // Already disconnected: the QP went to the error state all the same.
     }
+  }
+
+  private failReadsInFlight(): void {
+    const torn = new Error('connection torn down');
+    for (const read of this.reads.values()) read.settle(torn);
+    this.reads.clear();
   }
 
   private regionOf(registration: Registration): MemoryRegion {
@@ -232,18 +247,23 @@ export class VerbsConnection implements QueuePairPort, SendResources {
    * Receive completions still queued natively were taken; (4) the verbs objects
    * go. If the drain does not finish within QP_DRAIN_WAIT_MS, the QP is
    * destroyed first — after that the device cannot touch the contexts — and the
-   * contexts still posted are reclaimed (counted in `lostSends`).
+   * contexts still posted are reclaimed (counted in `lostSends`). RDMA Reads
+   * still waiting for their completion are failed: their flushes may still be on
+   * the way to onSendCompletions (or never come after a destroy), and the RPCs
+   * awaiting them must end so their workers serve others. Runs on 'disconnected'
+   * or as soon as the transport closes, whichever is first.
    */
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
     this.transport.beginClose();
-    this.disconnect();
+    this.rdmaDisconnect();
     const drained = await this.queuePair.drain(QP_DRAIN_WAIT_MS).then(
       () => true,
       () => false,
     );
     if (!drained) this.queuePair.close();
+    this.failReadsInFlight();
     this.watchedReceives?.takeAll();
     this.transport.finishClose({ reclaimPosted: !drained });
     this.watchedReceives?.stop();

@@ -1,0 +1,88 @@
+/**
+ * Inside the rxe lab: the seed's release path with the real completion
+ * thread. The Send completion of the last reply on an idle connection is
+ * released by the self-enqueue that the release list's native empty ->
+ * non-empty transition triggers (no RPC follows, nothing polls); a client
+ * that goes away with calls in flight is torn down after qp.drain(), so every
+ * posted Send is accounted for before the contexts go, none reclaimed blind.
+ */
+import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
+import { xdrVoid } from '@roce-rpc/xdr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
+
+const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
+const PROGRAM = 0x2000_0102;
+/** Apart from the other lab files' ports (kernel svcrdma owns 20049). */
+const PORT = 20053;
+const VERSION = 1;
+
+const dispatcher = new Dispatcher().addVersion(
+  PROGRAM,
+  { name: 'RELEASEPATH', version: VERSION, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] },
+  {},
+);
+
+let server: SvcRdmaServer;
+
+beforeAll(() => {
+  server = SvcRdmaServer.listen(dispatcher, { address, port: PORT });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('the release path on rxe0', () => {
+  it('releases the last reply of an idle connection without any further RPC (the native transition wake)', async () => {
+    const client = await RdmaRpcClient.connect({ address, port: PORT });
+    try {
+      await client.call(PROGRAM, VERSION, 0, xdrVoid, undefined, xdrVoid);
+      const [connection] = server.connections;
+      const { transport } = connection!;
+      const pool = transport.sendContexts.metrics;
+      // Each reply's Send usually completes after its RPC's own release ran: then only the
+      // transition wake can bring the context back, since no RPC follows.
+      for (let round = 0; round < 10; round++) {
+        if (round > 0) await client.call(PROGRAM, VERSION, 0, xdrVoid, undefined, xdrVoid);
+        await until(() => pool.inUse === 0, `round ${round}: the idle connection to release its last send context`);
+      }
+      console.log(`idle rounds: transport ${JSON.stringify(transport.metrics)}; send contexts ${JSON.stringify(pool)}`);
+      expect(transport.metrics.selfEnqueues).toBeGreaterThanOrEqual(1);
+      expect(pool.released['self-enqueue']).toBeGreaterThanOrEqual(1);
+      // One wake per transition, never per completion: at most one per reply here.
+      expect(transport.metrics.selfEnqueues).toBeLessThanOrEqual(10);
+      expect(pool.failedSends).toBe(0);
+    } finally {
+      await client.close();
+    }
+    await until(() => server.connections.size === 0, 'the teardown');
+  });
+
+  it('tears down after qp.drain() when the client goes with calls in flight: nothing reclaimed blind, far within the 5 s fallback', async () => {
+    const client = await RdmaRpcClient.connect({ address, port: PORT });
+    await client.call(PROGRAM, VERSION, 0, xdrVoid, undefined, xdrVoid);
+    const [connection] = server.connections;
+    const pool = connection!.transport.sendContexts;
+    const calls = Array.from({ length: 16 }, () => client.call(PROGRAM, VERSION, 0, xdrVoid, undefined, xdrVoid).catch(() => 'closed'));
+    const closed = client.close();
+    const started = performance.now();
+    await until(() => server.connections.size === 0, 'the teardown');
+    const teardownMs = performance.now() - started;
+    await closed;
+    await Promise.all(calls);
+    console.log(`teardown after qp.drain(): ${teardownMs.toFixed(0)} ms; send contexts ${JSON.stringify(pool.metrics)}`);
+    expect(pool.metrics.lostSends).toBe(0); // the 5 s fallback (destroy the QP, reclaim blind) was not needed
+    expect(teardownMs).toBeLessThan(5000);
+    expect(pool.metrics.inUse).toBe(0);
+    expect(connection!.openRegistrations).toBe(0);
+  });
+});
