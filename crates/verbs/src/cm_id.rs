@@ -17,6 +17,7 @@ use crate::memory_region::MemoryRegion;
 use crate::protection_domain::ProtectionDomain;
 use crate::bounded_queue::Waker;
 use crate::queue_pair_drain::{QueuePairDrain, RECEIVE_MARKER_WR_ID, SEND_MARKER_WR_ID};
+use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
 use std::ffi::{CStr, CString};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +37,8 @@ struct QueuePairLinks {
     recv_cq: Arc<CompletionQueue>,
     capabilities: sys::roce_qp_capabilities,
     number: u32,
+    /// None when the Send CQ already accounts another QP.
+    account: Option<Arc<SendQueueAccount>>,
 }
 
 struct Live {
@@ -192,12 +195,15 @@ impl CmId {
         capabilities.max_recv_wr -= DRAIN_MARKERS_PER_QUEUE;
         // SAFETY: the QP was just created on raw.
         let number = unsafe { sys::roce_qp_num(raw) };
+        let account = Arc::new(SendQueueAccount::new(number, capabilities.max_send_wr));
+        let account = send_cq.attach_account(account.clone()).then_some(account);
         live.queue_pair = Some(QueuePairLinks {
             pd: pd.clone(),
             send_cq: send_cq.clone(),
             recv_cq: recv_cq.clone(),
             capabilities: *capabilities,
             number,
+            account,
         });
         Ok(number)
     }
@@ -276,9 +282,12 @@ impl CmId {
             if request.sges.len() > links.capabilities.max_send_sge as usize {
                 return Err(VerbsError::invalid(format!("{} SGEs exceed maxSendSge {}", request.sges.len(), links.capabilities.max_send_sge)));
             }
+            if let Some(account) = &links.account {
+                account.posting(request.flags & sys::IBV_SEND_SIGNALED != 0);
+            }
             // SAFETY: raw has a live QP; the SGE array outlives the call
             // (rdma-core copies work requests into the send queue).
-            check(
+            let posted = check(
                 unsafe {
                     sys::roce_post_send(
                         raw,
@@ -293,8 +302,19 @@ impl CmId {
                     )
                 },
                 "ibv_post_send",
-            )
+            );
+            if let (Err(_), Some(account)) = (&posted, &links.account) {
+                account.post_failed();
+            }
+            posted
         })
+    }
+
+    /// The QP's Send Queue account (ENOTSUP when its Send CQ accounts another QP).
+    pub fn send_queue_account(&self) -> Result<Arc<SendQueueAccount>> {
+        let (guard, _) = self.live()?;
+        let links = guard.as_ref().and_then(|live| live.queue_pair.as_ref()).ok_or_else(|| VerbsError::closed("QueuePair"))?;
+        links.account.clone().ok_or_else(|| VerbsError::from_errno(libc::ENOTSUP, "Send Queue accounting needs a Send CQ of its own"))
     }
 
     /// Posts one Receive work request.

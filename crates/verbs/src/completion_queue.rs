@@ -20,6 +20,7 @@ use crate::completion_thread::{CompletionSink, CompletionThread, ThreadOptions};
 use crate::device::Device;
 use crate::error::{check, Result, VerbsError};
 use crate::queue_pair_drain::{self, DrainMarkers};
+use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -45,6 +46,7 @@ pub struct CompletionQueue {
     thread: Mutex<Option<CompletionThread>>,
     ring: OnceLock<Arc<CompletionRing>>,
     markers: Arc<DrainMarkers>,
+    account: Arc<OnceLock<Arc<SendQueueAccount>>>,
 }
 
 // SAFETY: ibv_cq and ibv_comp_channel may be used from any thread; polling
@@ -79,7 +81,8 @@ impl CompletionQueue {
             return Err(error);
         }
         let markers = Arc::new(DrainMarkers::default());
-        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None), ring: OnceLock::new(), markers })
+        let account = Arc::new(OnceLock::new());
+        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None), ring: OnceLock::new(), markers, account })
     }
 
     /// Starts the completion thread (threaded mode only, once).
@@ -88,6 +91,7 @@ impl CompletionQueue {
         let mut thread = self.thread.lock().expect("CQ thread lock poisoned");
         assert!(thread.is_none(), "CQ thread started twice");
         options.markers = self.markers.clone();
+        options.account = self.account.clone();
         *thread = Some(CompletionThread::start(self.raw, self.channel, options, sink)?);
         Ok(())
     }
@@ -97,6 +101,12 @@ impl CompletionQueue {
     pub fn attach_ring(&self, ring: Arc<CompletionRing>) {
         assert!(self.is_threaded(), "a completion ring on a polled CQ");
         assert!(self.ring.set(ring).is_ok(), "a second completion ring");
+    }
+
+    /// Makes this the Send CQ whose completions feed `account`. False when
+    /// another QP's account came first (a CQ accounts one QP).
+    pub fn attach_account(&self, account: Arc<SendQueueAccount>) -> bool {
+        self.account.set(account).is_ok()
     }
 
     /// The drains waiting on this CQ's markers.
@@ -154,6 +164,9 @@ impl CompletionQueue {
         }
         let mut finished = Vec::new();
         let kept = self.markers.filter(&mut out[..count as usize], &mut finished);
+        if let Some(account) = self.account.get() {
+            out[..kept].iter().for_each(|completion| account.completed(completion));
+        }
         queue_pair_drain::finish(&mut finished);
         Ok(kept)
     }

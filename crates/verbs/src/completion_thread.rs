@@ -20,9 +20,10 @@
 use crate::error::{Result, VerbsError};
 use crate::queue_pair_drain::{self, DrainMarkers, QueuePairDrain};
 use crate::release_list::{ReleaseList, FAILED_BIT};
+use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
 use crate::wakeup::{set_nonblocking, Wakeup, Woken};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,8 @@ pub struct ThreadOptions {
     pub release_wr_id_limit: u64,
     /// The drains waiting on this CQ (shared with the CompletionQueue).
     pub markers: Arc<DrainMarkers>,
+    /// The Send Queue account of the QP whose Send CQ this is, once it exists.
+    pub account: Arc<OnceLock<Arc<SendQueueAccount>>>,
 }
 
 /// A running completion thread; dropping it stops and joins it.
@@ -173,6 +176,9 @@ impl Polling {
             return -1;
         }
         let kept = self.options.markers.filter(&mut polled[..count as usize], &mut finished);
+        if let Some(account) = self.options.account.get() {
+            polled[..kept].iter().for_each(|completion| account.completed(completion));
+        }
         for completion in &polled[..kept] {
             if !self.release(completion) {
                 batch.push(*completion);

@@ -21,6 +21,7 @@ pub mod memory_region;
 pub mod protection_domain;
 pub mod queue_pair_drain;
 pub mod release_list;
+pub mod send_queue_account;
 pub mod sys;
 pub mod wakeup;
 

@@ -147,6 +147,8 @@ export interface Native {
   ): void;
   qpPostRecv(qp: QueuePairHandle, wrId: number, ...sges: (MemoryRegionHandle | number)[]): void;
   qpDrain(qp: QueuePairHandle, onDrained: () => void): void;
+  qpSendQueueState(qp: QueuePairHandle): { available: number; failed: boolean };
+  qpWaitSendQueue(qp: QueuePairHandle, entries: number, onSpace: () => void): boolean;
   qpClose(qp: QueuePairHandle): void;
   batchCreate(qp: QueuePairHandle, cq: Handle | null, capacity: number, completionsMax: number, ...regions: MemoryRegionHandle[]): Handle;
   batchSubmit(batch: Handle, slots: Float64Array, count: number, spinMicros: number): number;

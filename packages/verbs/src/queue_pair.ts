@@ -18,6 +18,8 @@ import { fromNative, native, VerbsError } from './errors.js';
 import type { MemoryRegion, Sge } from './memory_region.js';
 import { WorkBatch, type WorkBatchOptions } from './work_batch.js';
 
+/** Default bound of `waitForSendQueueSpace()`: a Send completes in far less unless the peer is gone. */
+const SEND_QUEUE_WAIT_MS_DEFAULT = 5000;
 /** Default bound of `drain()`: far above the time a device takes to flush a queue. */
 const QP_DRAIN_TIMEOUT_MS_DEFAULT = 5000;
 
@@ -176,6 +178,42 @@ export class QueuePair {
         clearTimeout(timer);
         reject(fromNative(error));
       }
+    });
+  }
+
+  /**
+   * Send Queue entries free now, counted natively: each post takes one; a
+   * signaled completion gives back its own and those of the unsignaled work
+   * requests posted before it. Needs a Send CQ of its own (ENOTSUP otherwise).
+   */
+  get sendQueueAvailable(): number {
+    return native(() => binding.qpSendQueueState(this.#handle)).available;
+  }
+
+  /**
+   * Resolves once the Send Queue has `entries` free (at once if it has).
+   * Rejects with ECONNRESET once a Send-queue completion failed (the account
+   * stops then), ETIMEDOUT after `timeoutMs`, EBUSY with 64 waiters already.
+   */
+  waitForSendQueueSpace(entries: number, timeoutMs = SEND_QUEUE_WAIT_MS_DEFAULT): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        if (binding.qpSendQueueState(this.#handle).failed) {
+          reject(new VerbsError('ECONNRESET', `queue pair ${this.qpNumber}: a Send-queue work request failed`));
+        } else {
+          resolve();
+        }
+      };
+      try {
+        if (!binding.qpWaitSendQueue(this.#handle, entries, settle)) return settle();
+      } catch (error) {
+        return reject(fromNative(error));
+      }
+      timer = setTimeout(() => {
+        reject(new VerbsError('ETIMEDOUT', `queue pair ${this.qpNumber}: no room for ${entries} work requests within ${timeoutMs} ms`));
+      }, timeoutMs);
     });
   }
 

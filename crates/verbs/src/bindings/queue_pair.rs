@@ -16,6 +16,7 @@ use crate::napi::function::{export, Arguments};
 use crate::napi::handle::{unwrap, wrap, Handle};
 use crate::napi::sys::{napi_value, NAPI_FUNCTION};
 use crate::napi::threadsafe::javascript_waker;
+use crate::send_queue_account::SEND_QUEUE_WAITERS_MAX;
 use crate::napi::value::MAX_SAFE_INTEGER;
 use crate::napi::Env;
 use crate::sys;
@@ -31,6 +32,8 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "qpPostSend", qp_post_send)?;
     export(env, exports, "qpPostRecv", qp_post_recv)?;
     export(env, exports, "qpDrain", qp_drain)?;
+    export(env, exports, "qpSendQueueState", qp_send_queue_state)?;
+    export(env, exports, "qpWaitSendQueue", qp_wait_send_queue)?;
     export(env, exports, "qpClose", qp_close)
 }
 
@@ -139,6 +142,31 @@ fn qp_drain(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let (waker, _callback) = javascript_waker(env, on_drained, "roce-verbs queue pair drained")?;
     qp_arg(env, arguments)?.with(|binding| binding.0.drain(waker))?;
     env.undefined()
+}
+
+/// `qpSendQueueState(qp) -> { available, failed }`
+fn qp_send_queue_state(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let account = qp_arg(env, arguments)?.with(|binding| binding.0.send_queue_account())?;
+    let state = env.object()?;
+    set_number(env, state, "available", account.available() as f64)?;
+    env.set(state, "failed", env.boolean(account.is_failed())?)?;
+    Ok(state)
+}
+
+/// `qpWaitSendQueue(qp, entries, onSpace) -> registered`: false when there
+/// already is room (or the account failed): onSpace will not be called.
+fn qp_wait_send_queue(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let account = qp_arg(env, arguments)?.with(|binding| binding.0.send_queue_account())?;
+    let entries = env.to_u32(arguments.get(1), "entries")?;
+    let on_space = arguments.get(2);
+    if env.type_of(on_space)? != NAPI_FUNCTION {
+        return Err(VerbsError::arg_type("onSpace", "a function"));
+    }
+    let (waker, _callback) = javascript_waker(env, on_space, "roce-verbs send queue space")?;
+    let registered = account
+        .wait(entries, waker)
+        .map_err(|_| VerbsError::from_errno(libc::EBUSY, format!("more than {SEND_QUEUE_WAITERS_MAX} waiters for Send Queue space")))?;
+    env.boolean(registered)
 }
 
 fn qp_close(env: Env, arguments: &Arguments) -> Result<napi_value> {

@@ -157,6 +157,8 @@ pub const IBV_SEND_INLINE: u32 = 1 << 3;
 /// `enum ibv_wc_opcode` / `ibv_wc_status` values we act on natively.
 pub const IBV_WC_SUCCESS: u32 = 0;
 pub const IBV_WC_SEND: u32 = 0;
+pub const IBV_WC_RECV: u32 = 1 << 7;
+pub const IBV_WC_WR_FLUSH_ERR: u32 = 5;
 
 #[link(name = "ibverbs")]
 extern "C" {

@@ -1,7 +1,8 @@
 /**
  * The release path on a real rxe queue pair: a Send CQ whose completion thread
  * appends every Send to a ReleaseList and wakes JavaScript once per
- * empty -> non-empty transition, a notified Receive CQ, and qp.drain() before
+ * empty -> non-empty transition, a notified Receive CQ, native Send Queue
+ * accounting (waitForSendQueueSpace), and qp.drain() before
  * teardown (every posted Send is on the release list, success or flush, and
  * every posted Receive accounted for, when it resolves).
  */
@@ -90,6 +91,10 @@ it('appends every Send to the release list with one wake per burst, and delivers
     }
     await until(() => client.received.length >= round * 4 + 4, `echo round ${round}`);
   }
+  // Native Send Queue accounting: every entry comes back with the Send completions.
+  const depth = client.queuePair.capabilities.maxSendWr;
+  await client.queuePair.waitForSendQueueSpace(depth);
+  expect(client.queuePair.sendQueueAvailable).toBe(depth);
   await until(() => client.released.length >= SENDS, 'every Send on the release list');
   expect([...client.released].sort((a, b) => a - b)).toEqual(Array.from({ length: SENDS }, (_, index) => index));
   expect(client.sinkCompletions).toEqual([]); // no Send reached the JavaScript sink
