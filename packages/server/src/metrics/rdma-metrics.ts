@@ -51,5 +51,10 @@ export function exposeRdmaMetrics(server: SvcRdmaServer): void {
     [...totals()].filter(([key]) => key.startsWith(prefix)).map(([key, value]) => [{ [prefix === 'drains|' ? 'point' : 'size_max']: key.slice(prefix.length) }, value]);
   sampledCounter('rocerpc_svcrdma_release_list_drains_total', 'Release-list drains that released a send context, by drain point', ['point'], () => prefixed('drains|'));
   sampledCounter('rocerpc_svcrdma_drain_batches_total', 'Release-list drain batch sizes: batches of at most size_max contexts (per bucket, not cumulative)', ['size_max'], () => prefixed('batch|'));
-  sampledGauge('rocerpc_svcrdma_connections', 'Open RPC-over-RDMA connections', [], () => [[{}, server.connections.size]]);
+  // Server-wide figures svcrdma keeps itself (cumulative over closed connections).
+  sampledCounter('rocerpc_svcrdma_connections_accepted_total', 'RPC-over-RDMA connections accepted', [], () => [[{}, server.metrics.accepted]]);
+  sampledCounter('rocerpc_svcrdma_connections_closed_total', 'RPC-over-RDMA connections closed', [], () => [[{}, server.metrics.closed]]);
+  sampledGauge('rocerpc_svcrdma_connections', 'Open RPC-over-RDMA connections', [], () => [[{}, server.gauges().connections]]);
+  sampledGauge('rocerpc_svcrdma_send_contexts_in_use', 'Send contexts in flight or awaiting release, over open connections', [], () => [[{}, server.gauges().sendContextsInUse]]);
+  sampledGauge('rocerpc_svcrdma_open_registrations', 'Memory registrations open, including those of closed connections whose last RPC was still in service', [], () => [[{}, server.gauges().openRegistrations]]);
 }
