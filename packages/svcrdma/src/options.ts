@@ -31,7 +31,7 @@ export interface SvcRdmaOptions {
   busyPollMicros?: number;
   /**
    * How Receive completions reach the transport: 'threaded' (a completion thread
-   * wakes JavaScript) or 'polled' (the event loop polls the CQ; see EventLoopPoller).
+   * wakes JavaScript) or 'polled' (a notified CQ: the native thread polls, the event loop takes the completions once per wake; see EventLoopPoller).
    */
   receiveCompletions?: 'threaded' | 'polled';
 }
