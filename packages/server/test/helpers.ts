@@ -62,7 +62,24 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: Ch
   return { child, lines, stderr: () => stderr, exit };
 }
 
+/**
+ * Ports picked by freePort() can be taken by another process before the server binds them (other
+ * suites run servers too); a start refused with ERR_SERVER_ADDRESS_IN_USE is retried on fresh ports.
+ */
+const START_ATTEMPTS_MAX = 3;
+
 export async function startServer(args: string[], env: NodeJS.ProcessEnv = {}, startTimeoutMs = 60_000): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnFreePorts(args, env, startTimeoutMs);
+    } catch (error) {
+      const portTaken = error instanceof Error && error.message.includes('ERR_SERVER_ADDRESS_IN_USE');
+      if (!portTaken || attempt === START_ATTEMPTS_MAX) throw error;
+    }
+  }
+}
+
+async function startServerOnFreePorts(args: string[], env: NodeJS.ProcessEnv, startTimeoutMs: number): Promise<RunningServer> {
   const tcpPort = await freePort();
   const udpPort = await freePort();
   const run = runCli(['--tcp-port', String(tcpPort), '--udp-port', String(udpPort), '--metrics-port', '0', ...args], env);

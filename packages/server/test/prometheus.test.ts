@@ -30,6 +30,29 @@ async function until(prometheusPort: number, expression: string, expected: numbe
   return value;
 }
 
+/** Prometheus's web port is picked free, but may be taken before it binds: it then exits, and starts again on another. */
+const PROMETHEUS_START_ATTEMPTS_MAX = 3;
+const PROMETHEUS_READY_TIMEOUT_MS = 60_000;
+
+async function startPrometheus(directory: string): Promise<{ prometheus: ChildProcess; prometheusPort: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const prometheusPort = await freePort();
+    const prometheus = spawn(
+      PROMETHEUS,
+      [`--config.file=${path.join(directory, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(directory, 'data')}`, `--web.listen-address=127.0.0.1:${prometheusPort}`],
+      { stdio: 'ignore' },
+    );
+    const deadline = Date.now() + PROMETHEUS_READY_TIMEOUT_MS;
+    while (prometheus.exitCode === null && Date.now() < deadline) {
+      const ready = await fetch(`http://127.0.0.1:${prometheusPort}/-/ready`).then((response) => response.ok, () => false);
+      if (ready) return { prometheus, prometheusPort };
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    if (prometheus.exitCode === null) prometheus.kill('SIGKILL');
+    if (attempt === PROMETHEUS_START_ATTEMPTS_MAX) throw new Error(`prometheus did not become ready on 127.0.0.1:${prometheusPort} (exit code ${prometheus.exitCode})`);
+  }
+}
+
 describe('a real Prometheus scrapes the server (Debian prometheus, installed by scripts/setup)', () => {
   let server: RunningServer;
   let prometheus: ChildProcess;
@@ -44,12 +67,7 @@ describe('a real Prometheus scrapes the server (Debian prometheus, installed by 
       path.join(directory, 'prometheus.yml'),
       `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: rocerpc\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['${target}']\n`,
     );
-    prometheusPort = await freePort();
-    prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${path.join(directory, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(directory, 'data')}`, `--web.listen-address=127.0.0.1:${prometheusPort}`],
-      { stdio: 'ignore' },
-    );
+    ({ prometheus, prometheusPort } = await startPrometheus(directory));
   });
   afterAll(async () => {
     if (prometheus !== undefined && prometheus.exitCode === null) {
