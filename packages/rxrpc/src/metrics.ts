@@ -47,6 +47,10 @@ export interface CounterSnapshot {
   buffersReleased: number;
   /** New calls (and first DATA of new connections) aborted SERVER_BUSY because the server is closing. */
   callsRefusedClosing: number;
+  /** Channel worker threads that died after start-up and were replaced. */
+  workerRestarts: number;
+  /** Calls aborted RX_CALL_DEAD (-1) because the worker owning their channel died. */
+  callsAbortedWorkerDied: number;
 }
 
 export function emptySnapshot(): CounterSnapshot {
@@ -80,6 +84,8 @@ export function emptySnapshot(): CounterSnapshot {
     internalErrors: 0,
     buffersReleased: 0,
     callsRefusedClosing: 0,
+    workerRestarts: 0,
+    callsAbortedWorkerDied: 0,
   };
 }
 

@@ -224,7 +224,7 @@ export class RxServer {
   async stats(): Promise<RxServerStats> {
     const replies = await this.hosts.stats();
     return {
-      counters: sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]),
+      counters: sumSnapshots([this.endpoint.counters, this.hosts.counters, ...replies.map((reply) => reply.counters)]),
       connections: this.endpoint.connections.size,
       handlersRunning: replies.reduce((sum, reply) => sum + reply.handlersRunning, 0),
       activeCallsPerWorker: replies.map((reply) => reply.activeCalls),
@@ -235,7 +235,7 @@ export class RxServer {
 
   private async debugState(): Promise<DebugState> {
     const replies = await this.hosts.stats();
-    const counters = sumSnapshots([this.endpoint.counters, ...replies.map((reply) => reply.counters)]);
+    const counters = sumSnapshots([this.endpoint.counters, this.hosts.counters, ...replies.map((reply) => reply.counters)]);
     const running = replies.reduce((sum, reply) => sum + reply.handlersRunning, 0);
     return {
       counters,

@@ -60,6 +60,7 @@ describe('a lossy, reordering, duplicating path', () => {
     const relay = await Relay.start(server.port, (packet, self) => lossy.policy(packet, self));
     const client = await RxClient.open({ call: { minRetransmitTimeoutMs: 20 } });
     const connection = client.connect('127.0.0.1', relay.port, 77);
+    const serverBefore = await server.stats();
     const payload = (id: number): Uint8Array => {
       const size = id % 3 === 0 ? 5_000 : 64;
       const bytes = new Uint8Array(4 + size).map((_, index) => (index * 31 + id) & 0xff);
@@ -80,6 +81,7 @@ describe('a lossy, reordering, duplicating path', () => {
     };
     const counts = (await Promise.all([0, 1, 2, 3].map(lane))).flat();
     const stats = client.stats();
+    const serverAfter = await server.stats();
     await client.close();
     await relay.close();
     expect(counts).toHaveLength(CALLS);
@@ -87,5 +89,9 @@ describe('a lossy, reordering, duplicating path', () => {
     expect(lossy.counts.dropped).toBeGreaterThan(CALLS / 2);
     expect(lossy.counts.duplicated).toBeGreaterThan(0);
     expect(stats.dataPacketsReSent).toBeGreaterThan(0);
+    // Retransmitted and duplicated first DATA packets start no second call: each call is counted once.
+    const perChannel = serverAfter.counters.callsPerChannel.map((count, channel) => count - serverBefore.counters.callsPerChannel[channel]!);
+    expect(perChannel.reduce((sum, count) => sum + count, 0)).toBe(CALLS);
+    expect(serverAfter.counters.callsStarted - serverBefore.counters.callsStarted).toBe(CALLS);
   }, 120_000);
 });

@@ -23,6 +23,8 @@ export interface ChannelHosts {
   readonly workerThreads: number;
   /** Service ids the service module declares. */
   readonly serviceIds: readonly number[];
+  /** Counters the host keeps on the routing thread: worker restarts, and the counts of workers that died. */
+  readonly counters: CounterSnapshot;
   open(connection: ConnectionInfo): void;
   close(connectionId: number, reason: string): void;
   /** The datagram belongs to the host from here on. */

@@ -13,6 +13,7 @@ import { RxError } from '../errors.js';
 import type { ConnectionInfo } from '../connection/connection-info.js';
 import { SerialTable } from '../connection/serial-table.js';
 import { CHANNELS_PER_CONNECTION } from '../protocol.js';
+import { emptySnapshot } from '../metrics.js';
 import { loadServiceModule } from '../service.js';
 import type { ChannelHosts, HostStart, HostStats } from './channel-hosts.js';
 import { ChannelThread } from './channel-thread.js';
@@ -23,6 +24,8 @@ export class InlineChannelHost implements ChannelHosts {
   readonly size = 1;
   readonly workerThreads = 0;
   readonly serviceIds: readonly number[];
+  /** Stays empty: there is no worker to lose (the thread's own counters come with stats()). */
+  readonly counters = emptySnapshot();
   private readonly thread: ChannelThread;
 
   private constructor(thread: ChannelThread, serviceIds: readonly number[]) {

@@ -10,25 +10,45 @@
  *
  * Inbound packets are batched per worker and flushed once per event-loop
  * turn (setImmediate), transferring each batch's buffer.
+ *
+ * A worker that dies after start-up (an exception outside any handler's
+ * try/catch, process.exit() in a service, an out-of-memory) is replaced in
+ * the same slot: the newest call of each of its channels is aborted
+ * (hosted-connections.ts), the replacement gets fresh channel state for the
+ * same channels, and the dead worker's last reported counters are kept so
+ * counters never go backwards.
  */
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import type { ConnectionInfo } from '../connection/connection-info.js';
+import { SerialTable } from '../connection/serial-table.js';
 import { RxError } from '../errors.js';
+import { emptySnapshot, sumSnapshots, type CounterSnapshot } from '../metrics.js';
 import { CHANNELS_PER_CONNECTION } from '../protocol.js';
 import type { ChannelHosts, HostStart } from './channel-hosts.js';
+import { HostedConnections, WORKER_DIED_ABORT_CODE } from './hosted-connections.js';
 import type { MainToWorker, WorkerToMain } from './messages.js';
 import { PacketBatchWriter, readPacketBatch } from './packet-batch.js';
 
 /** Stats replies we wait for at once (one per rxdebug request in flight). */
 const STATS_REQUESTS_MAX = 64;
 const STATS_TIMEOUT_MS = 1_000;
+/**
+ * A replacement that dies before it is ready (its service module now fails
+ * to load, say) is started again only after this pause, so a worker that
+ * cannot live does not spin a core.
+ */
+const RESTART_BACKOFF_MS = 1_000;
 
 type StatsReply = Extract<WorkerToMain, { kind: 'stats' }>;
 
 interface PooledWorker {
   worker: Worker;
   inbox: PacketBatchWriter;
+  ready: boolean;
+  dead: boolean;
+  /** Its counters as of its last stats reply: kept when it dies. */
+  lastCounters: CounterSnapshot;
 }
 
 export interface WorkerPoolHandlers {
@@ -42,25 +62,35 @@ export class WorkerPool implements ChannelHosts {
   private readonly statsWaiters = new Map<number, { replies: StatsReply[]; resolve: (replies: StatsReply[]) => void }>();
   private nextStatsRequest = 1;
   private readonly handlers: WorkerPoolHandlers;
+  private readonly start: HostStart;
+  private readonly youngGenerationMb: number;
+  private readonly connections: HostedConnections;
+  /** Worker restarts and the calls they aborted, plus the counters of workers that died. */
+  readonly counters: CounterSnapshot = emptySnapshot();
+  /** Set once every first worker is ready: deaths before that fail the start instead. */
+  private started = false;
+  private terminating = false;
   /** Service ids the workers' service module declares (from their ready messages). */
   serviceIds: readonly number[] = [];
 
-  private constructor(handlers: WorkerPoolHandlers) {
+  private constructor(handlers: WorkerPoolHandlers, start: HostStart, youngGenerationMb: number) {
     this.handlers = handlers;
+    this.start = start;
+    this.youngGenerationMb = youngGenerationMb;
+    this.connections = new HostedConnections(new SerialTable(start.serials), this.counters, handlers.send);
   }
 
   static async start(count: number, start: HostStart, handlers: WorkerPoolHandlers, youngGenerationMb: number): Promise<WorkerPool> {
     assert.ok(count >= 1, 'at least one channel worker');
-    const pool = new WorkerPool(handlers);
-    const entry = new URL('./channel-worker.js', import.meta.url);
+    const pool = new WorkerPool(handlers, start, youngGenerationMb);
     const ready: Promise<void>[] = [];
     for (let index = 0; index < count; index++) {
-      const worker = new Worker(entry, { workerData: start, resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } });
-      pool.workers.push({ worker, inbox: new PacketBatchWriter() });
-      ready.push(pool.watch(worker));
+      pool.workers.push(pool.spawn());
+      ready.push(pool.watch(index, pool.workers[index]!));
     }
     try {
       await Promise.all(ready);
+      pool.started = true;
     } catch (error) {
       await pool.terminate();
       throw error;
@@ -68,24 +98,70 @@ export class WorkerPool implements ChannelHosts {
     return pool;
   }
 
-  private watch(worker: Worker): Promise<void> {
+  private spawn(): PooledWorker {
+    const worker = new Worker(new URL('./channel-worker.js', import.meta.url), {
+      workerData: this.start,
+      resourceLimits: { maxYoungGenerationSizeMb: this.youngGenerationMb },
+    });
+    return { worker, inbox: new PacketBatchWriter(), ready: false, dead: false, lastCounters: emptySnapshot() };
+  }
+
+  /** Resolves when the worker is ready; after that, its death replaces it (see workerDied). */
+  private watch(index: number, entry: PooledWorker): Promise<void> {
     return new Promise((resolve, reject) => {
-      worker.on('message', (message: WorkerToMain) => {
+      entry.worker.on('message', (message: WorkerToMain) => {
         if (message.kind === 'ready') {
           this.serviceIds = message.serviceIds;
+          entry.ready = true;
           resolve();
-        }
-        else if (message.kind === 'start-failed') reject(new RxError('ERR_RX_OPTION', `channel worker could not load services: ${message.message}`));
-        else this.onMessage(message);
+        } else if (message.kind === 'start-failed') reject(new RxError('ERR_RX_OPTION', `channel worker could not load services: ${message.message}`));
+        else this.onMessage(entry, message);
       });
-      worker.once('error', reject);
+      // Both may come ('error' then 'exit'): the first replaces the worker, the second finds it replaced.
+      entry.worker.once('error', (error) => {
+        reject(error);
+        this.workerDied(index, entry, `error: ${error.message}`);
+      });
+      entry.worker.once('exit', (exitCode) => {
+        reject(new RxError('ERR_RX_OPTION', `channel worker exited with code ${exitCode} while starting`));
+        this.workerDied(index, entry, `exit code ${exitCode}`);
+      });
     });
   }
 
-  private onMessage(message: WorkerToMain): void {
+  /**
+   * A worker died: the newest call of each of its channels is aborted and its
+   * last counters kept; a new worker then takes its slot — and so the same
+   * channels — with fresh channel state.
+   */
+  private workerDied(index: number, entry: PooledWorker, reason: string): void {
+    if (!this.started || this.terminating || entry.dead) return;
+    entry.dead = true;
+    // Packets still batched for it belong to the calls it took with it: their clients get ABORTs instead.
+    entry.inbox.take();
+    Object.assign(this.counters, sumSnapshots([this.counters, entry.lastCounters]));
+    const aborted = this.connections.abortChannels((connectionId, channel) => this.placement(connectionId, channel) === index);
+    process.emitWarning(`rxrpc: channel worker ${index} died (${reason}); ${aborted} calls aborted with code ${WORKER_DIED_ABORT_CODE}; replacing it`);
+    if (entry.ready) this.replace(index);
+    else setTimeout(() => this.replace(index), RESTART_BACKOFF_MS).unref();
+  }
+
+  private replace(index: number): void {
+    if (this.terminating) return;
+    this.counters.workerRestarts += 1;
+    const replacement = this.spawn();
+    this.workers[index] = replacement;
+    // A replacement that fails to start dies like any worker (workerDied), after the backoff.
+    this.watch(index, replacement).catch(() => undefined);
+    // Messages wait in the new worker's port until its services are loaded.
+    for (const info of this.connections.infos()) this.openOn(index, info);
+  }
+
+  private onMessage(entry: PooledWorker, message: WorkerToMain): void {
     if (message.kind === 'send') {
-      for (const entry of readPacketBatch(message.batch)) this.handlers.send(entry.connectionId, entry.packet);
+      for (const packet of readPacketBatch(message.batch)) this.handlers.send(packet.connectionId, packet.packet);
     } else if (message.kind === 'stats') {
+      entry.lastCounters = message.counters;
       const waiter = this.statsWaiters.get(message.requestId);
       if (waiter === undefined) return;
       waiter.replies.push(message);
@@ -114,17 +190,21 @@ export class WorkerPool implements ChannelHosts {
   }
 
   open(connection: ConnectionInfo): void {
-    const byWorker = new Map<number, number[]>();
-    for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) {
-      const index = this.placement(connection.id, channel);
-      byWorker.set(index, [...(byWorker.get(index) ?? []), channel]);
-    }
+    this.connections.add(connection);
     // Flush queued packets first so the open reaches each worker before this connection's packets.
     this.flush();
-    for (const [index, channels] of byWorker) this.post(index, { kind: 'open', connection, channels });
+    for (let index = 0; index < this.workers.length; index++) this.openOn(index, connection);
+  }
+
+  /** Announces `connection` to worker `index` if it owns any of its channels. */
+  private openOn(index: number, connection: ConnectionInfo): void {
+    const channels: number[] = [];
+    for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) if (this.placement(connection.id, channel) === index) channels.push(channel);
+    if (channels.length > 0) this.post(index, { kind: 'open', connection, channels });
   }
 
   close(connectionId: number, reason: string): void {
+    this.connections.remove(connectionId);
     this.flush();
     const notified = new Set<number>();
     for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) notified.add(this.placement(connectionId, channel));
@@ -132,6 +212,7 @@ export class WorkerPool implements ChannelHosts {
   }
 
   deliver(connectionId: number, channel: number, datagram: Uint8Array): void {
+    if (!this.connections.admit(connectionId, channel, datagram)) return;
     const target = this.workers[this.placement(connectionId, channel)]!;
     if (!target.inbox.add(connectionId, channel, datagram)) {
       this.flush();
@@ -171,6 +252,7 @@ export class WorkerPool implements ChannelHosts {
   }
 
   async terminate(): Promise<void> {
+    this.terminating = true;
     await Promise.all(this.workers.map((entry) => entry.worker.terminate()));
     this.workers.length = 0;
   }
