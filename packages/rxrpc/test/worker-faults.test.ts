@@ -6,8 +6,9 @@
  * calls on the replacement.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RxClient, RxServer, type ClientConnection } from '../dist/index.js';
+import { decodeAbortCode, HEADER_SIZE, PacketType, RxClient, RxServer, type ClientConnection } from '../dist/index.js';
 import { DYING_WORKER_SERVICE_ID } from './fixtures/dying-worker-service.js';
+import { RawPeer } from './helpers/raw-peer.js';
 
 const serviceModule = new URL('./fixtures/dying-worker-service.ts', import.meta.url);
 const request = (opcode: number): Uint8Array => Uint8Array.of(0, 0, 0, opcode);
@@ -60,5 +61,33 @@ describe.each([
     expect(after.activeCallsPerWorker).toHaveLength(2);
     // The dead worker's counts are kept: counters never go backwards.
     expect(after.counters.callsStarted).toBeGreaterThanOrEqual(before.counters.callsStarted + 3);
+  });
+});
+
+describe('the call a dead worker took with it', () => {
+  it('stays aborted: its retransmitted DATA gets the ABORT again and never runs on the replacement', async () => {
+    const server = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers: 2 });
+    const peer = await RawPeer.open();
+    try {
+      const call = { serviceId: DYING_WORKER_SERVICE_ID, cid: 0x100, epoch: 0x5150 };
+      const isAbortOf = (callNumber: number) => (header: { type: number; callNumber: number }) => header.type === PacketType.ABORT && header.callNumber === callNumber;
+      peer.send('127.0.0.1', server.port, { ...call, callNumber: 1 }, request(EXIT));
+      const abort = await peer.expect(isAbortOf(1));
+      expect(decodeAbortCode(abort.bytes.subarray(HEADER_SIZE))).toBe(-1);
+      // Long enough for the replacement to be up: a DATA reaching it would start the call and kill it too.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const abortsBefore = peer.received.filter((packet) => isAbortOf(1)(packet.header)).length;
+      peer.send('127.0.0.1', server.port, { ...call, callNumber: 1 }, request(EXIT));
+      await peer.expect(() => peer.received.filter((packet) => isAbortOf(1)(packet.header)).length > abortsBefore);
+      peer.send('127.0.0.1', server.port, { ...call, callNumber: 2 }, request(WHOAMI));
+      const reply = await peer.expect((header) => header.type === PacketType.DATA && header.callNumber === 2, 5_000);
+      expect(reply.bytes.byteLength).toBe(HEADER_SIZE + 4);
+      const stats = await server.stats();
+      expect(stats.counters.workerRestarts).toBe(1);
+      expect(stats.counters.callsAbortedWorkerDied).toBe(1);
+    } finally {
+      await peer.close();
+      await server.close();
+    }
   });
 });
