@@ -6,8 +6,9 @@
 //!   release list);
 //! - notified: threaded, but the sink is a `CompletionRing` that wakes
 //!   JavaScript once per empty -> non-empty transition; `poll` then drains
-//!   the ring (the owner's event loop never spins and never takes a call
-//!   per batch);
+//!   the ring and, when it can take the poll lock, polls the CQ itself
+//!   behind what the ring held (an owner busy with a burst need not wait
+//!   for the thread's wake-up; see completion_thread.rs);
 //! - polled: the owner calls `poll`, typically from a dedicated worker thread
 //!   that may spin for a bounded time (the lowest-latency path).
 //!
@@ -47,6 +48,10 @@ pub struct CompletionQueue {
     ring: OnceLock<Arc<CompletionRing>>,
     markers: Arc<DrainMarkers>,
     account: Arc<OnceLock<Arc<SendQueueAccount>>>,
+    /// Notified mode without a release list (whose Sends only the thread
+    /// routes): serialises the thread's poll-and-deliver with the owner's
+    /// direct polls. Unset: the owner takes only what the ring holds.
+    poll_lock: OnceLock<Arc<Mutex<()>>>,
 }
 
 // SAFETY: ibv_cq and ibv_comp_channel may be used from any thread; polling
@@ -82,7 +87,7 @@ impl CompletionQueue {
         }
         let markers = Arc::new(DrainMarkers::default());
         let account = Arc::new(OnceLock::new());
-        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None), ring: OnceLock::new(), markers, account })
+        Ok(CompletionQueue { raw, channel, device: device.clone(), depth, thread: Mutex::new(None), ring: OnceLock::new(), markers, account, poll_lock: OnceLock::new() })
     }
 
     /// Starts the completion thread (threaded mode only, once).
@@ -92,6 +97,10 @@ impl CompletionQueue {
         assert!(thread.is_none(), "CQ thread started twice");
         options.markers = self.markers.clone();
         options.account = self.account.clone();
+        if self.ring.get().is_some() && options.release_list.is_none() {
+            let lock = self.poll_lock.get_or_init(|| Arc::new(Mutex::new(())));
+            options.poll_lock = Some(lock.clone());
+        }
         *thread = Some(CompletionThread::start(self.raw, self.channel, options, sink)?);
         Ok(())
     }
@@ -124,7 +133,7 @@ impl CompletionQueue {
     /// completion thread queued (never spinning).
     pub fn poll(&self, out: &mut [sys::roce_completion], spin: Duration) -> Result<usize> {
         if let Some(ring) = self.ring.get() {
-            return Ok(ring.drain_into(out));
+            return self.take_notified(ring, out);
         }
         if self.is_threaded() {
             return Err(VerbsError::new("ERR_VERBS_CQ_THREADED", "this CQ is polled by its completion thread"));
@@ -153,6 +162,22 @@ impl CompletionQueue {
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// Notified mode: what the ring holds, then, if the completion thread is
+    /// not between a poll and its delivery (the lock is free), the CQ itself
+    /// into the room left — in order, since everything the thread polled is
+    /// in the ring by then. Never waits for the lock: the thread may hold it
+    /// while the ring is full, which only this owner can empty.
+    fn take_notified(&self, ring: &CompletionRing, out: &mut [sys::roce_completion]) -> Result<usize> {
+        let Some(Ok(_held)) = self.poll_lock.get().map(|lock| lock.try_lock()) else {
+            return Ok(ring.drain_into(out));
+        };
+        let taken = ring.drain_into(out);
+        if taken == out.len() {
+            return Ok(taken);
+        }
+        Ok(taken + self.poll_once(&mut out[taken..])?)
     }
 
     /// One ibv_poll_cq, drain markers taken out.

@@ -16,6 +16,14 @@
 //! in an emulated guest, a spin does not), then arm the CQ's notification,
 //! poll once more (a completion may have slipped in before arming) and sleep
 //! in poll(2) on the completion channel and the stop signal.
+//!
+//! Notified CQs share a `poll_lock` with their owner: the thread holds it
+//! from each poll until what it polled is in the ring, so an owner that
+//! takes the lock (try_lock, never waiting) finds every completion polled
+//! so far in the ring and may poll the CQ itself behind them, in order. An
+//! owner busy with a burst takes completions that way without waiting for
+//! this thread's wake-up (a sleeping thread's wake-up costs milliseconds in
+//! the emulated lab); the CQ stays armed, so nothing is missed when it stops.
 
 use crate::error::{Result, VerbsError};
 use crate::queue_pair_drain::{self, DrainMarkers, QueuePairDrain};
@@ -23,7 +31,7 @@ use crate::release_list::{ReleaseList, FAILED_BIT};
 use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
 use crate::wakeup::{set_nonblocking, Wakeup, Woken};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -71,6 +79,9 @@ pub struct ThreadOptions {
     pub markers: Arc<DrainMarkers>,
     /// The Send Queue account of the QP whose Send CQ this is, once it exists.
     pub account: Arc<OnceLock<Arc<SendQueueAccount>>>,
+    /// Notified CQs: held from a poll until its completions are delivered
+    /// (each poll is flushed at once), shared with the owner's direct polls.
+    pub poll_lock: Option<Arc<Mutex<()>>>,
 }
 
 /// A running completion thread; dropping it stops and joins it.
@@ -134,24 +145,34 @@ impl Drop for CompletionThread {
     }
 }
 
+/// Takes the poll lock; a poisoned one cannot happen (a panic here aborts).
+fn lock_polling(lock: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    lock.lock().expect("completion poll lock poisoned")
+}
+
 impl Polling {
     fn run(mut self) {
         let mut batch = Vec::with_capacity(self.options.batch_max);
         let mut last_completion = Instant::now();
+        let poll_lock = self.options.poll_lock.clone();
         while !self.wakeup.is_stopped() {
+            let held = poll_lock.as_deref().map(lock_polling);
             let polled = self.poll_into(&mut batch);
             if polled < 0 {
                 break;
             }
             if polled > 0 {
                 last_completion = Instant::now();
-                if batch.len() < self.options.batch_max {
-                    continue; // more may be waiting: fill the batch first
+                // More may be waiting: fill the batch first (not under the
+                // poll lock: the owner must find what was polled delivered).
+                if batch.len() < self.options.batch_max && held.is_none() {
+                    continue;
                 }
             }
             if !batch.is_empty() && !self.flush(&mut batch) {
                 break;
             }
+            drop(held);
             if polled > 0 || last_completion.elapsed() < self.options.busy_poll {
                 std::hint::spin_loop();
                 continue;
@@ -234,6 +255,8 @@ impl Polling {
             return false;
         }
         // A completion that arrived before arming raises no event: poll once.
+        let poll_lock = self.options.poll_lock.clone();
+        let held = poll_lock.as_deref().map(lock_polling);
         let mut probe = Vec::with_capacity(self.options.batch_max);
         let polled = self.poll_into(&mut probe);
         if polled < 0 {
@@ -245,6 +268,7 @@ impl Polling {
         if polled > 0 {
             return true; // all went to the release list
         }
+        drop(held);
         // SAFETY: the channel is live.
         let fd = unsafe { sys::roce_comp_channel_fd(self.channel) };
         if self.wakeup.wait(fd) == Woken::Stopped {

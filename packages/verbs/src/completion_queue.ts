@@ -12,6 +12,10 @@
  *   non-empty transition, and the owner takes everything queued with
  *   `pollInto()` (no allocation, no call per batch, the event loop never
  *   spins). The owner must take until `pollInto` returns less than `max`.
+ *   Without a `releaseList`, `pollInto` also polls the CQ itself behind
+ *   what the ring held (in order), so an owner busy with a burst may call it
+ *   every loop turn instead of waiting for the thread's wake-up, which costs
+ *   milliseconds in an emulated guest; the CQ stays armed meanwhile.
  * - polled: the owner calls `poll()` / `pollInto()`, optionally spinning;
  *   meant for a dedicated worker thread (lowest latency).
  * In the threaded modes, a `releaseList` takes every Send completion whose

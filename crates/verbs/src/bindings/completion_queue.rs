@@ -130,6 +130,7 @@ fn thread_options(env: Env, arguments: &Arguments) -> Result<ThreadOptions> {
         release_wr_id_limit,
         markers: Default::default(),
         account: Default::default(),
+        poll_lock: None,
     })
 }
 
