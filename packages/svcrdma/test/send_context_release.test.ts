@@ -162,6 +162,17 @@ describe('drain point sq-wait: a worker that waited for Send Queue space drains'
     expect(device.replies).toHaveLength(5);
   });
 
+  it('wakes every waiting worker on one transition: the second waiter is not left for a later Send', async () => {
+    const { device, transport, call } = harness({ credits: 4, sendQueueDepth: 4 });
+    for (let index = 0; index < 6; index++) await call();
+    expect(device.replies).toHaveLength(4);
+    expect(transport.metrics.sqWaits).toBe(2); // both workers wait
+    device.completeSends(4); // one empty -> non-empty transition for four Sends
+    await settle();
+    await settle();
+    expect(device.replies).toHaveLength(6);
+  });
+
   it('waits for a send context at the bound the same way', async () => {
     const { device, transport, call } = harness({ credits: 4, sendQueueDepth: 16, sendContextsMax: 4 });
     for (let index = 0; index < 5; index++) await call();

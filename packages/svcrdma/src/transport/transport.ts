@@ -178,9 +178,8 @@ export class RdmaTransport implements Servable {
    * nothing) and release, draining the trailing edge of a burst.
    */
   onReleasePending(): void {
-    const waiter = this.sendWaiters.shift();
-    if (waiter !== undefined) {
-      waiter();
+    if (this.sendWaiters.length > 0) {
+      this.wakeSendWaiters();
       return;
     }
     this.metrics.selfEnqueues++;
@@ -230,7 +229,18 @@ export class RdmaTransport implements Servable {
   private drainSendContexts(point: DrainPoint): number {
     const released = this.sendContexts.drain(point);
     this.sqAvailable += this.sendContexts.takeReleasedWorkRequests();
+    // What this drain freed may be what a waiting worker needs: its transition was taken here.
+    if (released > 0) this.wakeSendWaiters();
     return released;
+  }
+
+  /**
+   * Every waiter re-checks (and waits again if still short): one transition may
+   * free room for several, and a waiter left asleep would wait for a Send that
+   * may never come (lost wake-up). Bounded by the service pool's workers.
+   */
+  private wakeSendWaiters(): void {
+    for (const waiter of this.sendWaiters.splice(0)) waiter();
   }
 
   private async process(receive: CompletedReceive): Promise<void> {
@@ -295,8 +305,8 @@ export class RdmaTransport implements Servable {
       await this.port.readInto(chunk.segments, target, 0);
     } finally {
       this.sqAvailable += chunk.segments.length;
-      // Reads free Send Queue entries without a release-list push: hand them to a waiter.
-      this.sendWaiters.shift()?.();
+      // Reads free Send Queue entries without a release-list push: hand them to the waiters.
+      this.wakeSendWaiters();
     }
     return target.bytes;
   }
