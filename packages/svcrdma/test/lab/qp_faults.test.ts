@@ -93,10 +93,12 @@ describe('queue-pair faults', () => {
     const metrics = connection!.transport.sendContexts.metrics;
     console.log(`QP error: server ${disconnected ? 'disconnected' : 'did NOT disconnect'} ${((performance.now() - started) / 1000).toFixed(1)} s after the calls; send contexts ${JSON.stringify(metrics)}; transport ${JSON.stringify(connection!.transport.metrics)}`);
     expect(disconnected).toBe(true);
-    expect(metrics.failedSends).toBeGreaterThan(0);
     peer.close();
     expect(await waitFor(() => !server.connections.has(connection!), QP_ERROR_WAIT_MS)).toBe(true);
-    expect(metrics.lostSends).toBe(0);
+    // The flushed Sends are counted when teardown drains them, which may finish after the peer saw the disconnect.
+    const drained = connection!.transport.sendContexts.metrics;
+    expect(drained.failedSends).toBeGreaterThan(0);
+    expect(drained.lostSends).toBe(0);
     const errors = await steady.stop();
     watch.stop();
     expect(errors).toEqual([]);
