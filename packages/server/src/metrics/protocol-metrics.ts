@@ -16,8 +16,11 @@ export function sampledCounter(name: string, help: string, labelNames: readonly 
     help,
     labelNames,
     async collect() {
+      // Sample before resetting: concurrent scrapes share one stats request, and a reset before the await
+      // would let every scrape's inc land after all the resets.
+      const samples = await sample();
       this.reset();
-      for (const [labels, value] of await sample()) this.inc(labels, value);
+      for (const [labels, value] of samples) this.inc(labels, value);
     },
   });
 }
@@ -28,8 +31,11 @@ export function sampledGauge(name: string, help: string, labelNames: readonly st
     help,
     labelNames,
     async collect() {
+      // Sample before resetting: concurrent scrapes share one stats request, and a reset before the await
+      // would let every scrape's set land after all the resets.
+      const samples = await sample();
       this.reset();
-      for (const [labels, value] of await sample()) this.set(labels, value);
+      for (const [labels, value] of samples) this.set(labels, value);
     },
   });
 }
