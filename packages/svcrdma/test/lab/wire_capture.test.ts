@@ -66,12 +66,37 @@ async function startCapture(name: string): Promise<{ stop(): Promise<string> }> 
   await capturing;
   return {
     async stop() {
+      await captureFileSettled(file);
       dumpcap.kill('SIGINT');
       await once(dumpcap, 'exit');
       expect(statSync(file).size).toBeGreaterThan(0);
       return file;
     },
   };
+}
+
+/**
+ * libpcap hands dumpcap frames a block at a time (on a block timeout), and dumpcap stopped by SIGINT
+ * drops a block not yet handed over: seen as one frame missing. Stop only once the file has not
+ * grown for longer than that timeout.
+ */
+const CAPTURE_QUIET_MS = 1_500;
+const CAPTURE_SETTLE_MAX_MS = 15_000;
+
+async function captureFileSettled(file: string): Promise<void> {
+  const deadline = Date.now() + CAPTURE_SETTLE_MAX_MS;
+  let size = -1;
+  let unchangedSince = Date.now();
+  while (Date.now() < deadline) {
+    const current = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+    if (current !== size) {
+      size = current;
+      unchangedSince = Date.now();
+    } else if (Date.now() - unchangedSince >= CAPTURE_QUIET_MS) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 interface DissectedFrame {
