@@ -12,24 +12,12 @@
  * line `{"port":…,"mountPort":…,"rdmaPort":…}` once every port listens (`--host` must then
  * be an address of an RDMA device).
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Nfs3Error, Nfs3ErrorCode } from './errors.js';
+import { loadHandleSecret } from './handles.js';
 import { NfsServer } from './nfs-server.js';
 import { DirectoryStore } from './store/directory-store.js';
 import type { NfsStore } from './store/store.js';
-
-async function loadSecret(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const secret = randomBytes(32);
-    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
-  }
-}
 
 function portOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -49,7 +37,7 @@ async function main(): Promise<void> {
   if (values.directory !== undefined) {
     const secretFile = values['secret-file'];
     if (secretFile === undefined) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, '--secret-file is required with --directory');
-    store = await DirectoryStore.open({ root: values.directory, handleSecret: await loadSecret(secretFile) });
+    store = await DirectoryStore.open({ root: values.directory, handleSecret: await loadHandleSecret(secretFile) });
   }
   const server = new NfsServer({
     store, host: values.host, port: portOption(values.port, '--port', 2049), mountPort: portOption(values['mount-port'], '--mount-port', 20048),

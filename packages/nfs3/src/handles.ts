@@ -17,7 +17,8 @@
  * main thread only.
  */
 import assert from 'node:assert';
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { NfsStatusError } from './errors.js';
 import { NFS3ERR_BADHANDLE } from './protocol/nfs3.generated.js';
 
@@ -70,5 +71,20 @@ export class HandleCodec {
 
   private mac(handle: Buffer): Buffer {
     return createHmac('sha256', this.secret).update(handle.subarray(0, macOffset)).digest().subarray(0, macBytes);
+  }
+}
+
+/**
+ * The secret kept in `path`, created (32 random bytes, as HMAC-SHA256 wants; mode 0600) on first
+ * use: a directory store opened with the same secret after a restart accepts its old handles.
+ */
+export async function loadHandleSecret(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const secret = randomBytes(32);
+    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
+    return secret;
   }
 }

@@ -3,7 +3,7 @@ export type { NfsMetrics } from './metrics.js';
 export { NfsServer, type NfsServerOptions, type NfsServerPorts } from './nfs-server.js';
 export { defaultMaxTransferBytes, type NfsServiceOptions, type FilledNfsServiceOptions } from './options.js';
 export { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from './errors.js';
-export { HandleCodec, StoreKind, handleBytes, type HandleIdentity } from './handles.js';
+export { HandleCodec, StoreKind, handleBytes, loadHandleSecret, type HandleIdentity } from './handles.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export { DirectoryStore, type DirectoryStoreOptions } from './store/directory-store.js';
 export type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store/store.js';

@@ -6,22 +6,8 @@
  * is one store: an in-memory one cannot be shared by several processes); closed on SIGTERM/SIGINT
  * before the supervisor stops. Main thread.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import type { NfsServer, NfsServerPorts } from '@roce-rpc/nfs3';
 import type { FilledServerOptions } from '../config/options.js';
-
-/** 32 bytes, as HMAC-SHA256 wants; created once so directory handles survive restarts. */
-async function handleSecret(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const secret = randomBytes(32);
-    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
-  }
-}
 
 async function rdmaAvailable(): Promise<boolean> {
   try {
@@ -33,8 +19,8 @@ async function rdmaAvailable(): Promise<boolean> {
 
 /** Starts the export named by `options.nfs` (not 'off'). */
 export async function startNfsExport(options: FilledServerOptions): Promise<{ server: NfsServer; ports: NfsServerPorts }> {
-  const { NfsServer, DirectoryStore } = await import('@roce-rpc/nfs3');
-  const store = options.nfs === 'memory' ? undefined : await DirectoryStore.open({ root: options.nfs, handleSecret: await handleSecret(options.nfsSecretFile) });
+  const { NfsServer, DirectoryStore, loadHandleSecret } = await import('@roce-rpc/nfs3');
+  const store = options.nfs === 'memory' ? undefined : await DirectoryStore.open({ root: options.nfs, handleSecret: await loadHandleSecret(options.nfsSecretFile) });
   const server = new NfsServer({
     store,
     host: options.host,

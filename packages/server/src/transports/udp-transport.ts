@@ -45,15 +45,3 @@ export function prepareUdpTransport(options: FilledServerOptions, module: Omit<R
     exclusive: true,
   });
 }
-
-/** prepareUdpTransport() then bind(); a server that cannot bind is closed. */
-export async function startUdpTransport(options: FilledServerOptions, module: Omit<RxModuleConfig, 'maxInFlightCalls'>): Promise<RxServer> {
-  const server = await prepareUdpTransport(options, module);
-  try {
-    await server.bind();
-  } catch (error) {
-    await server.close();
-    throw error;
-  }
-  return server;
-}
