@@ -2,12 +2,14 @@
 //! empties, and that tells its producers when it goes from empty to
 //! non-empty (the answer of Linux's `llist_add`).
 //!
-//! Why: the release list (Send completions) and a notified CQ's completion
-//! ring both need "append without a lock from a completion thread, wake the
-//! owner once per burst, drain in a batch on the owner's thread".
+//! Why: a notified CQ's completion ring and a QP's Send Queue account need
+//! "append without a lock from a completion thread, wake the owner once per
+//! burst, drain in a batch on the owner's thread", each with one drainer.
+//! The release list, which several workers may drain at once, is a
+//! `bounded_list` instead.
 //!
-//! Life: owned by the object that embeds it (`ReleaseList`,
-//! `CompletionRing`); `append` may run on any thread at once, `drain` on one
+//! Life: owned by the object that embeds it (`CompletionRing`,
+//! `SendQueueAccount`); `append` may run on any thread at once, `drain` on one
 //! thread at a time (asserted).
 //!
 //! Layout (a Vyukov bounded queue, used multi-producer/single-consumer):

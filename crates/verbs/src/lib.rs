@@ -5,10 +5,11 @@
 //! `device`, `protection_domain`, `memory_region`, `completion_queue`
 //! (+ `completion_thread`, `completion_ring`), `event_channel`, `cm_id`
 //! (connection id and its queue pair, + `queue_pair_drain`) and
-//! `release_list` (over `bounded_queue`). `sys` is the raw FFI (with the C shim in
+//! `release_list` (over `bounded_list`). `sys` is the raw FFI (with the C shim in
 //! native/), `napi` the Node-API declarations and helpers, `bindings` the
 //! JavaScript functions over the objects.
 
+pub mod bounded_list;
 pub mod bounded_queue;
 pub mod cm_id;
 pub mod completion_queue;

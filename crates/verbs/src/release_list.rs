@@ -13,35 +13,40 @@
 //! edge of a burst pays for a wake-up. A failed or flushed Send is appended
 //! like any other, its value marked with `FAILED_BIT`, and sets `closing`.
 //!
+//! The list is a `BoundedList` (Linux's llist with a fixed node pool): an
+//! append is one compare-and-swap after taking a node, the append that found
+//! the list empty is the transition, and a drain swaps the whole batch out,
+//! so several workers serving one transport may drain at once.
+//!
 //! Life: created by JavaScript (`new ReleaseList(capacity, { onPending })`)
 //! or Rust, shared by `Arc` with the completion threads that append to it;
-//! freed when the last holder drops it. `push` may run on any thread at
-//! once; `drain` on one thread at a time (asserted). The list is sized to
-//! the owner's bound on Sends in flight, so a full list is a programmer
-//! error (asserted), never a fallback.
+//! freed when the last holder drops it. `push` and `drain` may run on any
+//! thread at once. The list is sized to the owner's bound on Sends in
+//! flight, so a full list is a programmer error (asserted), never a fallback.
 
-use crate::bounded_queue::{BoundedQueue, Drained, Waker};
+use crate::bounded_list::{BoundedList, Drained};
+use crate::bounded_queue::Waker;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Largest capacity: the deepest send queue a transport would have in flight.
-pub use crate::bounded_queue::QUEUE_CAPACITY_MAX as RELEASE_LIST_CAPACITY_MAX;
+pub use crate::bounded_list::LIST_CAPACITY_MAX as RELEASE_LIST_CAPACITY_MAX;
 
 /// Set in a value whose Send failed or was flushed (2^52: above every id a
 /// list accepts, and still exact in a JavaScript number).
 pub const FAILED_BIT: u64 = 1 << 52;
 
-/// A bounded multi-producer/single-drainer list of Send work request ids.
+/// A bounded multi-producer/multi-drainer list of Send work request ids.
 pub struct ReleaseList {
-    queue: BoundedQueue<u64>,
+    queue: BoundedList<u64>,
     waker: Option<Waker>,
     closing: AtomicBool,
 }
 
 impl ReleaseList {
-    /// A list of `capacity` ids (a power of two, 2..=MAX) that calls `waker`
+    /// A list of `capacity` ids (2..=MAX) that calls `waker`
     /// on each empty -> non-empty transition.
     pub fn new(capacity: usize, waker: Option<Waker>) -> ReleaseList {
-        ReleaseList { queue: BoundedQueue::new(capacity), waker, closing: AtomicBool::new(false) }
+        ReleaseList { queue: BoundedList::new(capacity), waker, closing: AtomicBool::new(false) }
     }
 
     /// How many ids the list can hold.
@@ -76,7 +81,7 @@ impl ReleaseList {
     }
 
     fn append(&self, value: u64) -> bool {
-        let transition = match self.queue.append(value) {
+        let transition = match self.queue.push(value) {
             Ok(transition) => transition,
             Err(_) => panic!("release list full ({} ids): it must hold every Send in flight", self.capacity()),
         };
@@ -92,8 +97,8 @@ impl ReleaseList {
     }
 
     /// Hands up to `max` ids to `visit`, oldest first; returns how many.
-    /// Ids a drain could not take (a producer still publishing, or beyond
-    /// `max`) wake the owner again, as a transition would.
+    /// Ids beyond `max` stay on the list and wake the owner again, as a
+    /// transition would. Concurrent drains each get ids no other gets.
     pub fn drain(&self, max: usize, visit: impl FnMut(u64)) -> usize {
         let Drained { count, more } = self.queue.drain(max, visit);
         if more {

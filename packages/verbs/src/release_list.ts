@@ -39,10 +39,10 @@ export interface ReleaseListOptions {
   onPending?: () => void;
 }
 
-/** A bounded multi-producer/single-drainer list of wrIds. */
+/** A bounded multi-producer list of wrIds, drained by its owner. */
 export class ReleaseList {
   readonly #handle: Handle;
-  /** Most ids it holds; a power of two, 2..65536. */
+  /** Most ids it holds, 2..65536. */
   readonly capacity: number;
   readonly #drained: Float64Array;
   #closed = false;

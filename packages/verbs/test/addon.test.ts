@@ -128,8 +128,13 @@ describe('release list from JavaScript', () => {
     list.close();
   });
 
-  it('rejects a capacity that is not a power of two', () => {
-    expect(() => new ReleaseList(3)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  it('rejects a capacity outside 2..65536 and takes any inside', () => {
+    expect(() => new ReleaseList(1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => new ReleaseList(65537)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    const list = new ReleaseList(3);
+    [1, 2, 3].forEach((id) => list.push(id));
+    expect(() => list.push(4)).toThrow(expect.objectContaining({ code: ErrorCode.INTERNAL }));
+    list.close();
   });
 
   it('rejects ids that do not fit below the failed bit', () => {

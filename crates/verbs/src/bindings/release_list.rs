@@ -35,8 +35,8 @@ pub(super) fn list_arg<'a>(env: Env, value: napi_value) -> Result<&'a Handle<Arc
 /// connection) does.
 fn release_list_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let capacity = env.to_u32(arguments.get(0), "capacity")? as usize;
-    if !capacity.is_power_of_two() || !(2..=RELEASE_LIST_CAPACITY_MAX).contains(&capacity) {
-        return Err(VerbsError::invalid(format!("capacity must be a power of two in [2, {RELEASE_LIST_CAPACITY_MAX}], got {capacity}")));
+    if !(2..=RELEASE_LIST_CAPACITY_MAX).contains(&capacity) {
+        return Err(VerbsError::invalid(format!("capacity must be in [2, {RELEASE_LIST_CAPACITY_MAX}], got {capacity}")));
     }
     let on_pending = arguments.get(1);
     let waker = if env.is_nullish(on_pending)? {
