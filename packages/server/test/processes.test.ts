@@ -104,6 +104,35 @@ describe('SIGTERM drains: stop accepting, finish in-flight calls, exit 0', () =>
   });
 });
 
+describe('SIGTERM drains within its bound: a call longer than drainTimeoutMs does not hold the exit', () => {
+  it('gives up on the call after drainTimeoutMs, logs it unfinished, and exits 0 well before the SIGKILL grace', async () => {
+    const drainMs = 800;
+    const server = await startServer(['--processes', '1', '--threads', '1', '--drain-timeout-ms', String(drainMs), '--service', FIXTURE_SERVICE]);
+    const clients: Client[] = [];
+    try {
+      const tcp = await connect('tcp', server.tcpPort, clients);
+      // The RxRPC call's client gives up after 3 s if the server's abort does not reach it first.
+      const udp = await ServiceClient.connect(fixture, { transport: 'udp', port: server.udpPort, timeoutMs: 3_000 });
+      clients.push(udp);
+      const stuck = [tcp.call('sleep', 30_000), udp.call('sleep', 30_000)].map((call) => call.then(() => 'answered', (error: { code?: string }) => error.code ?? 'error'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      server.child.kill('SIGTERM');
+      expect(await server.exit).toBe(0);
+      // drainTimeoutMs, then closing; the supervisor would SIGKILL only 2 s after drainTimeoutMs.
+      expect(Date.now() - started).toBeLessThan(drainMs + 1_500);
+      expect(server.lines.find((line) => line.msg === 'drained')).toMatchObject({ unfinishedCalls: 2 });
+      // Neither client hangs: TCP sees the connection close, RxRPC an abort or its own timeout.
+      const outcomes = await Promise.all(stuck);
+      expect(outcomes[0]).toBe('ERR_ONCRPC_CONNECTION_CLOSED');
+      expect(outcomes[1]).toMatch(/^ERR_RX_/);
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => {})));
+      await server.stop();
+    }
+  }, 30_000);
+});
+
 describe('a port already in use is refused at start, naming the field', () => {
   it('exits 1 with ERR_SERVER_ADDRESS_IN_USE and tcpPort in the message', async () => {
     const port = await freePort();

@@ -3,6 +3,39 @@ import demo, { bulkPattern } from '../src/service/demo-service.js';
 import { ServiceClient } from '../src/index.js';
 import { scrape, scrapeUntil, startServer, type RunningServer } from './helpers.js';
 
+const kDocumentedMetricTypes: Record<string, 'counter' | 'gauge' | 'histogram'> = {
+  rocerpc_calls_total: 'counter',
+  rocerpc_call_duration_seconds: 'histogram',
+  rocerpc_calls_in_flight: 'gauge',
+  rocerpc_connections: 'gauge',
+  rocerpc_procedure_threads: 'gauge',
+  rocerpc_worker_threads_replaced_total: 'counter',
+  rocerpc_server_processes: 'gauge',
+  rocerpc_process_restarts_total: 'counter',
+  rocerpc_oncrpc_tcp_connections_accepted_total: 'counter',
+  rocerpc_oncrpc_tcp_connections_refused_total: 'counter',
+  rocerpc_oncrpc_tcp_bad_records_total: 'counter',
+  rocerpc_oncrpc_tcp_truncated_streams_total: 'counter',
+  rocerpc_oncrpc_tcp_discarded_replies_total: 'counter',
+  rocerpc_rxrpc_packets_received_total: 'counter',
+  rocerpc_rxrpc_packets_sent_total: 'counter',
+  rocerpc_rxrpc_data_packets_retransmitted_total: 'counter',
+  rocerpc_rxrpc_busy_packets_sent_total: 'counter',
+  rocerpc_rxrpc_abort_packets_sent_total: 'counter',
+  rocerpc_rxrpc_duplicate_packets_received_total: 'counter',
+  rocerpc_rxrpc_packets_rejected_total: 'counter',
+  rocerpc_rxrpc_calls_failed_total: 'counter',
+  rocerpc_rxrpc_rtt_seconds_total: 'counter',
+  rocerpc_rxrpc_rtt_samples_total: 'counter',
+  rocerpc_rxrpc_channel_calls_total: 'counter',
+  rocerpc_rxrpc_channel_busy_seconds_total: 'counter',
+  rocerpc_rxrpc_handlers_running: 'gauge',
+  process_resident_memory_bytes: 'gauge',
+  process_cpu_seconds_total: 'counter',
+  nodejs_heap_size_used_bytes: 'gauge',
+  nodejs_eventloop_lag_seconds: 'gauge',
+};
+
 describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two processes', () => {
   let server: RunningServer;
   const clients: ServiceClient<typeof demo>[] = [];
@@ -74,9 +107,13 @@ describe('the demo service, written once, over ONC RPC/TCP and RxRPC/UDP in two 
     expect(started.reduce((sum, count) => sum + count, 0)).toBe(100);
     for (const count of started) expect(count).toBeGreaterThan(0);
     const text = await (await fetch(server.metricsUrl)).text();
-    for (const name of ['rocerpc_call_duration_seconds_bucket', 'rocerpc_calls_in_flight', 'rocerpc_connections', 'rocerpc_rxrpc_packets_received_total', 'rocerpc_rxrpc_data_packets_retransmitted_total', 'rocerpc_rxrpc_channel_busy_seconds_total{channel="0"}', 'rocerpc_oncrpc_tcp_connections_accepted_total', 'process_resident_memory_bytes', 'rocerpc_server_processes 2']) {
-      expect(text).toContain(name);
+    // Every metric the README lists for a server without RDMA, with its Prometheus type.
+    for (const [name, type] of Object.entries(kDocumentedMetricTypes)) expect(text).toContain(`# TYPE ${name} ${type}`);
+    for (const series of ['rocerpc_server_processes 2', 'rocerpc_procedure_threads 2', 'rocerpc_calls_in_flight{transport="tcp_rdma"} 0', 'rocerpc_rxrpc_channel_busy_seconds_total{channel="0"}', 'rocerpc_rxrpc_packets_received_total{type="data"}']) {
+      expect(text).toContain(series);
     }
+    expect(await scrape(server.metricsUrl, 'rocerpc_oncrpc_tcp_connections_accepted_total')).toBeGreaterThanOrEqual(4);
+    expect(await scrape(server.metricsUrl, 'rocerpc_call_duration_seconds_count{transport="tcp",program="536871169",procedure="null"}')).toBe(before + 100);
   });
 });
 

@@ -69,7 +69,12 @@ export class ProcedurePool {
     }
   }
 
+  /**
+   * Called at drain once the transports stopped taking calls and drainTimeoutMs is spent: calls still in
+   * service had their bound, so their threads are terminated (piscina's close() would wait for them).
+   */
   async close(): Promise<void> {
-    await this.pool.close();
+    if (this.inFlight > 0) await this.pool.destroy();
+    else await this.pool.close();
   }
 }

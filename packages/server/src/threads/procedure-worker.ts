@@ -15,7 +15,7 @@ import type { ProcedureTask, ProcedureWorkerData } from './procedure-task.js';
 const start = workerData as ProcedureWorkerData;
 const service = await loadService(start.service);
 await service.init?.({ options: start.serviceOptions, instanceId: start.instanceId });
-const log = createLogger(start.logLevel, { thread: 'procedure', service: service.name });
+const log = createLogger(start.logLevel, { role: 'server', thread: 'procedure', service: service.name });
 
 export default function runProcedure(task: ProcedureTask): unknown {
   const procedure = service.procedures[task.procedure];

@@ -24,7 +24,7 @@ const HANDLER_FAILED_ABORT_CODE = RxErrorCode.USER_ABORT;
 const config = JSON.parse(Buffer.from(new URL(import.meta.url).searchParams.get('config') ?? '', 'base64url').toString()) as RxModuleConfig;
 const service = await loadService(config.service);
 await service.init?.({ options: config.serviceOptions, instanceId: config.instanceId });
-const log = createLogger(config.logLevel, { thread: 'rxrpc-channel', service: service.name });
+const log = createLogger(config.logLevel, { role: 'server', thread: 'rxrpc-channel', service: service.name });
 const records = new CallRecordBatcher();
 let inFlight = 0;
 
