@@ -10,6 +10,7 @@ mod memory_region;
 mod protection_domain;
 mod queue_pair;
 mod release_list;
+mod service;
 mod work_batch;
 
 use crate::error::Result;
@@ -30,6 +31,7 @@ pub fn register(env: Env, exports: napi_value) -> Result<()> {
     cm_id::register(env, exports)?;
     queue_pair::register(env, exports)?;
     release_list::register(env, exports)?;
+    service::register(env, exports)?;
     work_batch::register(env, exports)?;
     Ok(())
 }

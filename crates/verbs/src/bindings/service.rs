@@ -1,0 +1,311 @@
+//! The service queue and service transports (service_queue.rs,
+//! service_transport.rs) for JavaScript: flat functions over ids, callable
+//! from the main thread and from every worker thread (the objects live in
+//! the process-wide registry, not in one environment's handles).
+//!
+//! Main thread: `serviceQueueCreate`, `serviceQueueClose`, `serviceQueueVacate`
+//! (a worker died), `serviceTransportCreate` (on an adopted CmId, before
+//! accept), `serviceTransportClose`, `serviceTransportIdle`,
+//! `serviceTransportDrainQueuePair`, `serviceTransportFinish`.
+//! Workers: `serviceQueueTake` (blocks up to waitMs), `serviceTransportBuffers`,
+//! `serviceTransportNextReceive`, `serviceQueueReceived`,
+//! `serviceTransportGetSendContext` (may block up to waitMs),
+//! `serviceTransportPostSend`, `serviceTransportRelease`.
+//! Any thread: `serviceQueueStats`, `serviceTransportMetrics`.
+
+use super::cm_id::KIND as CM_ID_KIND;
+use super::protection_domain::pd_arg;
+use super::set_number;
+use crate::cm_id::CmId;
+use crate::error::{Result, VerbsError};
+use crate::napi::function::{export, Arguments};
+use crate::napi::handle::unwrap;
+use crate::napi::sys::*;
+use crate::napi::threadsafe::javascript_waker;
+use crate::napi::Env;
+use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
+use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
+use std::ffi::c_void;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+extern "C" {
+    fn napi_create_external_arraybuffer(
+        env: napi_env,
+        external_data: *mut c_void,
+        byte_length: usize,
+        finalize_cb: napi_finalize,
+        finalize_hint: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+}
+
+/// Receives are returned as one number: slot * RECEIVE_SLOT_FACTOR + byteLength.
+const RECEIVE_SLOT_FACTOR: f64 = (BUFFER_BYTES_MAX as f64) * 2.0;
+
+pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
+    export(env, exports, "serviceQueueCreate", service_queue_create)?;
+    export(env, exports, "serviceQueueTake", service_queue_take)?;
+    export(env, exports, "serviceQueueReceived", service_queue_received)?;
+    export(env, exports, "serviceQueueVacate", service_queue_vacate)?;
+    export(env, exports, "serviceQueueStats", service_queue_stats)?;
+    export(env, exports, "serviceQueueClose", service_queue_close)?;
+    export(env, exports, "serviceTransportCreate", service_transport_create)?;
+    export(env, exports, "serviceTransportBuffers", service_transport_buffers)?;
+    export(env, exports, "serviceTransportNextReceive", service_transport_next_receive)?;
+    export(env, exports, "serviceTransportGetSendContext", service_transport_get_send_context)?;
+    export(env, exports, "serviceTransportPostSend", service_transport_post_send)?;
+    export(env, exports, "serviceTransportRelease", service_transport_release)?;
+    export(env, exports, "serviceTransportClose", service_transport_close)?;
+    export(env, exports, "serviceTransportIdle", service_transport_idle)?;
+    export(env, exports, "serviceTransportDrainQueuePair", service_transport_drain_queue_pair)?;
+    export(env, exports, "serviceTransportFinish", service_transport_finish)?;
+    export(env, exports, "serviceTransportMetrics", service_transport_metrics)
+}
+
+fn id_arg(env: Env, value: napi_value, name: &str) -> Result<u64> {
+    env.to_integer(value, name, (1u64 << 53) - 1)
+}
+
+fn worker_arg(env: Env, value: napi_value) -> Result<usize> {
+    Ok(env.to_integer(value, "worker", WORKERS_MAX as u64 - 1)? as usize)
+}
+
+fn wait_arg(env: Env, value: napi_value) -> Result<Duration> {
+    Ok(Duration::from_millis(env.to_integer(value, "waitMs", TAKE_WAIT_MAX.as_millis() as u64)?))
+}
+
+fn queue(id: u64) -> Result<Arc<ServiceQueue>> {
+    registry().queues.lock().expect("registry lock").get(&id).cloned().ok_or_else(|| VerbsError::closed("ServiceQueue"))
+}
+
+fn transport(id: u64) -> Result<Arc<ServiceTransport>> {
+    registry().transports.lock().expect("registry lock").get(&id).cloned().ok_or_else(|| VerbsError::closed("ServiceTransport"))
+}
+
+fn transport_arg(env: Env, arguments: &Arguments) -> Result<Arc<ServiceTransport>> {
+    transport(id_arg(env, arguments.get(0), "transportId")?)
+}
+
+/// `serviceQueueCreate() -> queueId`
+fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> {
+    let id = next_id();
+    registry().queues.lock().expect("registry lock").insert(id, Arc::new(ServiceQueue::new()));
+    env.number(id as f64)
+}
+
+/// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks).
+fn service_queue_take(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
+    let taken = queue.take(worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
+    env.number(taken.unwrap_or(0) as f64)
+}
+
+/// `serviceQueueReceived(queueId, worker, transportId)`: svc_xprt_received.
+fn service_queue_received(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
+    let worker = worker_arg(env, arguments.get(1))?;
+    match transport(id_arg(env, arguments.get(2), "transportId")?) {
+        Ok(transport) => queue.received(worker, transport.id, &transport.flags),
+        // Torn down meanwhile: only the seat is left to clear.
+        Err(_) => drop(queue.vacate(worker)),
+    }
+    env.undefined()
+}
+
+/// `serviceQueueVacate(queueId, worker) -> transportId | 0`: a worker died;
+/// what it held goes back and its transport is served by others.
+fn service_queue_vacate(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
+    let worker = worker_arg(env, arguments.get(1))?;
+    let (id, owned_busy) = queue.vacate(worker);
+    if let Ok(transport) = transport(id) {
+        transport.worker_died(worker, owned_busy);
+    }
+    env.number(id as f64)
+}
+
+fn service_queue_stats(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
+    let stats = env.object()?;
+    let counters = &queue.counters;
+    set_number(env, stats, "enqueues", counters.enqueues.load(Ordering::Relaxed) as f64)?;
+    set_number(env, stats, "takes", counters.takes.load(Ordering::Relaxed) as f64)?;
+    set_number(env, stats, "sleeps", counters.sleeps.load(Ordering::Relaxed) as f64)?;
+    set_number(env, stats, "timeouts", counters.timeouts.load(Ordering::Relaxed) as f64)?;
+    set_number(env, stats, "queued", queue.len() as f64)?;
+    Ok(stats)
+}
+
+fn service_queue_close(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let id = id_arg(env, arguments.get(0), "queueId")?;
+    if let Some(queue) = registry().queues.lock().expect("registry lock").remove(&id) {
+        queue.close();
+    }
+    env.undefined()
+}
+
+/// `serviceTransportCreate(queueId, cmId, protectionDomain, credits, slotBytes,
+/// contextsMax, contextBytes, sendQueueDepth, busyPollMicros, onClose) -> transportId`
+fn service_transport_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
+    let cm_id: Arc<CmId> = unwrap::<Arc<CmId>>(env, arguments.get(1), "cmId", CM_ID_KIND)?.get()?.clone();
+    let pd = pd_arg(env, arguments.get(2))?.get()?.clone();
+    let shape = TransportShape {
+        credits: env.to_u32(arguments.get(3), "credits")?,
+        slot_bytes: env.to_u32(arguments.get(4), "slotBytes")?,
+        contexts_max: env.to_u32(arguments.get(5), "contextsMax")?,
+        context_bytes: env.to_u32(arguments.get(6), "contextBytes")?,
+        send_queue_depth: env.to_u32(arguments.get(7), "sendQueueDepth")?,
+        busy_poll: Duration::from_micros(env.to_integer(arguments.get(8), "busyPollMicros", 100_000)?),
+    };
+    let on_close = arguments.get(9);
+    if env.type_of(on_close)? != NAPI_FUNCTION {
+        return Err(VerbsError::arg_type("onClose", "a function"));
+    }
+    let (waker, callback) = javascript_waker(env, on_close, "roce-verbs service transport closing")?;
+    // Only matters while the connection does, which keeps the process alive itself.
+    callback.unref(env);
+    let transport = ServiceTransport::create(queue, cm_id, &pd, shape, Some(waker))?;
+    registry().transports.lock().expect("registry lock").insert(transport.id, transport.clone());
+    env.number(transport.id as f64)
+}
+
+unsafe extern "C" fn finalize_area(_env: napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: hint is the Box<Arc<AreaMemory>> leaked by external_area, finalized once.
+    drop(unsafe { Box::from_raw(hint.cast::<Arc<AreaMemory>>()) });
+}
+
+/// An ArrayBuffer over `area` that keeps it alive until collected.
+fn external_area(env: Env, area: &Arc<AreaMemory>) -> Result<napi_value> {
+    let hint = Box::into_raw(Box::new(area.clone()));
+    let mut out = std::ptr::null_mut();
+    // SAFETY: the memory stays valid while `hint` holds an Arc to it; Node
+    // calls finalize_area once when the ArrayBuffer is collected.
+    let status = unsafe { napi_create_external_arraybuffer(env.0, area.pointer().cast(), area.length(), Some(finalize_area), hint.cast(), &mut out) };
+    if status != NAPI_OK {
+        // SAFETY: Node did not take the hint.
+        drop(unsafe { Box::from_raw(hint) });
+        return Err(VerbsError::new("ERR_VERBS_INTERNAL", format!("napi_create_external_arraybuffer failed ({status})")));
+    }
+    Ok(out)
+}
+
+/// `serviceTransportBuffers(transportId) -> { receive, send, slotBytes, contextBytes, credits }`
+fn service_transport_buffers(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let buffers = env.object()?;
+    env.set(buffers, "receive", external_area(env, &transport.receive_memory)?)?;
+    env.set(buffers, "send", external_area(env, &transport.send_memory)?)?;
+    set_number(env, buffers, "slotBytes", transport.shape.slot_bytes as f64)?;
+    set_number(env, buffers, "contextBytes", transport.shape.context_bytes as f64)?;
+    set_number(env, buffers, "credits", transport.shape.credits as f64)?;
+    Ok(buffers)
+}
+
+/// `serviceTransportNextReceive(transportId, worker) -> slot * 2^17 + byteLength | -1`
+fn service_transport_next_receive(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let receive = transport.next_receive(worker_arg(env, arguments.get(1))?);
+    env.number(receive.map_or(-1.0, |receive| receive.slot as f64 * RECEIVE_SLOT_FACTOR + receive.byte_length as f64))
+}
+
+/// `serviceTransportGetSendContext(transportId, worker, waitMs) -> context | -1` (may block).
+fn service_transport_get_send_context(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let context = transport.get_send_context(worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
+    env.number(context.map_or(-1.0, f64::from))
+}
+
+/// `serviceTransportPostSend(transportId, worker, context, length) -> posted`
+fn service_transport_post_send(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let worker = worker_arg(env, arguments.get(1))?;
+    let context = env.to_u32(arguments.get(2), "context")?;
+    if context >= transport.shape.contexts_max {
+        return Err(VerbsError::invalid(format!("context {context} beyond contextsMax")));
+    }
+    let posted = transport.post_send(worker, context, env.to_u32(arguments.get(3), "length")?);
+    env.boolean(posted)
+}
+
+/// `serviceTransportRelease(transportId, worker)`: xpo_release_ctxt + drain.
+fn service_transport_release(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    transport_arg(env, arguments)?.release(worker_arg(env, arguments.get(1))?);
+    env.undefined()
+}
+
+fn service_transport_close(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    transport_arg(env, arguments)?.close();
+    env.undefined()
+}
+
+fn service_transport_idle(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    env.boolean(transport_arg(env, arguments)?.is_idle())
+}
+
+/// `serviceTransportDrainQueuePair(transportId, onDrained)`: see CmId::drain.
+fn service_transport_drain_queue_pair(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let on_drained = arguments.get(1);
+    if env.type_of(on_drained)? != NAPI_FUNCTION {
+        return Err(VerbsError::arg_type("onDrained", "a function"));
+    }
+    let (waker, _callback) = javascript_waker(env, on_drained, "roce-verbs service transport drained")?;
+    transport.drain_queue_pair(waker)?;
+    env.undefined()
+}
+
+/// `serviceTransportFinish(transportId, reclaimPosted) -> metrics` (with `leakedContexts`).
+fn service_transport_finish(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let leaked = transport.finish(env.to_bool(arguments.get(1), "reclaimPosted")?);
+    let metrics = transport_metrics(env, &transport)?;
+    set_number(env, metrics, "leakedContexts", leaked as f64)?;
+    Ok(metrics)
+}
+
+fn service_transport_metrics(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    transport_metrics(env, &transport)
+}
+
+const DRAIN_POINT_NAMES: [(DrainPoint, &str); 5] = [
+    (DrainPoint::BetweenRpcs, "between-rpcs"),
+    (DrainPoint::SelfEnqueue, "self-enqueue"),
+    (DrainPoint::EmptyFreeList, "empty-free-list"),
+    (DrainPoint::SqWait, "sq-wait"),
+    (DrainPoint::Teardown, "teardown"),
+];
+
+fn transport_metrics(env: Env, transport: &ServiceTransport) -> Result<napi_value> {
+    let counters = &transport.counters;
+    let metrics = env.object()?;
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed) as f64;
+    set_number(env, metrics, "receives", load(&counters.receives))?;
+    set_number(env, metrics, "emptyReceives", load(&counters.empty_receives))?;
+    set_number(env, metrics, "selfEnqueues", load(&counters.self_enqueues))?;
+    set_number(env, metrics, "sqWaits", load(&counters.sq_waits))?;
+    set_number(env, metrics, "allocations", load(&counters.allocations))?;
+    set_number(env, metrics, "exhausted", load(&counters.exhausted))?;
+    set_number(env, metrics, "failedSends", load(&counters.failed_sends))?;
+    set_number(env, metrics, "lostSends", load(&counters.lost_sends))?;
+    set_number(env, metrics, "inUse", transport.contexts_in_use() as f64)?;
+    set_number(env, metrics, "postedReceives", transport.posted_receives() as f64)?;
+    set_number(env, metrics, "openRegistrations", transport.open_registrations() as f64)?;
+    let drains = env.object()?;
+    let released = env.object()?;
+    for (point, name) in DRAIN_POINT_NAMES {
+        set_number(env, drains, name, load(&counters.drains[point as usize]))?;
+        set_number(env, released, name, load(&counters.released[point as usize]))?;
+    }
+    env.set(metrics, "drains", drains)?;
+    env.set(metrics, "released", released)?;
+    let batches = env.array(BATCH_BUCKETS.len())?;
+    for (index, counter) in counters.batch_sizes.iter().enumerate() {
+        env.set_element(batches, index as u32, env.number(load(counter))?)?;
+    }
+    env.set(metrics, "batchSizes", batches)?;
+    Ok(metrics)
+}

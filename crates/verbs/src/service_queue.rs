@@ -1,0 +1,396 @@
+//! The service queue: transports with work, waiting for an idle worker
+//! thread (the ready queue of Linux's svc_xprt_enqueue / svc_recv).
+//!
+//! Why: RPC-over-RDMA transports are served by a pool of worker threads, as
+//! nfsd threads serve svc_xprts. A completion thread (a Receive arrived, or
+//! the release list went empty -> non-empty) marks its transport as having
+//! work and enqueues it here without a lock and without JavaScript; an idle
+//! worker blocked in `take` wakes, owns the transport's receive step
+//! (BUSY), receives one RPC and calls `received`, which clears BUSY and
+//! enqueues the transport again if it still has work, so the next call on a
+//! busy connection goes to another worker while the first one is processed.
+//!
+//! The XPT_BUSY rule: `enqueue` sets BUSY before queuing, so a transport is
+//! in the queue at most once and only the worker that took it receives from
+//! it; the queue is bounded by the number of transports (`TRANSPORTS_MAX`).
+//!
+//! Sleeping: workers block in a futex on `sequence`; producers bump it after
+//! queuing and wake one sleeper only if someone sleeps. A taker reads the
+//! sequence before it looks at the queue, so an append it missed changes the
+//! sequence and its futex wait returns at once: no lost wake-up.
+//!
+//! Life: created by JavaScript on the main thread (`serviceQueueCreate`),
+//! kept in the registry (service_transport.rs) by id so every worker thread
+//! reaches it; its transports and completion threads hold `Arc`s. `close`
+//! wakes every sleeper for good; the memory goes with the last holder.
+
+use crate::bounded_queue::BoundedQueue;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Transports one queue serves: far above what a server accepts at once
+/// (each is queued at most once, so this bounds the queue).
+pub const TRANSPORTS_MAX: usize = 4096;
+/// Worker threads one queue serves: each has a seat recording what it holds,
+/// so a dead worker's transport can be given back.
+pub const WORKERS_MAX: usize = 64;
+/// Longest a worker may block in one `take`: its event loop does not run
+/// meanwhile (messages, timers), so it comes back at least this often.
+pub const TAKE_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// Transport state bits (svc_xprt's xpt_flags).
+pub const BUSY: u32 = 1;
+/// Receives are queued, or the release list needs a drain (XPT_DATA).
+pub const DATA: u32 = 1 << 1;
+/// The transport is closing: no new posts; the main thread tears it down (XPT_CLOSE).
+pub const CLOSE: u32 = 1 << 2;
+
+/// The state bits of one transport, shared by its completion threads and the workers.
+#[derive(Default)]
+pub struct TransportFlags(AtomicU32);
+
+impl TransportFlags {
+    /// Sets `bits`; returns the bits before.
+    pub fn set(&self, bits: u32) -> u32 {
+        self.0.fetch_or(bits, Ordering::AcqRel)
+    }
+
+    /// Clears `bits`; returns the bits before.
+    pub fn clear(&self, bits: u32) -> u32 {
+        self.0.fetch_and(!bits, Ordering::AcqRel)
+    }
+
+    /// The bits now (a snapshot).
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// svc_xprt_ready: something for a worker to do.
+    fn has_work(&self) -> bool {
+        self.get() & (DATA | CLOSE) != 0
+    }
+}
+
+/// What a worker holds right now, so that its death can be repaired.
+#[derive(Default)]
+pub struct WorkerSeat {
+    /// The transport it took (0: none).
+    pub transport: AtomicU64,
+    /// True between `take` and `received`: it owns the transport's BUSY bit.
+    pub busy: AtomicBool,
+}
+
+/// Counters (read from any thread).
+#[derive(Default)]
+pub struct QueueCounters {
+    pub enqueues: AtomicU64,
+    pub takes: AtomicU64,
+    pub sleeps: AtomicU64,
+    pub timeouts: AtomicU64,
+}
+
+/// Ready transports (by id) and the workers sleeping for them.
+pub struct ServiceQueue {
+    ready: BoundedQueue<u64>,
+    /// Serialises takers (workers only): the queue has one drainer at a time.
+    /// Never taken on the completion path.
+    takers: Mutex<()>,
+    sequence: AtomicU32,
+    sleepers: AtomicU32,
+    closed: AtomicBool,
+    seats: Box<[WorkerSeat]>,
+    pub counters: QueueCounters,
+}
+
+impl Default for ServiceQueue {
+    fn default() -> Self {
+        ServiceQueue::new()
+    }
+}
+
+impl ServiceQueue {
+    pub fn new() -> ServiceQueue {
+        ServiceQueue {
+            ready: BoundedQueue::new(TRANSPORTS_MAX),
+            takers: Mutex::new(()),
+            sequence: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+            seats: (0..WORKERS_MAX).map(|_| WorkerSeat::default()).collect(),
+            counters: QueueCounters::default(),
+        }
+    }
+
+    /// svc_xprt_enqueue: queues transport `id` if it has work and nobody
+    /// owns it. Lock-free; any thread (completion threads included).
+    pub fn enqueue(&self, id: u64, flags: &TransportFlags) {
+        if !flags.has_work() || flags.set(BUSY) & BUSY != 0 {
+            return;
+        }
+        if self.ready.append(id).is_err() {
+            panic!("service queue full ({TRANSPORTS_MAX}): each transport is queued at most once");
+        }
+        self.counters.enqueues.fetch_add(1, Ordering::Relaxed);
+        self.wake_one();
+    }
+
+    /// svc_xprt_received: the worker's receive step is over; others may
+    /// take the transport again, at once if it still has work.
+    pub fn received(&self, worker: usize, id: u64, flags: &TransportFlags) {
+        let seat = &self.seats[worker];
+        assert_eq!(seat.transport.load(Ordering::Acquire), id, "worker {worker} did not take transport {id}");
+        assert!(seat.busy.swap(false, Ordering::AcqRel), "transport {id} received twice");
+        flags.clear(BUSY);
+        self.enqueue(id, flags);
+    }
+
+    /// Blocks worker `worker` until a transport has work (it is BUSY and
+    /// recorded on the worker's seat), the wait times out (None) or the
+    /// queue closes (None).
+    pub fn take(&self, worker: usize, wait: Duration) -> Option<u64> {
+        assert!(wait <= TAKE_WAIT_MAX, "a take may block at most {TAKE_WAIT_MAX:?}");
+        let seat = &self.seats[worker];
+        assert!(!seat.busy.load(Ordering::Acquire), "worker {worker} takes while it owns a transport's receive step");
+        let deadline = Instant::now() + wait;
+        loop {
+            let sequence = self.sequence.load(Ordering::SeqCst);
+            if let Some(id) = self.pop() {
+                seat.transport.store(id, Ordering::Release);
+                seat.busy.store(true, Ordering::Release);
+                self.counters.takes.fetch_add(1, Ordering::Relaxed);
+                return Some(id);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if self.closed.load(Ordering::Acquire) || remaining.is_zero() {
+                self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
+            futex_wait(&self.sequence, sequence, remaining);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The worker finished with the transport it took (its RPC is released).
+    pub fn leave(&self, worker: usize) {
+        let seat = &self.seats[worker];
+        assert!(!seat.busy.load(Ordering::Acquire), "worker {worker} leaves a transport it still owns");
+        seat.transport.store(0, Ordering::Release);
+    }
+
+    /// What worker `worker` holds: (transport, owns its BUSY bit).
+    pub fn seat(&self, worker: usize) -> (u64, bool) {
+        let seat = &self.seats[worker];
+        (seat.transport.load(Ordering::Acquire), seat.busy.load(Ordering::Acquire))
+    }
+
+    /// A worker died: forget its seat; returns what it held.
+    pub fn vacate(&self, worker: usize) -> (u64, bool) {
+        let seat = &self.seats[worker];
+        let held = (seat.transport.swap(0, Ordering::AcqRel), seat.busy.swap(false, Ordering::AcqRel));
+        held
+    }
+
+    /// Wakes every sleeper; later takes return None at once.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.sequence.fetch_add(1, Ordering::SeqCst);
+        futex_wake(&self.sequence, i32::MAX);
+    }
+
+    /// Transports queued now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// True when no transport waits (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty()
+    }
+
+    fn pop(&self) -> Option<u64> {
+        let _taker = self.takers.lock().expect("service queue taker lock poisoned");
+        let mut taken = None;
+        let drained = self.ready.drain(1, |id| taken = Some(id));
+        // Another transport waits: another sleeper may take it meanwhile.
+        if drained.more || (taken.is_some() && !self.ready.is_empty()) {
+            self.wake_one();
+        }
+        taken
+    }
+
+    fn wake_one(&self) {
+        self.sequence.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            futex_wake(&self.sequence, 1);
+        }
+    }
+}
+
+/// Sleeps while `word` holds `expected`, at most `timeout`.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let timespec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+    // SAFETY: word is a live, aligned u32 for the call; a private futex on it
+    // only compares and sleeps (EAGAIN/ETIMEDOUT/EINTR all mean "look again").
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, expected, &timespec as *const libc::timespec);
+    }
+}
+
+/// Wakes up to `count` threads sleeping on `word`.
+pub fn futex_wake(word: &AtomicU32, count: i32) {
+    // SAFETY: as in futex_wait; waking never touches memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    const SHORT: Duration = Duration::from_millis(20);
+
+    #[test]
+    fn a_transport_without_work_is_not_queued_and_one_with_work_is_queued_once() {
+        let queue = ServiceQueue::new();
+        let flags = TransportFlags::default();
+        queue.enqueue(7, &flags);
+        assert!(queue.is_empty(), "no DATA, no CLOSE: nothing to do");
+        flags.set(DATA);
+        queue.enqueue(7, &flags);
+        queue.enqueue(7, &flags);
+        assert_eq!(queue.len(), 1, "BUSY keeps it from being queued twice");
+        assert_eq!(queue.take(0, SHORT), Some(7));
+        assert_eq!(queue.take(1, SHORT), None, "one worker owns the receive step");
+    }
+
+    #[test]
+    fn received_requeues_a_transport_that_still_has_work_and_not_one_that_has_none() {
+        let queue = ServiceQueue::new();
+        let flags = TransportFlags::default();
+        flags.set(DATA);
+        queue.enqueue(3, &flags);
+        assert_eq!(queue.take(0, SHORT), Some(3));
+        queue.received(0, 3, &flags);
+        assert_eq!(queue.take(1, SHORT), Some(3), "DATA still set: the next worker takes it");
+        flags.clear(DATA);
+        queue.received(1, 3, &flags);
+        assert_eq!(queue.take(0, SHORT), None);
+        assert_eq!(flags.get() & BUSY, 0);
+    }
+
+    #[test]
+    fn a_sleeping_worker_is_woken_by_an_enqueue_from_another_thread() {
+        let queue = Arc::new(ServiceQueue::new());
+        let flags = Arc::new(TransportFlags::default());
+        let taker = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.take(0, TAKE_WAIT_MAX))
+        };
+        thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        flags.set(DATA);
+        queue.enqueue(11, &flags);
+        assert_eq!(taker.join().unwrap(), Some(11));
+        assert!(started.elapsed() < Duration::from_millis(500), "woken, not timed out");
+    }
+
+    #[test]
+    fn close_wakes_every_sleeper() {
+        let queue = Arc::new(ServiceQueue::new());
+        let takers: Vec<_> = (0..3)
+            .map(|worker| {
+                let queue = queue.clone();
+                thread::spawn(move || queue.take(worker, TAKE_WAIT_MAX))
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        queue.close();
+        for taker in takers {
+            assert_eq!(taker.join().unwrap(), None);
+        }
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_dead_workers_seat_gives_back_the_transport_it_owned() {
+        let queue = ServiceQueue::new();
+        let flags = TransportFlags::default();
+        flags.set(DATA);
+        queue.enqueue(5, &flags);
+        assert_eq!(queue.take(2, SHORT), Some(5));
+        assert_eq!(queue.vacate(2), (5, true));
+        assert_eq!(queue.seat(2), (0, false));
+    }
+
+    /// Many producers enqueue transports that each carry a count of work
+    /// items; workers take, consume one item, and call received. Every item
+    /// is consumed (no transport left with work and nobody queued: no lost
+    /// wake-up) and no transport is ever served by two workers at once.
+    #[test]
+    fn stress_no_work_is_lost_and_no_transport_is_served_twice_at_once() {
+        const TRANSPORTS: usize = 8;
+        const ITEMS: u64 = 2000;
+        let queue = Arc::new(ServiceQueue::new());
+        let flags: Arc<Vec<TransportFlags>> = Arc::new((0..TRANSPORTS).map(|_| TransportFlags::default()).collect());
+        let work: Arc<Vec<AtomicU64>> = Arc::new((0..TRANSPORTS).map(|_| AtomicU64::new(0)).collect());
+        let serving: Arc<Vec<AtomicBool>> = Arc::new((0..TRANSPORTS).map(|_| AtomicBool::new(false)).collect());
+        let consumed = Arc::new(AtomicU64::new(0));
+        let total = ITEMS * TRANSPORTS as u64;
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let (queue, flags, work, serving, consumed) = (queue.clone(), flags.clone(), work.clone(), serving.clone(), consumed.clone());
+                thread::spawn(move || {
+                    while consumed.load(Ordering::Acquire) < total {
+                        let Some(id) = queue.take(worker, Duration::from_millis(200)) else { continue };
+                        let index = id as usize - 1;
+                        assert!(!serving[index].swap(true, Ordering::AcqRel), "transport {id} served by two workers at once");
+                        // svc_rdma_recvfrom: clear DATA, take one, set DATA again if more remain.
+                        flags[index].clear(DATA);
+                        if work[index].load(Ordering::Acquire) > 0 {
+                            work[index].fetch_sub(1, Ordering::AcqRel);
+                            consumed.fetch_add(1, Ordering::AcqRel);
+                        }
+                        if work[index].load(Ordering::Acquire) > 0 {
+                            flags[index].set(DATA);
+                        }
+                        serving[index].store(false, Ordering::Release);
+                        queue.received(worker, id, &flags[index]);
+                        queue.leave(worker);
+                    }
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..2)
+            .map(|producer| {
+                let (queue, flags, work) = (queue.clone(), flags.clone(), work.clone());
+                thread::spawn(move || {
+                    for round in 0..ITEMS as usize * TRANSPORTS / 2 {
+                        let index = (round * 2 + producer) % TRANSPORTS;
+                        work[index].fetch_add(1, Ordering::AcqRel);
+                        flags[index].set(DATA);
+                        queue.enqueue(index as u64 + 1, &flags[index]);
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        let started = Instant::now();
+        while consumed.load(Ordering::Acquire) < total {
+            assert!(started.elapsed() < Duration::from_secs(20), "work left unserved: {} of {total}", consumed.load(Ordering::Acquire));
+            thread::sleep(Duration::from_millis(5));
+        }
+        queue.close();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! A service transport: one RPC-over-RDMA connection's native state, shared
+//! by every worker thread of its service queue (svcxprt_rdma's data path),
+//! and the registry that names transports and queues by id.
+//!
+//! What it owns: the connection's queue pair (on the JavaScript CmId, made
+//! here), a Receive CQ whose completion thread appends to `receives` and
+//! enqueues the transport (sets DATA), a Send CQ whose completion thread
+//! appends every Send to the release list (whose empty -> non-empty
+//! transition wakes a worker waiting for a send context, or else sets DATA
+//! and enqueues the transport: the seed's self-enqueue), and two areas of
+//! registered memory allocated here: the Receive slots and the send
+//! contexts' buffers, which every worker isolate sees as an external
+//! ArrayBuffer (no copy, no per-isolate registration).
+//!
+//! Life: created by the main thread for an accepted connection
+//! (`serviceTransportCreate`), kept in the registry so any worker reaches it
+//! by id. Workers take it from the service queue and call `next_receive`
+//! (only the worker owning BUSY), `get_send_context`, `post_send` and
+//! `release`. CLOSE stops new posts and calls `on_close` (the main thread,
+//! once); the main thread waits until no worker uses it (`is_idle`), drains
+//! the queue pair, then `finish`es it: drain (teardown), Receives flushed,
+//! contexts checked, QP destroyed, CQs (and their threads) and regions
+//! dropped, registry entry removed. The memory itself lives until the last
+//! isolate's ArrayBuffer over it is collected.
+//!
+//! Threads: completion threads only append and enqueue (no lock, no
+//! JavaScript); the free lists are behind mutexes taken by workers and the
+//! main thread only. Several workers may drain the release list at once
+//! (its drain swaps the whole batch out, as llist_del_all does).
+
+use crate::bounded_queue::{BoundedQueue, Waker};
+use crate::cm_id::{CmId, SendRequest};
+use crate::completion_queue::CompletionQueue;
+use crate::completion_thread::{CompletionSink, SinkOutcome, ThreadOptions, BATCH_MAX, RELEASE_WR_ID_LIMIT_DEFAULT};
+use crate::error::{Result, VerbsError};
+use crate::memory_region::{Access, MemoryRegion};
+use crate::protection_domain::ProtectionDomain;
+use crate::release_list::{ReleaseList, FAILED_BIT};
+use crate::service_queue::{futex_wait, futex_wake, ServiceQueue, TransportFlags, BUSY, CLOSE, DATA, WORKERS_MAX};
+use crate::sys;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Largest credit grant (Receives kept posted): svcrdma's own limit.
+pub const CREDITS_MAX: u32 = 16384;
+/// Largest Receive slot / send-context buffer: the largest inline size.
+pub const BUFFER_BYTES_MAX: u32 = 65536;
+/// Longest one wait for a send context: the worker rechecks the transport's state this often.
+const SEND_WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// The drain points of the seed, in `TransportCounters::drains` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrainPoint {
+    BetweenRpcs = 0,
+    SelfEnqueue = 1,
+    EmptyFreeList = 2,
+    SqWait = 3,
+    Teardown = 4,
+}
+pub const DRAIN_POINTS: usize = 5;
+/// Upper bounds of the drain batch-size buckets (the last is open).
+pub const BATCH_BUCKETS: [usize; 9] = [1, 2, 4, 8, 16, 32, 64, 128, usize::MAX];
+
+/// Sizes of one transport.
+#[derive(Clone, Copy, Debug)]
+pub struct TransportShape {
+    pub credits: u32,
+    pub slot_bytes: u32,
+    pub contexts_max: u32,
+    pub context_bytes: u32,
+    pub send_queue_depth: u32,
+    pub busy_poll: Duration,
+}
+
+impl TransportShape {
+    fn check(&self) -> Result<()> {
+        if !(1..=CREDITS_MAX).contains(&self.credits) {
+            return Err(VerbsError::invalid(format!("credits must be in [1, {CREDITS_MAX}]")));
+        }
+        if !(64..=BUFFER_BYTES_MAX).contains(&self.slot_bytes) || !(64..=BUFFER_BYTES_MAX).contains(&self.context_bytes) {
+            return Err(VerbsError::invalid(format!("slot and context bytes must be in [64, {BUFFER_BYTES_MAX}]")));
+        }
+        // Every posted Send holds a context, so contexts bound the Send Queue's use.
+        if self.contexts_max == 0 || self.contexts_max > self.send_queue_depth {
+            return Err(VerbsError::invalid("contextsMax must be in [1, sendQueueDepth]"));
+        }
+        Ok(())
+    }
+
+    /// Receive slots: the credits kept posted plus as many held by calls in service.
+    fn slots(&self) -> u32 {
+        self.credits * 2
+    }
+}
+
+/// Memory allocated here, registered while the transport lives, freed when
+/// the last isolate's ArrayBuffer over it is gone.
+pub struct AreaMemory {
+    pointer: *mut u8,
+    length: usize,
+}
+
+// SAFETY: plain bytes; who writes where is ruled by the slot and context
+// ownership above (one owner at a time), as for any registered buffer.
+unsafe impl Send for AreaMemory {}
+// SAFETY: as above.
+unsafe impl Sync for AreaMemory {}
+
+impl AreaMemory {
+    fn new(length: usize) -> Arc<AreaMemory> {
+        let pointer = Box::into_raw(vec![0u8; length].into_boxed_slice()).cast::<u8>();
+        Arc::new(AreaMemory { pointer, length })
+    }
+
+    pub fn pointer(&self) -> *mut u8 {
+        self.pointer
+    }
+
+    pub fn length(&self) -> usize {
+        self.length
+    }
+}
+
+impl Drop for AreaMemory {
+    fn drop(&mut self) {
+        // SAFETY: made by Box::into_raw of a boxed slice of `length` bytes in `new`.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.pointer, self.length)) });
+    }
+}
+
+/// What `finish` lets go: the verbs objects.
+struct Links {
+    /// Held so the CQs (and their completion threads) go only in `finish`.
+    _send_cq: Arc<CompletionQueue>,
+    _recv_cq: Arc<CompletionQueue>,
+    receive_region: MemoryRegion,
+    send_region: MemoryRegion,
+}
+
+const CONTEXT_FREE: u8 = 0;
+const CONTEXT_BUILDING: u8 = 1;
+const CONTEXT_POSTED: u8 = 2;
+
+/// Counters of one transport, read from any thread.
+#[derive(Default)]
+pub struct TransportCounters {
+    pub receives: AtomicU64,
+    pub empty_receives: AtomicU64,
+    pub self_enqueues: AtomicU64,
+    pub sq_waits: AtomicU64,
+    pub allocations: AtomicU64,
+    pub exhausted: AtomicU64,
+    pub failed_sends: AtomicU64,
+    pub lost_sends: AtomicU64,
+    pub drains: [AtomicU64; DRAIN_POINTS],
+    pub released: [AtomicU64; DRAIN_POINTS],
+    pub batch_sizes: [AtomicU64; BATCH_BUCKETS.len()],
+}
+
+/// A completed Receive handed to a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receive {
+    pub slot: u32,
+    pub byte_length: u32,
+}
+
+/// One connection's native data path, shared by the service queue's workers.
+pub struct ServiceTransport {
+    pub id: u64,
+    pub flags: TransportFlags,
+    pub shape: TransportShape,
+    pub counters: TransportCounters,
+    queue: Arc<ServiceQueue>,
+    cm_id: Arc<CmId>,
+    /// Receive completions in arrival order; drained only by the worker owning BUSY.
+    receives: BoundedQueue<sys::roce_completion>,
+    release_list: OnceLock<Arc<ReleaseList>>,
+    links: RwLock<Option<Links>>,
+    pub receive_memory: Arc<AreaMemory>,
+    pub send_memory: Arc<AreaMemory>,
+    free_slots: Mutex<Vec<u32>>,
+    posted_receives: AtomicU32,
+    free_contexts: Mutex<Vec<u32>>,
+    context_states: Box<[AtomicU8]>,
+    allocated_contexts: AtomicU32,
+    send_wake: AtomicU32,
+    send_waiters: AtomicU32,
+    /// Workers between `next_receive` and `release`.
+    users: AtomicU32,
+    /// What each worker holds, for `worker_died`: a slot (-1 none), a context being built (-1 none).
+    held_slots: Box<[AtomicI64]>,
+    held_contexts: Box<[AtomicI64]>,
+    using: Box<[AtomicBool]>,
+    on_close: Option<Waker>,
+}
+
+impl ServiceTransport {
+    /// Creates the transport's CQs, release list, memory and queue pair on
+    /// `cm_id` (an accepted connect request), and posts its Receives.
+    pub fn create(queue: Arc<ServiceQueue>, cm_id: Arc<CmId>, pd: &Arc<ProtectionDomain>, shape: TransportShape, on_close: Option<Waker>) -> Result<Arc<ServiceTransport>> {
+        shape.check()?;
+        let device = cm_id.device()?;
+        let slots = shape.slots();
+        let transport = Arc::new(ServiceTransport {
+            id: next_id(),
+            flags: TransportFlags::default(),
+            shape,
+            counters: TransportCounters::default(),
+            queue,
+            cm_id: cm_id.clone(),
+            receives: BoundedQueue::new((slots as usize).next_power_of_two()),
+            release_list: OnceLock::new(),
+            links: RwLock::new(None),
+            receive_memory: AreaMemory::new((slots * shape.slot_bytes) as usize),
+            send_memory: AreaMemory::new((shape.contexts_max * shape.context_bytes) as usize),
+            free_slots: Mutex::new((0..slots).rev().collect()),
+            posted_receives: AtomicU32::new(0),
+            free_contexts: Mutex::new(Vec::with_capacity(shape.contexts_max as usize)),
+            context_states: (0..shape.contexts_max).map(|_| AtomicU8::new(CONTEXT_FREE)).collect(),
+            allocated_contexts: AtomicU32::new(0),
+            send_wake: AtomicU32::new(0),
+            send_waiters: AtomicU32::new(0),
+            users: AtomicU32::new(0),
+            held_slots: (0..WORKERS_MAX).map(|_| AtomicI64::new(-1)).collect(),
+            held_contexts: (0..WORKERS_MAX).map(|_| AtomicI64::new(-1)).collect(),
+            using: (0..WORKERS_MAX).map(|_| AtomicBool::new(false)).collect(),
+            on_close,
+        });
+        let weak = Arc::downgrade(&transport);
+        let waker: Waker = Box::new(move || {
+            if let Some(transport) = weak.upgrade() {
+                transport.on_release_pending();
+            }
+        });
+        // Every context is free, being built, posted or on the list: the list never fills.
+        let list = Arc::new(ReleaseList::new((shape.contexts_max as usize).next_power_of_two().max(2), Some(waker)));
+        assert!(transport.release_list.set(list.clone()).is_ok());
+        let thread_options = |release_list: Option<Arc<ReleaseList>>| ThreadOptions {
+            busy_poll: shape.busy_poll,
+            batch_max: BATCH_MAX,
+            release_list,
+            release_wr_id_limit: RELEASE_WR_ID_LIMIT_DEFAULT,
+            ..Default::default()
+        };
+        let recv_cq = Arc::new(CompletionQueue::create(&device, slots + 1, true)?);
+        recv_cq.start_thread(thread_options(None), Box::new(ReceiveSink(Arc::downgrade(&transport))))?;
+        let send_cq = Arc::new(CompletionQueue::create(&device, shape.send_queue_depth + 1, true)?);
+        send_cq.start_thread(thread_options(Some(list)), Box::new(SendSink(Arc::downgrade(&transport))))?;
+        let mut capabilities = sys::roce_qp_capabilities { max_send_wr: shape.send_queue_depth, max_recv_wr: slots, max_send_sge: 1, max_recv_sge: 1, max_inline_data: 0 };
+        cm_id.create_queue_pair(pd, &send_cq, &recv_cq, &mut capabilities)?;
+        let local_write = Access { local_write: true, ..Default::default() };
+        // SAFETY: both areas live until the last of the transport and every
+        // isolate's ArrayBuffer over them; the regions are dropped in `finish` or with the transport.
+        let receive_region = unsafe { MemoryRegion::register(pd, transport.receive_memory.pointer, transport.receive_memory.length, local_write)? };
+        let send_region = unsafe { MemoryRegion::register(pd, transport.send_memory.pointer, transport.send_memory.length, Access::default())? };
+        *transport.links.write().expect("links lock") = Some(Links { _send_cq: send_cq, _recv_cq: recv_cq, receive_region, send_region });
+        transport.post_receives()?;
+        Ok(transport)
+    }
+
+    /// The release list went empty -> non-empty (completion thread): a worker
+    /// waiting for a send context takes it and drains after its wait;
+    /// otherwise the transport marks itself as having work and enqueues itself.
+    fn on_release_pending(&self) {
+        if self.send_waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_send_waiters();
+            return;
+        }
+        self.counters.self_enqueues.fetch_add(1, Ordering::Relaxed);
+        self.flags.set(DATA);
+        self.enqueue();
+    }
+
+    fn enqueue(&self) {
+        if self.flags.get() & CLOSE == 0 {
+            self.queue.enqueue(self.id, &self.flags);
+        }
+    }
+
+    /// Receive completions (completion thread): queue them, mark DATA, enqueue.
+    fn on_receives(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome {
+        for (index, completion) in batch.iter().enumerate() {
+            if self.receives.append(*completion).is_err() {
+                self.flags.set(DATA);
+                self.enqueue();
+                return SinkOutcome::Full(batch[index..].to_vec());
+            }
+        }
+        self.flags.set(DATA);
+        self.enqueue();
+        SinkOutcome::Accepted
+    }
+
+    /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: one completed
+    /// Receive, or None (then only a release follows). Failed Receives
+    /// (flushes) give their slot back and close the transport.
+    pub fn next_receive(&self, worker: usize) -> Option<Receive> {
+        assert_eq!(self.queue.seat(worker), (self.id, true), "worker {worker} receives without owning transport {}", self.id);
+        assert!(!self.using[worker].swap(true, Ordering::AcqRel), "worker {worker} receives twice without a release");
+        self.users.fetch_add(1, Ordering::AcqRel);
+        self.flags.clear(DATA);
+        let mut taken = None;
+        while taken.is_none() {
+            let mut completion = None;
+            self.receives.drain(1, |value| completion = Some(value));
+            let Some(completion) = completion else { break };
+            self.posted_receives.fetch_sub(1, Ordering::AcqRel);
+            let slot = completion.wr_id() as u32;
+            if completion.status != sys::IBV_WC_SUCCESS || self.is_closing() {
+                self.free_slot(slot);
+                self.close();
+                continue;
+            }
+            taken = Some(Receive { slot, byte_length: completion.byte_len });
+        }
+        if !self.receives.is_empty() {
+            self.flags.set(DATA);
+        }
+        match taken {
+            Some(receive) => {
+                self.held_slots[worker].store(receive.slot as i64, Ordering::Release);
+                self.counters.receives.fetch_add(1, Ordering::Relaxed);
+                // Replace the Receive now, as svc_rdma_recvfrom refreshes them, so credits stay posted.
+                let _ = self.post_receives();
+            }
+            None => {
+                self.counters.empty_receives.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        taken
+    }
+
+    /// A send context for worker `worker` to build a reply in, or None when
+    /// the transport closes or none came free within `wait`. An empty free
+    /// list drains first (empty-free-list), then allocates up to the bound;
+    /// at the bound the worker waits for a release-list transition and
+    /// drains after the wait (sq-wait).
+    pub fn get_send_context(&self, worker: usize, wait: Duration) -> Option<u32> {
+        let deadline = Instant::now() + wait;
+        let mut waited = false;
+        loop {
+            if self.is_closing() {
+                return None;
+            }
+            let context = self.pop_free_context().or_else(|| {
+                self.drain(DrainPoint::EmptyFreeList);
+                self.pop_free_context().or_else(|| self.allocate_context())
+            });
+            if let Some(context) = context {
+                let before = self.context_states[context as usize].swap(CONTEXT_BUILDING, Ordering::AcqRel);
+                assert_eq!(before, CONTEXT_FREE, "send context {context} handed out while in use");
+                self.held_contexts[worker].store(context as i64, Ordering::Release);
+                return Some(context);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            if !waited {
+                self.counters.sq_waits.fetch_add(1, Ordering::Relaxed);
+                waited = true;
+            }
+            self.wait_for_release(remaining.min(SEND_WAIT_SLICE));
+            self.drain(DrainPoint::SqWait);
+        }
+    }
+
+    fn wait_for_release(&self, timeout: Duration) {
+        self.send_waiters.fetch_add(1, Ordering::SeqCst);
+        let sequence = self.send_wake.load(Ordering::SeqCst);
+        // A transition before we counted ourselves enqueued the transport instead: look once more.
+        if self.release_list().is_empty() {
+            futex_wait(&self.send_wake, sequence, timeout);
+        }
+        self.send_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn wake_send_waiters(&self) {
+        self.send_wake.fetch_add(1, Ordering::SeqCst);
+        futex_wake(&self.send_wake, i32::MAX);
+    }
+
+    /// Posts the Send of `length` bytes of `context`'s buffer, signaled, wrId
+    /// = context. False (the context freed at once, the seed's forward-path
+    /// rule) when the transport is closing or the post failed (it closes).
+    pub fn post_send(&self, worker: usize, context: u32, length: u32) -> bool {
+        assert_eq!(self.held_contexts[worker].load(Ordering::Acquire), context as i64, "worker {worker} posts a context it does not hold");
+        assert!(length <= self.shape.context_bytes, "a Send longer than its context buffer");
+        self.held_contexts[worker].store(-1, Ordering::Release);
+        let posted = !self.is_closing() && self.post_context(context, length).is_ok();
+        if !posted {
+            self.put_unposted(context);
+            self.close();
+        }
+        posted
+    }
+
+    fn post_context(&self, context: u32, length: u32) -> Result<()> {
+        let links = self.links.read().expect("links lock");
+        let Some(links) = links.as_ref() else { return Err(VerbsError::closed("ServiceTransport")) };
+        let sge = links.send_region.sge(context as u64 * self.shape.context_bytes as u64, length as u64)?;
+        self.context_states[context as usize].store(CONTEXT_POSTED, Ordering::Release);
+        let request = SendRequest { wr_id: context as u64, opcode: sys::IBV_WR_SEND, flags: sys::IBV_SEND_SIGNALED, sges: &[sge], remote_address: 0, rkey: 0, immediate: 0 };
+        let posted = self.cm_id.post_send(&request, &[Some(&links.send_region)]);
+        if posted.is_err() {
+            self.context_states[context as usize].store(CONTEXT_BUILDING, Ordering::Release);
+        }
+        posted
+    }
+
+    fn put_unposted(&self, context: u32) {
+        let before = self.context_states[context as usize].swap(CONTEXT_FREE, Ordering::AcqRel);
+        assert_eq!(before, CONTEXT_BUILDING, "send context {context} put back while not being built");
+        self.free_contexts.lock().expect("contexts lock").push(context);
+    }
+
+    /// xpo_release_ctxt for worker `worker`: its Receive slot goes back (and
+    /// is posted again), then the release list is drained — between-rpcs
+    /// after an RPC, self-enqueue after an empty receive.
+    pub fn release(&self, worker: usize) {
+        assert!(self.using[worker].swap(false, Ordering::AcqRel), "worker {worker} releases without a receive");
+        assert_eq!(self.held_contexts[worker].load(Ordering::Acquire), -1, "worker {worker} releases while building a reply");
+        let slot = self.held_slots[worker].swap(-1, Ordering::AcqRel);
+        if slot >= 0 {
+            self.free_slot(slot as u32);
+            let _ = self.post_receives();
+        }
+        self.drain(if slot >= 0 { DrainPoint::BetweenRpcs } else { DrainPoint::SelfEnqueue });
+        self.users.fetch_sub(1, Ordering::AcqRel);
+        self.queue.leave(worker);
+    }
+
+    /// A worker died (the main thread repairs): what it held goes back, and
+    /// the transport is given to others if it owned BUSY.
+    pub fn worker_died(&self, worker: usize, owned_busy: bool) {
+        let context = self.held_contexts[worker].swap(-1, Ordering::AcqRel);
+        if context >= 0 {
+            self.put_unposted(context as u32);
+        }
+        let slot = self.held_slots[worker].swap(-1, Ordering::AcqRel);
+        if slot >= 0 {
+            self.free_slot(slot as u32);
+            let _ = self.post_receives();
+        }
+        if self.using[worker].swap(false, Ordering::AcqRel) {
+            self.users.fetch_sub(1, Ordering::AcqRel);
+        }
+        if owned_busy {
+            self.flags.clear(BUSY);
+            self.enqueue();
+        }
+    }
+
+    /// Drains the release list in one batch: contexts back to the free list.
+    /// Returns how many.
+    pub fn drain(&self, point: DrainPoint) -> usize {
+        let list = self.release_list();
+        let mut released = Vec::with_capacity(self.shape.contexts_max as usize);
+        let count = list.drain(self.shape.contexts_max as usize, |value| released.push(value));
+        let mut free = self.free_contexts.lock().expect("contexts lock");
+        for value in released {
+            if value & FAILED_BIT != 0 {
+                self.counters.failed_sends.fetch_add(1, Ordering::Relaxed);
+            }
+            let context = (value & !FAILED_BIT) as u32;
+            let before = self.context_states[context as usize].swap(CONTEXT_FREE, Ordering::AcqRel);
+            assert_eq!(before, CONTEXT_POSTED, "release of send context {context} that is not posted");
+            free.push(context);
+        }
+        drop(free);
+        if count > 0 {
+            self.counters.drains[point as usize].fetch_add(1, Ordering::Relaxed);
+            self.counters.released[point as usize].fetch_add(count as u64, Ordering::Relaxed);
+            let bucket = BATCH_BUCKETS.iter().position(|bound| count <= *bound).expect("open last bucket");
+            self.counters.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+            if self.send_waiters.load(Ordering::SeqCst) > 0 {
+                self.wake_send_waiters();
+            }
+        }
+        if list.is_closing() {
+            self.close();
+        }
+        count
+    }
+
+    /// XPT_CLOSE: no new posts, workers give up; the main thread is told once.
+    pub fn close(&self) {
+        if self.flags.set(CLOSE) & CLOSE == 0 {
+            self.wake_send_waiters();
+            if let Some(on_close) = &self.on_close {
+                on_close();
+            }
+        }
+    }
+
+    /// ib_drain_qp on the transport's queue pair; `done` runs once both markers were polled.
+    pub fn drain_queue_pair(&self, done: Waker) -> Result<()> {
+        self.cm_id.drain(done)
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.flags.get() & CLOSE != 0
+    }
+
+    /// No worker uses the transport and none owns its receive step.
+    pub fn is_idle(&self) -> bool {
+        self.users.load(Ordering::Acquire) == 0 && self.flags.get() & BUSY == 0
+    }
+
+    /// The seed's teardown, after the queue pair was drained (every posted
+    /// Send's completion is on the release list): drain (teardown), flush
+    /// the Receives, reclaim still-posted contexts only if the drain did not
+    /// finish (`reclaim_posted`: the QP is destroyed first), destroy the QP,
+    /// let the CQs and regions go. Returns the contexts still in use (a leak).
+    pub fn finish(&self, reclaim_posted: bool) -> u32 {
+        self.close();
+        if reclaim_posted {
+            self.cm_id.destroy_queue_pair();
+        }
+        self.drain(DrainPoint::Teardown);
+        self.receives.drain(usize::MAX, |_| {});
+        if reclaim_posted {
+            for (context, state) in self.context_states.iter().enumerate() {
+                if state.compare_exchange(CONTEXT_POSTED, CONTEXT_FREE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    self.counters.lost_sends.fetch_add(1, Ordering::Relaxed);
+                    self.free_contexts.lock().expect("contexts lock").push(context as u32);
+                }
+            }
+        }
+        self.cm_id.destroy_queue_pair();
+        // Joins the completion threads and deregisters the memory.
+        drop(self.links.write().expect("links lock").take());
+        registry().transports.lock().expect("registry lock").remove(&self.id);
+        self.contexts_in_use()
+    }
+
+    /// Contexts not on the free list: being built, posted or on the release list.
+    pub fn contexts_in_use(&self) -> u32 {
+        self.context_states.iter().filter(|state| state.load(Ordering::Acquire) != CONTEXT_FREE).count() as u32
+    }
+
+    /// Registrations held now (2 while the transport lives, 0 after `finish`).
+    pub fn open_registrations(&self) -> u32 {
+        if self.links.read().expect("links lock").is_some() { 2 } else { 0 }
+    }
+
+    pub fn posted_receives(&self) -> u32 {
+        self.posted_receives.load(Ordering::Acquire)
+    }
+
+    pub fn allocated_contexts(&self) -> u32 {
+        self.allocated_contexts.load(Ordering::Acquire)
+    }
+
+    fn release_list(&self) -> &Arc<ReleaseList> {
+        self.release_list.get().expect("release list set at creation")
+    }
+
+    fn pop_free_context(&self) -> Option<u32> {
+        self.free_contexts.lock().expect("contexts lock").pop()
+    }
+
+    /// A context never used before, up to the bound (its buffer is part of the registered area).
+    fn allocate_context(&self) -> Option<u32> {
+        let claimed = self.allocated_contexts.fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| (count < self.shape.contexts_max).then_some(count + 1));
+        let context = claimed.ok()?;
+        self.counters.allocations.fetch_add(1, Ordering::Relaxed);
+        Some(context)
+    }
+
+    fn free_slot(&self, slot: u32) {
+        self.free_slots.lock().expect("slots lock").push(slot);
+    }
+
+    /// Posts free slots until `credits` Receives are posted (not while closing).
+    fn post_receives(&self) -> Result<()> {
+        let links = self.links.read().expect("links lock");
+        let Some(links) = links.as_ref() else { return Ok(()) };
+        let mut free = self.free_slots.lock().expect("slots lock");
+        while !self.is_closing() && self.posted_receives.load(Ordering::Acquire) < self.shape.credits {
+            let Some(slot) = free.pop() else { break };
+            let offset = slot as u64 * self.shape.slot_bytes as u64;
+            let sge = links.receive_region.sge(offset, self.shape.slot_bytes as u64)?;
+            self.posted_receives.fetch_add(1, Ordering::AcqRel);
+            if let Err(error) = self.cm_id.post_recv(slot as u64, &[sge], &[Some(&links.receive_region)]) {
+                self.posted_receives.fetch_sub(1, Ordering::AcqRel);
+                free.push(slot);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The Receive CQ's completion sink.
+struct ReceiveSink(Weak<ServiceTransport>);
+
+impl CompletionSink for ReceiveSink {
+    fn deliver(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome {
+        match self.0.upgrade() {
+            Some(transport) => transport.on_receives(batch),
+            None => SinkOutcome::Closed,
+        }
+    }
+}
+
+/// The Send CQ's sink: Sends go to the release list, so anything here
+/// (only an unexpected completion can come) closes the transport.
+struct SendSink(Weak<ServiceTransport>);
+
+impl CompletionSink for SendSink {
+    fn deliver(&self, _batch: Vec<sys::roce_completion>) -> SinkOutcome {
+        match self.0.upgrade() {
+            Some(transport) => {
+                transport.close();
+                SinkOutcome::Accepted
+            }
+            None => SinkOutcome::Closed,
+        }
+    }
+}
+
+/// Queues and transports by id, reachable from every thread (isolate).
+pub struct Registry {
+    pub queues: Mutex<HashMap<u64, Arc<ServiceQueue>>>,
+    pub transports: Mutex<HashMap<u64, Arc<ServiceTransport>>>,
+}
+
+/// The process-wide registry.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry { queues: Mutex::new(HashMap::new()), transports: Mutex::new(HashMap::new()) })
+}
+
+/// Ids for queues and transports (never reused in a process; exact in a JavaScript number).
+pub fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_beyond_their_bounds_are_refused() {
+        let shape = TransportShape { credits: 64, slot_bytes: 4096, contexts_max: 128, context_bytes: 4096, send_queue_depth: 256, busy_poll: Duration::ZERO };
+        assert!(shape.check().is_ok());
+        assert!(TransportShape { contexts_max: 257, ..shape }.check().is_err(), "contexts must bound the Send Queue's use");
+        assert!(TransportShape { credits: 0, ..shape }.check().is_err());
+        assert!(TransportShape { slot_bytes: BUFFER_BYTES_MAX + 1, ..shape }.check().is_err());
+    }
+
+    #[test]
+    fn area_memory_is_zeroed_and_sized() {
+        let area = AreaMemory::new(8192);
+        assert_eq!(area.length(), 8192);
+        // SAFETY: the area is 8192 bytes, alive for the test.
+        let bytes = unsafe { std::slice::from_raw_parts(area.pointer(), area.length()) };
+        assert!(bytes.iter().all(|byte| *byte == 0));
+    }
+}
