@@ -29,9 +29,13 @@ export interface Server {
 export interface LoadShape {
   /** TCP connections, or UDP sockets each with its own RxRPC connection. */
   connections: number;
-  /** Calls outstanding per connection (UDP: at most 4, one per channel). */
+  /** Calls outstanding per connection (UDP: per socket, on ceil(depth / 4) RxRPC connections of 4 channels). */
   depth: number;
   durationMs: number;
+  /** TCP: a connection writes new calls once this many of its calls are answered (1: a call per reply). */
+  batch?: number;
+  /** Microseconds the generator waits after a wake-up that found replies, so that the next one finds more (0: none). */
+  waitUs?: number;
 }
 
 export interface LoadResult {
@@ -41,10 +45,15 @@ export interface LoadResult {
   elapsedMs: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU the load generator itself used. */
+  /** CPU the load generator itself used (user + system, which includes the loopback delivery its sends run). */
   clientCpuMs: number;
+  /** The generator's read/write, recvmmsg/sendmmsg calls and its epoll wake-ups that found work. */
+  ioCalls: number;
+  wakeups: number;
   /** CPU of each server process over the run (supervisor first, then its children). */
   serverCpuMs: Map<number, number>;
+  /** CPU the whole machine used over the run, all cores (from /proc/stat: everything but idle and iowait). */
+  machineCpuMs: number;
 }
 
 export function freePort(): Promise<number> {
@@ -110,19 +119,30 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** Busy CPU of the whole machine in ms, all cores: /proc/stat's first line minus idle and iowait. */
+function machineCpuMs(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  const busy = ticks.slice(0, 8).reduce((sum, value, index) => (index === 3 || index === 4 ? sum : sum + value), 0);
+  return busy * MS_PER_CLOCK_TICK;
+}
+
 /** Runs one load generator against the server's `transport` port and measures both sides' CPU. */
 export async function runLoad(generator: string, server: Server, transport: Transport, shape: LoadShape): Promise<LoadResult> {
   const target = transport === 'tcp' ? [String(server.tcpPort), String(shape.connections), String(shape.depth), String(shape.durationMs), String(DEMO_PROGRAM), String(DEMO_VERSION)] : [String(server.udpPort), String(shape.connections), String(shape.depth), String(shape.durationMs), String(DEMO_RX_SERVICE_ID)];
+  const flags = ['-b', String(shape.batch ?? 1), '-w', String(shape.waitUs ?? 0)];
   const pids = serverPids(server);
   const before = pids.map(cpuMs);
-  const child = spawn(generator, [transport, '127.0.0.1', ...target], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const machineBefore = machineCpuMs();
+  const child = spawn(generator, [...flags, transport, '127.0.0.1', ...target], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   // 'close', not 'exit': the exit can come before the last of stdout is read.
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   const after = pids.map(cpuMs);
+  const machineAfter = machineCpuMs();
   if (code !== 0) throw new Error(`load generator exited ${code}`);
-  const result = JSON.parse(output) as Omit<LoadResult, 'serverCpuMs' | 'clientCpuMs'> & { cpuMs: number };
+  const result = JSON.parse(output) as Omit<LoadResult, 'serverCpuMs' | 'clientCpuMs' | 'machineCpuMs'> & { cpuMs: number };
   return {
     calls: result.calls,
     errors: result.errors,
@@ -131,7 +151,10 @@ export async function runLoad(generator: string, server: Server, transport: Tran
     p50Ms: result.p50Ms,
     p99Ms: result.p99Ms,
     clientCpuMs: result.cpuMs,
+    ioCalls: result.ioCalls,
+    wakeups: result.wakeups,
     serverCpuMs: new Map(pids.map((pid, index) => [pid, after[index]! - before[index]!])),
+    machineCpuMs: machineAfter - machineBefore,
   };
 }
 
