@@ -22,6 +22,12 @@ export interface NfsServerOptions extends NfsServiceOptions {
    * must then be an address of an RDMA device; `port` to 20049).
    */
   rdma?: SvcRdmaServerOptions;
+  /**
+   * The dispatcher both programs are registered on (e.g. one that counts calls for the
+   * embedding server's metrics); it must decode strings as latin1 (names are bytes). A new
+   * plain Dispatcher by default.
+   */
+  dispatcher?: Dispatcher;
 }
 
 export interface NfsServerPorts {
@@ -32,7 +38,7 @@ export interface NfsServerPorts {
 }
 
 export class NfsServer {
-  readonly dispatcher = new Dispatcher({ stringEncoding: 'latin1' });
+  readonly dispatcher: Dispatcher;
   readonly service: NfsService;
   /** The RDMA listener once started (its connections and metrics), else null. */
   rdmaServer: SvcRdmaServer | null = null;
@@ -41,6 +47,7 @@ export class NfsServer {
   private readonly host: string;
 
   constructor(private readonly options: NfsServerOptions = {}) {
+    this.dispatcher = options.dispatcher ?? new Dispatcher({ stringEncoding: 'latin1' });
     this.service = createNfsService(this.dispatcher, options);
     this.host = options.host ?? '0.0.0.0';
     this.nfsServer = new OncRpcTcpServer(this.dispatcher, { host: this.host, port: options.port ?? 2049 });
@@ -56,8 +63,9 @@ export class NfsServer {
     return { port: nfs.port, mountPort: mount.port, rdmaPort: this.rdmaServer?.port ?? null };
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.nfsServer.close(), this.mountServer.close(), this.rdmaServer?.close()]);
+  /** `drainMs`: how long TCP connections may take to answer the calls they have read (oncrpc's close). */
+  async close(options: { drainMs?: number } = {}): Promise<void> {
+    await Promise.all([this.nfsServer.close(options), this.mountServer.close(options), this.rdmaServer?.close()]);
     this.rdmaServer = null;
     await this.service.close();
   }

@@ -2,11 +2,11 @@
 /**
  * roce-rpc-server: resolves the configuration (flags, ROCE_RPC_* environment,
  * --config file, defaults), refuses a bad one with a message naming the
- * field, then runs the supervisor (and the NFS export, with --nfs) until SIGTERM or SIGINT.
+ * field, then runs the supervisor until SIGTERM or SIGINT (with --nfs, server process 0 also
+ * serves the NFS export: src/nfs/nfs-export.ts).
  */
 import { helpText, resolveCommandLine } from './config/sources.js';
 import { ServerError } from './errors.js';
-import { startNfsExport } from './nfs/nfs-export.js';
 import { Supervisor } from './process/supervisor.js';
 
 function fail(error: unknown): never {
@@ -26,21 +26,18 @@ if (resolved.help) {
   process.exit(0);
 }
 const supervisor = new Supervisor(resolved.options);
-let nfs: Awaited<ReturnType<typeof startNfsExport>> | undefined;
 let stopping = false;
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
-  void Promise.resolve(nfs?.server.close())
-    .then(() => supervisor.stop())
-    .then(() => process.exit(0));
+  void supervisor.stop().then(() => process.exit(0));
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 try {
   const listening = await supervisor.start();
-  if (resolved.options.nfs !== 'off') nfs = await startNfsExport(resolved.options);
-  const nfsLine = nfs === undefined ? 'off' : `${resolved.options.nfs}: nfs tcp ${nfs.ports.port}, mount tcp ${nfs.ports.mountPort}, nfs rdma ${nfs.ports.rdmaPort ?? 'off'}`;
+  const nfs = listening.processes.find((each) => each.nfs !== null);
+  const nfsLine = nfs?.nfs == null ? 'off' : `${resolved.options.nfs}: nfs tcp ${nfs.nfs.port}, mount tcp ${nfs.nfs.mountPort}, nfs rdma ${nfs.nfs.rdmaPort ?? 'off'} (process ${nfs.processIndex})`;
   process.stderr.write(
     `roce-rpc-server: ${resolved.options.processes} processes serving ${resolved.options.service}\n` +
       `  ONC RPC/TCP  ${listening.tcp ?? 'off'}\n  RxRPC/UDP    ${listening.udp ?? 'off'}\n  RDMA         ${listening.rdma}\n  NFSv3        ${nfsLine}\n  metrics      ${listening.metrics}\n`,

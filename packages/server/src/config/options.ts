@@ -48,7 +48,7 @@ export interface FilledServerOptions {
   logLevel: LogLevel;
   /**
    * NFSv3 + MOUNT v3 (@roce-rpc/nfs3) beside the service: 'off', 'memory' (an in-memory export)
-   * or the absolute path of a directory to export. Served by the supervisor's process.
+   * or the absolute path of a directory to export. Served by server process 0 (src/nfs/nfs-export.ts).
    */
   nfs: string;
   /** NFS over TCP (0: any). */
@@ -96,7 +96,7 @@ export const kOptionSpecs: readonly OptionSpec[] = [
   { name: 'restartBackoffMs', kind: 'integer', min: 0, max: 60_000, description: 'restart delay after a second quick death (the first restarts at once), doubling' },
   { name: 'restartBackoffMaxMs', kind: 'integer', min: 0, max: 600_000, description: 'longest restart delay' },
   { name: 'logLevel', kind: 'logLevel', description: LOG_LEVELS.join('|') },
-  { name: 'nfs', kind: 'nfsExport', description: 'NFSv3 export served beside the service: off|memory|/absolute/directory' },
+  { name: 'nfs', kind: 'nfsExport', description: 'NFSv3 export served beside the service by server process 0: off|memory|/absolute/directory' },
   { name: 'nfsPort', kind: 'integer', ...PORT, description: 'NFSv3 over TCP port (0: any)' },
   { name: 'nfsMountPort', kind: 'integer', ...PORT, description: 'MOUNT v3 over TCP port (0: any)' },
   { name: 'nfsRdmaPort', kind: 'integer', min: 1, max: 65_535, description: 'NFSv3 over RDMA port' },

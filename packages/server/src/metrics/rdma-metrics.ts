@@ -11,8 +11,12 @@ type RdmaConnection = SvcRdmaServer['connections'] extends Set<infer C> ? C : ne
 /**
  * svcrdma keeps its counters per connection; a closed connection's last
  * counts are folded into `closedTotals`, so the exposed counters never go down.
+ * `servers`: the process's RDMA listeners (process 0 has the service's and,
+ * with the `nfs` option, the NFS export's), summed into one set of series.
  */
-export function exposeRdmaMetrics(server: SvcRdmaServer): void {
+export function exposeRdmaMetrics(servers: readonly SvcRdmaServer[]): void {
+  const open = (connection: RdmaConnection): boolean => servers.some((server) => server.connections.has(connection));
+  const sumOver = (value: (server: SvcRdmaServer) => number): number => servers.reduce((total, server) => total + value(server), 0);
   const lastSeen = new Map<RdmaConnection, Map<string, number>>();
   const closedTotals = new Map<string, number>();
   const read = (connection: RdmaConnection): Map<string, number> => {
@@ -30,12 +34,12 @@ export function exposeRdmaMetrics(server: SvcRdmaServer): void {
   };
   const totals = (): Map<string, number> => {
     for (const [connection, values] of lastSeen) {
-      if (server.connections.has(connection)) continue;
+      if (open(connection)) continue;
       for (const [key, value] of values) closedTotals.set(key, (closedTotals.get(key) ?? 0) + value);
       lastSeen.delete(connection);
     }
     const sum = new Map(closedTotals);
-    for (const connection of server.connections) {
+    for (const connection of servers.flatMap((server) => [...server.connections])) {
       const values = read(connection);
       lastSeen.set(connection, values);
       for (const [key, value] of values) sum.set(key, (sum.get(key) ?? 0) + value);
@@ -52,9 +56,9 @@ export function exposeRdmaMetrics(server: SvcRdmaServer): void {
   sampledCounter('rocerpc_svcrdma_release_list_drains_total', 'Release-list drains that released a send context, by drain point', ['point'], () => prefixed('drains|'));
   sampledCounter('rocerpc_svcrdma_drain_batches_total', 'Release-list drain batch sizes: batches of at most size_max contexts (per bucket, not cumulative)', ['size_max'], () => prefixed('batch|'));
   // Server-wide figures svcrdma keeps itself (cumulative over closed connections).
-  sampledCounter('rocerpc_svcrdma_connections_accepted_total', 'RPC-over-RDMA connections accepted', [], () => [[{}, server.metrics.accepted]]);
-  sampledCounter('rocerpc_svcrdma_connections_closed_total', 'RPC-over-RDMA connections closed', [], () => [[{}, server.metrics.closed]]);
-  sampledGauge('rocerpc_svcrdma_connections', 'Open RPC-over-RDMA connections', [], () => [[{}, server.gauges().connections]]);
-  sampledGauge('rocerpc_svcrdma_send_contexts_in_use', 'Send contexts in flight or awaiting release, over open connections', [], () => [[{}, server.gauges().sendContextsInUse]]);
-  sampledGauge('rocerpc_svcrdma_open_registrations', 'Memory registrations open, including those of closed connections whose last RPC was still in service', [], () => [[{}, server.gauges().openRegistrations]]);
+  sampledCounter('rocerpc_svcrdma_connections_accepted_total', 'RPC-over-RDMA connections accepted', [], () => [[{}, sumOver((server) => server.metrics.accepted)]]);
+  sampledCounter('rocerpc_svcrdma_connections_closed_total', 'RPC-over-RDMA connections closed', [], () => [[{}, sumOver((server) => server.metrics.closed)]]);
+  sampledGauge('rocerpc_svcrdma_connections', 'Open RPC-over-RDMA connections', [], () => [[{}, sumOver((server) => server.gauges().connections)]]);
+  sampledGauge('rocerpc_svcrdma_send_contexts_in_use', 'Send contexts in flight or awaiting release, over open connections', [], () => [[{}, sumOver((server) => server.gauges().sendContextsInUse)]]);
+  sampledGauge('rocerpc_svcrdma_open_registrations', 'Memory registrations open, including those of closed connections whose last RPC was still in service', [], () => [[{}, sumOver((server) => server.gauges().openRegistrations)]]);
 }

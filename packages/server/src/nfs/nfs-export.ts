@@ -1,13 +1,82 @@
 /**
- * The `nfs` option: NFSv3 + MOUNT v3 (@roce-rpc/nfs3) served beside the configured service, over
- * TCP and, when an RDMA device is present, over RDMA.
+ * The `nfs` option: NFSv3 + MOUNT v3 (@roce-rpc/nfs3) served beside the service by ONE server
+ * process, NFS_OWNER_PROCESS_INDEX (0, which also owns the service's RDMA listener): the NFS and
+ * MOUNT TCP ports and the NFS rdma_cm port can each be bound by one process only, and an export
+ * is one store (an in-memory one cannot be shared between processes).
  *
- * Life: started by the CLI once the supervisor is up, in the supervisor's own process (the export
- * is one store: an in-memory one cannot be shared by several processes); closed on SIGTERM/SIGINT
- * before the supervisor stops. Main thread.
+ * Life: started by ServerProcess.serve() in the owner process, closed by its drain(). When the
+ * process dies the export dies with it and the supervisor's replacement starts it again: a
+ * memory export starts empty (mounted clients get STALE handles), a directory export keeps its
+ * handles through the secret file. The handlers run on the owner's main thread (the store lives
+ * there), not on the procedure threads. Main thread.
  */
+import { performance } from 'node:perf_hooks';
 import type { NfsServer, NfsServerPorts } from '@roce-rpc/nfs3';
+import { Dispatcher, type DispatchOptions, type RpcReply, type RpcTransportContext } from '@roce-rpc/oncrpc';
+import type { Logger } from 'pino';
 import type { FilledServerOptions } from '../config/options.js';
+import type { CallMetrics, CallSeries } from '../metrics/call-metrics.js';
+import type { CallTransport } from '../service/definition.js';
+import { kReplyStatus } from '../transports/metered-dispatcher.js';
+
+export const NFS_OWNER_PROCESS_INDEX = 0;
+
+export type NfsExportStart = { server: NfsServer; ports: NfsServerPorts; reason?: undefined } | { server?: undefined; ports?: undefined; reason: string };
+
+/** Call header word offsets (RFC 5531 §9): prog, proc. */
+const PROGRAM_OFFSET = 12;
+const PROCEDURE_OFFSET = 20;
+const CALL_HEADER_BYTES = 24;
+
+/**
+ * The export's dispatcher: every reply is counted into the process's call metrics
+ * (`program` 100003 / 100005, the RFC's procedure names), so NFS calls are on /metrics beside
+ * the service's. Series are made once per (transport, program, procedure) the programs define:
+ * a hostile procedure number shares `other`.
+ */
+class CountingNfsDispatcher extends Dispatcher {
+  private readonly seriesByKey = new Map<string, CallSeries>();
+
+  constructor(
+    private readonly callMetrics: CallMetrics,
+    private readonly procedureNames: ReadonlyMap<number, ReadonlyMap<number, string>>,
+    log: Logger,
+  ) {
+    super({ stringEncoding: 'latin1', onHandlerError: (error, call) => log.warn({ err: error, xid: call.xid, program: call.program, procedure: call.procedure }, 'nfs handler failed; answered SYSTEM_ERR') });
+  }
+
+  override handleCall(bytes: Uint8Array, context: RpcTransportContext, options?: DispatchOptions): RpcReply | Promise<RpcReply> | null {
+    const started = performance.now();
+    const reply = super.handleCall(bytes, context, options);
+    if (reply === null) return null;
+    if (!(reply instanceof Promise)) {
+      this.count(bytes, context, reply, started);
+      return reply;
+    }
+    return reply.then((settled) => {
+      this.count(bytes, context, settled, started);
+      return settled;
+    });
+  }
+
+  private count(bytes: Uint8Array, context: RpcTransportContext, reply: RpcReply, started: number): void {
+    this.callMetrics.observe(this.seriesOf(bytes, context.transport as CallTransport), kReplyStatus[reply.kind], (performance.now() - started) / 1000);
+  }
+
+  private seriesOf(bytes: Uint8Array, transport: CallTransport): CallSeries {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const program = bytes.byteLength >= CALL_HEADER_BYTES ? view.getUint32(PROGRAM_OFFSET) : -1;
+    const names = this.procedureNames.get(program);
+    const procedure = names?.get(view.getUint32(PROCEDURE_OFFSET)) ?? 'other';
+    const key = `${transport} ${names === undefined ? 'other' : program} ${procedure}`;
+    let series = this.seriesByKey.get(key);
+    if (series === undefined) {
+      series = this.callMetrics.series(transport, names === undefined ? 'other' : String(program), procedure);
+      this.seriesByKey.set(key, series);
+    }
+    return series;
+  }
+}
 
 async function rdmaAvailable(): Promise<boolean> {
   try {
@@ -17,9 +86,17 @@ async function rdmaAvailable(): Promise<boolean> {
   }
 }
 
-/** Starts the export named by `options.nfs` (not 'off'). */
-export async function startNfsExport(options: FilledServerOptions): Promise<{ server: NfsServer; ports: NfsServerPorts }> {
-  const { NfsServer, DirectoryStore, loadHandleSecret } = await import('@roce-rpc/nfs3');
+/** Starts the export named by `options.nfs` in the owner process; elsewhere (or 'off') says why not. */
+export async function startNfsExport(options: FilledServerOptions, processIndex: number, callMetrics: CallMetrics, log: Logger): Promise<NfsExportStart> {
+  if (options.nfs === 'off') return { reason: 'off' };
+  if (processIndex !== NFS_OWNER_PROCESS_INDEX) return { reason: `owned by process ${NFS_OWNER_PROCESS_INDEX}` };
+  const { NfsServer, DirectoryStore, loadHandleSecret, nfs3, mount3 } = await import('@roce-rpc/nfs3');
+  const procedureNames = new Map(
+    [
+      [nfs3.NFS_PROGRAM, nfs3.NFS_PROGRAM_NFS_V3_DESCRIPTOR],
+      [mount3.MOUNT_PROGRAM, mount3.MOUNT_PROGRAM_MOUNT_V3_DESCRIPTOR],
+    ].map(([program, version]) => [program as number, new Map((version as typeof nfs3.NFS_PROGRAM_NFS_V3_DESCRIPTOR).procedures.map((procedure) => [procedure.procedure, procedure.name]))]),
+  );
   const store = options.nfs === 'memory' ? undefined : await DirectoryStore.open({ root: options.nfs, handleSecret: await loadHandleSecret(options.nfsSecretFile) });
   const server = new NfsServer({
     store,
@@ -27,6 +104,9 @@ export async function startNfsExport(options: FilledServerOptions): Promise<{ se
     port: options.nfsPort,
     mountPort: options.nfsMountPort,
     rdma: (await rdmaAvailable()) ? { port: options.nfsRdmaPort, workers: options.threads } : undefined,
+    dispatcher: new CountingNfsDispatcher(callMetrics, procedureNames, log),
   });
-  return { server, ports: await server.start() };
+  const ports = await server.start();
+  log.info({ nfs: options.nfs, ...ports }, 'nfs export listening');
+  return { server, ports };
 }

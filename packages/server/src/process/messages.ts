@@ -13,6 +13,10 @@ export interface ProcessReady {
   rdmaPort: number | null;
   /** Why RDMA is off in this process (null when it serves RDMA). */
   rdmaOff: string | null;
+  /** The NFS export's ports when this process serves it (the `nfs` option), else null. */
+  nfs: { port: number; mountPort: number; rdmaPort: number | null } | null;
+  /** Why this process does not serve the NFS export ('off', 'owned by process 0'); null when it does. */
+  nfsOff: string | null;
 }
 
 export interface ProcessStartFailed {

@@ -12,6 +12,7 @@
  * in service (at most drainTimeoutMs), then closes everything. Main thread.
  */
 import { performance } from 'node:perf_hooks';
+import type { NfsServer } from '@roce-rpc/nfs3';
 import type { OncRpcTcpServer } from '@roce-rpc/oncrpc';
 import type { RxServer } from '@roce-rpc/rxrpc';
 import type { SvcRdmaServer } from '@roce-rpc/svcrdma';
@@ -22,6 +23,7 @@ import { createLogger } from '../log/logger.js';
 import { receiveCallRecords } from '../metrics/call-events.js';
 import { CallMetrics } from '../metrics/call-metrics.js';
 import { exposeRxMetrics, exposeTcpMetrics } from '../metrics/protocol-metrics.js';
+import { startNfsExport } from '../nfs/nfs-export.js';
 import { loadService } from '../service/definition.js';
 import { ProcedurePool } from '../threads/procedure-pool.js';
 import { MeteredDispatcher } from '../transports/metered-dispatcher.js';
@@ -41,6 +43,8 @@ export class ServerProcess {
   private tcp: OncRpcTcpServer | undefined;
   private udp: RxServer | undefined;
   private rdma: SvcRdmaServer | undefined;
+  private nfs: NfsServer | undefined;
+  private callMetrics: CallMetrics | undefined;
   private stopReceivingRecords: () => void = () => {};
 
   constructor(
@@ -60,6 +64,7 @@ export class ServerProcess {
     const { options } = this;
     const service = await loadService(options.service);
     const metrics = new CallMetrics(service.program);
+    this.callMetrics = metrics;
     this.stopReceivingRecords = receiveCallRecords((call) => metrics.record(call));
     const common = { service: options.service, serviceOptions: options.serviceOptions, instanceId: this.instanceId, logLevel: options.logLevel };
     this.pool = new ProcedurePool({
@@ -88,9 +93,16 @@ export class ServerProcess {
     const { options } = this;
     this.log.setBindings({ process: processIndex });
     this.log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'starting');
-    const [, , rdma] = await Promise.all([this.listenTcp(), this.bindUdp(), startRdmaTransport(options, processIndex, this.dispatcher!)]);
+    const [, , rdma, nfs] = await Promise.all([
+      this.listenTcp(),
+      this.bindUdp(),
+      startRdmaTransport(options, processIndex, this.dispatcher!),
+      startNfsExport(options, processIndex, this.callMetrics!, this.log),
+    ]);
     this.rdma = rdma.server;
-    if (rdma.server !== undefined) (await import('../metrics/rdma-metrics.js')).exposeRdmaMetrics(rdma.server);
+    this.nfs = nfs.server;
+    const rdmaServers = [rdma.server, nfs.server?.rdmaServer ?? undefined].filter((server) => server !== undefined);
+    if (rdmaServers.length > 0) (await import('../metrics/rdma-metrics.js')).exposeRdmaMetrics(rdmaServers);
     return {
       kind: 'ready',
       processIndex,
@@ -99,6 +111,8 @@ export class ServerProcess {
       udpPort: this.udp?.port ?? null,
       rdmaPort: this.rdma?.port ?? null,
       rdmaOff: rdma.reason ?? null,
+      nfs: nfs.ports ?? null,
+      nfsOff: nfs.reason ?? null,
     };
   }
 
@@ -154,6 +168,7 @@ export class ServerProcess {
       this.dispatcherIdle(Date.now() + drainMs),
       this.udp?.close({ drainMs }),
       this.tcp?.close({ drainMs }),
+      this.nfs?.close({ drainMs }),
     ]);
     await this.rdma?.close();
     await this.pool?.close();

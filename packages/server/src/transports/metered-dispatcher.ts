@@ -119,8 +119,8 @@ const NOT_SERVED_KEY = 2 ** 32 + 1;
 const TRANSPORT_KEY_STEP = 2 ** 33;
 const kTransportIndex: Record<CallTransport, number> = { tcp: 0, udp: 1, rdma: 2 };
 
-/** The `status` label of each reply kind. */
-const kReplyStatus: Record<RpcReply['kind'], string> = {
+/** The `status` label of each reply kind (also used by the NFS export's dispatcher, src/nfs). */
+export const kReplyStatus: Record<RpcReply['kind'], string> = {
   SUCCESS: 'success',
   PROG_UNAVAIL: 'prog_unavail',
   PROG_MISMATCH: 'prog_mismatch',
