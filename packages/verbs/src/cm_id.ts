@@ -157,6 +157,11 @@ export class CmId extends EventEmitter<CmIdEvents> implements EventTarget {
     this.#peerPrivateData = data;
   }
 
+  /** @internal The native id, for objects built on it natively (svcrdma's service transports). */
+  get handle(): CmIdHandle {
+    return this.#handle;
+  }
+
   /** The queue pair, once created. */
   get queuePair(): QueuePair | undefined {
     return this.#queuePair;
