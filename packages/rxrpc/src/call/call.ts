@@ -271,13 +271,23 @@ export class Call {
   }
 
   /**
-   * A channel with no RTT sample yet pings once, right after its first DATA
-   * (so the peer already knows the call): the response's serial gives the RTT
-   * that drives retransmission.
+   * A client channel with no RTT sample yet pings once, right after its first
+   * DATA (so the peer already knows the call): the response's serial gives the
+   * RTT that drives retransmission.
+   *
+   * A server never pings for a sample: its first DATA is its reply, and a ping
+   * right behind a reply's last packet reaches a client that is ending the
+   * call. OpenAFS's rx client answers a ping before it applies the ping's ACK
+   * body and releases the call lock to send the answer; its application thread
+   * can start the next call on the channel meanwhile, and the old call's
+   * firstPacket is then applied to the new call's transmit queue: packets we
+   * never received count as acknowledged, our real ACKs look stale to it, and
+   * the call dies RX_CALL_DEAD. Server RTT samples come from the ACKs of the
+   * reply's packets instead (Sender.sampleRtt).
    */
   private pingIfUnmeasured(): void {
     const now = this.link.nowMs();
-    if (this.pinged || !this.link.rtt.wantsPing(now) || !this.sender.hasTransmitted()) return;
+    if (!this.link.isClient || this.pinged || !this.link.rtt.wantsPing(now) || !this.sender.hasTransmitted()) return;
     this.pinged = true;
     this.link.rtt.pingedAtMs = now;
     this.sendPing(AckReason.PING);
