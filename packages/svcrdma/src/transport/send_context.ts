@@ -6,7 +6,10 @@
  *
  *   Created   by SendContextPool.get() on the thread serving the transport,
  *             lazily, at most `sendContextsMax` per transport; its header
- *             buffer is registered once and stays registered until destroy.
+ *             buffer is its slice of the pool's one registration, made with
+ *             the pool (at connect) for all `sendContextsMax` buffers and kept
+ *             until destroy: registered memory does not grow as contexts are
+ *             created during a run, however long.
  *   Owned by  the thread that got it while it builds the reply: header and
  *             pulled-up inline reply in its buffer, registrations of the RDMA
  *             Write sources, references to the reply's buffers.
@@ -84,7 +87,7 @@ export interface SendContextMetrics {
   released: Record<DrainPoint, number>;
   /** Drain batch sizes: batchSizes[i] counts batches <= DRAIN_BATCH_BUCKETS[i]. */
   batchSizes: number[];
-  /** Contexts created (each registers a header buffer). */
+  /** Contexts created (each takes its header buffer from the pool's registration). */
   allocations: number;
   /** get() calls that found no free context even after draining, at the bound. */
   exhausted: number;
@@ -98,6 +101,13 @@ export interface SendContextMetrics {
 
 type SendContextState = 'free' | 'building' | 'posted';
 
+/** A context's header buffer: its slice of the pool's registration. */
+export interface SendBuffer {
+  readonly bytes: Uint8Array;
+  /** Where `bytes` starts in the pool's registration (`SendContextPool.registration`). */
+  readonly offset: number;
+}
+
 export class SendContext {
   state: SendContextState = 'free';
   /** Send Queue entries this reply holds until released (Send + RDMA Writes). */
@@ -109,8 +119,8 @@ export class SendContext {
   constructor(
     /** The Send's wrId: index in the pool. */
     readonly id: number,
-    /** Transport header + pulled-up inline reply, registered for the context's life. */
-    readonly buffer: Registration,
+    /** Transport header + pulled-up inline reply, in the pool's registration. */
+    readonly buffer: SendBuffer,
   ) {}
 }
 
@@ -136,6 +146,12 @@ export class SendContextPool {
   private releasedWorkRequests = 0;
   /** Where a drain lands: one slot per context, since every one may be on the list at once. */
   private readonly drained: Float64Array;
+  /**
+   * Every context's header buffer, `bufferBytes` each, registered once with the
+   * pool: one registration per connection instead of one per context, and
+   * registered memory flat over the connection's life.
+   */
+  readonly registration: Registration;
 
   constructor(
     private readonly resources: SendResources,
@@ -146,6 +162,7 @@ export class SendContextPool {
   ) {
     assert(sendContextsMax > 0 && bufferBytes > 0);
     this.drained = new Float64Array(sendContextsMax);
+    this.registration = resources.register(new Uint8Array(sendContextsMax * bufferBytes));
   }
 
   /**
@@ -232,20 +249,23 @@ export class SendContextPool {
   }
 
   /**
-   * Frees every context. The caller has drained the queue pair and the release
-   * list first, so none may still be posted: a leak check, not a cleanup.
+   * Frees every context and the pool's registration. The caller has drained the
+   * queue pair and the release list first, so none may still be posted: a leak
+   * check, not a cleanup.
    */
   destroy(): void {
     const busy = this.contexts.filter((context) => context.state !== 'free').map((context) => context.id);
     assert.deepEqual(busy, [], `send contexts still in use at destroy: ${busy.join(', ')}`);
-    for (const context of this.contexts) context.buffer.close();
+    this.registration.close();
     this.contexts.length = 0;
     this.freeList.length = 0;
   }
 
   private allocate(): SendContext | undefined {
     if (this.contexts.length === this.sendContextsMax) return undefined;
-    const context = new SendContext(this.contexts.length, this.resources.register(new Uint8Array(this.bufferBytes)));
+    const offset = this.contexts.length * this.bufferBytes;
+    const bytes = this.registration.bytes.subarray(offset, offset + this.bufferBytes);
+    const context = new SendContext(this.contexts.length, { bytes, offset });
     this.contexts.push(context);
     this.metrics.allocations++;
     return context;

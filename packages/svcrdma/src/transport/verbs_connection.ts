@@ -162,7 +162,7 @@ export class VerbsConnection implements QueuePairPort, SendResources {
         signaled: false,
       });
     }
-    this.queuePair.postSendOne(context.id, this.regionOf(context.buffer), 0, sendBytes);
+    this.queuePair.postSendOne(context.id, this.regionOf(this.transport.sendContexts.registration), context.buffer.offset, sendBytes);
   }
 
   readInto(segments: readonly RdmaSegment[], target: Registration, offset: number): Promise<void> {
