@@ -43,7 +43,11 @@ export interface RdmaRpcClientOptions {
   credential?: OpaqueAuth;
   /** The completion thread keeps polling this long after a completion. Default 0. */
   busyPollMicros?: number;
-  /** 'polled' (default): the event loop polls the CQ; 'threaded': a completion thread wakes us. */
+  /**
+   * 'polled' (default): a notified CQ whose completions the event loop takes, woken once per burst
+   * and then every loop turn while it lasts (EventLoopPoller.watch, as the server); 'threaded': a
+   * completion thread hands each batch to a callback.
+   */
   completions?: 'threaded' | 'polled';
 }
 
@@ -264,7 +268,6 @@ class ClientResources {
   private readonly receiveRegion: MemoryRegion;
   onSend: (completion: Completion) => void = () => {};
   private readonly poller = new EventLoopPoller();
-  private stopPolling: () => void = () => {};
   onReceive: (completion: Completion) => void = () => {};
 
   constructor(
@@ -281,14 +284,15 @@ class ClientResources {
       if (completion.wrId >= RECEIVE_WR_BASE) this.onReceive({ ...completion, wrId: completion.wrId - RECEIVE_WR_BASE });
       else this.onSend(completion);
     };
-    this.completions = polled
-      ? this.device.createCompletionQueue({ depth: slots * 2 })
-      : this.device.createCompletionQueue({
-          depth: slots * 2,
-          busyPollMicros,
-          onCompletions: (completions) => completions.forEach(route),
-        });
-    if (polled) this.stopPolling = this.poller.add(this.completions, route);
+    if (polled) {
+      this.completions = this.poller.watch(this.device, { depth: slots * 2, busyPollMicros }, route).completionQueue;
+    } else {
+      this.completions = this.device.createCompletionQueue({
+        depth: slots * 2,
+        busyPollMicros,
+        onCompletions: (completions) => completions.forEach(route),
+      });
+    }
     this.queuePair = cmId.createQueuePair({
       protectionDomain: this.protectionDomain,
       sendCompletionQueue: this.completions,
@@ -317,7 +321,6 @@ class ClientResources {
   }
 
   close(): void {
-    this.stopPolling();
     this.poller.close();
     this.sendRegion.close();
     this.receiveRegion.close();

@@ -20,14 +20,9 @@
  * armed while we poll, so the first completion after the window still wakes
  * us: an idle queue is never polled.
  *
- * `add()` is the older path for polled CQs, kept only for the svcrdma client
- * until it moves to `watch()` (see /tmp/team/requests-nfsrdma.md): it polls
- * every loop turn while completions come and every `idleIntervalMs` after,
- * i.e. it keeps the event loop busy. The server does not use it.
- *
  * Life: one per server (or client), created with it, owned by it; queues are
  * watched from their connection's set-up until `stop()`, before their CQ
- * closes. Main thread.
+ * closes; `close()` stops every queue still watched. Main thread.
  */
 import { COMPLETION_WORDS, decodeCompletion, type Completion, type CompletionQueue, type Device } from '@roce-rpc/verbs';
 
@@ -43,23 +38,14 @@ export interface WatchedQueue {
   stop(): void;
 }
 
-interface PolledQueue {
-  readonly completionQueue: CompletionQueue;
-  readonly deliver: (completion: Completion) => void;
-}
-
 export class EventLoopPoller {
-  private readonly queues = new Set<PolledQueue>();
+  /** The queues being watched: each until its stop(), at the latest until close(). */
+  private readonly watched = new Set<WatchedQueue>();
   private readonly words = new Uint32Array(TAKE_BATCH * COMPLETION_WORDS);
-  private lastCompletion = 0;
-  private pending: NodeJS.Immediate | NodeJS.Timeout | null = null;
-  /** wakes: native transitions taken; burstTurns: watched queues taken between wakes; turns: polls of add()'s queues. */
-  readonly metrics = { wakes: 0, burstTurns: 0, turns: 0, completions: 0 };
+  /** wakes: native transitions taken; burstTurns: queues taken between wakes. */
+  readonly metrics = { wakes: 0, burstTurns: 0, completions: 0 };
 
-  constructor(
-    private readonly spinWindowMs = 20,
-    private readonly idleIntervalMs = 1,
-  ) {}
+  constructor(private readonly spinWindowMs = 20) {}
 
   /**
    * Creates a notified CQ of `depth` entries on `device` and delivers its
@@ -93,7 +79,7 @@ export class EventLoopPoller {
         burst ??= setImmediate(burstTurn);
       },
     });
-    return {
+    const watched: WatchedQueue = {
       completionQueue,
       takeAll: () => {
         // Bounded: the ring holds at most the CQ's depth, and nothing new is posted at teardown.
@@ -103,50 +89,15 @@ export class EventLoopPoller {
         stopped = true;
         if (burst !== null) clearImmediate(burst);
         burst = null;
+        this.watched.delete(watched);
       },
     };
+    this.watched.add(watched);
+    return watched;
   }
 
-  /** Starts polling `completionQueue` (a polled CQ); returns the function that stops it. */
-  add(completionQueue: CompletionQueue, deliver: (completion: Completion) => void): () => void {
-    const queue = { completionQueue, deliver };
-    this.queues.add(queue);
-    this.lastCompletion = performance.now();
-    this.schedule();
-    return () => {
-      this.queues.delete(queue);
-    };
-  }
-
+  /** Stops every queue still watched (their owners close the CQs). */
   close(): void {
-    this.queues.clear();
-    this.cancel();
-  }
-
-  private readonly turn = (): void => {
-    this.pending = null;
-    this.metrics.turns++;
-    for (const queue of this.queues) {
-      const count = queue.completionQueue.pollInto(this.words, TAKE_BATCH, 0);
-      for (let index = 0; index < count; index++) queue.deliver(decodeCompletion(this.words, index));
-      if (count > 0) {
-        this.metrics.completions += count;
-        this.lastCompletion = performance.now();
-      }
-    }
-    this.schedule();
-  };
-
-  private schedule(): void {
-    if (this.pending !== null || this.queues.size === 0) return;
-    const idle = performance.now() - this.lastCompletion > this.spinWindowMs;
-    this.pending = idle ? setTimeout(this.turn, this.idleIntervalMs) : setImmediate(this.turn);
-  }
-
-  private cancel(): void {
-    if (this.pending === null) return;
-    clearTimeout(this.pending as NodeJS.Timeout);
-    clearImmediate(this.pending as NodeJS.Immediate);
-    this.pending = null;
+    for (const watched of this.watched) watched.stop();
   }
 }
