@@ -74,7 +74,7 @@ export class RxClient {
         isServer: false,
         admit: () => undefined,
         opened: () => undefined,
-        deliver: (connection, channel, datagram) => this.thread.deliver(connection.info.id, channel, datagram),
+        deliver: (connection, channel, datagram, header) => this.thread.deliver(connection.info.id, channel, datagram, header),
         closed: (connection, reason, abortCode) => {
           const error = abortCode === undefined ? new RxError('ERR_RX_CLOSED', reason) : new RxError('ERR_RX_CALL_ABORTED', reason, abortCode);
           this.connections.get(connection.info.id)?.closedBy(error);

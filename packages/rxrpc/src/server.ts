@@ -147,7 +147,7 @@ export class RxServer {
         isServer: true,
         admit: (header) => this.admit(header),
         opened: (connection) => hosts.open(connection.info),
-        deliver: (connection, channel, datagram) => hosts.deliver(connection.info.id, channel, datagram),
+        deliver: (connection, channel, datagram, header) => hosts.deliver(connection.info.id, channel, datagram, header),
         closed: (connection, reason) => hosts.close(connection.info.id, reason),
         debugState: () => this.debugState(),
       },

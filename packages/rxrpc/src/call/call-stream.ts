@@ -32,6 +32,8 @@ export class CallStream {
   private wake(): void {
     if (this.call.phase === 'complete') this.settle(undefined);
     else if (this.call.phase === 'failed') this.settle(this.call.error);
+    // Woken on every packet and ACK of a call: allocate nothing when no one waits.
+    if (this.waiters.length === 0) return;
     const waiting = this.waiters.splice(0);
     for (const resume of waiting) resume();
   }

@@ -26,6 +26,7 @@ import {
 } from '../protocol.js';
 import { decodeAbortCode, decodeAck, encodeAbortBody, encodeAckBody, encodeHeader, encodePacket, localAckTrailer, type DataPacket, type PacketHeader } from '../wire/codec.js';
 import { Receiver } from './receiver.js';
+import type { TimerWheel, WheelEntry } from '../channel/timer-wheel.js';
 import type { RttEstimator } from './rtt.js';
 import { Sender } from './sender.js';
 
@@ -35,6 +36,8 @@ export interface CallLink {
   readonly options: FilledCallOptions;
   readonly rtt: RttEstimator;
   readonly counters: CounterSnapshot;
+  /** The thread's one timer, shared by all its calls. */
+  readonly timers: TimerWheel;
   /** Header fields shared by every packet of the connection's channel. */
   headerTemplate(): Omit<PacketHeader, 'callNumber' | 'seq' | 'serial' | 'type' | 'flags'>;
   nextSerial(): number;
@@ -57,7 +60,7 @@ export interface CallEvents {
   ended(call: Call): void;
 }
 
-export class Call {
+export class Call implements WheelEntry {
   readonly callNumber: number;
   readonly link: CallLink;
   private readonly sender: Sender;
@@ -69,13 +72,15 @@ export class Call {
   /** Packets taken off the receive window, waiting for the application. Bounded by READ_QUEUE_PACKETS_MAX. */
   private readonly readQueue: Uint8Array[] = [];
   private readonly events: CallEvents;
-  private readonly pings = new Map<number, number>();
+  /** Serial -> send time of our pings; created by the first ping (most calls never ping). */
+  private pings: Map<number, number> | undefined;
   private readonly startedAtMs: number;
   private lastReceivedAtMs: number;
   private lastSentAtMs: number;
   private delayedAckAtMs: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAtMs = Number.POSITIVE_INFINITY;
+  /** The call's place in its thread's TimerWheel (owned by the wheel). */
+  wheelSlot = -1;
+  wheelAtMs = Number.POSITIVE_INFINITY;
   /**
    * Data the application wrote that is not yet packed into queued packets.
    * Bounded by one write beyond the transmit queue: CallStream writers wait
@@ -213,9 +218,9 @@ export class Call {
   }
 
   private samplePing(serial: number): void {
-    const sentAt = this.pings.get(serial);
+    const sentAt = this.pings?.get(serial);
     if (sentAt === undefined) return;
-    this.pings.delete(serial);
+    this.pings!.delete(serial);
     const rttMs = this.link.nowMs() - sentAt;
     this.link.rtt.addSample(rttMs);
     countRtt(this.link.counters, rttMs);
@@ -382,6 +387,7 @@ export class Call {
     this.delayedAckAtMs = undefined;
     if (reason === AckReason.PING) {
       this.link.counters.pingPacketsSent += 1;
+      this.pings ??= new Map();
       if (this.pings.size >= PING_MEMORY) this.pings.delete(this.pings.keys().next().value!);
       this.pings.set(sentSerial, this.link.nowMs());
     }
@@ -400,7 +406,7 @@ export class Call {
   }
 
   // -------------------------------------------------------------------------
-  // Timers: one per call, set to the earliest of its deadlines.
+  // Timers: one wheel entry per call, set to the earliest of its deadlines.
   // -------------------------------------------------------------------------
 
   private scheduleDelayedAck(): void {
@@ -422,15 +428,12 @@ export class Call {
   private armTimer(): void {
     if (this.phase === 'complete' || this.phase === 'failed') return;
     const deadline = this.nextDeadlineMs();
-    if (this.timer !== undefined && this.timerAtMs <= deadline) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAtMs = deadline;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, deadline - this.link.nowMs()));
+    // An earlier deadline already set only fires early; onWheelTimer re-arms for the rest.
+    if (this.wheelSlot >= 0 && this.wheelAtMs <= deadline) return;
+    this.link.timers.schedule(this, deadline);
   }
 
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAtMs = Number.POSITIVE_INFINITY;
+  onWheelTimer(): void {
     if (this.phase === 'complete' || this.phase === 'failed') return;
     const now = this.link.nowMs();
     const options = this.link.options;
@@ -451,8 +454,7 @@ export class Call {
   }
 
   private stopTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.link.timers.cancel(this);
   }
 
   // -------------------------------------------------------------------------

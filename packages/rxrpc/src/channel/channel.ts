@@ -63,6 +63,7 @@ export class Channel {
       options: link.options,
       rtt: this.rtt,
       counters: link.counters,
+      timers: link.timers,
       headerTemplate: () => link.headerTemplate(index),
       nextSerial: () => link.nextSerial(),
       nextSerials: (count) => link.nextSerials(count),

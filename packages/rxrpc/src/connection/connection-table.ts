@@ -29,12 +29,25 @@ export function connectionKey(address: string, port: number, epoch: number, cid:
   return `${address}/${port}/${epoch}/${cid}/in`;
 }
 
+/** The same test as equal connectionKey()s, on the fields themselves. */
+function matches(info: ConnectionInfo, address: string, port: number, epoch: number, cid: number, fromClient: boolean): boolean {
+  if (info.epoch !== epoch || info.cid !== cid || info.isClient === fromClient) return false;
+  if (!fromClient || (epoch & EPOCH_ONLY_MATCH_BIT) !== 0) return true;
+  return info.peerPort === port && info.peerAddress === address;
+}
+
 export class ConnectionTable {
   private readonly byKey = new Map<string, Connection>();
   private readonly byId = new Map<number, Connection>();
   /** Serial slots not in use; one per possible connection. */
   private readonly freeSlots: number[] = [];
   private nextId = 1;
+  /**
+   * The connection the last lookup found: consecutive packets mostly belong
+   * to one connection, and matching its fields directly skips building the
+   * string key for each of them.
+   */
+  private lastFound: Connection | undefined;
   readonly maxConnections: number;
   private readonly serials: SerialTable;
 
@@ -51,6 +64,15 @@ export class ConnectionTable {
 
   find(key: string): Connection | undefined {
     return this.byKey.get(key);
+  }
+
+  /** The connection a packet belongs to (see connectionKey for what is matched). */
+  lookup(address: string, port: number, epoch: number, cid: number, fromClient: boolean): Connection | undefined {
+    const last = this.lastFound;
+    if (last !== undefined && matches(last.info, address, port, epoch, cid, fromClient)) return last;
+    const found = this.byKey.get(connectionKey(address, port, epoch, cid, fromClient));
+    if (found !== undefined) this.lastFound = found;
+    return found;
   }
 
   byConnectionId(id: number): Connection | undefined {
@@ -74,6 +96,7 @@ export class ConnectionTable {
     if (this.byKey.get(connection.key) !== connection) return;
     this.byKey.delete(connection.key);
     this.byId.delete(connection.info.id);
+    if (this.lastFound === connection) this.lastFound = undefined;
     this.freeSlots.push(connection.info.serialSlot);
   }
 

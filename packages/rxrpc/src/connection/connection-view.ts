@@ -13,6 +13,7 @@ import type { FilledCallOptions } from '../options.js';
 import { CHANNELS_PER_CONNECTION } from '../protocol.js';
 import type { BufferPool } from '../channel/buffer-pool.js';
 import { Channel } from '../channel/channel.js';
+import type { TimerWheel } from '../channel/timer-wheel.js';
 import type { RxError } from '../errors.js';
 import type { ConnectionInfo } from './connection-info.js';
 import type { SerialTable } from './serial-table.js';
@@ -22,6 +23,7 @@ export interface ConnectionViewHost {
   readonly counters: CounterSnapshot;
   readonly pool: BufferPool;
   readonly serials: SerialTable;
+  readonly timers: TimerWheel;
   transmit(connection: ConnectionInfo, packet: Uint8Array): void;
   callStarted(call: Call, view: ConnectionView, channel: Channel): void;
   callEnded(call: Call, view: ConnectionView, channel: Channel): void;
@@ -39,6 +41,7 @@ export class ConnectionView {
       options: host.options,
       counters: host.counters,
       pool: host.pool,
+      timers: host.timers,
       headerTemplate: (channel: number) => ({
         epoch: info.epoch,
         cid: (info.cid | channel) >>> 0,

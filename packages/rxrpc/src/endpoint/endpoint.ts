@@ -48,8 +48,8 @@ export interface EndpointOwner {
   /** Server: a first DATA for an unknown connection. Returns an abort code to refuse it. */
   admit(header: PacketHeader): number | undefined;
   opened(connection: Connection): void;
-  /** The datagram belongs to the owner from here on (it may transfer its buffer). */
-  deliver(connection: Connection, channel: number, datagram: Uint8Array): void;
+  /** The datagram belongs to the owner from here on (it may transfer its buffer); `header` is its decoded header. */
+  deliver(connection: Connection, channel: number, datagram: Uint8Array, header: PacketHeader): void;
   /** The connection left the table; `abortCode` when the peer aborted it. */
   closed(connection: Connection, reason: string, abortCode?: number): void;
   debugState(): Promise<DebugState>;
@@ -62,8 +62,17 @@ export interface EndpointOwner {
  * the send happens inside socket.send(). Names (a client's connect) still
  * go through dns.lookup.
  */
+let lastLiteral = '';
+let lastLiteralFamily = 0;
+
 function lookupLiteralAtOnce(address: string, family: number | dns.LookupOneOptions, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  // Replies mostly go to the address of the previous one: skip isIP's regular expression for it.
+  if (address === lastLiteral) return callback(null, address, lastLiteralFamily);
   const literalFamily = isIP(address);
+  if (literalFamily !== 0) {
+    lastLiteral = address;
+    lastLiteralFamily = literalFamily;
+  }
   // dgram passes the socket's family (4 or 6); the type declares dns.lookup's options.
   if (literalFamily === 0) return dns.lookup(address, typeof family === 'number' ? { family } : family, callback);
   callback(null, address, literalFamily);
@@ -170,12 +179,14 @@ export class Endpoint {
       this.counters.packetsRejected += 1;
       return;
     }
-    const key = connectionKey(remote.address, remote.port, header.epoch, (header.cid & CID_MASK) >>> 0, fromClient);
-    const connection = this.connections.find(key) ?? this.accept(key, header, remote);
+    const cid = (header.cid & CID_MASK) >>> 0;
+    const connection =
+      this.connections.lookup(remote.address, remote.port, header.epoch, cid, fromClient) ??
+      this.accept(connectionKey(remote.address, remote.port, header.epoch, cid, fromClient), header, remote);
     if (connection === undefined) return;
     connection.lastActivityMs = performance.now();
     if (header.callNumber === 0) return this.connectionPacket(connection, header, body);
-    this.owner.deliver(connection, header.cid & CHANNEL_MASK, message);
+    this.owner.deliver(connection, header.cid & CHANNEL_MASK, message, header);
   }
 
   private accept(key: string, header: PacketHeader, remote: dgram.RemoteInfo): Connection | undefined {

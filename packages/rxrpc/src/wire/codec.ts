@@ -72,45 +72,64 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+// The header is read and written for every packet: plain byte arithmetic, no DataView per packet.
+function readUint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+function readUint16(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! << 8) | bytes[at + 1]!;
+}
+
+function writeUint32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = value >>> 16;
+  bytes[at + 2] = value >>> 8;
+  bytes[at + 3] = value;
+}
+
+function writeUint16(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 8;
+  bytes[at + 1] = value;
+}
+
 export function decodeHeader(packet: Uint8Array): PacketHeader {
   if (packet.byteLength < HEADER_SIZE) {
     throw new RxError('ERR_RX_SHORT_PACKET', `packet of ${packet.byteLength} bytes is shorter than the ${HEADER_SIZE}-byte header`);
   }
-  const v = view(packet);
   return {
-    epoch: v.getUint32(HEADER_OFFSET.epoch),
-    cid: v.getUint32(HEADER_OFFSET.cid),
-    callNumber: v.getUint32(HEADER_OFFSET.callNumber),
-    seq: v.getUint32(HEADER_OFFSET.seq),
-    serial: v.getUint32(HEADER_OFFSET.serial),
-    type: v.getUint8(HEADER_OFFSET.type),
-    flags: v.getUint8(HEADER_OFFSET.flags),
-    userStatus: v.getUint8(HEADER_OFFSET.userStatus),
-    securityIndex: v.getUint8(HEADER_OFFSET.securityIndex),
-    checksum: v.getUint16(HEADER_OFFSET.checksum),
-    serviceId: v.getUint16(HEADER_OFFSET.serviceId),
+    epoch: readUint32(packet, HEADER_OFFSET.epoch),
+    cid: readUint32(packet, HEADER_OFFSET.cid),
+    callNumber: readUint32(packet, HEADER_OFFSET.callNumber),
+    seq: readUint32(packet, HEADER_OFFSET.seq),
+    serial: readUint32(packet, HEADER_OFFSET.serial),
+    type: packet[HEADER_OFFSET.type]!,
+    flags: packet[HEADER_OFFSET.flags]!,
+    userStatus: packet[HEADER_OFFSET.userStatus]!,
+    securityIndex: packet[HEADER_OFFSET.securityIndex]!,
+    checksum: readUint16(packet, HEADER_OFFSET.checksum),
+    serviceId: readUint16(packet, HEADER_OFFSET.serviceId),
   };
 }
 
 export function encodeHeader(header: PacketHeader, packet: Uint8Array): void {
   assert.ok(packet.byteLength >= HEADER_SIZE, 'packet buffer holds a header');
-  const v = view(packet);
-  v.setUint32(HEADER_OFFSET.epoch, header.epoch);
-  v.setUint32(HEADER_OFFSET.cid, header.cid);
-  v.setUint32(HEADER_OFFSET.callNumber, header.callNumber);
-  v.setUint32(HEADER_OFFSET.seq, header.seq);
-  v.setUint32(HEADER_OFFSET.serial, header.serial);
-  v.setUint8(HEADER_OFFSET.type, header.type);
-  v.setUint8(HEADER_OFFSET.flags, header.flags);
-  v.setUint8(HEADER_OFFSET.userStatus, header.userStatus);
-  v.setUint8(HEADER_OFFSET.securityIndex, header.securityIndex);
-  v.setUint16(HEADER_OFFSET.checksum, header.checksum);
-  v.setUint16(HEADER_OFFSET.serviceId, header.serviceId);
+  writeUint32(packet, HEADER_OFFSET.epoch, header.epoch);
+  writeUint32(packet, HEADER_OFFSET.cid, header.cid);
+  writeUint32(packet, HEADER_OFFSET.callNumber, header.callNumber);
+  writeUint32(packet, HEADER_OFFSET.seq, header.seq);
+  writeUint32(packet, HEADER_OFFSET.serial, header.serial);
+  packet[HEADER_OFFSET.type] = header.type;
+  packet[HEADER_OFFSET.flags] = header.flags;
+  packet[HEADER_OFFSET.userStatus] = header.userStatus;
+  packet[HEADER_OFFSET.securityIndex] = header.securityIndex;
+  writeUint16(packet, HEADER_OFFSET.checksum, header.checksum);
+  writeUint16(packet, HEADER_OFFSET.serviceId, header.serviceId);
 }
 
 /** Rewrites only the serial: a retransmission keeps everything else. */
 export function stampSerial(packet: Uint8Array, serial: number): void {
-  view(packet).setUint32(HEADER_OFFSET.serial, serial >>> 0);
+  writeUint32(packet, HEADER_OFFSET.serial, serial >>> 0);
 }
 
 /** Builds a whole packet: header plus body. */
@@ -217,13 +236,12 @@ export function splitData(packet: Uint8Array, header: PacketHeader): DataPacket[
       throw malformed(`jumbo packet seq ${current.seq} is shorter than ${JUMBO_DATA_SIZE} bytes plus a jumbo header`);
     }
     packets.push({ header: current, data: packet.subarray(offset, jumboAt) });
-    const v = view(packet);
     current = {
       ...current,
       seq: (current.seq + 1) >>> 0,
       serial: (current.serial + 1) >>> 0,
-      flags: v.getUint8(jumboAt + JUMBO_HEADER_OFFSET.flags),
-      checksum: v.getUint16(jumboAt + JUMBO_HEADER_OFFSET.checksum),
+      flags: packet[jumboAt + JUMBO_HEADER_OFFSET.flags]!,
+      checksum: readUint16(packet, jumboAt + JUMBO_HEADER_OFFSET.checksum),
     };
     offset = jumboAt + JUMBO_HEADER_SIZE;
   }

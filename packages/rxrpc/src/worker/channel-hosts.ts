@@ -6,6 +6,7 @@
  */
 import type { ConnectionInfo } from '../connection/connection-info.js';
 import type { CounterSnapshot } from '../metrics.js';
+import type { PacketHeader } from '../wire/codec.js';
 
 /** One channel thread's counters and gauges. */
 export interface HostStats {
@@ -28,7 +29,8 @@ export interface ChannelHosts {
   open(connection: ConnectionInfo): void;
   close(connectionId: number, reason: string): void;
   /** The datagram belongs to the host from here on. */
-  deliver(connectionId: number, channel: number, datagram: Uint8Array): void;
+  /** `header` is the datagram's decoded header: a host on the routing thread need not decode it again. */
+  deliver(connectionId: number, channel: number, datagram: Uint8Array, header: PacketHeader): void;
   /** One entry per hosting thread (a thread that does not answer in time is left out). */
   stats(): Promise<HostStats[]>;
   /** From now on new calls are aborted SERVER_BUSY; calls already running go on. */

@@ -12,6 +12,7 @@ import { CallStream } from '../call/call-stream.js';
 import type { Call } from '../call/call.js';
 import { BufferPool } from '../channel/buffer-pool.js';
 import type { Channel } from '../channel/channel.js';
+import { TimerWheel } from '../channel/timer-wheel.js';
 import type { ConnectionInfo } from '../connection/connection-info.js';
 import { ConnectionView } from '../connection/connection-view.js';
 import type { SerialTable } from '../connection/serial-table.js';
@@ -20,7 +21,7 @@ import { emptySnapshot, type CounterSnapshot } from '../metrics.js';
 import type { FilledCallOptions } from '../options.js';
 import { HEADER_SIZE, RxErrorCode } from '../protocol.js';
 import type { RxService, ServerCallInfo } from '../service.js';
-import { decodeHeader } from '../wire/codec.js';
+import { decodeHeader, type PacketHeader } from '../wire/codec.js';
 import type { HostStats } from './channel-hosts.js';
 
 export interface ChannelThreadOptions {
@@ -38,6 +39,8 @@ export class ChannelThread {
   readonly counters: CounterSnapshot = emptySnapshot();
   readonly pool: BufferPool;
   readonly serials: SerialTable;
+  /** Every call of this thread keeps its deadlines here. */
+  readonly timers = new TimerWheel();
   private readonly connections = new Map<number, ConnectionView>();
   private readonly services = new Map<number, RxService>();
   private readonly config: ChannelThreadOptions;
@@ -77,15 +80,18 @@ export class ChannelThread {
     view.close(error);
   }
 
-  /** One datagram for one of our channels, in arrival order. Bad packets are counted and dropped. */
-  deliver(connectionId: number, channelIndex: number, datagram: Uint8Array): void {
+  /**
+   * One datagram for one of our channels, in arrival order. Bad packets are
+   * counted and dropped. `decoded` is its header when the caller already read it.
+   */
+  deliver(connectionId: number, channelIndex: number, datagram: Uint8Array, decoded?: PacketHeader): void {
     const channel = this.connections.get(connectionId)?.channel(channelIndex);
     if (channel === undefined) {
       this.counters.packetsRejected += 1;
       return;
     }
     try {
-      const header = decodeHeader(datagram);
+      const header = decoded ?? decodeHeader(datagram);
       channel.receive(header, datagram, datagram.subarray(HEADER_SIZE));
     } catch (error) {
       if (error instanceof RxError) {

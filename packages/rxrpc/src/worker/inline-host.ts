@@ -15,6 +15,7 @@ import { SerialTable } from '../connection/serial-table.js';
 import { CHANNELS_PER_CONNECTION } from '../protocol.js';
 import { emptySnapshot } from '../metrics.js';
 import { loadServiceModule } from '../service.js';
+import type { PacketHeader } from '../wire/codec.js';
 import type { ChannelHosts, HostStart, HostStats } from './channel-hosts.js';
 import { ChannelThread } from './channel-thread.js';
 
@@ -55,8 +56,8 @@ export class InlineChannelHost implements ChannelHosts {
     this.thread.close(connectionId, new RxError('ERR_RX_CLOSED', reason));
   }
 
-  deliver(connectionId: number, channel: number, datagram: Uint8Array): void {
-    this.thread.deliver(connectionId, channel, datagram);
+  deliver(connectionId: number, channel: number, datagram: Uint8Array, header: PacketHeader): void {
+    this.thread.deliver(connectionId, channel, datagram, header);
   }
 
   stats(): Promise<HostStats[]> {

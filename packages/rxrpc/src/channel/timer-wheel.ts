@@ -1,0 +1,102 @@
+/**
+ * One timer for every call of a thread: a hashed wheel of deadline slots
+ * driven by a single interval while anything is scheduled.
+ *
+ * Life: created by its ChannelThread (one per channel worker, one for the
+ * routing thread with `workers: 0`, one per client) and touched only by that
+ * thread. Calls schedule and cancel themselves; the wheel holds a call only
+ * while it has a deadline, and its interval stops when none is left, so an
+ * idle thread has no timer keeping its event loop alive.
+ *
+ * Why: a Node timer per call cost a Timeout object and a timer-list insert
+ * for every deadline change (a Null call moved its timer three times: idle,
+ * delayed ACK, retransmission) — a measurable share of a small call's CPU.
+ * Here a deadline change is two Set operations. The price is precision: a
+ * deadline fires up to one tick late, far below the 5 ms ACK delay and the
+ * 40 ms minimum retransmission timeout it serves.
+ */
+import assert from 'node:assert/strict';
+
+/** Granularity of deadlines. */
+export const TICK_MS = 2;
+/** Slots in the wheel (a power of two): deadlines further than SLOTS * TICK_MS wrap and are checked once per turn. */
+const SLOTS = 1024;
+
+export interface WheelEntry {
+  /** Slot the entry sits in, -1 when not scheduled. Owned by the wheel. */
+  wheelSlot: number;
+  /** Deadline (performance.now() ms). Owned by the wheel. */
+  wheelAtMs: number;
+  onWheelTimer(): void;
+}
+
+export class TimerWheel {
+  private readonly slots: Set<WheelEntry>[] = Array.from({ length: SLOTS }, () => new Set());
+  /** Entries in the wheel; bounded by the calls of the thread (each is in at most one slot). */
+  private scheduled = 0;
+  private interval: NodeJS.Timeout | undefined;
+  /** The last tick whose slot was processed. */
+  private processedTick = 0;
+  /** Reused between ticks: the entries due in one slot. */
+  private readonly due: WheelEntry[] = [];
+
+  get size(): number {
+    return this.scheduled;
+  }
+
+  /** Sets (or moves) the entry's deadline. */
+  schedule(entry: WheelEntry, atMs: number): void {
+    // A slot is processed once its tick has fully begun, so put the entry in the tick after its deadline.
+    const slot = (Math.floor(atMs / TICK_MS) + 1) & (SLOTS - 1);
+    if (entry.wheelSlot === slot) {
+      entry.wheelAtMs = atMs;
+      return;
+    }
+    if (entry.wheelSlot >= 0) this.slots[entry.wheelSlot]!.delete(entry);
+    else this.scheduled += 1;
+    this.slots[slot]!.add(entry);
+    entry.wheelSlot = slot;
+    entry.wheelAtMs = atMs;
+    if (this.interval === undefined) this.start();
+  }
+
+  cancel(entry: WheelEntry): void {
+    if (entry.wheelSlot < 0) return;
+    this.slots[entry.wheelSlot]!.delete(entry);
+    entry.wheelSlot = -1;
+    this.scheduled -= 1;
+    assert.ok(this.scheduled >= 0, 'the wheel never cancels more than it scheduled');
+    if (this.scheduled === 0) this.stop();
+  }
+
+  private start(): void {
+    this.processedTick = Math.floor(performance.now() / TICK_MS);
+    this.interval = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  private stop(): void {
+    if (this.interval !== undefined) clearInterval(this.interval);
+    this.interval = undefined;
+  }
+
+  private tick(): void {
+    const nowMs = performance.now();
+    const currentTick = Math.floor(nowMs / TICK_MS);
+    // A late turn of the event loop catches up, but one revolution visits every slot.
+    const first = Math.max(this.processedTick + 1, currentTick - SLOTS + 1);
+    for (let tick = first; tick <= currentTick; tick++) this.fireDue(this.slots[tick & (SLOTS - 1)]!, nowMs);
+    this.processedTick = currentTick;
+  }
+
+  private fireDue(slot: Set<WheelEntry>, nowMs: number): void {
+    if (slot.size === 0) return;
+    for (const entry of slot) if (entry.wheelAtMs <= nowMs) this.due.push(entry);
+    // Fired entries leave the wheel first: their handlers schedule them again as needed.
+    for (const entry of this.due) this.cancel(entry);
+    try {
+      for (const entry of this.due) entry.onWheelTimer();
+    } finally {
+      this.due.length = 0;
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The per-thread timer wheel that carries every call's deadlines: entries
+ * fire once their deadline passed (never before, at most a few ticks after),
+ * move when rescheduled, stay silent when cancelled, and the wheel holds no
+ * interval once it is empty.
+ */
+import { describe, expect, it } from 'vitest';
+import { TICK_MS, TimerWheel, type WheelEntry } from '../dist/channel/timer-wheel.js';
+
+class Recorder implements WheelEntry {
+  wheelSlot = -1;
+  wheelAtMs = Number.POSITIVE_INFINITY;
+  readonly firedAtMs: number[] = [];
+  onWheelTimer(): void {
+    this.firedAtMs.push(performance.now());
+  }
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('TimerWheel', () => {
+  it('fires an entry once, after its deadline', async () => {
+    const wheel = new TimerWheel();
+    const entry = new Recorder();
+    const deadline = performance.now() + 15;
+    wheel.schedule(entry, deadline);
+    expect(wheel.size).toBe(1);
+    await settle(60);
+    expect(entry.firedAtMs).toHaveLength(1);
+    expect(entry.firedAtMs[0]!).toBeGreaterThanOrEqual(deadline);
+    expect(wheel.size).toBe(0);
+    expect(entry.wheelSlot).toBe(-1);
+  });
+
+  it('moves a rescheduled entry and never fires a cancelled one', async () => {
+    const wheel = new TimerWheel();
+    const moved = new Recorder();
+    const cancelled = new Recorder();
+    const now = performance.now();
+    wheel.schedule(moved, now + 5);
+    wheel.schedule(moved, now + 40);
+    wheel.schedule(cancelled, now + 5);
+    wheel.cancel(cancelled);
+    expect(wheel.size).toBe(1);
+    await settle(20);
+    expect(moved.firedAtMs).toHaveLength(0);
+    await settle(60);
+    expect(moved.firedAtMs).toHaveLength(1);
+    expect(moved.firedAtMs[0]!).toBeGreaterThanOrEqual(now + 40);
+    expect(cancelled.firedAtMs).toHaveLength(0);
+  });
+
+  it('keeps a deadline beyond one revolution of the wheel until it is due', async () => {
+    const wheel = new TimerWheel();
+    const far = new Recorder();
+    const revolutionMs = 1024 * TICK_MS;
+    const deadline = performance.now() + revolutionMs + 30;
+    wheel.schedule(far, deadline);
+    await settle(revolutionMs / 2);
+    expect(far.firedAtMs).toHaveLength(0);
+    await settle(revolutionMs / 2 + 120);
+    expect(far.firedAtMs).toHaveLength(1);
+    expect(far.firedAtMs[0]!).toBeGreaterThanOrEqual(deadline);
+  });
+
+  it('lets an entry schedule itself again from its own timer', async () => {
+    const wheel = new TimerWheel();
+    let fired = 0;
+    const repeating: WheelEntry = {
+      wheelSlot: -1,
+      wheelAtMs: Number.POSITIVE_INFINITY,
+      onWheelTimer() {
+        fired += 1;
+        if (fired < 3) wheel.schedule(repeating, performance.now() + 5);
+      },
+    };
+    wheel.schedule(repeating, performance.now() + 5);
+    await settle(120);
+    expect(fired).toBe(3);
+    expect(wheel.size).toBe(0);
+  });
+});
