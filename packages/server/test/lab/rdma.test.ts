@@ -62,4 +62,12 @@ describe('RDMA where a device exists: one service over three transports', () => 
       expect(text).toContain(name);
     }
   });
+
+  it('SIGTERM with an RDMA client connected: the process drains, disconnects its queue pairs and exits 0', async () => {
+    server.child.kill('SIGTERM');
+    expect(await server.exit).toBe(0);
+    expect(server.lines.find((line) => line.msg === 'drained')).toMatchObject({ unfinishedCalls: 0 });
+    // The client learns of the disconnect from rdma_cm; a call after it fails (at once, or by its 10 s timeout), never hangs.
+    await expect(rdma.call(DEMO_PROGRAM, DEMO_VERSION, 0, xdrVoid, undefined, xdrVoid)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_SVCRDMA_(DISCONNECTED|TIMEOUT)$/) });
+  });
 });
