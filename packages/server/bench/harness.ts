@@ -4,7 +4,7 @@
  * CPU the server processes and the generator used, read /metrics.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +52,9 @@ export interface LoadResult {
   wakeups: number;
   /** CPU of each server process over the run (supervisor first, then its children). */
   serverCpuMs: Map<number, number>;
+  /** Times the server processes' threads went to sleep (voluntary) or were preempted, over the run, all processes. */
+  serverSleeps: number;
+  serverPreemptions: number;
   /** CPU the whole machine used over the run, all cores (from /proc/stat: everything but idle and iowait). */
   machineCpuMs: number;
 }
@@ -119,6 +122,26 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** Voluntary and involuntary context switches of a process, all its threads ([0, 0] once it has gone). */
+function contextSwitches(pid: number): [number, number] {
+  let voluntary = 0;
+  let involuntary = 0;
+  try {
+    for (const thread of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${thread}/status`, 'utf8');
+      voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    }
+  } catch {
+    // The process (or a thread) went away while being read.
+  }
+  return [voluntary, involuntary];
+}
+
+function sumSwitches(pids: number[]): [number, number] {
+  return pids.map(contextSwitches).reduce(([v, i], [dv, di]) => [v + dv, i + di], [0, 0]);
+}
+
 /** Busy CPU of the whole machine in ms, all cores: /proc/stat's first line minus idle and iowait. */
 function machineCpuMs(): number {
   const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
@@ -134,6 +157,7 @@ export async function runLoad(generator: string, server: Server, transport: Tran
   const pids = serverPids(server);
   const before = pids.map(cpuMs);
   const machineBefore = machineCpuMs();
+  const switchesBefore = sumSwitches(pids);
   const child = spawn(generator, [...flags, transport, '127.0.0.1', ...target], { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -141,6 +165,7 @@ export async function runLoad(generator: string, server: Server, transport: Tran
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   const after = pids.map(cpuMs);
   const machineAfter = machineCpuMs();
+  const switchesAfter = sumSwitches(pids);
   if (code !== 0) throw new Error(`load generator exited ${code}`);
   const result = JSON.parse(output) as Omit<LoadResult, 'serverCpuMs' | 'clientCpuMs' | 'machineCpuMs'> & { cpuMs: number };
   return {
@@ -155,6 +180,8 @@ export async function runLoad(generator: string, server: Server, transport: Tran
     wakeups: result.wakeups,
     serverCpuMs: new Map(pids.map((pid, index) => [pid, after[index]! - before[index]!])),
     machineCpuMs: machineAfter - machineBefore,
+    serverSleeps: switchesAfter[0] - switchesBefore[0],
+    serverPreemptions: switchesAfter[1] - switchesBefore[1],
   };
 }
 

@@ -132,6 +132,7 @@ function describe(name: string, processes: number, runs: Run[]): string {
     medianOf(runs, (each) => each.clientCores).toFixed(2).padStart(7),
     medianOf(runs, (each) => each.otherCores).toFixed(2).padStart(6),
     callsPerWake.toFixed(0).padStart(6),
+    `${median(runs.map((run) => (run.result.serverSleeps * 1000) / Math.max(1, run.result.calls))).toFixed(1)}/${median(runs.map((run) => (run.result.serverPreemptions * 1000) / Math.max(1, run.result.calls))).toFixed(1)}`.padStart(12),
     `${errors}/${retransmits}`.padStart(8),
   ].join('  ');
 }
@@ -176,7 +177,7 @@ const shape = (transport: Transport): string => {
 const load = (averages: number[]): string => averages.map((average) => average.toFixed(2)).join(' ');
 console.log(`roce-rpc server bench: NULL over loopback, one C load generator (${shape('tcp')}; ${shape('udp')}), ${ROUNDS} interleaved rounds of ${DURATION_MS / 1000} s, ${CORES} cores`);
 console.log(`uptime load average (1/5/15 min): ${load(loadBefore)} before, ${load(os.loadavg())} after`);
-console.log('server   procs   calls/s   min–max  p50 ms p99 ms  server µs  client µs  server cores  client  other  calls/wake  err/rtx');
+console.log('server   procs   calls/s   min–max  p50 ms p99 ms  server µs  client µs  server cores  client  other  calls/wake  srv sleep/preempt per 1k  err/rtx');
 for (const [name, byProcesses] of results) {
   for (const [processes, runs] of byProcesses) console.log(describe(name, processes, runs));
 }
