@@ -5,11 +5,13 @@
  *      any transport on this core pays;
  *   2. our client against our server vs the same client against the guest
  *      kernel's svcrdma (nfsd, NFSv4 NULL), with 1, 4 and 16 calls outstanding:
- *      calls/s and median/p99 round trip, ratios ours/kernel.
+ *      calls/s and median/p99 round trip, ratios ours/kernel — our server in
+ *      its own process on the main thread, on BENCH_THREADS worker threads
+ *      (default 2), and in the client's process.
  *
- * Env: BENCH_ROUNDS (default 500), RXE_LAB_ADDR.
+ * Env: BENCH_ROUNDS (default 500), BENCH_THREADS (default 2), RXE_LAB_ADDR.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, listen, openDevice, type Completion } from '@roce-rpc/verbs';
 import { xdrVoid } from '@roce-rpc/xdr';
@@ -18,6 +20,7 @@ import { RdmaRpcClient, SvcRdmaServer } from '../dist/index.js';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 500);
+const threads = Number(process.env.BENCH_THREADS ?? 2);
 
 function summary(times: number[]): { median: number; p99: number } {
   const sorted = [...times].sort((a, b) => a - b);
@@ -91,6 +94,7 @@ const NFS_V4 = 4;
 const KERNEL_PORT = 20049;
 const OUR_PORT = 20050;
 const OUR_IN_PROCESS_PORT = 20054;
+const OUR_THREADS_PORT = 20058;
 
 /** The environment notes' recipe for the kernel's svcrdma, NFSv4 only (no rpcbind). */
 function startKernelSvcrdma(): void {
@@ -134,9 +138,15 @@ console.log(`verbs Send/Recv ping-pong (${rounds} rounds): polled CQs median ${f
 
 startKernelSvcrdma();
 // Our server in its own process, like the kernel's: the client's event loop is not shared.
-const server = spawn(process.execPath, [new URL('./null_server.ts', import.meta.url).pathname, String(OUR_PORT)], { stdio: ['pipe', 'pipe', 'inherit'] });
-const [ready] = (await once(server.stdout!, 'data')) as [Buffer];
-if (!ready.toString().startsWith('ready')) throw new Error(`server did not start: ${ready.toString()}`);
+async function startServer(...args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [new URL('./null_server.ts', import.meta.url).pathname, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [ready] = (await once(child.stdout!, 'data')) as [Buffer];
+  if (!ready.toString().startsWith('ready')) throw new Error(`server did not start: ${ready.toString()}`);
+  return child;
+}
+const server = await startServer(String(OUR_PORT));
+// The same in its own process, served by worker threads blocking in the verbs core.
+const threaded = await startServer(String(OUR_THREADS_PORT), String(threads));
 // And in this process, sharing the client's event loop (one poller spinning instead of two).
 const dispatcher = new Dispatcher().addVersion(NFS_PROGRAM, { name: 'NFS4_NULL', version: NFS_V4, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
 const inProcess = SvcRdmaServer.listen(dispatcher, { address, port: OUR_IN_PROCESS_PORT });
@@ -146,12 +156,16 @@ const ratios = (load: Load, kernel: Load) =>
 for (const outstanding of [1, 4, 16]) {
   const kernel = await nullLoad(KERNEL_PORT, outstanding);
   const ours = await nullLoad(OUR_PORT, outstanding);
+  const oursThreads = await nullLoad(OUR_THREADS_PORT, outstanding);
   const oursShared = await nullLoad(OUR_IN_PROCESS_PORT, outstanding);
   console.log(`NULL, ${String(outstanding).padStart(2)} outstanding: kernel ${describeLoad(kernel)}`);
   console.log(`    ours, own process:    ${describeLoad(ours)}  (${ratios(ours, kernel)})`);
+  console.log(`    ours, ${threads} threads:      ${describeLoad(oursThreads)}  (${ratios(oursThreads, kernel)})`);
   console.log(`    ours, client process: ${describeLoad(oursShared)}  (${ratios(oursShared, kernel)})`);
 }
 await inProcess.close();
-server.stdin!.end();
-await once(server, 'exit');
+for (const child of [server, threaded]) {
+  child.stdin!.end();
+  await once(child, 'exit');
+}
 execFileSync('sh', ['-c', 'echo 0 > /proc/fs/nfsd/threads']);

@@ -1,15 +1,19 @@
 /**
  * The server side of bench/null_rpc.bench.ts, in its own process (as the kernel's
  * svcrdma is not in the client's): serves NFSv4 NULL on PORT until stdin closes.
+ * `node null_server.ts PORT` serves on the main thread (SvcRdmaServer);
+ * `node null_server.ts PORT THREADS` on THREADS worker threads (SvcRdmaThreadedServer).
  */
-import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
-import { xdrVoid } from '@roce-rpc/xdr';
-import { SvcRdmaServer } from '../dist/index.js';
+import { SvcRdmaServer, SvcRdmaThreadedServer } from '../dist/index.js';
+import { createCallHandler } from './null_service.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const port = Number(process.argv[2]);
-const dispatcher = new Dispatcher().addVersion(100003, { name: 'NFS4_NULL', version: 4, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
-const server = SvcRdmaServer.listen(dispatcher, { address, port });
+const threads = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
+const server =
+  threads > 0
+    ? await SvcRdmaThreadedServer.listen({ address, port, threads, serviceModule: new URL('./null_service.ts', import.meta.url) })
+    : SvcRdmaServer.listen(createCallHandler(), { address, port });
 process.stdout.write('ready\n');
 process.stdin.resume();
 process.stdin.on('end', () => {

@@ -23,5 +23,8 @@ export { planReply, ReplyRejectReason, type ReplyBody, type ReplyPlan, type Repl
 export { DrainPoint, DRAIN_BATCH_BUCKETS, SendContext, SendContextPool, type SendContextMetrics } from './transport/send_context.js';
 export { ServicePool } from './transport/service_pool.js';
 export { RdmaTransport, type CallHandler, type RdmaCallContext, type TransportMetrics } from './transport/transport.js';
-export { SvcRdmaServer, type SvcRdmaGauges, type SvcRdmaServerMetrics, type SvcRdmaServerOptions } from './server.js';
+export { SvcRdmaServer, type SvcRdmaGauges, type SvcRdmaServerCounters, type SvcRdmaServerMetrics, type SvcRdmaServerOptions } from './server.js';
 export { RdmaRpcClient, type RdmaRpcClientOptions } from './client/client.js';
+export { SvcRdmaThreadedServer, type SvcRdmaThreadedServerOptions, type SvcRdmaThreadsMetrics } from './threads/threaded_server.js';
+export type { WorkerPoolMetrics } from './threads/worker_pool.js';
+export type { WorkerCounters } from './threads/worker_metrics.js';

@@ -119,3 +119,45 @@ export function fillSvcRdmaOptions(options: SvcRdmaOptions = {}): FilledSvcRdmaO
   }
   return Object.freeze(filled);
 }
+
+/** Worker threads of a threaded server: the native service queue has this many seats. */
+export const MAX_THREADS = 64;
+
+/** A server whose RPCs run on worker threads (SvcRdmaThreadedServer). */
+export interface SvcRdmaThreadsOptions extends Omit<SvcRdmaOptions, 'receiveCompletions'> {
+  /** Worker threads serving every connection (nfsd threads). */
+  threads: number;
+  /**
+   * Module each worker imports (a path or file: URL): it exports
+   * `createCallHandler(serviceOptions)` returning the CallHandler (e.g. an oncrpc
+   * Dispatcher), or a CallHandler as its default export.
+   */
+  serviceModule: string | URL;
+  /** Handed to `createCallHandler` in every worker (structured-cloned). */
+  serviceOptions?: unknown;
+}
+
+export interface FilledSvcRdmaThreadsOptions extends FilledSvcRdmaOptions {
+  readonly threads: number;
+  /** An absolute file: URL or module specifier. */
+  readonly serviceModule: string;
+  readonly serviceOptions: unknown;
+}
+
+export function fillSvcRdmaThreadsOptions(options: SvcRdmaThreadsOptions): FilledSvcRdmaThreadsOptions {
+  const { threads, serviceModule, serviceOptions, ...transport } = options;
+  const filled = fillSvcRdmaOptions(transport);
+  // Every posted Send holds a context on worker threads: contexts bound the Send Queue's use.
+  if (filled.sendContextsMax > filled.sendQueueDepth) {
+    badOption('sendContextsMax', filled.sendContextsMax, `at most sendQueueDepth (${filled.sendQueueDepth}) with threads`);
+  }
+  if (!(typeof serviceModule === 'string' && serviceModule.length > 0) && !(serviceModule instanceof URL)) {
+    badOption('serviceModule', serviceModule, 'a module path or URL');
+  }
+  return Object.freeze({
+    ...filled,
+    threads: integerIn('threads', threads, 1, MAX_THREADS),
+    serviceModule: serviceModule instanceof URL ? serviceModule.href : serviceModule,
+    serviceOptions: serviceOptions ?? null,
+  });
+}

@@ -16,6 +16,7 @@ import { ServicePool } from './transport/service_pool.js';
 import { EventLoopPoller } from './transport/completion_poller.js';
 import type { CallHandler } from './transport/transport.js';
 import { VerbsConnection } from './transport/verbs_connection.js';
+import { DRAIN_BATCH_BUCKETS, type DrainPoint } from './transport/send_context.js';
 
 export interface SvcRdmaServerOptions extends SvcRdmaOptions {
   /** Concurrent RPCs in service (the nfsd thread count). Default 4. */
@@ -45,6 +46,27 @@ export interface SvcRdmaServerMetrics {
   closed: number;
 }
 
+/**
+ * Server-wide cumulative counters: open connections' counts plus closed
+ * connections' final counts (folded at their teardown), so they never go down
+ * and a connection nobody sampled still counts.
+ */
+export interface SvcRdmaServerCounters extends SvcRdmaServerMetrics {
+  calls: number;
+  errorReplies: number;
+  selfEnqueues: number;
+  sqWaits: number;
+  emptyReceives: number;
+  sendContextAllocations: number;
+  sendContextsExhausted: number;
+  failedSends: number;
+  lostSends: number;
+  drains: Record<DrainPoint, number>;
+  released: Record<DrainPoint, number>;
+  /** Drain batch sizes, buckets as DRAIN_BATCH_BUCKETS. */
+  batchSizes: number[];
+}
+
 interface OpenDevice {
   readonly device: Device;
   readonly protectionDomain: ProtectionDomain;
@@ -57,6 +79,8 @@ export class SvcRdmaServer {
   readonly metrics: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
   /** Closed connections that still held registrations at teardown; bounded by `metrics.closed`, pruned by gauges(). */
   private readonly closedHolding = new Set<VerbsConnection>();
+  /** Final counts of closed connections, folded at teardown. */
+  private readonly closedCounts = emptyCounts();
   private readonly devices = new Map<string, OpenDevice>();
   private readonly closedWaiters: (() => void)[] = [];
 
@@ -98,6 +122,7 @@ export class SvcRdmaServer {
     const connection = new VerbsConnection(cmId, device, protectionDomain, this.options, peer, this.handler, this.pool, this.poller, (closed) => {
       this.connections.delete(closed);
       this.metrics.closed++;
+      addCounts(this.closedCounts, closed);
       if (closed.openRegistrations > 0) this.closedHolding.add(closed);
       if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
     });
@@ -125,6 +150,14 @@ export class SvcRdmaServer {
     return { connections: this.connections.size, sendContextsInUse, openRegistrations };
   }
 
+  /** Cumulative counters over every connection, open and closed. */
+  counters(): SvcRdmaServerCounters {
+    const counts = emptyCounts();
+    addTotals(counts, this.closedCounts);
+    for (const connection of this.connections) addCounts(counts, connection);
+    return { ...this.metrics, ...counts };
+  }
+
   /** Resolves once no connection is left (at once when there is none). */
   whenIdle(): Promise<void> {
     if (this.connections.size === 0) return Promise.resolve();
@@ -144,4 +177,54 @@ export class SvcRdmaServer {
     }
     this.devices.clear();
   }
+}
+
+type ConnectionCounts = Omit<SvcRdmaServerCounters, keyof SvcRdmaServerMetrics>;
+
+function emptyCounts(): ConnectionCounts {
+  const byPoint = (): Record<DrainPoint, number> => ({ 'between-rpcs': 0, 'self-enqueue': 0, 'empty-free-list': 0, 'sq-wait': 0, teardown: 0 });
+  return {
+    calls: 0,
+    errorReplies: 0,
+    selfEnqueues: 0,
+    sqWaits: 0,
+    emptyReceives: 0,
+    sendContextAllocations: 0,
+    sendContextsExhausted: 0,
+    failedSends: 0,
+    lostSends: 0,
+    drains: byPoint(),
+    released: byPoint(),
+    batchSizes: DRAIN_BATCH_BUCKETS.map(() => 0),
+  };
+}
+
+function addCounts(into: ConnectionCounts, connection: VerbsConnection): void {
+  const transport = connection.transport.metrics;
+  const pool = connection.transport.sendContexts.metrics;
+  addTotals(into, {
+    calls: transport.calls,
+    errorReplies: transport.errorReplies,
+    selfEnqueues: transport.selfEnqueues,
+    sqWaits: transport.sqWaits,
+    emptyReceives: transport.emptyReceives,
+    sendContextAllocations: pool.allocations,
+    sendContextsExhausted: pool.exhausted,
+    failedSends: pool.failedSends,
+    lostSends: pool.lostSends,
+    drains: pool.drains,
+    released: pool.released,
+    batchSizes: pool.batchSizes,
+  });
+}
+
+function addTotals(into: ConnectionCounts, from: ConnectionCounts): void {
+  for (const key of ['calls', 'errorReplies', 'selfEnqueues', 'sqWaits', 'emptyReceives', 'sendContextAllocations', 'sendContextsExhausted', 'failedSends', 'lostSends'] as const) {
+    into[key] += from[key];
+  }
+  for (const point of Object.keys(into.drains) as DrainPoint[]) {
+    into.drains[point] += from.drains[point];
+    into.released[point] += from.released[point];
+  }
+  from.batchSizes.forEach((count, bucket) => (into.batchSizes[bucket]! += count));
 }

@@ -90,6 +90,12 @@ describe('RPC-over-RDMA on rxe0, our client against our server', () => {
     expect(server.connections.size).toBe(0);
     expect(connection!.transport.sendContexts.metrics.inUse).toBe(0);
     expect(connection!.openRegistrations).toBe(0);
+    // The closed connection's final counts stay in the server-wide counters.
+    const counters = server.counters();
+    expect(counters.closed).toBe(1);
+    expect(counters.calls).toBe(connection!.transport.metrics.calls);
+    expect(counters.calls).toBeGreaterThanOrEqual(3);
+    expect(counters.drains.teardown + counters.drains['between-rpcs']).toBeGreaterThan(0);
     await server.close();
     const live = Object.entries(liveObjects()).filter(([, count]) => count > 0);
     expect(live).toEqual([]);

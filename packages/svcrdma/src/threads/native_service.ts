@@ -1,0 +1,94 @@
+/**
+ * The verbs core's service queue and service transports (crates/verbs
+ * service_queue.rs, service_transport.rs), typed. They are not part of
+ * @roce-rpc/verbs' object API: they live in a process-wide registry by id, so
+ * the main thread and every worker thread reach the same native transport.
+ *
+ * The addon is loaded from the @roce-rpc/verbs package root, as that package
+ * does itself; within one thread Node hands back the instance already loaded.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What serviceTransportMetrics returns (native counters of one transport). */
+export interface NativeTransportMetrics {
+  receives: number;
+  emptyReceives: number;
+  selfEnqueues: number;
+  sqWaits: number;
+  allocations: number;
+  exhausted: number;
+  failedSends: number;
+  lostSends: number;
+  inUse: number;
+  postedReceives: number;
+  openRegistrations: number;
+  drains: Record<string, number>;
+  released: Record<string, number>;
+  batchSizes: number[];
+  /** Only from serviceTransportFinish: contexts not free at the end (a leak). */
+  leakedContexts?: number;
+}
+
+export interface ServiceQueueStats {
+  enqueues: number;
+  takes: number;
+  sleeps: number;
+  timeouts: number;
+  queued: number;
+}
+
+export interface TransportBuffers {
+  readonly receive: ArrayBuffer;
+  readonly send: ArrayBuffer;
+  readonly slotBytes: number;
+  readonly contextBytes: number;
+  readonly credits: number;
+}
+
+export interface NativeService {
+  serviceQueueCreate(): number;
+  serviceQueueTake(queueId: number, worker: number, waitMs: number): number;
+  serviceQueueReceived(queueId: number, worker: number, transportId: number): void;
+  serviceQueueVacate(queueId: number, worker: number): number;
+  serviceQueueStats(queueId: number): ServiceQueueStats;
+  serviceQueueClose(queueId: number): void;
+  serviceTransportCreate(
+    queueId: number,
+    cmId: unknown,
+    protectionDomain: unknown,
+    credits: number,
+    slotBytes: number,
+    contextsMax: number,
+    contextBytes: number,
+    sendQueueDepth: number,
+    busyPollMicros: number,
+    onClose: () => void,
+  ): number;
+  serviceTransportBuffers(transportId: number): TransportBuffers;
+  serviceTransportNextReceive(transportId: number, worker: number): number;
+  serviceTransportGetSendContext(transportId: number, worker: number, waitMs: number): number;
+  serviceTransportPostSend(transportId: number, worker: number, context: number, length: number): boolean;
+  serviceTransportRelease(transportId: number, worker: number): void;
+  serviceTransportClose(transportId: number): void;
+  serviceTransportIdle(transportId: number): boolean;
+  serviceTransportDrainQueuePair(transportId: number, onDrained: () => void): void;
+  serviceTransportFinish(transportId: number, reclaimPosted: boolean): NativeTransportMetrics;
+  serviceTransportMetrics(transportId: number): NativeTransportMetrics;
+}
+
+/** serviceTransportNextReceive's number: slot * RECEIVE_SLOT_FACTOR + byteLength (verbs' BUFFER_BYTES_MAX * 2). */
+export const RECEIVE_SLOT_FACTOR = 2 ** 17;
+/** Longest one take or send-context wait may block a worker (the native TAKE_WAIT_MAX is 1 s). */
+export const NATIVE_WAIT_MAX_MS = 1000;
+/** Worker seats of one queue (the native WORKERS_MAX). */
+export const WORKER_SEATS_MAX = 64;
+
+function load(): NativeService {
+  const verbsEntry = fileURLToPath(import.meta.resolve('@roce-rpc/verbs'));
+  const addon = join(dirname(verbsEntry), '..', 'roce-verbs.linux-x64-gnu.node');
+  return createRequire(import.meta.url)(addon) as NativeService;
+}
+
+export const nativeService: NativeService = load();

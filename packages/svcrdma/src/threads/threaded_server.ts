@@ -1,0 +1,172 @@
+/**
+ * SvcRdmaThreadedServer: RPC-over-RDMA served by worker threads (the nfsd
+ * model). The main thread keeps only the connection manager: it listens,
+ * creates each connection's native service transport before accepting, and
+ * tears connections down in the seed's order (ThreadedConnection). The
+ * `threads` workers (WorkerPool) run the svc_recv loop over every transport:
+ * take a transport with work from the native service queue, receive one RPC,
+ * let others take the transport, process it with the service module's
+ * CallHandler, reply, release (drain).
+ *
+ * Life: `SvcRdmaThreadedServer.listen()` starts the workers and resolves once
+ * each loaded the service module; `close()` stops listening, disconnects every
+ * connection, waits for their teardowns, stops the workers, closes the devices.
+ * Main thread.
+ */
+import { listen, openDevice, type ConnectionRequest, type Device, type Listener, type ProtectionDomain } from '@roce-rpc/verbs';
+import { decodeConnectPrivateData, encodeConnectPrivateData } from '../header/private_data.js';
+import { fillSvcRdmaThreadsOptions, type FilledSvcRdmaThreadsOptions, type SvcRdmaThreadsOptions } from '../options.js';
+import type { SvcRdmaGauges, SvcRdmaServerMetrics } from '../server.js';
+import { nativeService, type NativeTransportMetrics, type ServiceQueueStats } from './native_service.js';
+import { ThreadedConnection } from './threaded_connection.js';
+import { WorkerPool, type WorkerPoolMetrics } from './worker_pool.js';
+
+/** RDMA Reads a client may have outstanding against us, and we against it (Linux: svcrdma_ord). */
+const READ_DEPTH = 16;
+
+export interface SvcRdmaThreadedServerOptions extends SvcRdmaThreadsOptions {
+  /** Told about internal errors (a transport was closed, a worker died); default: ignored. */
+  onError?: (error: unknown) => void;
+}
+
+/** Counters summed over every worker thread and every transport, open and closed (cumulative). */
+export interface SvcRdmaThreadsMetrics extends SvcRdmaServerMetrics {
+  workers: WorkerPoolMetrics;
+  transports: Omit<NativeTransportMetrics, 'inUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts'>;
+  queue: ServiceQueueStats;
+}
+
+interface OpenDevice {
+  readonly device: Device;
+  readonly protectionDomain: ProtectionDomain;
+}
+
+export class SvcRdmaThreadedServer {
+  readonly connections = new Set<ThreadedConnection>();
+  private readonly counts: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
+  /** Final native counters of closed connections, folded. */
+  private readonly closedTotals: SvcRdmaThreadsMetrics['transports'] = emptyTransportTotals();
+  private readonly devices = new Map<string, OpenDevice>();
+  private readonly closedWaiters: (() => void)[] = [];
+
+  private constructor(
+    private readonly listener: Listener,
+    readonly pool: WorkerPool,
+    readonly options: FilledSvcRdmaThreadsOptions,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    listener.on('connection', (request) => void this.accept(request).catch(onError));
+  }
+
+  static async listen(options: SvcRdmaThreadedServerOptions): Promise<SvcRdmaThreadedServer> {
+    const filled = fillSvcRdmaThreadsOptions(options);
+    const onError = options.onError ?? (() => {});
+    const pool = new WorkerPool(filled.threads, filled.serviceModule, filled.serviceOptions, onError);
+    try {
+      await pool.ready();
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    const listener = listen({ address: filled.address, port: filled.port });
+    return new SvcRdmaThreadedServer(listener, pool, filled, onError);
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  private deviceFor(name: string): OpenDevice {
+    let open = this.devices.get(name);
+    if (open === undefined) {
+      const device = openDevice(name);
+      open = { device, protectionDomain: device.allocateProtectionDomain() };
+      this.devices.set(name, open);
+    }
+    return open;
+  }
+
+  private async accept(request: ConnectionRequest): Promise<void> {
+    const { cmId } = request;
+    const { protectionDomain } = this.deviceFor(cmId.deviceName);
+    const peer = decodeConnectPrivateData(request.privateData);
+    const connection = new ThreadedConnection(cmId, protectionDomain, this.pool.queueId, this.options, peer, (closed) => this.onClosed(closed));
+    this.connections.add(connection);
+    this.counts.accepted++;
+    const inline = this.options.receiveInlineBytes;
+    await cmId.accept({
+      privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
+      responderResources: Math.min(READ_DEPTH, request.initiatorDepth || 1),
+      initiatorDepth: Math.min(READ_DEPTH, request.responderResources || 1),
+    });
+  }
+
+  private onClosed(connection: ThreadedConnection): void {
+    this.connections.delete(connection);
+    this.counts.closed++;
+    addTransportTotals(this.closedTotals, connection.metrics());
+    this.pool.transportGone(connection.transportId);
+    if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
+  }
+
+  /** Cumulative counters: workers, every transport (open and closed), the service queue. */
+  metrics(): SvcRdmaThreadsMetrics {
+    const transports = emptyTransportTotals();
+    addTransportTotals(transports, this.closedTotals);
+    for (const connection of this.connections) addTransportTotals(transports, connection.metrics());
+    return { ...this.counts, workers: this.pool.metrics(), transports, queue: nativeService.serviceQueueStats(this.pool.queueId) };
+  }
+
+  /** What the server holds right now; all three return to 0 once every client has gone. */
+  gauges(): SvcRdmaGauges {
+    let sendContextsInUse = 0;
+    let openRegistrations = 0;
+    for (const connection of this.connections) {
+      const metrics = connection.metrics();
+      sendContextsInUse += metrics.inUse;
+      openRegistrations += metrics.openRegistrations;
+    }
+    return { connections: this.connections.size, sendContextsInUse, openRegistrations };
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.listener.close();
+    const idle = this.whenIdle();
+    for (const connection of this.connections) connection.disconnect();
+    await idle;
+    await this.pool.close();
+    for (const { device, protectionDomain } of this.devices.values()) {
+      protectionDomain.close();
+      device.close();
+    }
+    this.devices.clear();
+  }
+}
+
+function emptyTransportTotals(): SvcRdmaThreadsMetrics['transports'] {
+  return {
+    receives: 0,
+    emptyReceives: 0,
+    selfEnqueues: 0,
+    sqWaits: 0,
+    allocations: 0,
+    exhausted: 0,
+    failedSends: 0,
+    lostSends: 0,
+    drains: {},
+    released: {},
+    batchSizes: [],
+  };
+}
+
+function addTransportTotals(into: SvcRdmaThreadsMetrics['transports'], from: SvcRdmaThreadsMetrics['transports']): void {
+  for (const key of ['receives', 'emptyReceives', 'selfEnqueues', 'sqWaits', 'allocations', 'exhausted', 'failedSends', 'lostSends'] as const) into[key] += from[key];
+  for (const [point, count] of Object.entries(from.drains)) into.drains[point] = (into.drains[point] ?? 0) + count;
+  for (const [point, count] of Object.entries(from.released)) into.released[point] = (into.released[point] ?? 0) + count;
+  from.batchSizes.forEach((count, bucket) => (into.batchSizes[bucket] = (into.batchSizes[bucket] ?? 0) + count));
+}

@@ -1,0 +1,55 @@
+/**
+ * Per-worker RPC counters in one SharedArrayBuffer: each worker thread writes
+ * only its own row (its seat), the main thread sums the rows. A replacement
+ * worker keeps adding to its dead predecessor's row, so nothing counted is lost.
+ *
+ * Life: created by the worker pool (main thread) with one row per seat, handed
+ * to each worker in its workerData; lives as long as the pool.
+ */
+export const WORKER_COUNTERS = [
+  /** Transports taken from the service queue. */
+  'served',
+  /** RPC calls received (after an empty receive nothing is counted). */
+  'calls',
+  'inlineReplies',
+  /** RDMA_ERROR replies (header rejections, unsupported chunks, replies too large). */
+  'errorReplies',
+  /** Calls refused by the transport-header decoder. */
+  'rejected',
+  /** Calls or replies that need RDMA Read/Write chunks: not served on worker threads yet (ERR_CHUNK). */
+  'unsupportedChunks',
+  /** Replies not sent: the transport was closing or no send context came free. */
+  'droppedReplies',
+  /** Errors of ours while serving (the transport is closed; the worker goes on). */
+  'failures',
+] as const;
+export type WorkerCounter = (typeof WORKER_COUNTERS)[number];
+export type WorkerCounters = Record<WorkerCounter, number>;
+
+const COLUMNS = WORKER_COUNTERS.length;
+
+/** One worker's row. */
+export class WorkerCounterRow {
+  private readonly row: Float64Array;
+
+  constructor(shared: SharedArrayBuffer, seat: number) {
+    this.row = new Float64Array(shared, seat * COLUMNS * Float64Array.BYTES_PER_ELEMENT, COLUMNS);
+  }
+
+  add(counter: WorkerCounter, amount = 1): void {
+    this.row[WORKER_COUNTERS.indexOf(counter)]! += amount;
+  }
+}
+
+/** Rows for `seats` workers. */
+export function createCounterTable(seats: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(seats * COLUMNS * Float64Array.BYTES_PER_ELEMENT);
+}
+
+/** Every row summed (a snapshot: rows are written while we read). */
+export function sumCounters(shared: SharedArrayBuffer): WorkerCounters {
+  const all = new Float64Array(shared);
+  const sums = Object.fromEntries(WORKER_COUNTERS.map((name) => [name, 0])) as WorkerCounters;
+  for (let index = 0; index < all.length; index++) sums[WORKER_COUNTERS[index % COLUMNS]!] += all[index]!;
+  return sums;
+}
