@@ -63,6 +63,21 @@ describe('TimerWheel', () => {
     expect(far.firedAtMs[0]!).toBeGreaterThanOrEqual(deadline);
   });
 
+  it('fires a deadline already past on the next tick while the wheel is running', async () => {
+    const wheel = new TimerWheel();
+    const keepsRunning = new Recorder();
+    const late = new Recorder();
+    wheel.schedule(keepsRunning, performance.now() + 1000);
+    await settle(30);
+    const scheduledAt = performance.now();
+    wheel.schedule(late, scheduledAt - 10);
+    await settle(40);
+    expect(late.firedAtMs).toHaveLength(1);
+    expect(late.firedAtMs[0]! - scheduledAt).toBeLessThan(40);
+    wheel.cancel(keepsRunning);
+    expect(wheel.size).toBe(0);
+  });
+
   it('lets an entry schedule itself again from its own timer', async () => {
     const wheel = new TimerWheel();
     let fired = 0;

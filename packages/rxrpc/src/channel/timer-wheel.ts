@@ -44,10 +44,13 @@ export class TimerWheel {
     return this.scheduled;
   }
 
-  /** Sets (or moves) the entry's deadline. */
+  /** Sets (or moves) the entry's deadline; a deadline already past fires on the next tick. */
   schedule(entry: WheelEntry, atMs: number): void {
-    // A slot is processed once its tick has fully begun, so put the entry in the tick after its deadline.
-    const slot = (Math.floor(atMs / TICK_MS) + 1) & (SLOTS - 1);
+    if (this.interval === undefined) this.start();
+    // A slot is processed once its tick has fully begun, so put the entry in the tick after its deadline —
+    // but never in a slot already processed, which would hold it for a whole revolution.
+    const tick = Math.max(Math.floor(atMs / TICK_MS) + 1, this.processedTick + 1);
+    const slot = tick & (SLOTS - 1);
     if (entry.wheelSlot === slot) {
       entry.wheelAtMs = atMs;
       return;
@@ -57,7 +60,6 @@ export class TimerWheel {
     this.slots[slot]!.add(entry);
     entry.wheelSlot = slot;
     entry.wheelAtMs = atMs;
-    if (this.interval === undefined) this.start();
   }
 
   cancel(entry: WheelEntry): void {
@@ -84,8 +86,11 @@ export class TimerWheel {
     const currentTick = Math.floor(nowMs / TICK_MS);
     // A late turn of the event loop catches up, but one revolution visits every slot.
     const first = Math.max(this.processedTick + 1, currentTick - SLOTS + 1);
-    for (let tick = first; tick <= currentTick; tick++) this.fireDue(this.slots[tick & (SLOTS - 1)]!, nowMs);
-    this.processedTick = currentTick;
+    for (let tick = first; tick <= currentTick; tick++) {
+      // Set first: an entry its slot's handlers schedule for a past deadline goes to the next slot.
+      this.processedTick = tick;
+      this.fireDue(this.slots[tick & (SLOTS - 1)]!, nowMs);
+    }
   }
 
   private fireDue(slot: Set<WheelEntry>, nowMs: number): void {
