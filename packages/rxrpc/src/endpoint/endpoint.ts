@@ -62,6 +62,14 @@ export interface EndpointOwner {
  * the send happens inside socket.send(). Names (a client's connect) still
  * go through dns.lookup.
  */
+/**
+ * Socket receive and send buffers. Linux's 208 KiB default holds about two
+ * calls' windows of jumbograms (64 packets each, at skb size): four calls of
+ * one connection arriving together overflowed it and every drop cost a
+ * retransmission timeout. Linux caps this at net.core.rmem_max / wmem_max.
+ */
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
 let lastLiteral = '';
 let lastLiteralFamily = 0;
 
@@ -98,6 +106,8 @@ export class Endpoint {
       ipv6Only: false,
       reusePort: options.reusePort,
       lookup: lookupLiteralAtOnce,
+      recvBufferSize: SOCKET_BUFFER_BYTES,
+      sendBufferSize: SOCKET_BUFFER_BYTES,
     });
     this.socket.on('message', (message, remote) => this.receive(message, remote));
     // A send error (ICMP port unreachable surfacing on Linux) must not kill the process;
