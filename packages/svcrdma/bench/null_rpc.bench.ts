@@ -146,7 +146,7 @@ async function startServer(...args: string[]): Promise<ChildProcess> {
 }
 const server = await startServer(String(OUR_PORT));
 // The same in its own process, served by worker threads blocking in the verbs core.
-const threaded = await startServer(String(OUR_THREADS_PORT), String(threads));
+const threadedServer = await startServer(String(OUR_THREADS_PORT), String(threads));
 // And in this process, sharing the client's event loop (one poller spinning instead of two).
 const dispatcher = new Dispatcher().addVersion(NFS_PROGRAM, { name: 'NFS4_NULL', version: NFS_V4, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
 const inProcess = SvcRdmaServer.listen(dispatcher, { address, port: OUR_IN_PROCESS_PORT });
@@ -164,7 +164,7 @@ for (const outstanding of [1, 4, 16]) {
   console.log(`    ours, client process: ${describeLoad(oursShared)}  (${ratios(oursShared, kernel)})`);
 }
 await inProcess.close();
-for (const child of [server, threaded]) {
+for (const child of [server, threadedServer]) {
   child.stdin!.end();
   await once(child, 'exit');
 }
