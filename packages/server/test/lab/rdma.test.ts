@@ -9,7 +9,7 @@ import { xdrOptional, xdrString, xdrStruct, xdrVariableOpaque, xdrVoid } from '@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import demo, { DEMO_PROGRAM, DEMO_VERSION } from '../../src/service/demo-service.js';
 import { ServiceClient } from '../../src/index.js';
-import { freePort, scrapeUntil, startServer, type RunningServer } from '../helpers.js';
+import { freePort, scrape, scrapeUntil, startServer, type RunningServer } from '../helpers.js';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const opaque = xdrVariableOpaque(65536);
@@ -61,6 +61,18 @@ describe('RDMA where a device exists: one service over three transports', () => 
     for (const name of ['rocerpc_svcrdma_send_context_allocations_total', 'rocerpc_svcrdma_release_list_drains_total', 'rocerpc_svcrdma_sq_waits_total', 'rocerpc_svcrdma_connections 1']) {
       expect(text).toContain(name);
     }
+  });
+
+  it('counts a connection that opened and closed between two scrapes (svcrdma counters are cumulative)', async () => {
+    const allocations = 'rocerpc_svcrdma_send_context_allocations_total';
+    const before = await scrape(server.metricsUrl, allocations);
+    const closedBefore = await scrape(server.metricsUrl, 'rocerpc_svcrdma_connections_closed_total');
+    const brief = await RdmaRpcClient.connect({ address, port: rdmaPort });
+    for (let call = 0; call < 5; call++) await brief.call(DEMO_PROGRAM, DEMO_VERSION, 0, xdrVoid, undefined, xdrVoid);
+    await brief.close();
+    expect(await scrapeUntil(server.metricsUrl, 'rocerpc_svcrdma_connections_closed_total', closedBefore + 1, 60_000)).toBe(closedBefore + 1);
+    // Its send contexts were never scraped while it was open; they still count, and the counter never goes down.
+    expect(await scrape(server.metricsUrl, allocations)).toBeGreaterThan(before);
   });
 
   it('SIGTERM with an RDMA client connected: the process drains, disconnects its queue pairs and exits 0', async () => {
