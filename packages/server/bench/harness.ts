@@ -78,10 +78,22 @@ export function buildLoadGenerator(): string {
 export async function startServer(args: string[]): Promise<Server> {
   const tcpPort = await freePort();
   const udpPort = await freePort();
-  const child = spawn(process.execPath, [CLI, '--tcp-port', String(tcpPort), '--udp-port', String(udpPort), '--metrics-port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--tcp-port', String(tcpPort), '--udp-port', String(udpPort), '--metrics-port', '0', '--log-level', 'info', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The warm spare boots after the serving processes (seconds of CPU on a loaded machine): measuring before it is
+  // ready would count its boot as server CPU and let it take CPU from the processes under test. Info logs nothing per
+  // call, and stdout is read to the end so that the server never blocks on a full pipe.
+  const spareReady = new Promise<void>((resolve, reject) => {
+    let pending = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      if (pending.includes('"msg":"warm spare ready"')) resolve();
+      pending = pending.slice(pending.lastIndexOf('\n') + 1);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
   const metricsUrl = await new Promise<string>((resolve, reject) => {
     let output = '';
-    // The start banner on stderr (JSON logs on stdout may be filtered by --log-level).
+    // The start banner is on stderr.
     child.stderr!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const match = /metrics\s+(http:\S+)/.exec(output);
@@ -90,6 +102,8 @@ export async function startServer(args: string[]): Promise<Server> {
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
   child.stderr!.pipe(process.stderr);
+  await spareReady;
+  await quiet(child.pid!);
   return {
     child,
     tcpPort,
@@ -103,9 +117,28 @@ export async function startServer(args: string[]): Promise<Server> {
   };
 }
 
+/** Idle: the server's processes together use less than this share of a core over a QUIET_WINDOW_MS window. */
+const QUIET_CORES_MAX = 0.05;
+const QUIET_WINDOW_MS = 500;
+/** A spare that keeps busy this long after "ready" is measured anyway (the bench then prints its CPU in the server's). */
+const QUIET_WAIT_MAX_MS = 30_000;
+
+/** Waits until the server's processes are idle: the spare finishes its boot (JIT, threads) after it reports ready. */
+async function quiet(supervisor: number): Promise<void> {
+  const total = (): number => serverPidsOf(supervisor).reduce((sum, pid) => sum + cpuMs(pid), 0);
+  for (const deadline = Date.now() + QUIET_WAIT_MAX_MS; Date.now() < deadline; ) {
+    const before = total();
+    await new Promise((resolve) => setTimeout(resolve, QUIET_WINDOW_MS));
+    if (total() - before <= QUIET_CORES_MAX * QUIET_WINDOW_MS) return;
+  }
+}
+
 /** The supervisor and the processes it forked (server processes and the warm spare). */
 function serverPids(server: Server): number[] {
-  const supervisor = server.child.pid!;
+  return serverPidsOf(server.child.pid!);
+}
+
+function serverPidsOf(supervisor: number): number[] {
   const children = readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim();
   return [supervisor, ...(children === '' ? [] : children.split(' ').map(Number))];
 }

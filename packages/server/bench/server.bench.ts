@@ -64,7 +64,7 @@ interface Run {
 
 async function measure(generator: string, { transport, serverArgs }: Configuration): Promise<Map<number, Run[]>> {
   const servers = new Map<number, Server>();
-  for (const processes of PROCESS_COUNTS) servers.set(processes, await startServer(['--processes', String(processes), '--threads', '1', '--log-level', 'warn', ...serverArgs]));
+  for (const processes of PROCESS_COUNTS) servers.set(processes, await startServer(['--processes', String(processes), '--threads', '1', ...serverArgs]));
   const runs = new Map<number, Run[]>(PROCESS_COUNTS.map((processes) => [processes, []]));
   try {
     for (const server of servers.values()) await runLoad(generator, server, transport, { ...SHAPES[transport], durationMs: WARMUP_MS });

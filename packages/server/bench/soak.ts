@@ -15,7 +15,7 @@ const MIB = 1024 * 1024;
 const FLAT_RATIO_MAX = 1.1;
 
 const generator = buildLoadGenerator();
-const server = await startServer(['--processes', '2', '--threads', '1', '--log-level', 'warn']);
+const server = await startServer(['--processes', '2', '--threads', '1']);
 const samples: { atS: number; rssMiB: number; calls: number }[] = [];
 const started = Date.now();
 let errors = 0;
