@@ -8,7 +8,11 @@ import { MAX_SOFT_ACKS } from './protocol.js';
 export interface CallTimingOptions {
   /** Delay before an unrequested ACK is sent, so a reply can carry the acknowledgement instead. */
   ackDelayMs?: number;
-  /** Lower bound of the retransmission timeout; loopback RTTs are far below it. */
+  /**
+   * Lower bound of the retransmission timeout. Loopback RTTs are far below it, but a receiving
+   * thread descheduled on a loaded host answers late: each spurious timeout collapses cwnd to 1
+   * (OpenAFS adds 200 ms to its RTO for the same reason; TCP's minimum is 200 ms too).
+   */
   minRetransmitTimeoutMs?: number;
   /** Retransmission timeout before the first RTT sample. */
   initialRetransmitTimeoutMs?: number;
@@ -38,7 +42,7 @@ export type FilledCallOptions = Required<CallOptions>;
 
 export const kDefaultCallOptions: FilledCallOptions = Object.freeze({
   ackDelayMs: 5,
-  minRetransmitTimeoutMs: 40,
+  minRetransmitTimeoutMs: 200,
   initialRetransmitTimeoutMs: 500,
   maxRetransmitTimeoutMs: 8_000,
   keepaliveMs: 5_000,
