@@ -547,6 +547,11 @@ impl ServiceTransport {
         if self.links.read().expect("links lock").is_some() { 2 } else { 0 }
     }
 
+    /// Completed Receives not yet taken by a worker (a snapshot).
+    pub fn queued_receives(&self) -> usize {
+        self.receives.len()
+    }
+
     pub fn posted_receives(&self) -> u32 {
         self.posted_receives.load(Ordering::Acquire)
     }

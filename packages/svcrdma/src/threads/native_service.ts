@@ -24,6 +24,10 @@ export interface NativeTransportMetrics {
   inUse: number;
   postedReceives: number;
   openRegistrations: number;
+  /** State now: BUSY 1, DATA 2, CLOSE 4. */
+  flags: number;
+  /** Completed Receives no worker has taken yet. */
+  queuedReceives: number;
   drains: Record<string, number>;
   released: Record<string, number>;
   batchSizes: number[];

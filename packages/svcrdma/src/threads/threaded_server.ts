@@ -32,7 +32,7 @@ export interface SvcRdmaThreadedServerOptions extends SvcRdmaThreadsOptions {
 /** Counters summed over every worker thread and every transport, open and closed (cumulative). */
 export interface SvcRdmaThreadsMetrics extends SvcRdmaServerMetrics {
   workers: WorkerPoolMetrics;
-  transports: Omit<NativeTransportMetrics, 'inUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts'>;
+  transports: Omit<NativeTransportMetrics, 'inUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts' | 'flags' | 'queuedReceives'>;
   queue: ServiceQueueStats;
 }
 
@@ -90,7 +90,15 @@ export class SvcRdmaThreadedServer {
     const { cmId } = request;
     const { protectionDomain } = this.deviceFor(cmId.deviceName);
     const peer = decodeConnectPrivateData(request.privateData);
-    const connection = new ThreadedConnection(cmId, protectionDomain, this.pool.queueId, this.options, peer, (closed) => this.onClosed(closed));
+    let connection: ThreadedConnection;
+    try {
+      connection = new ThreadedConnection(cmId, protectionDomain, this.pool.queueId, this.options, peer, (closed) => this.onClosed(closed));
+    } catch (error) {
+      // No transport (the device refused a CQ, QP or registration): refuse the client, keep serving others.
+      cmId.reject();
+      cmId.close();
+      throw error;
+    }
     this.connections.add(connection);
     this.counts.accepted++;
     const inline = this.options.receiveInlineBytes;
