@@ -1,9 +1,10 @@
+import { createServer } from 'node:net';
 import { mount3, nfs3 } from '@roce-rpc/nfs3';
 import { OncRpcTcpClient } from '@roce-rpc/oncrpc';
 import { procedureNamed } from '@roce-rpc/xdr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerError, fillServerOptions, resolveCommandLine } from '../src/index.js';
-import { freePort, scrape, scrapeUntil, startServer, type RunningServer } from './helpers.js';
+import { freePort, runCli, scrape, scrapeUntil, startServer, type RunningServer } from './helpers.js';
 
 function refusalField(run: () => unknown): string | undefined {
   try {
@@ -78,4 +79,17 @@ describe('the NFS export runs in server process 0, supervised like the others', 
     expect(await scrapeUntil(server.metricsUrl, 'rocerpc_process_restarts_total', 1)).toBe(1);
     expect(await server.stop()).toBe(0);
   }, 120_000);
+
+  it('refuses to start when the MOUNT port is taken: exit 1, ERR_SERVER_ADDRESS_IN_USE naming nfsMountPort', async () => {
+    const mountPort = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(mountPort, '127.0.0.1', resolve));
+    try {
+      const run = runCli(['--processes', '1', '--transports', 'tcp', '--tcp-port', '0', '--metrics-port', '0', '--nfs', 'memory', '--nfs-port', String(await freePort()), '--nfs-mount-port', String(mountPort)]);
+      expect(await run.exit).toBe(1);
+      expect(run.stderr()).toMatch(new RegExp(`nfsMountPort: 127\\.0\\.0\\.1:${mountPort} is already in use \\[ERR_SERVER_ADDRESS_IN_USE\\]`));
+    } finally {
+      squatter.close();
+    }
+  }, 60_000);
 });

@@ -1,6 +1,8 @@
 /**
- * The deployable server (@roce-rpc/server's `roce-rpc-server --nfs memory`) serves the export over
- * TCP and RDMA: the guest kernel mounts it both ways and sees the same files.
+ * The deployable server (@roce-rpc/server's `roce-rpc-server --nfs memory`) serves the export from
+ * its server process 0 over TCP and RDMA: the guest kernel mounts it both ways and sees the same
+ * files; the export's calls and svcrdma gauges are on /metrics; kill -9 of the process serving it
+ * → the supervisor's replacement serves a new mount.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,11 +11,52 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { address, dropCaches, mountAt, mountLine, requireLab, roundTrip, run, shell } from './kernel-mount.js';
 
 const serverCli = fileURLToPath(new URL('../../../server/dist/cli.js', import.meta.url));
-const banner = /NFSv3\s+memory: nfs tcp (\d+), mount tcp (\d+), nfs rdma (\d+)/;
+/** Fixed: a replacement process binds the same ports again (port 0 would pick new ones). */
+const ports = { tcp: 2049, mount: 20048, rdma: 20051 };
+const rdmaMount = { port: ports.rdma, mountPort: ports.mount, proto: 'rdma' } as const;
 
-describe('roce-rpc-server --nfs memory', () => {
+interface LogLine {
+  msg: string;
+  pid: number;
+  [field: string]: unknown;
+}
+
+/** The server's stdout (pino JSON) and stderr (the banner). */
+class ServerOutput {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+
+  constructor(readonly child: ChildProcess) {
+    let pending = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const parts = (pending + chunk.toString()).split('\n');
+      pending = parts.pop()!;
+      for (const part of parts) if (part.startsWith('{')) this.lines.push(JSON.parse(part) as LogLine);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+  }
+
+  async waitFor(predicate: (line: LogLine) => boolean, what: string, timeoutMs = 240_000): Promise<LogLine> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(predicate);
+      if (found !== undefined) return found;
+      if (this.child.exitCode !== null) throw new Error(`server exited ${this.child.exitCode}: ${this.stderr}`);
+      if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}: ${this.lines.map((line) => line.msg).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+async function scrape(metricsUrl: string, series: string): Promise<number> {
+  const line = (await (await fetch(metricsUrl)).text()).split('\n').find((each) => each.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+describe('roce-rpc-server --nfs memory: the export in server process 0', () => {
   let server: ChildProcess;
-  let ports: { tcp: number; mount: number; rdma: number };
+  let output: ServerOutput;
+  let metricsUrl: string;
 
   beforeAll(async () => {
     requireLab();
@@ -21,17 +64,13 @@ describe('roce-rpc-server --nfs memory', () => {
     await run('modprobe', ['rpcrdma']);
     server = spawn(process.execPath, [
       serverCli, '--host', address, '--processes', '1', '--threads', '1', '--transports', 'tcp', '--tcp-port', '0', '--metrics-port', '0',
-      '--nfs', 'memory', '--nfs-port', '0', '--nfs-mount-port', '0', '--nfs-rdma-port', '20051', '--log-level', 'warn',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    server.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    while (!banner.test(stderr)) {
-      if (server.exitCode !== null) throw new Error(`server exited ${server.exitCode}: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const [, tcp, mount, rdma] = banner.exec(stderr)!.map(Number);
-    ports = { tcp: tcp!, mount: mount!, rdma: rdma! };
+      '--nfs', 'memory', '--nfs-port', String(ports.tcp), '--nfs-mount-port', String(ports.mount), '--nfs-rdma-port', String(ports.rdma),
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    output = new ServerOutput(server);
     // The supervisor and its server process start under emulation with the host's load: minutes.
+    await output.waitFor((line) => line.msg === 'listening', 'the server to listen');
+    expect(output.stderr).toMatch(new RegExp(`NFSv3\\s+memory: nfs tcp ${ports.tcp}, mount tcp ${ports.mount}, nfs rdma ${ports.rdma} \\(process 0\\)`));
+    metricsUrl = /metrics\s+(http:\S+)/.exec(output.stderr)![1]!;
   }, 300_000);
 
   afterAll(async () => {
@@ -42,15 +81,33 @@ describe('roce-rpc-server --nfs memory', () => {
     }
   });
 
-  it('is mounted over RDMA and over TCP, both seeing the same bytes, and stops on SIGTERM', async () => {
-    await mountAt('/tmp/server-rdma', { port: ports.rdma, mountPort: ports.mount, proto: 'rdma' });
+  it('is mounted over RDMA and over TCP, both seeing the same bytes; its calls and RDMA connection are on /metrics', async () => {
+    await mountAt('/tmp/server-rdma', rdmaMount);
     expect(await mountLine('/tmp/server-rdma')).toContain('proto=rdma');
     await roundTrip('/tmp/server-rdma', 'through-rdma', 1024 * 1024 + 7);
     await mountAt('/tmp/server-tcp', { port: ports.tcp, mountPort: ports.mount, proto: 'tcp' });
     await dropCaches();
     await shell('cmp /tmp/source-through-rdma /tmp/server-tcp/through-rdma');
+    expect(await scrape(metricsUrl, 'rocerpc_calls_total{transport="rdma",program="100003",procedure="NFSPROC3_WRITE",status="success"}')).toBeGreaterThan(0);
+    expect(await scrape(metricsUrl, 'rocerpc_calls_total{transport="tcp",program="100005",procedure="MOUNTPROC3_MNT",status="success"}')).toBeGreaterThanOrEqual(2);
+    expect(await scrape(metricsUrl, 'rocerpc_svcrdma_connections')).toBe(1);
     await run('umount', ['/tmp/server-rdma']);
     await run('umount', ['/tmp/server-tcp']);
+  });
+
+  it('kill -9 of the process serving NFS: the supervisor replaces it, and a new mount is served', async () => {
+    const owner = await output.waitFor((line) => line.msg === 'nfs export listening', 'the export');
+    process.kill(owner.pid, 'SIGKILL');
+    const replacement = await output.waitFor((line) => line.msg === 'nfs export listening' && line.pid !== owner.pid, 'the replacement to serve the export');
+    expect(replacement.process).toBe(0);
+    await mountAt('/tmp/server-rdma', rdmaMount);
+    await roundTrip('/tmp/server-rdma', 'after-kill', 100_003);
+    expect(await scrape(metricsUrl, 'rocerpc_process_restarts_total')).toBe(1);
+    expect(await scrape(metricsUrl, 'rocerpc_svcrdma_connections')).toBe(1);
+    await run('umount', ['/tmp/server-rdma']);
+  });
+
+  it('stops on SIGTERM with exit 0', async () => {
     server.kill('SIGTERM');
     const [code] = await once(server, 'exit');
     expect(code).toBe(0);

@@ -15,6 +15,7 @@ import type { NfsServer, NfsServerPorts } from '@roce-rpc/nfs3';
 import { Dispatcher, type DispatchOptions, type RpcReply, type RpcTransportContext } from '@roce-rpc/oncrpc';
 import type { Logger } from 'pino';
 import type { FilledServerOptions } from '../config/options.js';
+import { ServerError, ServerErrorCode } from '../errors.js';
 import type { CallMetrics, CallSeries } from '../metrics/call-metrics.js';
 import type { CallTransport } from '../service/definition.js';
 import { kReplyStatus } from '../transports/metered-dispatcher.js';
@@ -106,7 +107,11 @@ export async function startNfsExport(options: FilledServerOptions, processIndex:
     rdma: (await rdmaAvailable()) ? { port: options.nfsRdmaPort, workers: options.threads } : undefined,
     dispatcher: new CountingNfsDispatcher(callMetrics, procedureNames, log),
   });
-  const ports = await server.start();
+  const ports = await server.start().catch((error: NodeJS.ErrnoException & { port?: number }) => {
+    if (error.code !== 'EADDRINUSE') throw error;
+    const field = error.port === options.nfsMountPort ? 'nfsMountPort' : 'nfsPort';
+    throw new ServerError(ServerErrorCode.ADDRESS_IN_USE, `${field}: ${options.host}:${error.port} is already in use`, field);
+  });
   log.info({ nfs: options.nfs, ...ports }, 'nfs export listening');
   return { server, ports };
 }
