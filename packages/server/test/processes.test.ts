@@ -115,7 +115,9 @@ describe('SIGTERM drains within its bound: a call longer than drainTimeoutMs doe
       const udp = await ServiceClient.connect(fixture, { transport: 'udp', port: server.udpPort, timeoutMs: 3_000 });
       clients.push(udp);
       const stuck = [tcp.call('sleep', 30_000), udp.call('sleep', 30_000)].map((call) => call.then(() => 'answered', (error: { code?: string }) => error.code ?? 'error'));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Both calls in service before SIGTERM (on a loaded machine they can take a while to start).
+      expect(await scrapeUntil(server.metricsUrl, 'rocerpc_calls_in_flight{transport="tcp_rdma"}', 1)).toBe(1);
+      expect(await scrapeUntil(server.metricsUrl, 'rocerpc_calls_in_flight{transport="udp"}', 1)).toBe(1);
       const started = Date.now();
       server.child.kill('SIGTERM');
       expect(await server.exit).toBe(0);

@@ -23,7 +23,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { MetricsEndpoint } from '../metrics/metrics-endpoint.js';
 import { ENV_FILLED_OPTIONS, ENV_INSTANCE_ID, ENV_PROCESS_INDEX, SPARE_PROCESS_INDEX, isProcessMessage, type ActivateSpare, type ProcessReady } from './messages.js';
 
-/** A process that lived at least this long before dying starts over at the first backoff step. */
+/** A process that served at least this long before dying starts over at the first backoff step. */
 const STABLE_LIFETIME_MS = 10_000;
 /** After drainTimeoutMs, how long a process may take to close and exit before SIGKILL. */
 const EXIT_GRACE_MS = 2_000;
@@ -31,6 +31,7 @@ const EXIT_GRACE_MS = 2_000;
 interface Slot {
   index: number;
   worker: Worker | undefined;
+  /** When the slot's process started serving (when it was attached, until it serves): its lifetime for the backoff. */
   startedAt: number;
   backoffMs: number;
   ready: ProcessReady | undefined;
@@ -140,6 +141,8 @@ export class Supervisor {
         return;
       }
       slot.ready = message;
+      // A slow boot (seconds on a loaded machine) is not a stable life: a crash right after serving is quick.
+      slot.startedAt = Date.now();
       this.log.info({ process: slot.index, serverPid: message.pid }, 'server process ready');
       this.metrics.processes.set(this.slots.filter((each) => each.ready !== undefined).length);
       if (!this.started && this.slots.every((each) => each.ready !== undefined)) this.startWaiter?.resolve();
