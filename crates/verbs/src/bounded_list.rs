@@ -574,7 +574,10 @@ mod tests {
     /// to be drained before pushing the next, so a value a drain misses with
     /// no wake stays stranded (nothing pushes after it) and the drainer, which
     /// drains only when woken, times out. Pushes race the drains' clears and
-    /// swaps on every round.
+    /// swaps on every round. Not caught on a 2-core host (tried): a drain
+    /// clearing `pending` after its swaps instead of before; the window is a
+    /// few instructions wide. That order rests on the argument in the file's
+    /// comment.
     #[test]
     fn a_push_racing_a_drain_is_never_stranded() {
         const ROUNDS: u64 = 10_000;
