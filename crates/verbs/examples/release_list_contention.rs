@@ -11,9 +11,7 @@
 //! wins a CPU on a small machine). The lock-free side is `BoundedList`, the
 //! whole of `ReleaseList` but for its full-list assertion (here a full list
 //! makes the producer retry, as the mutex side does): a node popped from
-//! its pool, one swap on the producer's own shard head and a read of the
-//! shared `pending` flag per append; a clear of the flag and one swap per
-//! shard per drain. The
+//! its pool and one compare-and-swap per append, one swap per drain. The
 //! mutex side is the best a shared queue behind a lock does: a std
 //! `Mutex<VecDeque>`, one value per lock for a producer (a completion
 //! appends one Send), the whole batch per lock for the drainer (it swaps the

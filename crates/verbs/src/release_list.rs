@@ -7,21 +7,16 @@
 //! transport's owner drains the list between RPCs and releases the buffers
 //! itself, in a batch (Linux svcrdma's `sc_send_release_list`).
 //!
-//! The empty -> non-empty transition wakes the owner (the `waker`, a
+//! The empty -> non-empty transition wakes the owner once (the `waker`, a
 //! threadsafe call into JavaScript): under load the owner's own drains keep
 //! the list non-empty between appends and nobody is woken; only the trailing
-//! edge of a burst pays for a wake-up. A wake is never lost, and rarely
-//! doubled: an append racing a drain may wake the owner for a value that
-//! drain took (the woken drain finds nothing). A failed or flushed Send is appended
+//! edge of a burst pays for a wake-up. A failed or flushed Send is appended
 //! like any other, its value marked with `FAILED_BIT`, and sets `closing`.
 //!
-//! The list is a `BoundedList` (Linux's llist with a fixed node pool, its
-//! head sharded per completion thread): an append is one swap on its
-//! thread's own head after taking a node, plus a read of the shared
-//! `pending` flag (a swap only when it finds it clear: the transition); a
-//! drain swaps every head out, so several workers serving one transport may
-//! drain at once. Ids come out in order per completion thread (all Sends of
-//! one QP complete on one), not across threads.
+//! The list is a `BoundedList` (Linux's llist with a fixed node pool): an
+//! append is one compare-and-swap after taking a node, the append that found
+//! the list empty is the transition, and a drain swaps the whole batch out,
+//! so several workers serving one transport may drain at once.
 //!
 //! Life: created by JavaScript (`new ReleaseList(capacity, { onPending })`)
 //! or Rust, shared by `Arc` with the completion threads that append to it;
@@ -48,8 +43,8 @@ pub struct ReleaseList {
 }
 
 impl ReleaseList {
-    /// A list of `capacity` ids (2..=MAX) that calls `waker` on each
-    /// empty -> non-empty transition (at least once, never missed).
+    /// A list of `capacity` ids (2..=MAX) that calls `waker`
+    /// on each empty -> non-empty transition.
     pub fn new(capacity: usize, waker: Option<Waker>) -> ReleaseList {
         ReleaseList { queue: BoundedList::new(capacity), waker, closing: AtomicBool::new(false) }
     }
@@ -70,8 +65,8 @@ impl ReleaseList {
     }
 
     /// Appends a completed Send's id without locking; any thread may call
-    /// it. Returns true when this append is the one that reports the list
-    /// non-empty to its owner, in which case the owner has been woken.
+    /// it. Returns true when this append took the list from empty to
+    /// non-empty, in which case the owner has been woken.
     pub fn push(&self, wr_id: u64) -> bool {
         assert!(wr_id < FAILED_BIT, "wrId {wr_id:#x} does not fit below the failed bit");
         self.append(wr_id)
@@ -101,8 +96,7 @@ impl ReleaseList {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Hands up to `max` ids to `visit`, oldest first per completion
-    /// thread; returns how many.
+    /// Hands up to `max` ids to `visit`, oldest first; returns how many.
     /// Ids beyond `max` stay on the list and wake the owner again, as a
     /// transition would. Concurrent drains each get ids no other gets.
     pub fn drain(&self, max: usize, visit: impl FnMut(u64)) -> usize {

@@ -9,9 +9,8 @@
  * completion's wrId here (wrIds below the CQ's `releaseWrIdLimit`) without
  * waking JavaScript per completion: a failed or flushed Send is appended
  * with {@link RELEASE_FAILED_BIT} set and sets `closing`. Only the list's
- * empty -> non-empty transition calls `onPending` (at least once, never
- * missed: an append racing a drain may add one call whose drain finds
- * nothing), on the thread that created the list; under load the owner's own drains keep the list
+ * empty -> non-empty transition calls `onPending`, once, on the thread that
+ * created the list; under load the owner's own drains keep the list
  * non-empty and nobody is woken.
  *
  * The list must hold every Send that can be in flight at once (size it to
@@ -34,9 +33,8 @@ export const RELEASE_FAILED_BIT = 2 ** 52;
 /** Options of {@link ReleaseList}. */
 export interface ReleaseListOptions {
   /**
-   * Called on this thread at least once per empty -> non-empty transition
-   * (and again if a drain had to leave ids behind): the owner should drain
-   * soon. A call may find the list already drained.
+   * Called on this thread once per empty -> non-empty transition (and again
+   * if a drain had to leave ids behind): the owner should drain soon.
    */
   onPending?: () => void;
 }
@@ -66,8 +64,8 @@ export class ReleaseList {
 
   /**
    * Appends an id (JavaScript producers; `failed` marks it and sets
-   * `closing`). Returns true when this append reports the empty -> non-empty
-   * transition, `onPending` then queued.
+   * `closing`). Returns true on the empty -> non-empty transition, when
+   * `onPending` has been queued.
    */
   push(wrId: number, failed = false): boolean {
     return native(() => binding.releaseListPush(this.#handle, wrId, failed));

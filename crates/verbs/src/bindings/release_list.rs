@@ -2,8 +2,8 @@
 //! `releaseListLength`, `releaseListClosing`, `releaseListClose`. A list
 //! handle can also be given to `cqCreate`, whose completion thread then
 //! appends every Send completion's work request id to it (failures marked)
-//! instead of waking JavaScript; the list's `onPending` is called at least
-//! once per empty -> non-empty transition, never missed.
+//! instead of waking JavaScript; the list's `onPending` is called once per
+//! empty -> non-empty transition.
 
 use crate::error::{Result, VerbsError};
 use crate::napi::function::{export, Arguments};
