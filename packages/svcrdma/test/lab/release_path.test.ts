@@ -6,10 +6,10 @@
  * that goes away with calls in flight is torn down after qp.drain(), so every
  * posted Send is accounted for before the contexts go, none reclaimed blind.
  */
-import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
 import { xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
+import { nullDispatcher } from './null_dispatcher.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const PROGRAM = 0x2000_0102;
@@ -17,11 +17,7 @@ const PROGRAM = 0x2000_0102;
 const PORT = 20053;
 const VERSION = 1;
 
-const dispatcher = new Dispatcher().addVersion(
-  PROGRAM,
-  { name: 'RELEASEPATH', version: VERSION, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] },
-  {},
-);
+const dispatcher = nullDispatcher(PROGRAM, VERSION, 'RELEASEPATH');
 
 let server: SvcRdmaServer;
 

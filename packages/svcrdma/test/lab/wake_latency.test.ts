@@ -8,10 +8,10 @@
  * The bounds are generous on purpose (a loaded 2-vCPU TCG guest): they catch
  * wake-ups that are lost or recovered by a timer, not small slowdowns.
  */
-import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
 import { xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
+import { nullDispatcher } from './null_dispatcher.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const PROGRAM = 0x2000_0103;
@@ -27,11 +27,7 @@ const CALL_BOUND_MS = 2000;
 /** Longer than the poller's 20 ms burst window: the next call must come through a fresh wake. */
 const IDLE_PAUSE_MS = 40;
 
-const dispatcher = new Dispatcher().addVersion(
-  PROGRAM,
-  { name: 'WAKELATENCY', version: VERSION, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] },
-  {},
-);
+const dispatcher = nullDispatcher(PROGRAM, VERSION, 'WAKELATENCY');
 
 let server: SvcRdmaServer;
 let client: RdmaRpcClient;
