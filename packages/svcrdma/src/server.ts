@@ -9,7 +9,7 @@
  * connection, waits for their teardowns, stops the service pool and closes the
  * devices. Main thread.
  */
-import { listen, openDevice, type ConnectionRequest, type Device, type Listener, type ProtectionDomain } from '@roce-rpc/verbs';
+import { listen, type ConnectionRequest, type Listener } from '@roce-rpc/verbs';
 import { decodeConnectPrivateData, encodeConnectPrivateData } from './header/private_data.js';
 import { fillSvcRdmaOptions, type FilledSvcRdmaOptions, type SvcRdmaOptions } from './options.js';
 import { ServicePool } from './transport/service_pool.js';
@@ -17,6 +17,7 @@ import { EventLoopPoller } from './transport/completion_poller.js';
 import type { CallHandler } from './transport/transport.js';
 import { VerbsConnection } from './transport/verbs_connection.js';
 import { DRAIN_BATCH_BUCKETS, type DrainPoint } from './transport/send_context.js';
+import { OpenDevices } from './transport/open_devices.js';
 
 export interface SvcRdmaServerOptions extends SvcRdmaOptions {
   /** Concurrent RPCs in service (the nfsd thread count). Default 4. */
@@ -67,11 +68,6 @@ export interface SvcRdmaServerCounters extends SvcRdmaServerMetrics {
   batchSizes: number[];
 }
 
-interface OpenDevice {
-  readonly device: Device;
-  readonly protectionDomain: ProtectionDomain;
-}
-
 export class SvcRdmaServer {
   readonly connections = new Set<VerbsConnection>();
   readonly pool: ServicePool;
@@ -81,7 +77,7 @@ export class SvcRdmaServer {
   private readonly closedHolding = new Set<VerbsConnection>();
   /** Final counts of closed connections, folded at teardown. */
   private readonly closedCounts = emptyCounts();
-  private readonly devices = new Map<string, OpenDevice>();
+  private readonly devices = new OpenDevices();
   private readonly closedWaiters: (() => void)[] = [];
 
   private constructor(
@@ -105,19 +101,9 @@ export class SvcRdmaServer {
     return this.listener.port;
   }
 
-  private deviceFor(name: string): OpenDevice {
-    let open = this.devices.get(name);
-    if (open === undefined) {
-      const device = openDevice(name);
-      open = { device, protectionDomain: device.allocateProtectionDomain() };
-      this.devices.set(name, open);
-    }
-    return open;
-  }
-
   private async accept(request: ConnectionRequest): Promise<void> {
     const { cmId } = request;
-    const { device, protectionDomain } = this.deviceFor(cmId.deviceName);
+    const { device, protectionDomain } = this.devices.get(cmId.deviceName);
     const peer = decodeConnectPrivateData(request.privateData);
     const connection = new VerbsConnection(cmId, device, protectionDomain, this.options, peer, this.handler, this.pool, this.poller, (closed) => {
       this.connections.delete(closed);
@@ -171,11 +157,7 @@ export class SvcRdmaServer {
     await idle;
     await this.pool.close();
     this.poller.close();
-    for (const { device, protectionDomain } of this.devices.values()) {
-      protectionDomain.close();
-      device.close();
-    }
-    this.devices.clear();
+    this.devices.closeAll();
   }
 }
 

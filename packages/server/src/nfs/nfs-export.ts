@@ -10,24 +10,17 @@
  * handles through the secret file. The handlers run on the owner's main thread (the store lives
  * there), not on the procedure threads. Main thread.
  */
-import { performance } from 'node:perf_hooks';
 import type { NfsServer, NfsServerPorts } from '@roce-rpc/nfs3';
-import { Dispatcher, type DispatchOptions, type RpcReply, type RpcTransportContext } from '@roce-rpc/oncrpc';
 import type { Logger } from 'pino';
 import type { FilledServerOptions } from '../config/options.js';
 import { ServerError, ServerErrorCode } from '../errors.js';
 import type { CallMetrics, CallSeries } from '../metrics/call-metrics.js';
 import type { CallTransport } from '../service/definition.js';
-import { kReplyStatus } from '../transports/metered-dispatcher.js';
+import { CALL_HEADER_BYTES, callHeaderWord, CountingDispatcher, PROCEDURE_OFFSET, PROGRAM_OFFSET } from '../metrics/counting-dispatcher.js';
 
 export const NFS_OWNER_PROCESS_INDEX = 0;
 
 export type NfsExportStart = { server: NfsServer; ports: NfsServerPorts; reason?: undefined } | { server?: undefined; ports?: undefined; reason: string };
-
-/** Call header word offsets (RFC 5531 §9): prog, proc. */
-const PROGRAM_OFFSET = 12;
-const PROCEDURE_OFFSET = 20;
-const CALL_HEADER_BYTES = 24;
 
 /**
  * The export's dispatcher: every reply is counted into the process's call metrics
@@ -35,40 +28,26 @@ const CALL_HEADER_BYTES = 24;
  * the service's. Series are made once per (transport, program, procedure) the programs define:
  * a hostile procedure number shares `other`.
  */
-class CountingNfsDispatcher extends Dispatcher {
+class CountingNfsDispatcher extends CountingDispatcher {
   private readonly seriesByKey = new Map<string, CallSeries>();
 
   constructor(
-    private readonly callMetrics: CallMetrics,
+    callMetrics: CallMetrics,
     private readonly procedureNames: ReadonlyMap<number, ReadonlyMap<number, string>>,
     log: Logger,
   ) {
-    super({ stringEncoding: 'latin1', onHandlerError: (error, call) => log.warn({ err: error, xid: call.xid, program: call.program, procedure: call.procedure }, 'nfs handler failed; answered SYSTEM_ERR') });
+    super(
+      { stringEncoding: 'latin1', onHandlerError: (error, call) => log.warn({ err: error, xid: call.xid, program: call.program, procedure: call.procedure }, 'nfs handler failed; answered SYSTEM_ERR') },
+      callMetrics,
+      log,
+    );
   }
 
-  override handleCall(bytes: Uint8Array, context: RpcTransportContext, options?: DispatchOptions): RpcReply | Promise<RpcReply> | null {
-    const started = performance.now();
-    const reply = super.handleCall(bytes, context, options);
-    if (reply === null) return null;
-    if (!(reply instanceof Promise)) {
-      this.count(bytes, context, reply, started);
-      return reply;
-    }
-    return reply.then((settled) => {
-      this.count(bytes, context, settled, started);
-      return settled;
-    });
-  }
-
-  private count(bytes: Uint8Array, context: RpcTransportContext, reply: RpcReply, started: number): void {
-    this.callMetrics.observe(this.seriesOf(bytes, context.transport as CallTransport), kReplyStatus[reply.kind], (performance.now() - started) / 1000);
-  }
-
-  private seriesOf(bytes: Uint8Array, transport: CallTransport): CallSeries {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const program = bytes.byteLength >= CALL_HEADER_BYTES ? view.getUint32(PROGRAM_OFFSET) : -1;
+  protected seriesOf(bytes: Uint8Array, transport: CallTransport): CallSeries {
+    const whole = bytes.byteLength >= CALL_HEADER_BYTES;
+    const program = whole ? callHeaderWord(bytes, PROGRAM_OFFSET) : -1;
     const names = this.procedureNames.get(program);
-    const procedure = names?.get(view.getUint32(PROCEDURE_OFFSET)) ?? 'other';
+    const procedure = (whole ? names?.get(callHeaderWord(bytes, PROCEDURE_OFFSET)) : undefined) ?? 'other';
     const key = `${transport} ${names === undefined ? 'other' : program} ${procedure}`;
     let series = this.seriesByKey.get(key);
     if (series === undefined) {

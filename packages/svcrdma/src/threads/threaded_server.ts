@@ -13,13 +13,14 @@
  * connection, waits for their teardowns, stops the workers, closes the devices.
  * Main thread.
  */
-import { listen, openDevice, type ConnectionRequest, type Device, type Listener, type ProtectionDomain } from '@roce-rpc/verbs';
+import { listen, type ConnectionRequest, type Listener } from '@roce-rpc/verbs';
 import { decodeConnectPrivateData, encodeConnectPrivateData } from '../header/private_data.js';
 import { fillSvcRdmaThreadsOptions, type FilledSvcRdmaThreadsOptions, type SvcRdmaThreadsOptions } from '../options.js';
 import type { SvcRdmaGauges, SvcRdmaServerMetrics } from '../server.js';
 import { nativeService, type NativeTransportMetrics, type ServiceQueueStats } from './native_service.js';
 import { ThreadedConnection } from './threaded_connection.js';
 import { WorkerPool, type WorkerPoolMetrics } from './worker_pool.js';
+import { OpenDevices } from '../transport/open_devices.js';
 
 /** RDMA Reads a client may have outstanding against us, and we against it (Linux: svcrdma_ord). */
 const READ_DEPTH = 16;
@@ -36,17 +37,12 @@ export interface SvcRdmaThreadsMetrics extends SvcRdmaServerMetrics {
   queue: ServiceQueueStats;
 }
 
-interface OpenDevice {
-  readonly device: Device;
-  readonly protectionDomain: ProtectionDomain;
-}
-
 export class SvcRdmaThreadedServer {
   readonly connections = new Set<ThreadedConnection>();
   private readonly counts: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
   /** Final native counters of closed connections, folded. */
   private readonly closedTotals: SvcRdmaThreadsMetrics['transports'] = emptyTransportTotals();
-  private readonly devices = new Map<string, OpenDevice>();
+  private readonly devices = new OpenDevices();
   private readonly closedWaiters: (() => void)[] = [];
 
   private constructor(
@@ -76,19 +72,9 @@ export class SvcRdmaThreadedServer {
     return this.listener.port;
   }
 
-  private deviceFor(name: string): OpenDevice {
-    let open = this.devices.get(name);
-    if (open === undefined) {
-      const device = openDevice(name);
-      open = { device, protectionDomain: device.allocateProtectionDomain() };
-      this.devices.set(name, open);
-    }
-    return open;
-  }
-
   private async accept(request: ConnectionRequest): Promise<void> {
     const { cmId } = request;
-    const { protectionDomain } = this.deviceFor(cmId.deviceName);
+    const { protectionDomain } = this.devices.get(cmId.deviceName);
     const peer = decodeConnectPrivateData(request.privateData);
     let connection: ThreadedConnection;
     try {
@@ -148,11 +134,7 @@ export class SvcRdmaThreadedServer {
     for (const connection of this.connections) connection.disconnect();
     await idle;
     await this.pool.close();
-    for (const { device, protectionDomain } of this.devices.values()) {
-      protectionDomain.close();
-      device.close();
-    }
-    this.devices.clear();
+    this.devices.closeAll();
   }
 }
 
