@@ -5,6 +5,7 @@
  * the lab itself prints the reason and the guest's last console lines and exits with 125.
  * Ctrl-C and SIGTERM abort the run, which kills QEMU.
  */
+import { Writable } from 'node:stream';
 import { LabError, LabErrorCode } from './errors.js';
 import { runInLab } from './lab-run.js';
 import { labDefaults, passedThroughEnvNames, type LabOptions } from './options.js';
@@ -104,6 +105,23 @@ function usageError(message: string): LabError {
   return new LabError(LabErrorCode.invalidOption, `${message}\n\n${usage}`);
 }
 
+/**
+ * The guest console on its way to stderr, remembering whether its last line was complete: the
+ * guest can power off in the middle of a line (a shell message cut by the power-off), and the
+ * run summary must still start a line of its own.
+ */
+class ConsoleToStderr extends Writable {
+  endsMidLine = false;
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    if (chunk.length > 0) this.endsMidLine = chunk[chunk.length - 1] !== 0x0a;
+    // Done at once, not on stderr's callback: the next chunk (and the summary after the last one)
+    // then reach stderr in order, as when the console wrote to it directly.
+    process.stderr.write(chunk);
+    done();
+  }
+}
+
 function runSummary(result: LabResult): string {
   if (result.insideLab) {
     return `rxe-lab: already inside the lab, ran directly in ${seconds(result.durationMs)}, exit status ${result.exitCode}\n`;
@@ -134,14 +152,15 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const consoleLog = request.verbose ? new ConsoleToStderr() : null;
   try {
     const result = await runInLab({
       ...request.options,
       command: request.command,
       signal: controller.signal,
-      consoleLog: request.verbose ? process.stderr : null,
+      consoleLog,
     });
-    if (request.verbose) process.stderr.write(runSummary(result));
+    if (consoleLog !== null) process.stderr.write(`${consoleLog.endsMidLine ? '\n' : ''}${runSummary(result)}`);
     return result.exitCode;
   } catch (error) {
     if (interruptedBy !== null) {
