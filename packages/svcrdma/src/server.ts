@@ -18,6 +18,7 @@ import type { CallHandler } from './transport/transport.js';
 import { VerbsConnection } from './transport/verbs_connection.js';
 import { DRAIN_BATCH_BUCKETS, type DrainPoint } from './transport/send_context.js';
 import { OpenDevices } from './transport/open_devices.js';
+import { OpenConnections } from './transport/open_connections.js';
 
 export interface SvcRdmaServerOptions extends SvcRdmaOptions {
   /** Concurrent RPCs in service (the nfsd thread count). Default 4. */
@@ -69,7 +70,7 @@ export interface SvcRdmaServerCounters extends SvcRdmaServerMetrics {
 }
 
 export class SvcRdmaServer {
-  readonly connections = new Set<VerbsConnection>();
+  readonly connections = new OpenConnections<VerbsConnection>();
   readonly pool: ServicePool;
   readonly poller = new EventLoopPoller();
   readonly metrics: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
@@ -78,7 +79,6 @@ export class SvcRdmaServer {
   /** Final counts of closed connections, folded at teardown. */
   private readonly closedCounts = emptyCounts();
   private readonly devices = new OpenDevices();
-  private readonly closedWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly listener: Listener,
@@ -110,7 +110,6 @@ export class SvcRdmaServer {
       this.metrics.closed++;
       addCounts(this.closedCounts, closed);
       if (closed.openRegistrations > 0) this.closedHolding.add(closed);
-      if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
     });
     this.connections.add(connection);
     this.metrics.accepted++;
@@ -146,15 +145,12 @@ export class SvcRdmaServer {
 
   /** Resolves once no connection is left (at once when there is none). */
   whenIdle(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+    return this.connections.whenEmpty();
   }
 
   async close(): Promise<void> {
     this.listener.close();
-    const idle = this.whenIdle();
-    for (const connection of this.connections) connection.disconnect();
-    await idle;
+    await this.connections.disconnectAll();
     await this.pool.close();
     this.poller.close();
     this.devices.closeAll();

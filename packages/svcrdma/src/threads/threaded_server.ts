@@ -21,6 +21,7 @@ import { nativeService, type NativeTransportMetrics, type ServiceQueueStats } fr
 import { ThreadedConnection } from './threaded_connection.js';
 import { WorkerPool, type WorkerPoolMetrics } from './worker_pool.js';
 import { OpenDevices } from '../transport/open_devices.js';
+import { OpenConnections } from '../transport/open_connections.js';
 
 /** RDMA Reads a client may have outstanding against us, and we against it (Linux: svcrdma_ord). */
 const READ_DEPTH = 16;
@@ -38,12 +39,11 @@ export interface SvcRdmaThreadsMetrics extends SvcRdmaServerMetrics {
 }
 
 export class SvcRdmaThreadedServer {
-  readonly connections = new Set<ThreadedConnection>();
+  readonly connections = new OpenConnections<ThreadedConnection>();
   private readonly counts: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
   /** Final native counters of closed connections, folded. */
   private readonly closedTotals: SvcRdmaThreadsMetrics['transports'] = emptyTransportTotals();
   private readonly devices = new OpenDevices();
-  private readonly closedWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly listener: Listener,
@@ -100,7 +100,6 @@ export class SvcRdmaThreadedServer {
     this.counts.closed++;
     addTransportTotals(this.closedTotals, connection.metrics());
     this.pool.transportGone(connection.transportId);
-    if (this.connections.size === 0) for (const wake of this.closedWaiters.splice(0)) wake();
   }
 
   /** Cumulative counters: workers, every transport (open and closed), the service queue. */
@@ -124,15 +123,12 @@ export class SvcRdmaThreadedServer {
   }
 
   whenIdle(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => this.closedWaiters.push(resolve));
+    return this.connections.whenEmpty();
   }
 
   async close(): Promise<void> {
     this.listener.close();
-    const idle = this.whenIdle();
-    for (const connection of this.connections) connection.disconnect();
-    await idle;
+    await this.connections.disconnectAll();
     await this.pool.close();
     this.devices.closeAll();
   }
