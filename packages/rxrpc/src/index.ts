@@ -19,7 +19,7 @@ export { fillCallOptions, kDefaultCallOptions, type CallOptions, type FilledCall
 export { type CounterSnapshot, emptySnapshot, sumSnapshots } from './metrics.js';
 export { CallStream } from './call/call-stream.js';
 export { rxgenService, type RxService, type ServerCallInfo, type Procedure, type SimpleProcedure, type SplitProcedure } from './service.js';
-export { RxServer, type RxCloseOptions, type RxCloseResult, type RxServerOptions, type RxServerStats } from './server.js';
+export { RxServer, type RxCloseOptions, type RxConnectionInfo, type RxConnectionListener, type RxCloseResult, type RxServerOptions, type RxServerStats } from './server.js';
 export { RxClient, ClientConnection, type RxClientOptions } from './client.js';
 export {
   SplitCall,

@@ -13,6 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import os from 'node:os';
+import type { ConnectionInfo } from './connection/connection-info.js';
 import { SerialTable } from './connection/serial-table.js';
 import { Endpoint } from './endpoint/endpoint.js';
 import type { DebugState } from './endpoint/debug-replies.js';
@@ -56,6 +57,23 @@ export interface RxServerOptions {
   exclusive?: boolean;
   call?: CallOptions;
 }
+
+/** What `onConnection` hears when the routing thread creates a server connection. */
+export interface RxConnectionInfo {
+  peerAddress: string;
+  peerPort: number;
+  epoch: number;
+  /** The connection's cid, channel bits clear. */
+  cid: number;
+  serviceId: number;
+}
+
+/**
+ * Called on the routing (main) thread when a server connection is created;
+ * the callback it returns, if any, is called when that connection is reaped
+ * (idle, aborted by the peer, or the server closing).
+ */
+export type RxConnectionListener = (info: RxConnectionInfo) => (() => void) | void;
 
 export interface RxCloseOptions {
   /** Time running handlers get to finish while new calls are refused; 0 closes at once. */
@@ -116,6 +134,16 @@ function fillServerOptions(options: RxServerOptions): FilledServerOptions {
   };
 }
 
+/** Runs application code from the routing thread: what it throws is reported, not propagated into routing. */
+function guardListener<T>(run: () => T): T | undefined {
+  try {
+    return run();
+  } catch (error) {
+    process.emitWarning(`RxServer.onConnection listener threw: ${String(error)}`, { code: 'ERR_RX_CONNECTION_LISTENER' });
+    return undefined;
+  }
+}
+
 /**
  * What the server exports for monitoring (the server package turns these into
  * prom-client metrics): counters only grow; the rest are gauges.
@@ -139,6 +167,9 @@ export class RxServer {
   private readonly hosts: ChannelHosts;
   private bound: { address: string; port: number } | undefined;
   private closing = false;
+  private connectionListener: RxConnectionListener | undefined;
+  /** Per live connection id; bounded by the connection table's maxConnections. */
+  private readonly connectionClosers = new Map<number, () => void>();
 
   private constructor(filled: FilledServerOptions, hosts: ChannelHosts, serials: SerialTable) {
     this.hosts = hosts;
@@ -146,9 +177,15 @@ export class RxServer {
       {
         isServer: true,
         admit: (header) => this.admit(header),
-        opened: (connection) => hosts.open(connection.info),
+        opened: (connection) => {
+          hosts.open(connection.info);
+          this.announceOpened(connection.info);
+        },
         deliver: (connection, channel, datagram, header) => hosts.deliver(connection.info.id, channel, datagram, header),
-        closed: (connection, reason) => hosts.close(connection.info.id, reason),
+        closed: (connection, reason) => {
+          hosts.close(connection.info.id, reason);
+          this.announceClosed(connection.info.id);
+        },
         debugState: () => this.debugState(),
       },
       {
@@ -209,6 +246,30 @@ export class RxServer {
   get port(): number {
     assert.ok(this.bound !== undefined, 'the server is bound');
     return this.bound.port;
+  }
+
+  /**
+   * Watches server connections (one listener; a second call replaces it):
+   * `listener` runs on the routing thread when a connection is created and
+   * the callback it returns when that connection is reaped. A listener that
+   * throws does not stop routing: the error becomes a process warning.
+   */
+  onConnection(listener: RxConnectionListener): void {
+    this.connectionListener = listener;
+  }
+
+  private announceOpened(info: ConnectionInfo): void {
+    if (this.connectionListener === undefined) return;
+    const { peerAddress, peerPort, epoch, cid, serviceId } = info;
+    const onClose = guardListener(() => this.connectionListener?.({ peerAddress, peerPort, epoch, cid, serviceId }));
+    if (typeof onClose === 'function') this.connectionClosers.set(info.id, onClose);
+  }
+
+  private announceClosed(connectionId: number): void {
+    const onClose = this.connectionClosers.get(connectionId);
+    if (onClose === undefined) return;
+    this.connectionClosers.delete(connectionId);
+    guardListener(onClose);
   }
 
   private admit(header: PacketHeader): number | undefined {

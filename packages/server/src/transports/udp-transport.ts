@@ -11,6 +11,7 @@
  * calls fail and the clients reconnect).
  */
 import { RxServer } from '@roce-rpc/rxrpc';
+import type { Logger } from 'pino';
 import type { FilledServerOptions, LogLevel } from '../config/options.js';
 
 export interface RxModuleConfig {
@@ -43,5 +44,14 @@ export function prepareUdpTransport(options: FilledServerOptions, module: Omit<R
     maxConnections: options.maxConnections,
     reusePort: true,
     exclusive: true,
+  });
+}
+
+/** Logs each RxRPC connection's creation and reaping at debug, as watchConnections does for TCP. */
+export function watchRxConnections(server: RxServer, log: Logger): void {
+  server.onConnection((info) => {
+    const connectionLog = log.child({ transport: 'udp', peer: `${info.peerAddress}:${info.peerPort}`, epoch: info.epoch, cid: info.cid });
+    connectionLog.debug('connection opened');
+    return () => connectionLog.debug('connection closed');
   });
 }
