@@ -7,16 +7,23 @@
 //! enqueues the transport (sets DATA), a Send CQ whose completion thread
 //! appends every Send to the release list (whose empty -> non-empty
 //! transition wakes a worker waiting for a send context, or else sets DATA
-//! and enqueues the transport: the seed's self-enqueue), and two areas of
-//! registered memory allocated here: the Receive slots and the send
-//! contexts' buffers, which every worker isolate sees as an external
-//! ArrayBuffer (no copy, no per-isolate registration).
+//! and enqueues the transport: the seed's self-enqueue) and reports RDMA
+//! Reads to the chunk buffers, and three areas of registered memory
+//! allocated here: the Receive slots, the send contexts' buffers and the
+//! chunk buffers (service_chunks.rs), which every worker isolate sees as
+//! external ArrayBuffers (no copy, no per-isolate registration).
+//!
+//! Send Queue: every work request takes an entry (`sq_available`) before it
+//! is posted — a reply its Writes and its Send, given back by the drain that
+//! releases its context; a call's Reads, given back when they completed. A
+//! worker short of entries, contexts or chunk buffers waits for a release
+//! (the sq-wait drain point), bounded.
 //!
 //! Life: created by the main thread for an accepted connection
 //! (`serviceTransportCreate`), kept in the registry so any worker reaches it
 //! by id. Workers take it from the service queue and call `next_receive`
-//! (only the worker owning BUSY), `get_send_context`, `post_send` and
-//! `release`. CLOSE stops new posts and calls `on_close` (the main thread,
+//! (only the worker owning BUSY), `read_chunks`, `get_send_context`,
+//! `post_reply` and `release`. CLOSE stops new posts and calls `on_close` (the main thread,
 //! once); the main thread waits until no worker uses it (`is_idle`), drains
 //! the queue pair, then `finish`es it: drain (teardown), Receives flushed,
 //! contexts checked, QP destroyed, CQs (and their threads) and regions
@@ -36,6 +43,7 @@ use crate::error::{Result, VerbsError};
 use crate::memory_region::{Access, MemoryRegion};
 use crate::protection_domain::ProtectionDomain;
 use crate::release_list::{ReleaseList, FAILED_BIT};
+use crate::service_chunks::{checked_total, ChunkBuffers, ReadWait, RemoteSegment, CHUNK_BYTES_MAX, READS_PER_CALL_MAX, READ_WR_ID_BASE, WRITES_PER_REPLY_MAX, WRITE_WR_ID};
 use crate::service_queue::{futex_wait, futex_wake, ServiceQueue, TransportFlags, BUSY, CLOSE, DATA, WORKERS_MAX};
 use crate::sys;
 use std::collections::HashMap;
@@ -72,6 +80,8 @@ pub struct TransportShape {
     pub context_bytes: u32,
     pub send_queue_depth: u32,
     pub busy_poll: Duration,
+    /// Bytes of each chunk buffer: the largest Read list or set of Writes served.
+    pub chunk_bytes: u32,
 }
 
 impl TransportShape {
@@ -85,6 +95,9 @@ impl TransportShape {
         // Every posted Send holds a context, so contexts bound the Send Queue's use.
         if self.contexts_max == 0 || self.contexts_max > self.send_queue_depth {
             return Err(VerbsError::invalid("contextsMax must be in [1, sendQueueDepth]"));
+        }
+        if !(4096..=CHUNK_BYTES_MAX).contains(&self.chunk_bytes) {
+            return Err(VerbsError::invalid(format!("chunk bytes must be in [4096, {CHUNK_BYTES_MAX}]")));
         }
         Ok(())
     }
@@ -109,7 +122,7 @@ unsafe impl Send for AreaMemory {}
 unsafe impl Sync for AreaMemory {}
 
 impl AreaMemory {
-    fn new(length: usize) -> Arc<AreaMemory> {
+    pub(crate) fn new(length: usize) -> Arc<AreaMemory> {
         let pointer = Box::into_raw(vec![0u8; length].into_boxed_slice()).cast::<u8>();
         Arc::new(AreaMemory { pointer, length })
     }
@@ -137,6 +150,7 @@ struct Links {
     _recv_cq: Arc<CompletionQueue>,
     receive_region: MemoryRegion,
     send_region: MemoryRegion,
+    chunk_region: MemoryRegion,
 }
 
 const CONTEXT_FREE: u8 = 0;
@@ -154,6 +168,13 @@ pub struct TransportCounters {
     pub exhausted: AtomicU64,
     pub failed_sends: AtomicU64,
     pub lost_sends: AtomicU64,
+    /// Calls whose Read chunks were pulled, their bytes, and calls whose Reads failed.
+    pub read_calls: AtomicU64,
+    pub read_bytes: AtomicU64,
+    pub read_failures: AtomicU64,
+    /// Replies that posted RDMA Writes (Write chunks, Reply chunk), and their bytes.
+    pub write_replies: AtomicU64,
+    pub written_bytes: AtomicU64,
     pub drains: [AtomicU64; DRAIN_POINTS],
     pub released: [AtomicU64; DRAIN_POINTS],
     pub batch_sizes: [AtomicU64; BATCH_BUCKETS.len()],
@@ -164,6 +185,21 @@ pub struct TransportCounters {
 pub struct Receive {
     pub slot: u32,
     pub byte_length: u32,
+}
+
+/// How a worker's pull of a call's Read chunks ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Every Read completed into this chunk buffer, held until the release.
+    Done(u32),
+    /// A Read failed or the transport closes: no data (the transport is closing).
+    Failed,
+    /// No read buffer or Send Queue room came free in time: nothing posted.
+    Busy,
+    /// Posted, not completed in time: wait again (`wait_reads`).
+    InFlight,
+    /// The segment list is beyond our limits: answer ERR_CHUNK.
+    Refused,
 }
 
 /// One connection's native data path, shared by the service queue's workers.
@@ -180,6 +216,11 @@ pub struct ServiceTransport {
     links: RwLock<Option<Links>>,
     pub receive_memory: Arc<AreaMemory>,
     pub send_memory: Arc<AreaMemory>,
+    pub chunks: ChunkBuffers,
+    /// Send Queue entries not taken by a posted or reserved work request.
+    sq_available: AtomicI64,
+    /// Send Queue entries each context reserved (its Writes and its Send).
+    context_work_requests: Box<[AtomicU32]>,
     free_slots: Mutex<Vec<u32>>,
     posted_receives: AtomicU32,
     free_contexts: Mutex<Vec<u32>>,
@@ -215,6 +256,9 @@ impl ServiceTransport {
             links: RwLock::new(None),
             receive_memory: AreaMemory::new((slots * shape.slot_bytes) as usize),
             send_memory: AreaMemory::new((shape.contexts_max * shape.context_bytes) as usize),
+            chunks: ChunkBuffers::new(shape.chunk_bytes, shape.contexts_max),
+            sq_available: AtomicI64::new(shape.send_queue_depth as i64),
+            context_work_requests: (0..shape.contexts_max).map(|_| AtomicU32::new(0)).collect(),
             free_slots: Mutex::new((0..slots).rev().collect()),
             posted_receives: AtomicU32::new(0),
             free_contexts: Mutex::new(Vec::with_capacity(shape.contexts_max as usize)),
@@ -255,7 +299,10 @@ impl ServiceTransport {
         // isolate's ArrayBuffer over them; the regions are dropped in `finish` or with the transport.
         let receive_region = unsafe { MemoryRegion::register(pd, transport.receive_memory.pointer, transport.receive_memory.length, local_write)? };
         let send_region = unsafe { MemoryRegion::register(pd, transport.send_memory.pointer, transport.send_memory.length, Access::default())? };
-        *transport.links.write().expect("links lock") = Some(Links { _send_cq: send_cq, _recv_cq: recv_cq, receive_region, send_region });
+        // SAFETY: as above; RDMA Reads land in it, RDMA Writes read from it.
+        let chunk_memory = &transport.chunks.memory;
+        let chunk_region = unsafe { MemoryRegion::register(pd, chunk_memory.pointer, chunk_memory.length, local_write)? };
+        *transport.links.write().expect("links lock") = Some(Links { _send_cq: send_cq, _recv_cq: recv_cq, receive_region, send_region, chunk_region });
         transport.post_receives()?;
         Ok(transport)
     }
@@ -332,29 +379,67 @@ impl ServiceTransport {
         taken
     }
 
-    /// A send context for worker `worker` to build a reply in, or None when
-    /// the transport closes or none came free within `wait`. An empty free
-    /// list drains first (empty-free-list), then allocates up to the bound;
-    /// at the bound the worker waits for a release-list transition and
-    /// drains after the wait (sq-wait).
-    pub fn get_send_context(&self, worker: usize, wait: Duration) -> Option<u32> {
+    /// A send context for worker `worker` to build a reply of
+    /// `work_requests` work requests in (its Writes and its Send), with a
+    /// write buffer if the reply has Writes; None when the transport closes
+    /// or nothing came free within `wait`. An empty free list drains first
+    /// (empty-free-list), then allocates up to the bound; a worker short of
+    /// contexts, write buffers or Send Queue room waits for a release and
+    /// drains after the wait (sq-wait). All or nothing: a waiting worker
+    /// holds none of them.
+    pub fn get_send_context(&self, worker: usize, wait: Duration, work_requests: u32, with_write_buffer: bool) -> Option<(u32, Option<u32>)> {
+        assert!((1..=self.shape.send_queue_depth).contains(&work_requests), "a reply of {work_requests} work requests for a Send Queue of {}", self.shape.send_queue_depth);
+        let (context, buffer) = self.acquire(wait, || self.try_send_resources(work_requests, with_write_buffer))?;
+        let before = self.context_states[context as usize].swap(CONTEXT_BUILDING, Ordering::AcqRel);
+        assert_eq!(before, CONTEXT_FREE, "send context {context} handed out while in use");
+        self.context_work_requests[context as usize].store(work_requests, Ordering::Release);
+        if let Some(buffer) = buffer {
+            self.chunks.attach_write(context, buffer);
+        }
+        self.held_contexts[worker].store(context as i64, Ordering::Release);
+        Some((context, buffer))
+    }
+
+    fn try_send_resources(&self, work_requests: u32, with_write_buffer: bool) -> Option<(u32, Option<u32>)> {
+        let context = self.pop_free_context().or_else(|| {
+            self.drain(DrainPoint::EmptyFreeList);
+            self.pop_free_context().or_else(|| self.allocate_context())
+        })?;
+        let buffer = if with_write_buffer { self.chunks.take_write() } else { None };
+        if (with_write_buffer && buffer.is_none()) || !self.reserve_send_queue(work_requests) {
+            if let Some(buffer) = buffer {
+                self.chunks.put_write(buffer);
+            }
+            self.free_contexts.lock().expect("contexts lock").push(context);
+            return None;
+        }
+        Some((context, buffer))
+    }
+
+    /// Runs `attempt` until it gets what it needs, the transport closes or
+    /// `wait` passes; between attempts waits for a release (a release-list
+    /// transition, a drain or release that freed something, Reads that
+    /// completed) and drains after the wait (sq-wait).
+    fn acquire<T>(&self, wait: Duration, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
         let deadline = Instant::now() + wait;
         let mut waited = false;
         loop {
             if self.is_closing() {
                 return None;
             }
-            let context = self.pop_free_context().or_else(|| {
-                self.drain(DrainPoint::EmptyFreeList);
-                self.pop_free_context().or_else(|| self.allocate_context())
-            });
-            if let Some(context) = context {
-                let before = self.context_states[context as usize].swap(CONTEXT_BUILDING, Ordering::AcqRel);
-                assert_eq!(before, CONTEXT_FREE, "send context {context} handed out while in use");
-                self.held_contexts[worker].store(context as i64, Ordering::Release);
-                return Some(context);
-            }
+            // Counted before the attempt: a release after it changes the sequence, so no wake is lost.
+            self.send_waiters.fetch_add(1, Ordering::SeqCst);
+            let sequence = self.send_wake.load(Ordering::SeqCst);
+            let acquired = attempt();
             let remaining = deadline.saturating_duration_since(Instant::now());
+            // A transition while we were counted woke waiters instead of enqueuing: look at the list first.
+            if acquired.is_none() && !remaining.is_zero() && self.release_list().is_empty() {
+                futex_wait(&self.send_wake, sequence, remaining.min(SEND_WAIT_SLICE));
+            }
+            self.send_waiters.fetch_sub(1, Ordering::SeqCst);
+            if acquired.is_some() {
+                return acquired;
+            }
             if remaining.is_zero() {
                 self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
                 return None;
@@ -363,19 +448,18 @@ impl ServiceTransport {
                 self.counters.sq_waits.fetch_add(1, Ordering::Relaxed);
                 waited = true;
             }
-            self.wait_for_release(remaining.min(SEND_WAIT_SLICE));
             self.drain(DrainPoint::SqWait);
         }
     }
 
-    fn wait_for_release(&self, timeout: Duration) {
-        self.send_waiters.fetch_add(1, Ordering::SeqCst);
-        let sequence = self.send_wake.load(Ordering::SeqCst);
-        // A transition before we counted ourselves enqueued the transport instead: look once more.
-        if self.release_list().is_empty() {
-            futex_wait(&self.send_wake, sequence, timeout);
-        }
-        self.send_waiters.fetch_sub(1, Ordering::SeqCst);
+    fn reserve_send_queue(&self, entries: u32) -> bool {
+        let entries = entries as i64;
+        self.sq_available.fetch_update(Ordering::AcqRel, Ordering::Acquire, |available| (available >= entries).then_some(available - entries)).is_ok()
+    }
+
+    fn give_back_send_queue(&self, entries: u32) {
+        let after = self.sq_available.fetch_add(entries as i64, Ordering::AcqRel) + entries as i64;
+        assert!(after <= self.shape.send_queue_depth as i64, "Send Queue entries given back twice ({after} available)");
     }
 
     fn wake_send_waiters(&self) {
@@ -383,24 +467,116 @@ impl ServiceTransport {
         futex_wake(&self.send_wake, i32::MAX);
     }
 
-    /// Posts the Send of `length` bytes of `context`'s buffer, signaled, wrId
-    /// = context. False (the context freed at once, the seed's forward-path
-    /// rule) when the transport is closing or the post failed (it closes).
-    pub fn post_send(&self, worker: usize, context: u32, length: u32) -> bool {
+    /// Pulls a call's Read chunks (`segments`: the position-zero chunk's,
+    /// then each data-item chunk's, in order) with RDMA Reads into one read
+    /// buffer, laid end to end; waits up to `wait` for the buffer and Send
+    /// Queue room, then up to `wait` for the Reads. The buffer stays held by
+    /// `worker` until its release.
+    pub fn read_chunks(&self, worker: usize, segments: &[RemoteSegment], wait: Duration) -> ReadOutcome {
+        assert!(self.held_slots[worker].load(Ordering::Acquire) >= 0, "worker {worker} reads chunks without a call");
+        let Some(total) = checked_total(segments, self.chunks.chunk_bytes) else { return ReadOutcome::Refused };
+        let reads = segments.len();
+        if reads == 0 || reads > READS_PER_CALL_MAX || reads > self.shape.send_queue_depth as usize {
+            return ReadOutcome::Refused;
+        }
+        let acquired = self.acquire(wait, || {
+            let buffer = self.chunks.take_read(worker)?;
+            if self.reserve_send_queue(reads as u32) {
+                return Some(buffer);
+            }
+            self.chunks.release_read(worker);
+            None
+        });
+        let Some(buffer) = acquired else {
+            return if self.is_closing() { ReadOutcome::Failed } else { ReadOutcome::Busy };
+        };
+        self.chunks.reads_posting(buffer, reads as u32);
+        if self.post_reads(buffer, segments).is_err() {
+            self.chunks.reads_failed_to_post(buffer);
+            self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
+            self.close();
+            return ReadOutcome::Failed;
+        }
+        self.counters.read_calls.fetch_add(1, Ordering::Relaxed);
+        self.counters.read_bytes.fetch_add(total as u64, Ordering::Relaxed);
+        self.wait_reads(worker, wait)
+    }
+
+    /// Waits up to `wait` more for the Reads `worker` posted.
+    pub fn wait_reads(&self, worker: usize, wait: Duration) -> ReadOutcome {
+        let Some(buffer) = self.chunks.held_read(worker) else { return ReadOutcome::Failed };
+        let outcome = self.chunks.wait_reads(worker, wait, || self.is_closing(), |entries| {
+            self.give_back_send_queue(entries);
+            // Reads free Send Queue room without a release-list push: tell the waiters.
+            if self.send_waiters.load(Ordering::SeqCst) > 0 {
+                self.wake_send_waiters();
+            }
+        });
+        match outcome {
+            ReadWait::Done => ReadOutcome::Done(buffer),
+            ReadWait::InFlight if !self.is_closing() => ReadOutcome::InFlight,
+            ReadWait::InFlight => ReadOutcome::Failed,
+            ReadWait::Failed => {
+                self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
+                self.close();
+                ReadOutcome::Failed
+            }
+        }
+    }
+
+    /// One RDMA Read per segment into `buffer`, end to end; only the last is
+    /// signaled (an RC queue pair completes in order; a failure always reports).
+    fn post_reads(&self, buffer: u32, segments: &[RemoteSegment]) -> Result<()> {
+        let links = self.links.read().expect("links lock");
+        let Some(links) = links.as_ref() else { return Err(VerbsError::closed("ServiceTransport")) };
+        let mut offset = self.chunks.offset(buffer);
+        for (index, segment) in segments.iter().enumerate() {
+            let sge = links.chunk_region.sge(offset, segment.length as u64)?;
+            let flags = if index + 1 == segments.len() { sys::IBV_SEND_SIGNALED } else { 0 };
+            let request = SendRequest { wr_id: READ_WR_ID_BASE + buffer as u64, opcode: sys::IBV_WR_RDMA_READ, flags, sges: &[sge], remote_address: segment.address, rkey: segment.handle, immediate: 0 };
+            self.cm_id.post_send(&request, &[Some(&links.chunk_region)])?;
+            offset += segment.length as u64;
+        }
+        Ok(())
+    }
+
+    /// Posts `context`'s reply: an RDMA Write per entry of `writes` from its
+    /// write buffer (sources end to end from its start), unsignaled, then the
+    /// Send of `length` bytes of its buffer, signaled, wrId = context: one
+    /// Send completion releases it all. False (the context freed at once,
+    /// the seed's forward-path rule) when the transport is closing or a post
+    /// failed (it closes). Err: a reply that does not match its reservation.
+    pub fn post_reply(&self, worker: usize, context: u32, length: u32, writes: &[RemoteSegment]) -> Result<bool> {
         assert_eq!(self.held_contexts[worker].load(Ordering::Acquire), context as i64, "worker {worker} posts a context it does not hold");
-        assert!(length <= self.shape.context_bytes, "a Send longer than its context buffer");
         self.held_contexts[worker].store(-1, Ordering::Release);
-        let posted = !self.is_closing() && self.post_context(context, length).is_ok();
+        let reserved = self.context_work_requests[context as usize].load(Ordering::Acquire) as usize;
+        let buffer = self.chunks.attached_write(context);
+        let total = if writes.is_empty() { Some(0) } else { checked_total(writes, self.chunks.chunk_bytes) };
+        if length > self.shape.context_bytes || writes.len() + 1 != reserved || writes.len() > WRITES_PER_REPLY_MAX || total.is_none() || (buffer.is_none() && !writes.is_empty()) {
+            self.put_unposted(context);
+            return Err(VerbsError::invalid(format!("a reply of {length} bytes and {} Writes does not match its send context ({reserved} work requests)", writes.len())));
+        }
+        let posted = !self.is_closing() && self.post_context(context, length, writes, buffer).is_ok();
         if !posted {
             self.put_unposted(context);
             self.close();
+        } else if !writes.is_empty() {
+            self.counters.write_replies.fetch_add(1, Ordering::Relaxed);
+            self.counters.written_bytes.fetch_add(total.unwrap_or(0) as u64, Ordering::Relaxed);
         }
-        posted
+        Ok(posted)
     }
 
-    fn post_context(&self, context: u32, length: u32) -> Result<()> {
+    fn post_context(&self, context: u32, length: u32, writes: &[RemoteSegment], buffer: Option<u32>) -> Result<()> {
         let links = self.links.read().expect("links lock");
         let Some(links) = links.as_ref() else { return Err(VerbsError::closed("ServiceTransport")) };
+        let mut offset = buffer.map_or(0, |buffer| self.chunks.offset(buffer));
+        for write in writes {
+            let sge = links.chunk_region.sge(offset, write.length as u64)?;
+            let request = SendRequest { wr_id: WRITE_WR_ID, opcode: sys::IBV_WR_RDMA_WRITE, flags: 0, sges: &[sge], remote_address: write.address, rkey: write.handle, immediate: 0 };
+            self.cm_id.post_send(&request, &[Some(&links.chunk_region)])?;
+            offset += write.length as u64;
+        }
         let sge = links.send_region.sge(context as u64 * self.shape.context_bytes as u64, length as u64)?;
         self.context_states[context as usize].store(CONTEXT_POSTED, Ordering::Release);
         let request = SendRequest { wr_id: context as u64, opcode: sys::IBV_WR_SEND, flags: sys::IBV_SEND_SIGNALED, sges: &[sge], remote_address: 0, rkey: 0, immediate: 0 };
@@ -414,12 +590,19 @@ impl ServiceTransport {
     fn put_unposted(&self, context: u32) {
         let before = self.context_states[context as usize].swap(CONTEXT_FREE, Ordering::AcqRel);
         assert_eq!(before, CONTEXT_BUILDING, "send context {context} put back while not being built");
+        self.free_context_resources(context);
         self.free_contexts.lock().expect("contexts lock").push(context);
     }
 
-    /// xpo_release_ctxt for worker `worker`: its Receive slot goes back (and
-    /// is posted again), then the release list is drained — between-rpcs
-    /// after an RPC, self-enqueue after an empty receive.
+    /// What a context held besides itself: its Send Queue entries and its write buffer.
+    fn free_context_resources(&self, context: u32) {
+        self.give_back_send_queue(self.context_work_requests[context as usize].swap(0, Ordering::AcqRel));
+        self.chunks.detach_write(context);
+    }
+
+    /// xpo_release_ctxt for worker `worker`: its Receive slot and read
+    /// buffer go back (the slot is posted again), then the release list is
+    /// drained — between-rpcs after an RPC, self-enqueue after an empty receive.
     pub fn release(&self, worker: usize) {
         assert!(self.using[worker].swap(false, Ordering::AcqRel), "worker {worker} releases without a receive");
         assert_eq!(self.held_contexts[worker].load(Ordering::Acquire), -1, "worker {worker} releases while building a reply");
@@ -427,6 +610,9 @@ impl ServiceTransport {
         if slot >= 0 {
             self.free_slot(slot as u32);
             let _ = self.post_receives();
+        }
+        if self.chunks.release_read(worker) && self.send_waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_send_waiters();
         }
         self.drain(if slot >= 0 { DrainPoint::BetweenRpcs } else { DrainPoint::SelfEnqueue });
         self.users.fetch_sub(1, Ordering::AcqRel);
@@ -445,6 +631,8 @@ impl ServiceTransport {
             self.free_slot(slot as u32);
             let _ = self.post_receives();
         }
+        // Kept (until the teardown) if its Reads may still land.
+        self.chunks.release_read(worker);
         if self.using[worker].swap(false, Ordering::AcqRel) {
             self.users.fetch_sub(1, Ordering::AcqRel);
         }
@@ -454,8 +642,9 @@ impl ServiceTransport {
         }
     }
 
-    /// Drains the release list in one batch: contexts back to the free list.
-    /// Returns how many.
+    /// Drains the release list in one batch: contexts back to the free list,
+    /// their Send Queue entries and write buffers with them (the chunk I/O
+    /// teardown of the seed's drain). Returns how many.
     pub fn drain(&self, point: DrainPoint) -> usize {
         let list = self.release_list();
         let mut released = Vec::with_capacity(self.shape.contexts_max as usize);
@@ -468,6 +657,7 @@ impl ServiceTransport {
             let context = (value & !FAILED_BIT) as u32;
             let before = self.context_states[context as usize].swap(CONTEXT_FREE, Ordering::AcqRel);
             assert_eq!(before, CONTEXT_POSTED, "release of send context {context} that is not posted");
+            self.free_context_resources(context);
             free.push(context);
         }
         drop(free);
@@ -521,11 +711,14 @@ impl ServiceTransport {
             self.cm_id.destroy_queue_pair();
         }
         self.drain(DrainPoint::Teardown);
+        // Every Read completed or was flushed by now (or the QP is gone).
+        self.chunks.reclaim_abandoned_reads();
         self.receives.drain(usize::MAX, |_| {});
         if reclaim_posted {
             for (context, state) in self.context_states.iter().enumerate() {
                 if state.compare_exchange(CONTEXT_POSTED, CONTEXT_FREE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                     self.counters.lost_sends.fetch_add(1, Ordering::Relaxed);
+                    self.free_context_resources(context as u32);
                     self.free_contexts.lock().expect("contexts lock").push(context as u32);
                 }
             }
@@ -542,9 +735,9 @@ impl ServiceTransport {
         self.context_states.iter().filter(|state| state.load(Ordering::Acquire) != CONTEXT_FREE).count() as u32
     }
 
-    /// Registrations held now (2 while the transport lives, 0 after `finish`).
+    /// Registrations held now (3 while the transport lives, 0 after `finish`).
     pub fn open_registrations(&self) -> u32 {
-        if self.links.read().expect("links lock").is_some() { 2 } else { 0 }
+        if self.links.read().expect("links lock").is_some() { 3 } else { 0 }
     }
 
     /// Completed Receives not yet taken by a worker (a snapshot).
@@ -612,19 +805,24 @@ impl CompletionSink for ReceiveSink {
     }
 }
 
-/// The Send CQ's sink: Sends go to the release list, so anything here
-/// (only an unexpected completion can come) closes the transport.
+/// The Send CQ's sink: Sends go to the release list; here come the
+/// signaled last Read of a call (its outcome stored, its worker woken) and
+/// failures: a failed Read or Write closes the transport.
 struct SendSink(Weak<ServiceTransport>);
 
 impl CompletionSink for SendSink {
-    fn deliver(&self, _batch: Vec<sys::roce_completion>) -> SinkOutcome {
-        match self.0.upgrade() {
-            Some(transport) => {
-                transport.close();
-                SinkOutcome::Accepted
+    fn deliver(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome {
+        let Some(transport) = self.0.upgrade() else { return SinkOutcome::Closed };
+        for completion in batch {
+            let succeeded = completion.status == sys::IBV_WC_SUCCESS;
+            if ChunkBuffers::is_read_wr_id(completion.wr_id()) {
+                transport.chunks.on_read_completion(completion.wr_id(), succeeded);
             }
-            None => SinkOutcome::Closed,
+            if !succeeded || !ChunkBuffers::is_read_wr_id(completion.wr_id()) {
+                transport.close();
+            }
         }
+        SinkOutcome::Accepted
     }
 }
 
@@ -652,11 +850,12 @@ mod tests {
 
     #[test]
     fn shapes_beyond_their_bounds_are_refused() {
-        let shape = TransportShape { credits: 64, slot_bytes: 4096, contexts_max: 128, context_bytes: 4096, send_queue_depth: 256, busy_poll: Duration::ZERO };
+        let shape = TransportShape { credits: 64, slot_bytes: 4096, contexts_max: 128, context_bytes: 4096, send_queue_depth: 256, busy_poll: Duration::ZERO, chunk_bytes: 1 << 20 };
         assert!(shape.check().is_ok());
         assert!(TransportShape { contexts_max: 257, ..shape }.check().is_err(), "contexts must bound the Send Queue's use");
         assert!(TransportShape { credits: 0, ..shape }.check().is_err());
         assert!(TransportShape { slot_bytes: BUFFER_BYTES_MAX + 1, ..shape }.check().is_err());
+        assert!(TransportShape { chunk_bytes: CHUNK_BYTES_MAX + 1, ..shape }.check().is_err(), "chunk buffers are bounded");
     }
 
     #[test]

@@ -25,6 +25,6 @@ export { ServicePool } from './transport/service_pool.js';
 export { RdmaTransport, type CallHandler, type RdmaCallContext, type TransportMetrics } from './transport/transport.js';
 export { SvcRdmaServer, type SvcRdmaGauges, type SvcRdmaServerCounters, type SvcRdmaServerMetrics, type SvcRdmaServerOptions } from './server.js';
 export { RdmaRpcClient, type RdmaRpcClientOptions } from './client/client.js';
-export { SvcRdmaThreadedServer, type SvcRdmaThreadedServerOptions, type SvcRdmaThreadsMetrics } from './threads/threaded_server.js';
+export { SvcRdmaThreadedServer, type SvcRdmaThreadedServerOptions, type SvcRdmaThreadsGauges, type SvcRdmaThreadsMetrics } from './threads/threaded_server.js';
 export type { WorkerPoolMetrics } from './threads/worker_pool.js';
 export type { WorkerCounters } from './threads/worker_metrics.js';

@@ -9,8 +9,13 @@
 //! `serviceTransportDrainQueuePair`, `serviceTransportFinish`.
 //! Workers: `serviceQueueTake` (blocks up to waitMs), `serviceTransportBuffers`,
 //! `serviceTransportNextReceive`, `serviceQueueReceived`,
-//! `serviceTransportGetSendContext` (may block up to waitMs),
-//! `serviceTransportPostSend`, `serviceTransportRelease`.
+//! `serviceTransportReadChunks` and `serviceTransportReadWait` (block up to
+//! waitMs), `serviceTransportGetSendContext` (may block up to waitMs),
+//! `serviceTransportPostReply`, `serviceTransportRelease`.
+//!
+//! Segment lists (Read chunks to pull, Writes to post) cross as a
+//! Uint32Array of [handle, length, address high word, address low word] per
+//! segment: no object per segment, nothing kept after the call.
 //! Any thread: `serviceQueueStats`, `serviceTransportMetrics`.
 
 use super::cm_id::KIND as CM_ID_KIND;
@@ -23,8 +28,9 @@ use crate::napi::handle::unwrap;
 use crate::napi::sys::*;
 use crate::napi::threadsafe::javascript_waker;
 use crate::napi::Env;
+use crate::service_chunks::{RemoteSegment, READ_BUFFERS, WRITES_PER_REPLY_MAX};
 use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
-use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
+use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ReadOutcome, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -43,6 +49,17 @@ extern "C" {
 
 /// Receives are returned as one number: slot * RECEIVE_SLOT_FACTOR + byteLength.
 const RECEIVE_SLOT_FACTOR: f64 = (BUFFER_BYTES_MAX as f64) * 2.0;
+/// A send context is returned as one number: (write buffer + 1) * CONTEXT_FACTOR + context.
+const CONTEXT_FACTOR: f64 = 4_294_967_296.0;
+/// Words per segment in a segment list.
+const SEGMENT_WORDS: usize = 4;
+
+/// What `serviceTransportReadChunks` / `serviceTransportReadWait` return
+/// besides a read buffer's index (>= 0).
+const READ_FAILED: f64 = -1.0;
+const READ_BUSY: f64 = -2.0;
+const READ_IN_FLIGHT: f64 = -3.0;
+const READ_REFUSED: f64 = -4.0;
 
 pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceQueueCreate", service_queue_create)?;
@@ -54,8 +71,10 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceTransportCreate", service_transport_create)?;
     export(env, exports, "serviceTransportBuffers", service_transport_buffers)?;
     export(env, exports, "serviceTransportNextReceive", service_transport_next_receive)?;
+    export(env, exports, "serviceTransportReadChunks", service_transport_read_chunks)?;
+    export(env, exports, "serviceTransportReadWait", service_transport_read_wait)?;
     export(env, exports, "serviceTransportGetSendContext", service_transport_get_send_context)?;
-    export(env, exports, "serviceTransportPostSend", service_transport_post_send)?;
+    export(env, exports, "serviceTransportPostReply", service_transport_post_reply)?;
     export(env, exports, "serviceTransportRelease", service_transport_release)?;
     export(env, exports, "serviceTransportClose", service_transport_close)?;
     export(env, exports, "serviceTransportIdle", service_transport_idle)?;
@@ -147,7 +166,7 @@ fn service_queue_close(env: Env, arguments: &Arguments) -> Result<napi_value> {
 }
 
 /// `serviceTransportCreate(queueId, cmId, protectionDomain, credits, slotBytes,
-/// contextsMax, contextBytes, sendQueueDepth, busyPollMicros, onClose) -> transportId`
+/// contextsMax, contextBytes, sendQueueDepth, busyPollMicros, chunkBytes, onClose) -> transportId`
 fn service_transport_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
     let cm_id: Arc<CmId> = unwrap::<Arc<CmId>>(env, arguments.get(1), "cmId", CM_ID_KIND)?.get()?.clone();
@@ -159,8 +178,9 @@ fn service_transport_create(env: Env, arguments: &Arguments) -> Result<napi_valu
         context_bytes: env.to_u32(arguments.get(6), "contextBytes")?,
         send_queue_depth: env.to_u32(arguments.get(7), "sendQueueDepth")?,
         busy_poll: Duration::from_micros(env.to_integer(arguments.get(8), "busyPollMicros", 100_000)?),
+        chunk_bytes: env.to_u32(arguments.get(9), "chunkBytes")?,
     };
-    let on_close = arguments.get(9);
+    let on_close = arguments.get(10);
     if env.type_of(on_close)? != NAPI_FUNCTION {
         return Err(VerbsError::arg_type("onClose", "a function"));
     }
@@ -192,15 +212,20 @@ fn external_area(env: Env, area: &Arc<AreaMemory>) -> Result<napi_value> {
     Ok(out)
 }
 
-/// `serviceTransportBuffers(transportId) -> { receive, send, slotBytes, contextBytes, credits }`
+/// `serviceTransportBuffers(transportId) -> { receive, send, chunk, slotBytes,
+/// contextBytes, chunkBytes, readBuffers, credits, sendQueueDepth }`
 fn service_transport_buffers(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let transport = transport_arg(env, arguments)?;
     let buffers = env.object()?;
     env.set(buffers, "receive", external_area(env, &transport.receive_memory)?)?;
     env.set(buffers, "send", external_area(env, &transport.send_memory)?)?;
+    env.set(buffers, "chunk", external_area(env, &transport.chunks.memory)?)?;
     set_number(env, buffers, "slotBytes", transport.shape.slot_bytes as f64)?;
     set_number(env, buffers, "contextBytes", transport.shape.context_bytes as f64)?;
+    set_number(env, buffers, "chunkBytes", transport.shape.chunk_bytes as f64)?;
+    set_number(env, buffers, "readBuffers", READ_BUFFERS as f64)?;
     set_number(env, buffers, "credits", transport.shape.credits as f64)?;
+    set_number(env, buffers, "sendQueueDepth", transport.shape.send_queue_depth as f64)?;
     Ok(buffers)
 }
 
@@ -211,23 +236,81 @@ fn service_transport_next_receive(env: Env, arguments: &Arguments) -> Result<nap
     env.number(receive.map_or(-1.0, |receive| receive.slot as f64 * RECEIVE_SLOT_FACTOR + receive.byte_length as f64))
 }
 
-/// `serviceTransportGetSendContext(transportId, worker, waitMs) -> context | -1` (may block).
-fn service_transport_get_send_context(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let transport = transport_arg(env, arguments)?;
-    let context = transport.get_send_context(worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
-    env.number(context.map_or(-1.0, f64::from))
+/// A segment list (see the top of this file), at most `max` segments.
+fn segments_arg(env: Env, value: napi_value, name: &str, max: usize) -> Result<Vec<RemoteSegment>> {
+    let (pointer, length) = env.to_bytes(value, name)?;
+    let words = length / 4;
+    if length % (SEGMENT_WORDS * 4) != 0 || words / SEGMENT_WORDS > max {
+        return Err(VerbsError::invalid(format!("{name} must hold at most {max} segments of {SEGMENT_WORDS} words")));
+    }
+    // SAFETY: the typed array's bytes, alive for this call; read bytewise (no alignment assumed).
+    let bytes = unsafe { std::slice::from_raw_parts(pointer.cast_const(), length) };
+    let word = |index: usize| u32::from_ne_bytes(bytes[index * 4..index * 4 + 4].try_into().expect("4 bytes"));
+    Ok((0..words / SEGMENT_WORDS)
+        .map(|segment| {
+            let base = segment * SEGMENT_WORDS;
+            RemoteSegment { handle: word(base), length: word(base + 1), address: (word(base + 2) as u64) << 32 | word(base + 3) as u64 }
+        })
+        .collect())
 }
 
-/// `serviceTransportPostSend(transportId, worker, context, length) -> posted`
-fn service_transport_post_send(env: Env, arguments: &Arguments) -> Result<napi_value> {
+fn read_outcome(env: Env, outcome: ReadOutcome) -> Result<napi_value> {
+    env.number(match outcome {
+        ReadOutcome::Done(buffer) => buffer as f64,
+        ReadOutcome::Failed => READ_FAILED,
+        ReadOutcome::Busy => READ_BUSY,
+        ReadOutcome::InFlight => READ_IN_FLIGHT,
+        ReadOutcome::Refused => READ_REFUSED,
+    })
+}
+
+/// `serviceTransportReadChunks(transportId, worker, segments, waitMs) -> readBuffer
+/// | -1 failed | -2 busy | -3 in flight | -4 refused` (blocks up to twice waitMs).
+fn service_transport_read_chunks(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let worker = worker_arg(env, arguments.get(1))?;
+    // A list longer than any call may carry is refused, not an argument error: it is the peer's.
+    let segments = match segments_arg(env, arguments.get(2), "segments", WRITES_PER_REPLY_MAX) {
+        Ok(segments) => segments,
+        Err(_) => return env.number(READ_REFUSED),
+    };
+    read_outcome(env, transport.read_chunks(worker, &segments, wait_arg(env, arguments.get(3))?))
+}
+
+/// `serviceTransportReadWait(transportId, worker, waitMs)`: as ReadChunks, for Reads in flight.
+fn service_transport_read_wait(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    read_outcome(env, transport.wait_reads(worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?))
+}
+
+/// `serviceTransportGetSendContext(transportId, worker, waitMs, workRequests,
+/// withWriteBuffer) -> (writeBuffer + 1) * 2^32 + context | -1` (may block).
+fn service_transport_get_send_context(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let transport = transport_arg(env, arguments)?;
+    let worker = worker_arg(env, arguments.get(1))?;
+    let wait = wait_arg(env, arguments.get(2))?;
+    let work_requests = env.to_integer(arguments.get(3), "workRequests", transport.shape.send_queue_depth as u64)? as u32;
+    if work_requests == 0 {
+        return Err(VerbsError::invalid("workRequests must be at least 1 (the Send)"));
+    }
+    let with_write_buffer = env.to_bool(arguments.get(4), "withWriteBuffer")?;
+    let acquired = transport.get_send_context(worker, wait, work_requests, with_write_buffer);
+    env.number(acquired.map_or(-1.0, |(context, buffer)| buffer.map_or(0.0, |buffer| (buffer as f64 + 1.0) * CONTEXT_FACTOR) + context as f64))
+}
+
+/// `serviceTransportPostReply(transportId, worker, context, length, writes) -> posted`:
+/// the Writes (a segment list, sources end to end in the context's write
+/// buffer; empty for an inline reply), then the Send.
+fn service_transport_post_reply(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let transport = transport_arg(env, arguments)?;
     let worker = worker_arg(env, arguments.get(1))?;
     let context = env.to_u32(arguments.get(2), "context")?;
     if context >= transport.shape.contexts_max {
         return Err(VerbsError::invalid(format!("context {context} beyond contextsMax")));
     }
-    let posted = transport.post_send(worker, context, env.to_u32(arguments.get(3), "length")?);
-    env.boolean(posted)
+    let length = env.to_u32(arguments.get(3), "length")?;
+    let writes = segments_arg(env, arguments.get(4), "writes", WRITES_PER_REPLY_MAX)?;
+    env.boolean(transport.post_reply(worker, context, length, &writes)?)
 }
 
 /// `serviceTransportRelease(transportId, worker)`: xpo_release_ctxt + drain.
@@ -291,6 +374,12 @@ fn transport_metrics(env: Env, transport: &ServiceTransport) -> Result<napi_valu
     set_number(env, metrics, "exhausted", load(&counters.exhausted))?;
     set_number(env, metrics, "failedSends", load(&counters.failed_sends))?;
     set_number(env, metrics, "lostSends", load(&counters.lost_sends))?;
+    set_number(env, metrics, "readCalls", load(&counters.read_calls))?;
+    set_number(env, metrics, "readBytes", load(&counters.read_bytes))?;
+    set_number(env, metrics, "readFailures", load(&counters.read_failures))?;
+    set_number(env, metrics, "writeReplies", load(&counters.write_replies))?;
+    set_number(env, metrics, "writtenBytes", load(&counters.written_bytes))?;
+    set_number(env, metrics, "chunkBuffersInUse", transport.chunks.in_use() as f64)?;
     set_number(env, metrics, "inUse", transport.contexts_in_use() as f64)?;
     set_number(env, metrics, "postedReceives", transport.posted_receives() as f64)?;
     set_number(env, metrics, "openRegistrations", transport.open_registrations() as f64)?;

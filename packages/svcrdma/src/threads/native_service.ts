@@ -21,7 +21,16 @@ export interface NativeTransportMetrics {
   exhausted: number;
   failedSends: number;
   lostSends: number;
+  /** Calls whose Read chunks were pulled (RDMA Read), their bytes, calls whose Reads failed. */
+  readCalls: number;
+  readBytes: number;
+  readFailures: number;
+  /** Replies that posted RDMA Writes (Write chunks, Reply chunk), and the bytes written. */
+  writeReplies: number;
+  writtenBytes: number;
   inUse: number;
+  /** Chunk buffers taken now: read buffers held by calls, write buffers by undrained contexts. */
+  chunkBuffersInUse: number;
   postedReceives: number;
   openRegistrations: number;
   /** State now: BUSY 1, DATA 2, CLOSE 4. */
@@ -46,9 +55,14 @@ export interface ServiceQueueStats {
 export interface TransportBuffers {
   readonly receive: ArrayBuffer;
   readonly send: ArrayBuffer;
+  /** The chunk buffers (read buffers first), `chunkBytes` each. */
+  readonly chunk: ArrayBuffer;
   readonly slotBytes: number;
   readonly contextBytes: number;
+  readonly chunkBytes: number;
+  readonly readBuffers: number;
   readonly credits: number;
+  readonly sendQueueDepth: number;
 }
 
 export interface NativeService {
@@ -68,12 +82,17 @@ export interface NativeService {
     contextBytes: number,
     sendQueueDepth: number,
     busyPollMicros: number,
+    chunkBytes: number,
     onClose: () => void,
   ): number;
   serviceTransportBuffers(transportId: number): TransportBuffers;
   serviceTransportNextReceive(transportId: number, worker: number): number;
-  serviceTransportGetSendContext(transportId: number, worker: number, waitMs: number): number;
-  serviceTransportPostSend(transportId: number, worker: number, context: number, length: number): boolean;
+  /** `segments`: SEGMENT_WORDS words per segment. Returns a read buffer, or a ReadStatus. */
+  serviceTransportReadChunks(transportId: number, worker: number, segments: Uint32Array, waitMs: number): number;
+  serviceTransportReadWait(transportId: number, worker: number, waitMs: number): number;
+  /** (writeBuffer + 1) * CONTEXT_FACTOR + context, or -1. */
+  serviceTransportGetSendContext(transportId: number, worker: number, waitMs: number, workRequests: number, withWriteBuffer: boolean): number;
+  serviceTransportPostReply(transportId: number, worker: number, context: number, length: number, writes: Uint32Array): boolean;
   serviceTransportRelease(transportId: number, worker: number): void;
   serviceTransportClose(transportId: number): void;
   serviceTransportIdle(transportId: number): boolean;
@@ -84,6 +103,12 @@ export interface NativeService {
 
 /** serviceTransportNextReceive's number: slot * RECEIVE_SLOT_FACTOR + byteLength (verbs' BUFFER_BYTES_MAX * 2). */
 export const RECEIVE_SLOT_FACTOR = 2 ** 17;
+/** serviceTransportGetSendContext's number: (writeBuffer + 1) * CONTEXT_FACTOR + context. */
+export const CONTEXT_FACTOR = 2 ** 32;
+/** Words of one segment in a segment list: handle, length, address high word, address low word. */
+export const SEGMENT_WORDS = 4;
+/** What serviceTransportReadChunks / ReadWait return instead of a read buffer. */
+export const ReadStatus = { FAILED: -1, BUSY: -2, IN_FLIGHT: -3, REFUSED: -4 } as const;
 /** Longest one take or send-context wait may block a worker (the native TAKE_WAIT_MAX is 1 s). */
 export const NATIVE_WAIT_MAX_MS = 1000;
 /** Worker seats of one queue (the native WORKERS_MAX). */

@@ -24,6 +24,7 @@ import assert from 'node:assert';
 import type { CmId, ProtectionDomain } from '@roce-rpc/verbs';
 import type { ConnectPrivateData } from '../header/private_data.js';
 import type { FilledSvcRdmaOptions } from '../options.js';
+import { MAX_SPECIAL_CHUNK_BYTES } from '../protocol.js';
 import { nativeService, type NativeTransportMetrics } from './native_service.js';
 
 /** Time to wait for the queue pair to drain after a disconnect: far above rxe's flush time. */
@@ -57,6 +58,8 @@ export class ThreadedConnection {
       Math.min(options.receiveInlineBytes, peer.receiveBytes),
       options.sendQueueDepth,
       options.busyPollMicros,
+      // A chunk buffer holds the largest Read list or Reply chunk the header decoder lets through.
+      MAX_SPECIAL_CHUNK_BYTES,
       () => void this.teardown(),
     );
     cmId.once('disconnected', () => void this.teardown());

@@ -34,8 +34,13 @@ export interface SvcRdmaThreadedServerOptions extends SvcRdmaThreadsOptions {
 /** Counters summed over every worker thread and every transport, open and closed (cumulative). */
 export interface SvcRdmaThreadsMetrics extends SvcRdmaServerMetrics {
   workers: WorkerPoolMetrics;
-  transports: Omit<NativeTransportMetrics, 'inUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts' | 'flags' | 'queuedReceives'>;
+  transports: Omit<NativeTransportMetrics, 'inUse' | 'chunkBuffersInUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts' | 'flags' | 'queuedReceives'>;
   queue: ServiceQueueStats;
+}
+
+/** The main-thread server's gauges, plus the chunk buffers taken (read buffers held by calls, write buffers by undrained replies). */
+export interface SvcRdmaThreadsGauges extends SvcRdmaGauges {
+  chunkBuffersInUse: number;
 }
 
 export class SvcRdmaThreadedServer {
@@ -110,16 +115,18 @@ export class SvcRdmaThreadedServer {
     return { ...this.counts, workers: this.pool.metrics(), transports, queue: nativeService.serviceQueueStats(this.pool.queueId) };
   }
 
-  /** What the server holds right now; all three return to 0 once every client has gone. */
-  gauges(): SvcRdmaGauges {
+  /** What the server holds right now; all four return to 0 once every client has gone. */
+  gauges(): SvcRdmaThreadsGauges {
     let sendContextsInUse = 0;
     let openRegistrations = 0;
+    let chunkBuffersInUse = 0;
     for (const connection of this.connections) {
       const metrics = connection.metrics();
       sendContextsInUse += metrics.inUse;
       openRegistrations += metrics.openRegistrations;
+      chunkBuffersInUse += metrics.chunkBuffersInUse;
     }
-    return { connections: this.connections.size, sendContextsInUse, openRegistrations };
+    return { connections: this.connections.size, sendContextsInUse, openRegistrations, chunkBuffersInUse };
   }
 
   whenIdle(): Promise<void> {
@@ -144,6 +151,11 @@ function emptyTransportTotals(): SvcRdmaThreadsMetrics['transports'] {
     exhausted: 0,
     failedSends: 0,
     lostSends: 0,
+    readCalls: 0,
+    readBytes: 0,
+    readFailures: 0,
+    writeReplies: 0,
+    writtenBytes: 0,
     drains: {},
     released: {},
     batchSizes: [],
@@ -151,7 +163,8 @@ function emptyTransportTotals(): SvcRdmaThreadsMetrics['transports'] {
 }
 
 function addTransportTotals(into: SvcRdmaThreadsMetrics['transports'], from: SvcRdmaThreadsMetrics['transports']): void {
-  for (const key of ['receives', 'emptyReceives', 'selfEnqueues', 'sqWaits', 'allocations', 'exhausted', 'failedSends', 'lostSends'] as const) into[key] += from[key];
+  const counters = ['receives', 'emptyReceives', 'selfEnqueues', 'sqWaits', 'allocations', 'exhausted', 'failedSends', 'lostSends', 'readCalls', 'readBytes', 'readFailures', 'writeReplies', 'writtenBytes'] as const;
+  for (const key of counters) into[key] += from[key];
   for (const [point, count] of Object.entries(from.drains)) into.drains[point] = (into.drains[point] ?? 0) + count;
   for (const [point, count] of Object.entries(from.released)) into.released[point] = (into.released[point] ?? 0) + count;
   from.batchSizes.forEach((count, bucket) => (into.batchSizes[bucket] = (into.batchSizes[bucket] ?? 0) + count));

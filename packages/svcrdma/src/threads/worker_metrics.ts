@@ -12,12 +12,14 @@ export const WORKER_COUNTERS = [
   /** RPC calls received (after an empty receive nothing is counted). */
   'calls',
   'inlineReplies',
-  /** RDMA_ERROR replies (header rejections, unsupported chunks, replies too large). */
+  /** Replies that pushed bytes by RDMA Write (Write chunks, Reply chunk) before their Send. */
+  'chunkReplies',
+  /** RDMA_ERROR replies (header rejections, chunk errors). */
   'errorReplies',
   /** Calls refused by the transport-header decoder. */
   'rejected',
-  /** Calls or replies that need RDMA Read/Write chunks: not served on worker threads yet (ERR_CHUNK). */
-  'unsupportedChunks',
+  /** ERR_CHUNK answered past the decoder: Reads refused or failed, a reply that fits no chunk or buffer. */
+  'chunkErrors',
   /** Replies not sent: the transport was closing or no send context came free. */
   'droppedReplies',
   /** Errors of ours while serving (the transport is closed; the worker goes on). */

@@ -1,40 +1,61 @@
 /**
  * WorkerTransport: one worker thread's view of a native service transport —
  * the svc_recv steps after `take`: receive one RPC, let other workers take the
- * transport (svc_xprt_received), process, reply, release (the drain).
+ * transport (svc_xprt_received), pull its Read chunks, process, reply (RDMA
+ * Writes chained before the Send), release (the drain).
  *
  * Life: created by a worker the first time it takes the transport, dropped when
  * the main thread says the transport was torn down (or a native call finds it
- * gone). Worker thread only. The Receive slots and the send contexts' buffers
- * are the transport's registered memory, seen here as external ArrayBuffers:
- * a call's bytes are read in place from its slot, which stays held until the
- * release; the reply is encoded straight into a send context's buffer.
+ * gone). Worker thread only. The Receive slots, the send contexts' buffers and
+ * the chunk buffers are the transport's registered memory, seen here as
+ * external ArrayBuffers: a call's bytes are read in place from its slot and its
+ * pulled Read chunks from its read buffer, both held until the release; the
+ * reply is encoded straight into a send context's buffer and the bytes it
+ * RDMA Writes are copied end to end into the write buffer that goes with the
+ * context, given back by the drain that releases the context.
  *
- * What runs here: inline calls (RDMA_MSG without chunks) and inline replies
- * (RDMA_MSG), transport-header rejections (RDMA_ERROR or a drop). A call that
- * carries a Read list (a long call or a data-item chunk), and a reply that
- * needs RDMA Writes (Write chunks or the Reply chunk) are answered RDMA_ERROR /
- * ERR_CHUNK and counted in `unsupportedChunks`: the worker threads cannot post
- * RDMA Reads or Writes yet (see the README).
+ * Limits of a worker (answered RDMA_ERROR / ERR_CHUNK, counted in
+ * `chunkErrors`): a Read list the native side refuses (beyond a chunk buffer,
+ * more Reads than the Send Queue holds), a reply whose Writes exceed a chunk
+ * buffer or the Send Queue, a reply that fits nowhere (planReply).
  */
 import { HeaderRejection, RejectAnswer } from '../errors.js';
-import type { CallTransportHeader } from '../header/chunks.js';
+import type { CallTransportHeader, RdmaSegment, ReadChunk } from '../header/chunks.js';
 import { decodeCallHeader } from '../header/decode.js';
 import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
 import { grantCredits } from '../reply/credits.js';
 import { planReply, type ReplyPlan } from '../reply/plan.js';
+import type { RdmaWrite } from '../reply/scatter.js';
 import type { CallHandler, RdmaCallContext } from '../transport/transport.js';
-import { nativeService, RECEIVE_SLOT_FACTOR, NATIVE_WAIT_MAX_MS } from './native_service.js';
+import type { XdrReadChunk } from '@roce-rpc/xdr';
+import { CONTEXT_FACTOR, nativeService, ReadStatus, RECEIVE_SLOT_FACTOR, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS } from './native_service.js';
 import type { WorkerCounterRow } from './worker_metrics.js';
 
 const callContext: RdmaCallContext = { transport: 'rdma' };
+/**
+ * Longest a call's Reads may take before the transport is closed: far above a
+ * 1 MiB Read in the loaded emulated lab (≈ 0.1-1 s); each native wait is at
+ * most NATIVE_WAIT_MAX_MS, so the worker's event loop still turns between.
+ */
+const READ_WAIT_TOTAL_MS = 30_000;
+
+/** The call as the dispatcher reads it. */
+interface AssembledCall {
+  readonly message: Uint8Array;
+  readonly readChunks: readonly XdrReadChunk[];
+}
+
+type SendablePlan = Exclude<ReplyPlan, { kind: 'error' }>;
 
 export class WorkerTransport {
   private readonly receiveArea: Uint8Array;
   private readonly sendArea: Uint8Array;
+  private readonly chunkArea: Uint8Array;
   private readonly slotBytes: number;
   private readonly contextBytes: number;
+  private readonly chunkBytes: number;
   private readonly credits: number;
+  private readonly sendQueueDepth: number;
 
   constructor(
     readonly id: number,
@@ -46,10 +67,13 @@ export class WorkerTransport {
     const buffers = nativeService.serviceTransportBuffers(id);
     this.receiveArea = new Uint8Array(buffers.receive);
     this.sendArea = new Uint8Array(buffers.send);
+    this.chunkArea = new Uint8Array(buffers.chunk);
     this.slotBytes = buffers.slotBytes;
     // The context buffer is sized to the client's receive size: our largest Send.
     this.contextBytes = buffers.contextBytes;
+    this.chunkBytes = buffers.chunkBytes;
     this.credits = buffers.credits;
+    this.sendQueueDepth = buffers.sendQueueDepth;
   }
 
   /** The worker took this transport (it owns BUSY): one RPC, or only a release. */
@@ -79,8 +103,9 @@ export class WorkerTransport {
       if (!(error instanceof HeaderRejection)) throw error;
       return this.answerRejection(error);
     }
-    if (header.callChunk !== null || header.readChunks.length > 0) return this.refuseChunks(header);
-    const reply = await this.handler.handleCall(message.subarray(header.headerBytes), callContext);
+    const call = this.assembleCall(header, message);
+    if (call === null) return this.answerChunkError(header);
+    const reply = await this.handler.handleCall(call.message, callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
     if (reply === null) return;
     const plan = planReply({
       xid: header.xid,
@@ -90,25 +115,85 @@ export class WorkerTransport {
       replyChunk: header.replyChunk,
       sendLimitBytes: this.contextBytes,
     });
-    if (plan.kind === 'error' || plan.writes.length > 0) return this.refuseChunks(header);
-    this.sendInline(plan);
+    if (plan.kind === 'error' || !this.fitsChunkBuffer(plan.writes)) return this.answerChunkError(header);
+    this.sendReply(plan);
   }
 
-  private sendInline(plan: Exclude<ReplyPlan, { kind: 'error' }>): void {
-    const context = this.getSendContext();
-    if (context === null) return;
+  /**
+   * The RPC call: the inline message, or for a long call the position-zero
+   * chunk's data, with data-item chunks at their XDR positions — all pulled by
+   * RDMA Read into one read buffer, end to end, held until the release. Null:
+   * ERR_CHUNK (the list is beyond our limits, or the Reads failed).
+   */
+  private assembleCall(header: CallTransportHeader, received: Uint8Array): AssembledCall | null {
+    const inline = received.subarray(header.headerBytes);
+    if (header.callChunk === null && header.readChunks.length === 0) return { message: inline, readChunks: [] };
+    const chunks: ReadChunk[] = header.callChunk === null ? [...header.readChunks] : [header.callChunk, ...header.readChunks];
+    const buffer = this.pullChunks(chunks.flatMap((chunk) => chunk.segments));
+    if (buffer === null) return null;
+    let cursor = buffer * this.chunkBytes;
+    const pulled = chunks.map((chunk) => this.chunkArea.subarray(cursor, (cursor += chunk.length)));
+    if (header.callChunk === null) {
+      return { message: inline, readChunks: header.readChunks.map((chunk, index) => ({ position: chunk.position, data: pulled[index]! })) };
+    }
+    return { message: pulled[0]!, readChunks: header.readChunks.map((chunk, index) => ({ position: chunk.position, data: pulled[index + 1]! })) };
+  }
+
+  /**
+   * RDMA Reads of `segments` into a read buffer; blocks this worker (in native
+   * waits of at most NATIVE_WAIT_MAX_MS) until they completed, failed, or
+   * READ_WAIT_TOTAL_MS passed (then the transport closes: the Reads may still
+   * land, the teardown takes the buffer back). Returns the buffer or null.
+   */
+  private pullChunks(segments: readonly RdmaSegment[]): number | null {
+    let status = nativeService.serviceTransportReadChunks(this.id, this.seat, segmentList(segments), NATIVE_WAIT_MAX_MS);
+    for (const deadline = performance.now() + READ_WAIT_TOTAL_MS; status === ReadStatus.BUSY || status === ReadStatus.IN_FLIGHT; ) {
+      if (performance.now() > deadline) {
+        nativeService.serviceTransportClose(this.id);
+        return null;
+      }
+      status =
+        status === ReadStatus.BUSY
+          ? nativeService.serviceTransportReadChunks(this.id, this.seat, segmentList(segments), NATIVE_WAIT_MAX_MS)
+          : nativeService.serviceTransportReadWait(this.id, this.seat, NATIVE_WAIT_MAX_MS);
+    }
+    return status >= 0 ? status : null;
+  }
+
+  /** The reply's Writes fit one write buffer and the Send Queue (beside the Send). */
+  private fitsChunkBuffer(writes: readonly RdmaWrite[]): boolean {
+    return writes.length < this.sendQueueDepth && writeBytes(writes) <= this.chunkBytes;
+  }
+
+  private sendReply(plan: SendablePlan): void {
+    const acquired = this.getSendContext(plan.writes.length + 1, plan.writes.length > 0);
+    if (acquired === null) return;
+    const { context, writeBuffer } = acquired;
     const buffer = this.contextBuffer(context);
     let length = encodeReplyHeader(plan.header, buffer).length;
+    // Pull-up: the inline reply is copied behind the header, one SGE per Send.
     for (const part of plan.sendParts) {
       buffer.set(part, length);
       length += part.length;
     }
-    this.post(context, length, 'inlineReplies');
+    const writes = writeBuffer === null ? emptySegments : this.stageWrites(plan.writes, writeBuffer);
+    this.post(context, length, writes, plan.writes.length > 0 ? 'chunkReplies' : 'inlineReplies');
   }
 
-  /** RDMA Read/Write chunks are not served on worker threads yet: ERR_CHUNK, counted. */
-  private refuseChunks(header: CallTransportHeader): void {
-    this.counters.add('unsupportedChunks');
+  /** Copies each Write's sources end to end into the write buffer; returns the Writes' segment list. */
+  private stageWrites(writes: readonly RdmaWrite[], writeBuffer: number): Uint32Array {
+    let cursor = writeBuffer * this.chunkBytes;
+    for (const write of writes) {
+      for (const source of write.sources) {
+        this.chunkArea.set(source, cursor);
+        cursor += source.length;
+      }
+    }
+    return segmentList(writes.map((write) => write.target));
+  }
+
+  private answerChunkError(header: CallTransportHeader): void {
+    this.counters.add('chunkErrors');
     this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
   }
 
@@ -121,26 +206,50 @@ export class WorkerTransport {
   }
 
   private sendError(xid: number, requestedCredits: number, answer: RejectAnswer): void {
-    const context = this.getSendContext();
-    if (context === null) return;
-    const length = encodeErrorHeader(xid, grantCredits(requestedCredits, this.credits), answer, this.contextBuffer(context)).length;
-    this.post(context, length, 'errorReplies');
+    const acquired = this.getSendContext(1, false);
+    if (acquired === null) return;
+    const length = encodeErrorHeader(xid, grantCredits(requestedCredits, this.credits), answer, this.contextBuffer(acquired.context)).length;
+    this.post(acquired.context, length, emptySegments, 'errorReplies');
   }
 
-  /** A send context (drain points empty-free-list and sq-wait are native), or null: the reply is dropped. */
-  private getSendContext(): number | null {
-    const context = nativeService.serviceTransportGetSendContext(this.id, this.seat, NATIVE_WAIT_MAX_MS);
-    if (context >= 0) return context;
-    this.counters.add('droppedReplies');
-    return null;
+  /**
+   * A send context with Send Queue room for `workRequests` and, if asked, a
+   * write buffer (drain points empty-free-list and sq-wait are native), or
+   * null: the reply is dropped.
+   */
+  private getSendContext(workRequests: number, withWriteBuffer: boolean): { context: number; writeBuffer: number | null } | null {
+    const acquired = nativeService.serviceTransportGetSendContext(this.id, this.seat, NATIVE_WAIT_MAX_MS, workRequests, withWriteBuffer);
+    if (acquired < 0) {
+      this.counters.add('droppedReplies');
+      return null;
+    }
+    const writeBuffer = Math.floor(acquired / CONTEXT_FACTOR) - 1;
+    return { context: acquired % CONTEXT_FACTOR, writeBuffer: writeBuffer >= 0 ? writeBuffer : null };
   }
 
   private contextBuffer(context: number): Uint8Array {
     return this.sendArea.subarray(context * this.contextBytes, (context + 1) * this.contextBytes);
   }
 
-  private post(context: number, length: number, counter: 'inlineReplies' | 'errorReplies'): void {
-    if (nativeService.serviceTransportPostSend(this.id, this.seat, context, length)) this.counters.add(counter);
+  private post(context: number, length: number, writes: Uint32Array, counter: 'inlineReplies' | 'chunkReplies' | 'errorReplies'): void {
+    if (nativeService.serviceTransportPostReply(this.id, this.seat, context, length, writes)) this.counters.add(counter);
     else this.counters.add('droppedReplies');
   }
+}
+
+const emptySegments = new Uint32Array(0);
+
+/** The native segment list: handle, length, address high and low words per segment. */
+function segmentList(segments: readonly RdmaSegment[]): Uint32Array {
+  const words = new Uint32Array(segments.length * SEGMENT_WORDS);
+  segments.forEach((segment, index) => {
+    words.set([segment.handle, segment.length, Number(segment.offset >> 32n), Number(segment.offset & 0xffff_ffffn)], index * SEGMENT_WORDS);
+  });
+  return words;
+}
+
+function writeBytes(writes: readonly RdmaWrite[]): number {
+  let bytes = 0;
+  for (const write of writes) bytes += write.target.length;
+  return bytes;
 }

@@ -204,12 +204,12 @@ describe('worker threads on rxe0', () => {
     const metrics = server.metrics();
     expect(metrics.workers.droppedReplies).toBeGreaterThanOrEqual(1);
     expect(metrics.transports.lostSends).toBe(0);
-    expect(server.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0 });
+    expect(server.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0, chunkBuffersInUse: 0 });
   });
 
   it('leaves every gauge at 0 and no verbs object behind once the clients are gone', async () => {
     await until(() => server.connections.size === 0, 'every teardown');
-    expect(server.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0 });
+    expect(server.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0, chunkBuffersInUse: 0 });
     const metrics = server.metrics();
     expect(metrics.accepted).toBe(metrics.closed);
     expect(metrics.transports.lostSends).toBe(0);

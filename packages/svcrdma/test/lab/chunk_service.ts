@@ -1,0 +1,46 @@
+/**
+ * The service the chunk lab tests load in every worker (`serviceModule`):
+ * READ(count) answers `count` pattern bytes as a DDP-eligible result (a Write
+ * chunk); CHECK(opaque) takes a DDP-eligible argument (a Read chunk) and
+ * answers its length if every byte is the pattern's, else 0; BIG(count)
+ * answers `count` pattern bytes inline in the reply (a Reply chunk when long);
+ * THREAD answers the id of the thread serving it.
+ */
+import { threadId } from 'node:worker_threads';
+import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
+import { xdrUint, xdrVariableOpaque, xdrVoid } from '@roce-rpc/xdr';
+
+export const CHUNK_PROGRAM = 0x2000_0132;
+export const CHUNK_VERSION = 1;
+export const ChunkProcedure = { NULL: 0, READ: 1, CHECK: 2, BIG: 3, THREAD: 4 } as const;
+const OPAQUE_MAX = 1 << 20;
+
+/** The bytes every test compares against: not zeros, not periodic in 4 KiB pages. */
+export function pattern(count: number): Buffer {
+  const data = Buffer.alloc(count);
+  for (let index = 0; index < count; index++) data[index] = (index * 31 + (index >>> 12) + 7) & 0xff;
+  return data;
+}
+
+export function createCallHandler(): Dispatcher {
+  return new Dispatcher().addVersion(
+    CHUNK_PROGRAM,
+    {
+      name: 'CHUNKTEST',
+      version: CHUNK_VERSION,
+      procedures: [
+        defineProcedure('NULL', ChunkProcedure.NULL, xdrVoid, xdrVoid),
+        defineProcedure('READ', ChunkProcedure.READ, xdrUint, xdrVariableOpaque(OPAQUE_MAX, true), { argument: false, result: true }),
+        defineProcedure('CHECK', ChunkProcedure.CHECK, xdrVariableOpaque(OPAQUE_MAX, true), xdrUint, { argument: true, result: false }),
+        defineProcedure('BIG', ChunkProcedure.BIG, xdrUint, xdrVariableOpaque(OPAQUE_MAX)),
+        defineProcedure('THREAD', ChunkProcedure.THREAD, xdrVoid, xdrUint),
+      ],
+    },
+    {
+      READ: (count: number) => pattern(count),
+      CHECK: (data: Uint8Array) => (Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(pattern(data.length)) ? data.length : 0),
+      BIG: (count: number) => pattern(count),
+      THREAD: () => threadId,
+    },
+  );
+}
