@@ -6,7 +6,9 @@
  * position-zero chunk, a long reply into a Reply chunk; chunk lists the
  * server cannot honour answered ERR_CHUNK, a Read chunk with a handle the peer
  * never registered ending in a clean disconnect while another peer is served;
- * afterwards every gauge back to 0.
+ * afterwards every gauge back to 0. Then, on a server whose Send Queue holds
+ * one such reply at a time, the sq-wait drain point: replies that wait for
+ * Send Queue room are sent once the waiting worker drains after its wake.
  */
 import { readReplyBody, writeCallHeader, authNone } from '@roce-rpc/oncrpc';
 import { XdrReader, XdrWriter } from '@roce-rpc/xdr';
@@ -18,6 +20,8 @@ import { CHUNK_PROGRAM, CHUNK_VERSION, ChunkProcedure, pattern } from './chunk_s
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */
 const PORT = 20062;
+/** The narrow server of the sq-wait test. */
+const NARROW_PORT = 20063;
 const THREADS = 2;
 const MiB = 1 << 20;
 const REPLY_WAIT_MS = 60_000;
@@ -179,6 +183,46 @@ describe('chunk I/O on worker threads, from a bare verbs peer on rxe0', () => {
     expect(metrics.accepted).toBe(metrics.closed);
     expect(metrics.transports.lostSends).toBe(0);
     expect(metrics.workers.failures).toBe(0);
+  });
+});
+
+describe('the sq-wait drain point on worker threads', () => {
+  /** Each READ reply takes the whole Send Queue: WRITE_SEGMENTS RDMA Writes and its Send. */
+  const SEND_QUEUE_DEPTH = 8;
+  const WRITE_SEGMENTS = SEND_QUEUE_DEPTH - 1;
+  const SEGMENT_BYTES = 32 * 1024;
+  const CALLS = 6;
+
+  it('a reply short of Send Queue room waits, is woken by the release-list transition, drains after the wait and is sent (fails without that drain: the waiters time out)', async () => {
+    const narrow = await SvcRdmaThreadedServer.listen({
+      address,
+      port: NARROW_PORT,
+      threads: THREADS,
+      credits: 4,
+      sendContextsMax: 4,
+      sendQueueDepth: SEND_QUEUE_DEPTH,
+      serviceModule: new URL('./chunk_service.ts', import.meta.url),
+    });
+    const client = await BarePeer.connect({ address, port: NARROW_PORT });
+    try {
+      const bytes = WRITE_SEGMENTS * SEGMENT_BYTES;
+      const writeChunk = chunkOf(sinkSegments(client, 0, bytes, WRITE_SEGMENTS));
+      for (let call = 0; call < CALLS; call++) client.send(Buffer.concat([header(300 + call, { writeList: [writeChunk] }), rpcCall(300 + call, ChunkProcedure.READ, bytes)]));
+      expect(await client.pollUntil(() => client.replies.length === CALLS, REPLY_WAIT_MS)).toBe(true);
+      for (const reply of client.replies) expect(decodeReplyHeader(reply)).toMatchObject({ kind: 'reply', procedure: RdmaProcedure.MSG });
+      expect(client.sink.buffer.subarray(0, bytes).equals(pattern(bytes))).toBe(true);
+      const metrics = narrow.metrics();
+      console.log(`sq-wait: workers ${JSON.stringify(metrics.workers)}; transports ${JSON.stringify(metrics.transports)}`);
+      expect(metrics.workers.chunkReplies).toBe(CALLS);
+      expect(metrics.workers.droppedReplies).toBe(0);
+      expect(metrics.transports.sqWaits).toBeGreaterThanOrEqual(1);
+      expect(metrics.transports.released['sq-wait']).toBeGreaterThanOrEqual(1);
+    } finally {
+      client.close();
+      await until(() => narrow.connections.size === 0, 'the narrow connection\'s teardown');
+      expect(narrow.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0, chunkBuffersInUse: 0 });
+      await narrow.close();
+    }
   });
 });
 
