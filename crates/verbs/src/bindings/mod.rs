@@ -4,6 +4,7 @@
 
 mod cm_id;
 mod completion_queue;
+mod datagram_socket;
 mod device;
 mod event_channel;
 mod memory_region;
@@ -27,6 +28,7 @@ pub fn register(env: Env, exports: napi_value) -> Result<()> {
     protection_domain::register(env, exports)?;
     memory_region::register(env, exports)?;
     completion_queue::register(env, exports)?;
+    datagram_socket::register(env, exports)?;
     event_channel::register(env, exports)?;
     cm_id::register(env, exports)?;
     queue_pair::register(env, exports)?;

@@ -1,0 +1,412 @@
+//! DatagramSocket: a non-blocking UDP socket (IPv4, or IPv6 dual-stack)
+//! read with `recvmmsg` into a bounded ring of preallocated slots and
+//! written with `sendmmsg` from a second ring, so that one system call and
+//! one JavaScript call serve a batch of datagrams instead of one each.
+//!
+//! Life: created by `bindings::datagram_socket` on a JavaScript thread,
+//! owned by its handle (shared with the event-loop poll callback on that
+//! same thread, never with another thread). `close` shuts the descriptor at
+//! once; the slot memory (`RingMemory`) is shared with the JavaScript
+//! ArrayBuffer over it and freed when the last of them goes.
+//!
+//! Slot ownership: a receive slot belongs to JavaScript from the batch
+//! callback that announces it until that callback returns (the next
+//! `receive_batch` overwrites it); a send slot belongs to JavaScript until
+//! it passes the slot's index range to `send_batch`, which has handed the
+//! bytes to the kernel when it returns.
+
+use crate::error::{Result, VerbsError};
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, SocketAddr};
+
+/// Datagrams one `recvmmsg` takes, hence one JavaScript callback at most:
+/// a burst of four calls' windows arrives in a few batches, and a batch
+/// stays small enough that its callback does not hold the loop for long.
+pub const RECEIVE_SLOTS: usize = 64;
+/// Datagrams JavaScript may queue for one `sendmmsg`.
+pub const SEND_SLOTS: usize = 64;
+/// Largest datagram a slot holds. RxRPC jumbograms of 4 packets are 5 688
+/// bytes, OpenAFS's largest packet 16 384; longer datagrams are reported
+/// truncated and dropped by the caller.
+pub const SLOT_BYTES: usize = 16_384;
+/// Per-slot metadata: u32 length, u32 port, u32 family | truncated << 8,
+/// u32 IPv6 scope id, then 16 address bytes (IPv4 in the first 4).
+pub const META_BYTES: usize = 32;
+/// Readable wakes are level-triggered: after this many full batches the
+/// callback returns to the loop so timers and other sockets get their turn.
+pub const BATCHES_PER_WAKE_MAX: usize = 4;
+
+const META_TRUNCATED: u32 = 1 << 8;
+
+/// The rings' bytes: receive data, send data, receive metadata, send metadata.
+pub struct RingMemory {
+    pointer: *mut u8,
+    length: usize,
+}
+
+// SAFETY: the memory is a plain allocation; the one JavaScript thread that
+// owns the socket is the only one that reads or writes it.
+unsafe impl Send for RingMemory {}
+unsafe impl Sync for RingMemory {}
+
+pub const RECEIVE_DATA_OFFSET: usize = 0;
+pub const SEND_DATA_OFFSET: usize = RECEIVE_SLOTS * SLOT_BYTES;
+pub const RECEIVE_META_OFFSET: usize = SEND_DATA_OFFSET + SEND_SLOTS * SLOT_BYTES;
+pub const SEND_META_OFFSET: usize = RECEIVE_META_OFFSET + RECEIVE_SLOTS * META_BYTES;
+pub const RING_BYTES: usize = SEND_META_OFFSET + SEND_SLOTS * META_BYTES;
+
+impl RingMemory {
+    fn new() -> Result<RingMemory> {
+        // SAFETY: a zeroed allocation, freed in Drop.
+        let pointer = unsafe { libc::calloc(1, RING_BYTES) }.cast::<u8>();
+        if pointer.is_null() {
+            return Err(VerbsError::new("ERR_VERBS_NO_MEMORY", "datagram ring allocation failed"));
+        }
+        Ok(RingMemory { pointer, length: RING_BYTES })
+    }
+
+    pub fn pointer(&self) -> *mut u8 {
+        self.pointer
+    }
+
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    fn meta(&self, offset: usize, slot: usize) -> *mut u32 {
+        // SAFETY (for callers): in bounds by the slot asserts at each use.
+        unsafe { self.pointer.add(offset + slot * META_BYTES).cast::<u32>() }
+    }
+}
+
+impl Drop for RingMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated by calloc in new, freed once.
+        unsafe { libc::free(self.pointer.cast()) };
+    }
+}
+
+/// How a send batch went: datagrams handed to the kernel, and the rest.
+pub struct SendOutcome {
+    pub sent: usize,
+    pub failed: usize,
+}
+
+pub struct DatagramSocket {
+    fd: i32,
+    /// AF_INET or AF_INET6 (dual stack: IPv4 peers appear v4-mapped).
+    family: i32,
+    memory: std::sync::Arc<RingMemory>,
+    receive_names: Box<[libc::sockaddr_in6; RECEIVE_SLOTS]>,
+    receive_vectors: Box<[libc::iovec; RECEIVE_SLOTS]>,
+    receive_headers: Box<[libc::mmsghdr; RECEIVE_SLOTS]>,
+}
+
+impl DatagramSocket {
+    /// Binds `address:port` (port 0: any), with SO_REUSEPORT if asked and
+    /// `buffer_bytes` socket buffers each way (Linux caps them at rmem_max/wmem_max).
+    pub fn open(address: IpAddr, port: u16, reuse_port: bool, buffer_bytes: usize) -> Result<DatagramSocket> {
+        let family = if address.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        // SAFETY: plain socket(2).
+        let fd = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(last_error("socket"));
+        }
+        let mut socket = DatagramSocket {
+            fd,
+            family,
+            memory: std::sync::Arc::new(RingMemory::new()?),
+            // SAFETY: all-zero is a valid value of these C structs.
+            receive_names: Box::new(unsafe { zeroed() }),
+            receive_vectors: Box::new(unsafe { zeroed() }),
+            receive_headers: Box::new(unsafe { zeroed() }),
+        };
+        if family == libc::AF_INET6 {
+            socket.set_option(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0, "IPV6_V6ONLY")?;
+        }
+        if reuse_port {
+            socket.set_option(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "SO_REUSEPORT")?;
+        }
+        let buffer = i32::try_from(buffer_bytes).unwrap_or(i32::MAX);
+        socket.set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, buffer, "SO_RCVBUF")?;
+        socket.set_option(libc::SOL_SOCKET, libc::SO_SNDBUF, buffer, "SO_SNDBUF")?;
+        let (name, length) = socket_address(SocketAddr::new(address, port), family)?;
+        // SAFETY: name is a sockaddr of `length` bytes.
+        if unsafe { libc::bind(fd, (&name as *const libc::sockaddr_in6).cast(), length) } != 0 {
+            return Err(last_error("bind"));
+        }
+        socket.prepare_receive_headers();
+        Ok(socket)
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
+    pub fn memory(&self) -> &std::sync::Arc<RingMemory> {
+        &self.memory
+    }
+
+    /// The bound address and port.
+    pub fn local_address(&self) -> Result<SocketAddr> {
+        self.check_open()?;
+        // SAFETY: zeroed sockaddr storage large enough for either family.
+        let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
+        let mut length = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        // SAFETY: name has `length` bytes of room.
+        if unsafe { libc::getsockname(self.fd, (&mut name as *mut libc::sockaddr_in6).cast(), &mut length) } != 0 {
+            return Err(last_error("getsockname"));
+        }
+        Ok(decode_address(&name).0)
+    }
+
+    /// Reads up to RECEIVE_SLOTS datagrams into slots 0.. and their metadata;
+    /// 0 when nothing is waiting.
+    pub fn receive_batch(&mut self) -> Result<usize> {
+        self.check_open()?;
+        for index in 0..RECEIVE_SLOTS {
+            self.receive_headers[index].msg_hdr.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            self.receive_headers[index].msg_hdr.msg_flags = 0;
+        }
+        let count = loop {
+            // SAFETY: every header points into our boxes and the ring, sized as declared.
+            let rc = unsafe { libc::recvmmsg(self.fd, self.receive_headers.as_mut_ptr(), RECEIVE_SLOTS as u32, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+            if rc >= 0 {
+                break rc as usize;
+            }
+            match errno() {
+                libc::EINTR => continue,
+                libc::EAGAIN => return Ok(0),
+                other => return Err(VerbsError::from_errno(other, "recvmmsg")),
+            }
+        };
+        for slot in 0..count {
+            let header = &self.receive_headers[slot];
+            let (peer, scope) = decode_address(&self.receive_names[slot]);
+            let truncated = if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 { META_TRUNCATED } else { 0 };
+            write_meta(self.memory.meta(RECEIVE_META_OFFSET, slot), header.msg_len.min(SLOT_BYTES as u32), peer, scope, truncated);
+        }
+        Ok(count)
+    }
+
+    /// Sends send slots 0..count as their metadata describes. A datagram the
+    /// kernel refuses (bad address, ICMP error surfacing, full buffer) is
+    /// counted failed and the rest still go: UDP promises no more.
+    pub fn send_batch(&mut self, count: usize) -> Result<SendOutcome> {
+        self.check_open()?;
+        assert!(count <= SEND_SLOTS, "send batch of {count} beyond SEND_SLOTS");
+        // SAFETY: all-zero is a valid value of these C structs.
+        let mut names: [libc::sockaddr_in6; SEND_SLOTS] = unsafe { zeroed() };
+        let mut vectors: [libc::iovec; SEND_SLOTS] = unsafe { zeroed() };
+        let mut headers: [libc::mmsghdr; SEND_SLOTS] = unsafe { zeroed() };
+        let mut ready = 0usize;
+        let mut failed = 0usize;
+        for slot in 0..count {
+            let Some((length, name, name_length)) = self.send_slot(slot) else {
+                failed += 1;
+                continue;
+            };
+            names[ready] = name;
+            // SAFETY: slot < SEND_SLOTS, so the slot lies inside the ring.
+            vectors[ready] = libc::iovec { iov_base: unsafe { self.memory.pointer.add(SEND_DATA_OFFSET + slot * SLOT_BYTES) }.cast(), iov_len: length };
+            headers[ready].msg_hdr.msg_name = (&mut names[ready] as *mut libc::sockaddr_in6).cast();
+            headers[ready].msg_hdr.msg_namelen = name_length;
+            headers[ready].msg_hdr.msg_iov = &mut vectors[ready];
+            headers[ready].msg_hdr.msg_iovlen = 1;
+            ready += 1;
+        }
+        let mut sent = 0usize;
+        let mut start = 0usize;
+        // Every turn but an interrupted one moves `start` forward: at most `ready` turns.
+        while start < ready {
+            // SAFETY: headers[start..ready] point into live locals and the ring.
+            let rc = unsafe { libc::sendmmsg(self.fd, headers.as_mut_ptr().add(start), (ready - start) as u32, libc::MSG_DONTWAIT) };
+            if rc > 0 {
+                sent += rc as usize;
+                start += rc as usize;
+            } else if errno() != libc::EINTR {
+                // sendmmsg reports an error only for the first datagram: skip it.
+                failed += 1;
+                start += 1;
+            }
+        }
+        Ok(SendOutcome { sent, failed })
+    }
+
+    pub fn close(&mut self) {
+        if self.fd >= 0 {
+            // SAFETY: our descriptor, closed once.
+            unsafe { libc::close(self.fd) };
+            self.fd = -1;
+        }
+    }
+
+    /// Slot `slot`'s length and destination, or None when its metadata is invalid.
+    fn send_slot(&self, slot: usize) -> Option<(usize, libc::sockaddr_in6, libc::socklen_t)> {
+        let meta = self.memory.meta(SEND_META_OFFSET, slot);
+        // SAFETY: slot < SEND_SLOTS: the metadata words lie inside the ring.
+        let (length, port, family) = unsafe { (*meta as usize, *meta.add(1), *meta.add(2)) };
+        if length > SLOT_BYTES || port == 0 || port > u16::MAX as u32 {
+            return None;
+        }
+        // SAFETY: the 16 address bytes follow the four words, inside the ring.
+        let bytes: [u8; 16] = unsafe { *meta.add(4).cast::<[u8; 16]>() };
+        let ip = match family {
+            4 => IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            6 => IpAddr::from(bytes),
+            _ => return None,
+        };
+        let (name, name_length) = socket_address(SocketAddr::new(ip, port as u16), self.family).ok()?;
+        Some((length, name, name_length))
+    }
+
+    fn prepare_receive_headers(&mut self) {
+        for slot in 0..RECEIVE_SLOTS {
+            // SAFETY: slot < RECEIVE_SLOTS, so the slot lies inside the ring.
+            self.receive_vectors[slot] = libc::iovec { iov_base: unsafe { self.memory.pointer.add(RECEIVE_DATA_OFFSET + slot * SLOT_BYTES) }.cast(), iov_len: SLOT_BYTES };
+            let header = &mut self.receive_headers[slot].msg_hdr;
+            header.msg_name = (&mut self.receive_names[slot] as *mut libc::sockaddr_in6).cast();
+            header.msg_iov = &mut self.receive_vectors[slot];
+            header.msg_iovlen = 1;
+        }
+    }
+
+    fn set_option(&self, level: i32, name: i32, value: i32, what: &str) -> Result<()> {
+        // SAFETY: value is an int, as every option set here expects.
+        let rc = unsafe { libc::setsockopt(self.fd, level, name, (&value as *const i32).cast(), size_of::<i32>() as libc::socklen_t) };
+        if rc != 0 {
+            return Err(last_error(what));
+        }
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.fd < 0 {
+            return Err(VerbsError::closed("datagram socket"));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DatagramSocket {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// `address` as a sockaddr for a socket of `family` (IPv4 peers of an IPv6
+/// socket become v4-mapped); fails for an IPv6 peer of an IPv4 socket.
+fn socket_address(address: SocketAddr, family: i32) -> Result<(libc::sockaddr_in6, libc::socklen_t)> {
+    // SAFETY: all-zero is a valid sockaddr_in6 (and, reinterpreted, sockaddr_in).
+    let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
+    match (address, family) {
+        (SocketAddr::V4(v4), libc::AF_INET) => {
+            // SAFETY: sockaddr_in fits in sockaddr_in6's storage.
+            let ipv4 = unsafe { &mut *(&mut name as *mut libc::sockaddr_in6).cast::<libc::sockaddr_in>() };
+            ipv4.sin_family = libc::AF_INET as libc::sa_family_t;
+            ipv4.sin_port = v4.port().to_be();
+            ipv4.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+            Ok((name, size_of::<libc::sockaddr_in>() as libc::socklen_t))
+        }
+        (SocketAddr::V4(_), _) | (SocketAddr::V6(_), libc::AF_INET6) => {
+            let (ip, scope) = match address {
+                SocketAddr::V4(v4) => (v4.ip().to_ipv6_mapped(), 0),
+                SocketAddr::V6(v6) => (*v6.ip(), v6.scope_id()),
+            };
+            name.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            name.sin6_port = address.port().to_be();
+            name.sin6_addr.s6_addr = ip.octets();
+            name.sin6_scope_id = scope;
+            Ok((name, size_of::<libc::sockaddr_in6>() as libc::socklen_t))
+        }
+        (SocketAddr::V6(_), _) => Err(VerbsError::new("ERR_VERBS_ADDRESS_FAMILY", "an IPv6 peer on an IPv4 socket")),
+    }
+}
+
+/// A received sockaddr as an address (v4-mapped IPv6 turned back into IPv4) and scope id.
+fn decode_address(name: &libc::sockaddr_in6) -> (SocketAddr, u32) {
+    if name.sin6_family == libc::AF_INET as libc::sa_family_t {
+        // SAFETY: the kernel wrote a sockaddr_in here.
+        let ipv4 = unsafe { &*(name as *const libc::sockaddr_in6).cast::<libc::sockaddr_in>() };
+        return (SocketAddr::new(IpAddr::from(ipv4.sin_addr.s_addr.to_ne_bytes()), u16::from_be(ipv4.sin_port)), 0);
+    }
+    let ip = std::net::Ipv6Addr::from(name.sin6_addr.s6_addr);
+    let port = u16::from_be(name.sin6_port);
+    match ip.to_ipv4_mapped() {
+        Some(v4) => (SocketAddr::new(IpAddr::V4(v4), port), 0),
+        None => (SocketAddr::new(IpAddr::V6(ip), port), name.sin6_scope_id),
+    }
+}
+
+fn write_meta(meta: *mut u32, length: u32, peer: SocketAddr, scope: u32, flags: u32) {
+    let (family, bytes) = match peer.ip() {
+        IpAddr::V4(v4) => {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&v4.octets());
+            (4u32, bytes)
+        }
+        IpAddr::V6(v6) => (6u32, v6.octets()),
+    };
+    // SAFETY: meta points at META_BYTES inside the ring (callers pass a slot in range).
+    unsafe {
+        *meta = length;
+        *meta.add(1) = u32::from(peer.port());
+        *meta.add(2) = family | flags;
+        *meta.add(3) = scope;
+        *meta.add(4).cast::<[u8; 16]>() = bytes;
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn last_error(what: &str) -> VerbsError {
+    VerbsError::from_errno(errno(), what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_send_slot(socket: &DatagramSocket, slot: usize, payload: &[u8], to: SocketAddr) {
+        // SAFETY: test slots are in range.
+        unsafe { std::ptr::copy_nonoverlapping(payload.as_ptr(), socket.memory.pointer.add(SEND_DATA_OFFSET + slot * SLOT_BYTES), payload.len()) };
+        write_meta(socket.memory.meta(SEND_META_OFFSET, slot), payload.len() as u32, to, 0, 0);
+    }
+
+    #[test]
+    fn a_batch_sent_to_itself_arrives_in_order_with_its_sender_and_a_bad_slot_is_skipped() {
+        for address in ["127.0.0.1", "::1"] {
+            let mut socket = DatagramSocket::open(address.parse().unwrap(), 0, false, 1 << 20).unwrap();
+            let local = socket.local_address().unwrap();
+            write_send_slot(&socket, 0, b"first", local);
+            // Port 0 is not a destination: that slot fails, the others still go.
+            write_send_slot(&socket, 1, b"bad", SocketAddr::new(local.ip(), 0));
+            write_send_slot(&socket, 2, b"second", local);
+            let outcome = socket.send_batch(3).unwrap();
+            assert_eq!((outcome.sent, outcome.failed), (2, 1));
+            let count = socket.receive_batch().unwrap();
+            assert_eq!(count, 2);
+            for (slot, expected) in [b"first".as_slice(), b"second".as_slice()].iter().enumerate() {
+                let meta = socket.memory.meta(RECEIVE_META_OFFSET, slot);
+                // SAFETY: slot < count <= RECEIVE_SLOTS.
+                let (length, port, family) = unsafe { (*meta as usize, *meta.add(1), *meta.add(2)) };
+                assert_eq!(port, u32::from(local.port()));
+                assert_eq!(family, if local.is_ipv4() { 4 } else { 6 });
+                // SAFETY: the slot holds `length` received bytes.
+                let bytes = unsafe { std::slice::from_raw_parts(socket.memory.pointer.add(slot * SLOT_BYTES), length) };
+                assert_eq!(bytes, *expected);
+            }
+            assert_eq!(socket.receive_batch().unwrap(), 0);
+        }
+    }
+
+    #[test]
+    fn a_closed_socket_refuses_work_instead_of_touching_a_stale_descriptor() {
+        let mut socket = DatagramSocket::open("127.0.0.1".parse().unwrap(), 0, false, 1 << 16).unwrap();
+        socket.close();
+        assert!(socket.receive_batch().is_err());
+        assert!(socket.send_batch(0).is_err());
+    }
+}
