@@ -9,6 +9,7 @@
  * would only add a hop. The per-channel discipline is the same as the
  * server's: one call at a time per channel, four channels per connection.
  */
+import { isIP } from 'node:net';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import type { RxProcedureDescriptor } from '@roce-rpc/xdr';
@@ -21,7 +22,8 @@ import { SerialTable } from './connection/serial-table.js';
 import { Endpoint } from './endpoint/endpoint.js';
 import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
-import { checkInteger, fillCallOptions, type CallOptions } from './options.js';
+import { checkInteger, checkTransport, fillCallOptions, type CallOptions } from './options.js';
+import type { DatagramTransportKind } from './endpoint/datagram-transport.js';
 import { CHANNELS_PER_CONNECTION, CHANNEL_MASK, CID_INCREMENT, RxErrorCode, SecurityIndex } from './protocol.js';
 import { SplitCall, decodeValue, encodeRequest } from './interface.js';
 import { ChannelThread } from './worker/channel-thread.js';
@@ -33,6 +35,11 @@ export interface RxClientOptions {
   /** Calls that may wait for a free channel per connection before further calls are refused. */
   maxWaitingCalls?: number;
   poolBuffers?: number;
+  /**
+   * 'dgram' (default) or 'native' (the verbs core's batched socket; peers must
+   * then be given as IP literals, since it resolves no names).
+   */
+  transport?: DatagramTransportKind;
   call?: CallOptions;
 }
 
@@ -47,6 +54,7 @@ export class RxClient {
   private readonly thread: ChannelThread;
   private readonly serials: SerialTable;
   readonly epoch: number;
+  private readonly transport: DatagramTransportKind;
   private nextCid: number;
   private readonly maxWaitingCalls: number;
   private readonly connections = new Map<number, ClientConnection>();
@@ -57,6 +65,7 @@ export class RxClient {
     const callOptions = fillCallOptions(options.call);
     this.serials = new SerialTable(maxConnections);
     this.epoch = Math.floor(Date.now() / 1000) & 0x7fffffff;
+    this.transport = checkTransport('transport', options.transport ?? 'dgram');
     this.nextCid = randomInt(1, CID_START_MAX / CID_INCREMENT) * CID_INCREMENT;
     this.thread = new ChannelThread({
       options: callOptions,
@@ -91,7 +100,7 @@ export class RxClient {
           clientConnections: this.connections.size,
         }),
       },
-      { address: options.address ?? '0.0.0.0', port: 0, maxConnections, connectionIdleMs: 0, reusePort: false, exclusive: false },
+      { address: options.address ?? '0.0.0.0', port: 0, maxConnections, connectionIdleMs: 0, reusePort: false, exclusive: false, transport: this.transport },
       this.serials,
     );
   }
@@ -103,11 +112,12 @@ export class RxClient {
   }
 
   get localPort(): number {
-    return this.endpoint.socket.address().port;
+    return this.endpoint.localPort;
   }
 
   /** A new connection (four channels) to `serviceId` at host:port. Null security only. */
   connect(host: string, port: number, serviceId: number): ClientConnection {
+    if (this.transport === 'native' && isIP(host) === 0) throw new RxError('ERR_RX_OPTION', `a client on the native transport connects to IP literals, got ${host}`);
     const cid = this.nextCid >>> 0;
     this.nextCid = (this.nextCid + CID_INCREMENT) % CID_START_MAX || CID_INCREMENT;
     const connection = this.endpoint.connections.add(

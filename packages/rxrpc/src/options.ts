@@ -2,6 +2,7 @@
  * Options -> filled options -> defaults, in one place. Every field is
  * validated with a message naming it (RxError 'ERR_RX_OPTION').
  */
+import type { DatagramTransportKind } from './endpoint/datagram-transport.js';
 import { RxError } from './errors.js';
 import { MAX_SOFT_ACKS } from './protocol.js';
 
@@ -63,6 +64,11 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
 
 export function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new RxError('ERR_RX_OPTION', `option ${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+export function checkTransport(name: string, value: unknown): DatagramTransportKind {
+  if (value !== 'native' && value !== 'dgram') throw new RxError('ERR_RX_OPTION', `option ${name} must be 'native' or 'dgram', got ${String(value)}`);
   return value;
 }
 

@@ -17,9 +17,10 @@ import type { ConnectionInfo } from './connection/connection-info.js';
 import { SerialTable } from './connection/serial-table.js';
 import { Endpoint } from './endpoint/endpoint.js';
 import type { DebugState } from './endpoint/debug-replies.js';
+import type { DatagramTransportKind } from './endpoint/datagram-transport.js';
 import { RxError } from './errors.js';
 import { sumSnapshots, type CounterSnapshot } from './metrics.js';
-import { checkBoolean, checkInteger, fillCallOptions, stripUndefined, type CallOptions, type FilledCallOptions } from './options.js';
+import { checkBoolean, checkInteger, checkTransport, fillCallOptions, stripUndefined, type CallOptions, type FilledCallOptions } from './options.js';
 import { RxErrorCode, SecurityIndex } from './protocol.js';
 import type { PacketHeader } from './wire/codec.js';
 import type { ChannelHosts } from './worker/channel-hosts.js';
@@ -55,6 +56,11 @@ export interface RxServerOptions {
   reusePort?: boolean;
   /** Bind a socket of this process's own even under node:cluster (needed with reusePort there). */
   exclusive?: boolean;
+  /**
+   * 'native' (default): the verbs core's socket, read with recvmmsg and written with sendmmsg,
+   * one JavaScript call per batch; 'dgram': node:dgram, one callback per datagram.
+   */
+  transport?: DatagramTransportKind;
   call?: CallOptions;
 }
 
@@ -101,6 +107,7 @@ interface FilledServerOptions {
   workerYoungGenerationMb: number;
   reusePort: boolean;
   exclusive: boolean;
+  transport: DatagramTransportKind;
   call: FilledCallOptions;
 }
 
@@ -114,6 +121,7 @@ const kDefaultServerOptions = Object.freeze({
   workerYoungGenerationMb: 8,
   reusePort: false,
   exclusive: false,
+  transport: 'native',
 });
 
 function fillServerOptions(options: RxServerOptions): FilledServerOptions {
@@ -130,6 +138,7 @@ function fillServerOptions(options: RxServerOptions): FilledServerOptions {
     workerYoungGenerationMb: checkInteger('workerYoungGenerationMb', merged.workerYoungGenerationMb, 1, 1024),
     reusePort: checkBoolean('reusePort', merged.reusePort),
     exclusive: checkBoolean('exclusive', merged.exclusive),
+    transport: checkTransport('transport', merged.transport),
     call: fillCallOptions(options.call),
   };
 }
@@ -195,6 +204,7 @@ export class RxServer {
         connectionIdleMs: filled.connectionIdleMs,
         reusePort: filled.reusePort,
         exclusive: filled.exclusive,
+        transport: filled.transport,
       },
       serials,
     );

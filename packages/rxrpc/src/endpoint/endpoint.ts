@@ -9,10 +9,6 @@
  * the connection and hands the datagram to its channel's thread via the
  * owner's `deliver`. It never runs call logic.
  */
-import dgram from 'node:dgram';
-import dns from 'node:dns';
-import { isIP } from 'node:net';
-import { once } from 'node:events';
 import { RxError } from '../errors.js';
 import { countPacketRead, countPacketSent, emptySnapshot, type CounterSnapshot } from '../metrics.js';
 import {
@@ -30,6 +26,7 @@ import { decodeAbortCode, decodeAck, decodeHeader, encodeAbortBody, encodeAckBod
 import { ConnectionTable, connectionKey, type Connection } from '../connection/connection-table.js';
 import type { SerialTable } from '../connection/serial-table.js';
 import { debugReply, decodeDebugRequest, versionReply, type DebugState } from './debug-replies.js';
+import { createTransport, type DatagramTransport, type DatagramTransportKind } from './datagram-transport.js';
 
 export interface EndpointOptions {
   address: string;
@@ -41,6 +38,13 @@ export interface EndpointOptions {
   reusePort: boolean;
   /** Bind this process's own socket even under node:cluster (which otherwise shares the primary's). */
   exclusive: boolean;
+  transport: DatagramTransportKind;
+}
+
+/** Where a datagram came from: its sender's address and port. */
+interface Remote {
+  address: string;
+  port: number;
 }
 
 export interface EndpointOwner {
@@ -55,39 +59,8 @@ export interface EndpointOwner {
   debugState(): Promise<DebugState>;
 }
 
-/**
- * dgram resolves every send's address through dns.lookup, which for an IP
- * literal still defers the send by a tick. Replies go to the address a
- * packet came from, always a literal: those are passed straight through, so
- * the send happens inside socket.send(). Names (a client's connect) still
- * go through dns.lookup.
- */
-/**
- * Socket receive and send buffers. Linux's 208 KiB default holds about two
- * calls' windows of jumbograms (64 packets each, at skb size): four calls of
- * one connection arriving together overflowed it and every drop cost a
- * retransmission timeout. Linux caps this at net.core.rmem_max / wmem_max.
- */
-const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
-
-let lastLiteral = '';
-let lastLiteralFamily = 0;
-
-function lookupLiteralAtOnce(address: string, family: number | dns.LookupOneOptions, callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  // Replies mostly go to the address of the previous one: skip isIP's regular expression for it.
-  if (address === lastLiteral) return callback(null, address, lastLiteralFamily);
-  const literalFamily = isIP(address);
-  if (literalFamily !== 0) {
-    lastLiteral = address;
-    lastLiteralFamily = literalFamily;
-  }
-  // dgram passes the socket's family (4 or 6); the type declares dns.lookup's options.
-  if (literalFamily === 0) return dns.lookup(address, typeof family === 'number' ? { family } : family, callback);
-  callback(null, address, literalFamily);
-}
-
 export class Endpoint {
-  readonly socket: dgram.Socket;
+  private readonly transport: DatagramTransport;
   readonly connections: ConnectionTable;
   readonly counters: CounterSnapshot = emptySnapshot();
   private readonly owner: EndpointOwner;
@@ -101,45 +74,35 @@ export class Endpoint {
     this.options = options;
     this.serials = serials;
     this.connections = new ConnectionTable(options.maxConnections, serials);
-    this.socket = dgram.createSocket({
-      type: options.address.includes(':') ? 'udp6' : 'udp4',
-      ipv6Only: false,
-      reusePort: options.reusePort,
-      lookup: lookupLiteralAtOnce,
-      recvBufferSize: SOCKET_BUFFER_BYTES,
-      sendBufferSize: SOCKET_BUFFER_BYTES,
-    });
-    this.socket.on('message', (message, remote) => this.receive(message, remote));
-    // A send error (ICMP port unreachable surfacing on Linux) must not kill the process;
-    // the affected calls time out or are retransmitted.
-    this.socket.on('error', () => undefined);
+    // The native transport lends its ring slot for the call only; routing copies what it keeps.
+    this.transport = createTransport(options.transport, options.address, (datagram, address, port) => this.receive(datagram, { address, port }));
   }
 
   async listen(): Promise<{ address: string; port: number }> {
-    // Listen first: with a literal address the lookup is synchronous, so bind may emit at once.
-    const listening = once(this.socket, 'listening');
-    this.socket.bind({ port: this.options.port, address: this.options.address, exclusive: this.options.exclusive });
-    await listening;
+    const bound = await this.transport.bind(this.options);
     if (this.options.connectionIdleMs > 0) {
       this.reaper = setInterval(() => this.reapIdle(), Math.max(100, this.options.connectionIdleMs / 4));
       this.reaper.unref();
     }
-    const bound = this.socket.address();
-    return { address: bound.address, port: bound.port };
+    return bound;
   }
 
   close(): Promise<void> {
     this.closed = true;
     if (this.reaper !== undefined) clearInterval(this.reaper);
     for (const connection of [...this.connections.all()]) this.closeConnection(connection, 'endpoint closed');
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    return this.transport.close();
   }
 
   send(packet: Uint8Array, address: string, port: number): void {
     // Calls may still time out and send after close(): there is nowhere to send to.
     if (this.closed) return;
     countPacketSent(this.counters, packet[HEADER_OFFSET.type] ?? 0);
-    this.socket.send(packet, port, address);
+    this.transport.send(packet, address, port);
+  }
+
+  get localPort(): number {
+    return this.transport.localPort;
   }
 
   sendTo(connection: Connection, packet: Uint8Array): void {
@@ -156,7 +119,7 @@ export class Endpoint {
     for (const connection of this.connections.idleSince(cutoff)) this.closeConnection(connection, 'idle');
   }
 
-  private receive(message: Buffer, remote: dgram.RemoteInfo): void {
+  private receive(message: Uint8Array, remote: Remote): void {
     let header: PacketHeader;
     try {
       header = decodeHeader(message);
@@ -183,7 +146,7 @@ export class Endpoint {
     }
   }
 
-  private route(header: PacketHeader, message: Buffer, body: Uint8Array, remote: dgram.RemoteInfo): void {
+  private route(header: PacketHeader, message: Uint8Array, body: Uint8Array, remote: Remote): void {
     const fromClient = (header.flags & PacketFlag.CLIENT_INITIATED) !== 0;
     if (fromClient !== this.owner.isServer) {
       this.counters.packetsRejected += 1;
@@ -196,10 +159,10 @@ export class Endpoint {
     if (connection === undefined) return;
     connection.lastActivityMs = performance.now();
     if (header.callNumber === 0) return this.connectionPacket(connection, header, body);
-    this.owner.deliver(connection, header.cid & CHANNEL_MASK, message, header);
+    this.owner.deliver(connection, header.cid & CHANNEL_MASK, this.options.transport === 'native' ? message.slice() : message, header);
   }
 
-  private accept(key: string, header: PacketHeader, remote: dgram.RemoteInfo): Connection | undefined {
+  private accept(key: string, header: PacketHeader, remote: Remote): Connection | undefined {
     if (!this.owner.isServer || header.type !== PacketType.DATA || header.callNumber === 0) {
       this.counters.packetsRejected += 1;
       return undefined;
@@ -270,7 +233,7 @@ export class Endpoint {
     return { ...request, serial, flags: flipped & ~PacketFlag.REQUEST_ACK, type: PacketType.ACK };
   }
 
-  private sendConnectionAbort(header: PacketHeader, remote: dgram.RemoteInfo, code: number): void {
+  private sendConnectionAbort(header: PacketHeader, remote: Remote, code: number): void {
     const abort: PacketHeader = { ...header, callNumber: 0, seq: 0, serial: 1, type: PacketType.ABORT, flags: 0 };
     this.send(encodePacket(abort, encodeAbortBody(code)), remote.address, remote.port);
   }
@@ -280,12 +243,12 @@ export class Endpoint {
     return { ...request, flags: request.flags & ~PacketFlag.CLIENT_INITIATED };
   }
 
-  private answerVersion(header: PacketHeader, remote: dgram.RemoteInfo): void {
+  private answerVersion(header: PacketHeader, remote: Remote): void {
     if ((header.flags & PacketFlag.CLIENT_INITIATED) === 0) return;
     this.send(encodePacket(this.debugHeader(header), versionReply()), remote.address, remote.port);
   }
 
-  private async answerDebug(header: PacketHeader, body: Uint8Array, remote: dgram.RemoteInfo): Promise<void> {
+  private async answerDebug(header: PacketHeader, body: Uint8Array, remote: Remote): Promise<void> {
     if ((header.flags & PacketFlag.CLIENT_INITIATED) === 0) return;
     let request: { type: number; index: number };
     try {
