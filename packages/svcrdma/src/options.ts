@@ -34,6 +34,11 @@ export interface SvcRdmaOptions {
    * wakes JavaScript) or 'polled' (a notified CQ: the native thread polls, the event loop takes the completions once per wake; see EventLoopPoller).
    */
   receiveCompletions?: 'threaded' | 'polled';
+  /**
+   * 'polled' only: after a wake the event loop keeps taking Receives every loop turn until this
+   * many ms pass without one (EventLoopPoller's burst mode); 0 takes them only when woken.
+   */
+  receiveBurstWindowMs?: number;
 }
 
 export interface FilledSvcRdmaOptions {
@@ -45,6 +50,7 @@ export interface FilledSvcRdmaOptions {
   readonly sendContextsMax: number;
   readonly busyPollMicros: number;
   readonly receiveCompletions: 'threaded' | 'polled';
+  readonly receiveBurstWindowMs: number;
 }
 
 /**
@@ -56,6 +62,8 @@ export const WORK_REQUESTS_PER_REPLY = 4;
 export const MAX_BUSY_POLL_MICROS = 10_000;
 /** Largest Send Queue we ask a device for; rxe and mlx5 allow far more. */
 export const MAX_SEND_QUEUE_DEPTH = 32768;
+/** A burst window over a second is an event loop that never sleeps, not a latency trade. */
+export const MAX_RECEIVE_BURST_WINDOW_MS = 1000;
 
 export const defaultSvcRdmaOptions: FilledSvcRdmaOptions = Object.freeze({
   address: '0.0.0.0',
@@ -73,6 +81,7 @@ export const defaultSvcRdmaOptions: FilledSvcRdmaOptions = Object.freeze({
   // Polling from the event loop beats a thread wake-up per completion by an order
   // of magnitude in the lab (bench/null_rpc.bench.ts) and costs a timer when idle.
   receiveCompletions: 'polled',
+  receiveBurstWindowMs: 20,
 });
 
 function badOption(field: string, value: unknown, expectation: string): never {
@@ -110,6 +119,12 @@ export function fillSvcRdmaOptions(options: SvcRdmaOptions = {}): FilledSvcRdmaO
     sendContextsMax: integerIn('sendContextsMax', options.sendContextsMax ?? credits * 2, credits, MAX_CREDITS * 2),
     busyPollMicros: integerIn('busyPollMicros', options.busyPollMicros ?? defaultSvcRdmaOptions.busyPollMicros, 0, MAX_BUSY_POLL_MICROS),
     receiveCompletions: options.receiveCompletions ?? defaultSvcRdmaOptions.receiveCompletions,
+    receiveBurstWindowMs: integerIn(
+      'receiveBurstWindowMs',
+      options.receiveBurstWindowMs ?? defaultSvcRdmaOptions.receiveBurstWindowMs,
+      0,
+      MAX_RECEIVE_BURST_WINDOW_MS,
+    ),
   };
   if (filled.receiveCompletions !== 'threaded' && filled.receiveCompletions !== 'polled') {
     badOption('receiveCompletions', filled.receiveCompletions, "'threaded' or 'polled'");

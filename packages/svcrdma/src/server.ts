@@ -72,7 +72,7 @@ export interface SvcRdmaServerCounters extends SvcRdmaServerMetrics {
 export class SvcRdmaServer {
   readonly connections = new OpenConnections<VerbsConnection>();
   readonly pool: ServicePool;
-  readonly poller = new EventLoopPoller();
+  readonly poller: EventLoopPoller;
   readonly metrics: SvcRdmaServerMetrics = { accepted: 0, closed: 0 };
   /** Closed connections that still held registrations at teardown; bounded by `metrics.closed`, pruned by gauges(). */
   private readonly closedHolding = new Set<VerbsConnection>();
@@ -88,6 +88,7 @@ export class SvcRdmaServer {
     onError: (error: unknown) => void,
   ) {
     this.pool = new ServicePool(workers, onError);
+    this.poller = new EventLoopPoller(options.receiveBurstWindowMs);
     listener.on('connection', (request) => void this.accept(request).catch(onError));
   }
 

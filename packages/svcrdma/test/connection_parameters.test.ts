@@ -40,6 +40,7 @@ describe('options are filled from defaults and validated by field', () => {
       [{ port: 0 }, /option port/],
       [{ sendQueueDepth: 8 }, /option sendQueueDepth must be an integer in \[64,/],
       [{ address: '' }, /option address/],
+      [{ receiveBurstWindowMs: 1001 }, /option receiveBurstWindowMs must be an integer in \[0, 1000\]/],
     ];
     for (const [options, message] of cases) {
       expect(() => fillSvcRdmaOptions(options)).toThrow(message);

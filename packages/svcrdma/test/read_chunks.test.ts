@@ -17,11 +17,17 @@ const dispatcher = new Dispatcher().addVersion(
   {
     name: 'READCHUNKS',
     version: 1,
-    procedures: [defineProcedure('LENGTH', 1, xdrString(4096), xdrUint), defineProcedure('SUM', 2, xdrVariableOpaque(1 << 20, true), xdrUint)],
+    procedures: [
+      defineProcedure('LENGTH', 1, xdrString(4096), xdrUint),
+      defineProcedure('SUM', 2, xdrVariableOpaque(1 << 20, true), xdrUint),
+      defineProcedure('ECHO', 3, xdrVariableOpaque(1 << 20, true), xdrVariableOpaque(1 << 20)),
+    ],
   },
   {
     LENGTH: (text: string) => text.length,
     SUM: (data: Uint8Array) => data.reduce((sum, byte) => (sum + byte) >>> 0, 0),
+    // Answers with the pulled bytes themselves (a view of the Read sink), as an echo service would.
+    ECHO: (data: Uint8Array) => data,
   },
 );
 
@@ -122,7 +128,42 @@ describe('calls pulled with RDMA Read', () => {
     expect(resultOf(device.replies[0]!.send)).toBe(data.reduce((sum, byte) => sum + byte, 0));
   });
 
-  it('answers ERR_CHUNK when a Read fails and releases what it registered', async () => {
+  it('pulls the next call into the Read sink the last one used: one registration for every call', async () => {
+    const { device, transport, deliver } = serve();
+    const sums: number[] = [];
+    let registrationsAfterFirst = 0;
+    for (let call = 0; call < 3; call++) {
+      const data = Buffer.alloc(2000 + call * 700, 17 + call);
+      const inline = rpcCall(50 + call, 2, (writer) => writer.writeUint(data.length));
+      const chunk = exposeChunk(device, 0x70 + call, inline.length, data, 2);
+      await deliver(Buffer.concat([encodeCallHeader({ ...callFields(50 + call), readChunks: [chunk] }), inline]));
+      sums.push(resultOf(device.replies[call]!.send));
+      if (call === 0) registrationsAfterFirst = device.registrations;
+    }
+    expect(sums).toEqual([2000 * 17, 2700 * 18, 3400 * 19]);
+    expect(device.registrations).toBe(registrationsAfterFirst);
+    expect(transport.readSinks.keptCount).toBe(1);
+    device.completeSends(3);
+    await settle();
+    transport.finishClose();
+    expect(device.openRegistrations).toBe(0);
+  });
+
+  it('never reuses a Read sink whose bytes the reply sends back', async () => {
+    const { device, transport, deliver } = serve();
+    const data = Buffer.alloc(3000, 0x5a);
+    const inline = rpcCall(60, 3, (writer) => writer.writeUint(data.length));
+    const chunk = exposeChunk(device, 0x80, inline.length, data, 1);
+    await deliver(Buffer.concat([encodeCallHeader({ ...callFields(60), readChunks: [chunk] }), inline]));
+    expect(decodeReplyHeader(device.replies[0]!.send)).toMatchObject({ kind: 'reply', xid: 60 });
+    expect(device.replies[0]!.send.subarray(-3000).equals(data)).toBe(true);
+    expect(transport.readSinks.keptCount).toBe(0);
+    device.completeSends(1);
+    await settle();
+    expect(device.openRegistrations).toBe(1); // only the send contexts' one registration remains
+  });
+
+  it('answers ERR_CHUNK when a Read fails and keeps its sink only until teardown', async () => {
     const { device, transport, deliver } = serve();
     const inline = rpcCall(43, 2, (writer) => writer.writeUint(64));
     const unregistered: ReadChunk = { position: inline.length, length: 64, segments: [{ handle: 0x99, length: 64, offset: 0x1000n }] };
@@ -131,6 +172,9 @@ describe('calls pulled with RDMA Read', () => {
     expect(transport.metrics.rejected['read-failed']).toBe(1);
     device.completeSends(1);
     await settle();
-    expect(device.openRegistrations).toBe(1); // only the send contexts' one registration remains
+    expect(transport.readSinks.keptCount).toBe(1);
+    expect(device.openRegistrations).toBe(2); // the send contexts' one registration and the kept sink
+    transport.finishClose();
+    expect(device.openRegistrations).toBe(0);
   });
 });

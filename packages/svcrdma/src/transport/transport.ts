@@ -11,11 +11,12 @@
  * list, flush the receive queue, destroy the contexts.
  *
  * An RPC's path (serveOne): take the oldest completed Receive; decode the
- * transport header (a rejection becomes RDMA_ERROR or a drop); hand the RPC
- * message to the dispatcher; plan the reply (inline, Write chunks, Reply
- * chunk); get a send context; encode header + inline reply into it; post the
- * RDMA Writes then the Send; release: the Receive slot goes back and the
- * release list is drained (drain point between-rpcs).
+ * transport header (a rejection becomes RDMA_ERROR or a drop); pull any Read
+ * chunks into the transport's read sinks; hand the RPC message to the
+ * dispatcher; plan the reply (inline, Write chunks, Reply chunk); get a send
+ * context; encode header + inline reply into it; post the RDMA Writes then the
+ * Send; release: the Receive slot and the read sinks go back and the release
+ * list is drained (drain point between-rpcs).
  *
  * Threading: the thread that created it (main thread today). Completion
  * callbacks arrive on that thread; the release list is appended natively.
@@ -29,6 +30,7 @@ import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
 import { grantCredits } from '../reply/credits.js';
 import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
 import type { RdmaWrite } from '../reply/scatter.js';
+import { ReadSinks } from './read_sinks.js';
 import { ReceiveRing, type CompletedReceive } from './receive_ring.js';
 import { DrainPoint, SendContextPool, type Registration, type SendContext, type SendResources } from './send_context.js';
 import type { Servable, ServicePool } from './service_pool.js';
@@ -128,7 +130,9 @@ export class RdmaTransport implements Servable {
   private readonly sendLimitBytes: number;
   private readonly pool: ServicePool;
   private readonly callContext: RdmaCallContext;
-  /** Registrations of data pulled by RDMA Read, by Receive slot, closed when the RPC is released. */
+  /** Registered buffers RDMA Reads pull into, kept between RPCs. */
+  readonly readSinks: ReadSinks;
+  /** Read sinks holding pulled data, by Receive slot, given back when the RPC is released. */
   private readonly pulled = new Map<number, Registration[]>();
 
   constructor(
@@ -142,6 +146,7 @@ export class RdmaTransport implements Servable {
     this.pool = pool;
     this.ring = new ReceiveRing(parameters.credits, parameters.receiveInlineBytes);
     this.sendContexts = new SendContextPool(resources, parameters.sendContextsMax, parameters.receiveInlineBytes);
+    this.readSinks = new ReadSinks(resources);
     this.sqAvailable = parameters.sendQueueDepth;
     this.sendLimitBytes = Math.min(parameters.peerReceiveBytes, parameters.receiveInlineBytes);
     this.callContext = { transport: 'rdma', ...peer };
@@ -216,7 +221,7 @@ export class RdmaTransport implements Servable {
   /** xpo_release_ctxt: the Receive slot goes back, then the release list is drained. */
   private release(receive: CompletedReceive | null): void {
     if (receive !== null) {
-      for (const registration of this.pulled.get(receive.slot) ?? []) registration.close();
+      for (const sink of this.pulled.get(receive.slot) ?? []) this.readSinks.giveBack(sink);
       this.pulled.delete(receive.slot);
       this.ring.release(receive.slot);
       if (this.state === 'open') this.postReceives();
@@ -252,10 +257,14 @@ export class RdmaTransport implements Servable {
       if (!(error instanceof HeaderRejection)) throw error;
       return this.answerRejection(error);
     }
-    const call = await this.assembleCall(header, receive);
+    // Most calls are inline: no Read to wait for, so no promise to wait on either.
+    const call = hasReadChunks(header)
+      ? await this.assembleCall(header, receive)
+      : { message: receive.bytes.subarray(header.headerBytes), readChunks: noReadChunks };
     if (call === null) return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
     const reply = await this.handler.handleCall(call.message, this.callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
     if (reply === null || this.state !== 'open') return;
+    this.retireSinksInReply(receive, reply.message.bulk);
     const plan = planReply({
       xid: header.xid,
       credits: grantCredits(header.credits, this.parameters.credits),
@@ -274,16 +283,14 @@ export class RdmaTransport implements Servable {
   /**
    * The RPC call as the dispatcher reads it: the inline message, or for a long
    * call the position-zero chunk's data, with data-item chunks pulled by RDMA
-   * Read and placed at their XDR positions. The registrations of the pulled data
-   * live until the RPC is released. Null when a Read failed.
+   * Read and placed at their XDR positions. The pulled data lives in read sinks
+   * until the RPC is released (then a later call reuses them). Null when a Read
+   * failed.
    */
   private async assembleCall(
     header: CallTransportHeader,
     receive: CompletedReceive,
-  ): Promise<{ message: Uint8Array; readChunks: XdrReadChunk[] } | null> {
-    if (header.callChunk === null && header.readChunks.length === 0) {
-      return { message: receive.bytes.subarray(header.headerBytes), readChunks: [] };
-    }
+  ): Promise<{ message: Uint8Array; readChunks: readonly XdrReadChunk[] } | null> {
     try {
       const message = header.callChunk === null ? receive.bytes.subarray(header.headerBytes) : await this.pullChunk(header.callChunk, receive);
       const readChunks: XdrReadChunk[] = [];
@@ -298,7 +305,7 @@ export class RdmaTransport implements Servable {
   }
 
   private async pullChunk(chunk: ReadChunk, receive: CompletedReceive): Promise<Uint8Array> {
-    const target = this.resources.register(new Uint8Array(chunk.length));
+    const target = this.readSinks.take(chunk.length);
     this.readRegistrations(receive).push(target);
     await this.reserveSendQueue(chunk.segments.length);
     try {
@@ -308,7 +315,25 @@ export class RdmaTransport implements Servable {
       // Reads free Send Queue entries without a release-list push: hand them to the waiters.
       this.wakeSendWaiters();
     }
-    return target.bytes;
+    return target.bytes.subarray(0, chunk.length);
+  }
+
+  /**
+   * A reply that sends pulled bytes back (an echo) may still be read by the device
+   * after the RPC is released: such a sink is never reused (a later call's Reads
+   * would overwrite it). Its Reads are done, so it is deregistered now; the reply's
+   * own registrations and the send context's references keep the memory until
+   * the Send completes.
+   */
+  private retireSinksInReply(receive: CompletedReceive, bulk: readonly XdrBulkItem[]): void {
+    const held = this.pulled.get(receive.slot);
+    if (held === undefined || bulk.length === 0) return;
+    for (let index = held.length - 1; index >= 0; index--) {
+      const sink = held[index]!;
+      if (!bulk.some((item) => item.data.buffer === sink.bytes.buffer)) continue;
+      held.splice(index, 1);
+      sink.close();
+    }
   }
 
   private readRegistrations(receive: CompletedReceive): Registration[] {
@@ -327,7 +352,8 @@ export class RdmaTransport implements Servable {
   }
 
   private async sendError(xid: number, requestedCredits: number, answer: RejectAnswer): Promise<void> {
-    const context = await this.acquireSendResources(1);
+    const acquired = this.acquireSendResources(1);
+    const context = acquired instanceof Promise ? await acquired : acquired;
     if (context === null) return;
     const header = encodeErrorHeader(xid, grantCredits(requestedCredits, this.parameters.credits), answer, context.buffer.bytes);
     this.metrics.errorReplies++;
@@ -336,7 +362,8 @@ export class RdmaTransport implements Servable {
 
   private async sendReply(plan: Exclude<ReplyPlan, { kind: 'error' }>, body: ReplyBody): Promise<void> {
     const workRequests = plan.writes.length + 1;
-    const context = await this.acquireSendResources(workRequests);
+    const acquired = this.acquireSendResources(workRequests);
+    const context = acquired instanceof Promise ? await acquired : acquired;
     if (context === null) return;
     const bytes = context.buffer.bytes;
     let length = encodeReplyHeader(plan.header, bytes).length;
@@ -382,16 +409,27 @@ export class RdmaTransport implements Servable {
    * release-list transition when either is exhausted, then drains (drain point
    * sq-wait): completions that arrived during the wait did not enqueue us.
    */
-  private async acquireSendResources(workRequests: number): Promise<SendContext | null> {
+  private acquireSendResources(workRequests: number): SendContext | null | Promise<SendContext | null> {
     assert(workRequests <= this.parameters.sendQueueDepth, `${workRequests} work requests exceed the Send Queue`);
+    // The common case answers at once: a promise (and its microtask) only when we must wait.
+    const context = this.takeSendResources(workRequests);
+    if (context !== null || this.state !== 'open') return context;
+    return this.waitForSendResources(workRequests);
+  }
+
+  private async waitForSendResources(workRequests: number): Promise<SendContext | null> {
     for (;;) {
-      if (this.state !== 'open') return null;
-      if (this.sqAvailable >= workRequests) {
-        const context = this.sendContexts.get();
-        if (context !== null) return context;
-      }
       await this.waitForRelease();
+      if (this.state !== 'open') return null;
+      const context = this.takeSendResources(workRequests);
+      if (context !== null) return context;
     }
+  }
+
+  /** A send context and Send Queue room for `workRequests` if both are there now, else null. */
+  private takeSendResources(workRequests: number): SendContext | null {
+    if (this.state !== 'open' || this.sqAvailable < workRequests) return null;
+    return this.sendContexts.get();
   }
 
   /** Send Queue entries for RDMA Reads (no send context): waits like a reply does. */
@@ -439,7 +477,14 @@ export class RdmaTransport implements Servable {
     if (options.reclaimPosted) this.sendContexts.reclaimPosted();
     this.ring.flushCompleted();
     this.sendContexts.destroy();
+    this.readSinks.destroy();
   }
+}
+
+const noReadChunks: readonly XdrReadChunk[] = [];
+
+function hasReadChunks(header: CallTransportHeader): boolean {
+  return header.callChunk !== null || header.readChunks.length > 0;
 }
 
 function keepBulkAlive(context: SendContext, bulk: readonly XdrBulkItem[]): void {
