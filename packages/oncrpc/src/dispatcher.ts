@@ -133,6 +133,13 @@ export class Dispatcher<Context extends RpcTransportContext = RpcTransportContex
   /** Reader options when they differ from the defaults, else undefined (no object per call). */
   private readonly readerOptions: XdrReaderOptions | undefined;
   private readonly onHandlerError: (error: unknown, call: RpcCall) => void;
+  /**
+   * The last AUTH_SYS credential parsed and a copy of its body: a client sends the same
+   * body on every call, and comparing ~50 bytes costs less than parsing them again
+   * (a reader, a UTF-8 machine name, a gid array). Shared with handlers, so frozen.
+   */
+  private lastAuthSysBody: Uint8Array = new Uint8Array(0);
+  private lastAuthSys: RpcCredential | null = null;
 
   constructor(options: DispatcherOptions = {}) {
     this.stringEncoding = options.stringEncoding ?? 'utf8';
@@ -295,10 +302,15 @@ export class Dispatcher<Context extends RpcTransportContext = RpcTransportContex
       return anonymous;
     }
     if (credential.flavor === AuthFlavor.AUTH_SYS) {
+      if (this.lastAuthSys !== null && sameBytes(credential.body, this.lastAuthSysBody)) {
+        return verifier.flavor === AuthFlavor.AUTH_NONE ? this.lastAuthSys : AuthStatus.AUTH_BADVERF;
+      }
       const sys = parseAuthSys(credential.body);
       if (sys === null) return AuthStatus.AUTH_BADCRED;
       if (verifier.flavor !== AuthFlavor.AUTH_NONE) return AuthStatus.AUTH_BADVERF;
-      return { flavor: AuthFlavor.AUTH_SYS, sys };
+      this.lastAuthSysBody = Uint8Array.from(credential.body);
+      this.lastAuthSys = Object.freeze({ flavor: AuthFlavor.AUTH_SYS, sys: Object.freeze({ ...sys, gids: Object.freeze(sys.gids) as number[] }) });
+      return this.lastAuthSys;
     }
     return AuthStatus.AUTH_BADCRED;
   }
@@ -338,4 +350,10 @@ export class Dispatcher<Context extends RpcTransportContext = RpcTransportContex
     }
     return entry;
   }
+}
+
+function sameBytes(bytes: Uint8Array, other: Uint8Array): boolean {
+  if (bytes.length !== other.length) return false;
+  for (let index = 0; index < bytes.length; index++) if (bytes[index] !== other[index]) return false;
+  return true;
 }

@@ -93,6 +93,25 @@ describe('successful calls', () => {
     expect(reader.readString()).toBe('client.lab:1000:4,24');
   });
 
+  test('a repeated AUTH_SYS body is answered from the last parse, a changed one parsed again, and the verifier still checked', () => {
+    const dispatcher = makeDispatcher();
+    const identityOf = (body: Buffer) => {
+      const call = rawCall({ program: PROGRAM, version: 2, procedure: 4, credentialFlavor: AuthFlavor.AUTH_SYS, credentialBody: body });
+      const reply = syncReply(dispatcher.handleCall(call, context));
+      return new XdrReader(reply.message.toBuffer(), { offset: 24 }).readString();
+    };
+    // A reused receive buffer: the same bytes changed in place between calls.
+    const received = authSysBody('client.lab', 1000, 100, [4, 24]);
+    expect(identityOf(received)).toBe('client.lab:1000:4,24');
+    expect(identityOf(received)).toBe('client.lab:1000:4,24');
+    received.writeUInt32BE(1001, received.length - 20);
+    expect(identityOf(received)).toBe('client.lab:1001:4,24');
+    expect(identityOf(authSysBody('other', 7, 7, []))).toBe('other:7:');
+    // The remembered credential, with a verifier that is not AUTH_NONE: still AUTH_BADVERF (3).
+    const badVerifier = rawCall({ program: PROGRAM, version: 2, procedure: 4, credentialFlavor: AuthFlavor.AUTH_SYS, credentialBody: authSysBody('other', 7, 7, []), verifierFlavor: AuthFlavor.AUTH_SYS, verifierBody: Buffer.alloc(4) });
+    expect(syncReply(dispatcher.handleCall(badVerifier, context)).message.toBuffer().readUInt32BE(16)).toBe(3);
+  });
+
   test('a bulk result stays a reference to the handler buffer, marked DDP-eligible', () => {
     const reply = syncReply(makeDispatcher().handleCall(rawCall({ program: PROGRAM, version: 2, procedure: 5, argument: uints(0) }), context));
     expect(reply.procedure?.ddp.result).toBe(true);
