@@ -7,8 +7,10 @@
  * server cannot honour answered ERR_CHUNK, a Read chunk with a handle the peer
  * never registered ending in a clean disconnect while another peer is served;
  * afterwards every gauge back to 0. Then, on a server whose Send Queue holds
- * one such reply at a time, the sq-wait drain point: replies that wait for
- * Send Queue room are sent once the waiting worker drains after its wake.
+ * one such reply at a time, the sq-wait drain point (replies that wait for
+ * Send Queue room are sent once the waiting worker drains after its wake) and
+ * the teardown drain point (a Send in flight at the disconnect is released
+ * after the queue pair drained).
  */
 import { readReplyBody, writeCallHeader, authNone } from '@roce-rpc/oncrpc';
 import { XdrReader, XdrWriter } from '@roce-rpc/xdr';
@@ -186,15 +188,18 @@ describe('chunk I/O on worker threads, from a bare verbs peer on rxe0', () => {
   });
 });
 
-describe('the sq-wait drain point on worker threads', () => {
-  /** Each READ reply takes the whole Send Queue: WRITE_SEGMENTS RDMA Writes and its Send. */
+describe('drain points sq-wait and teardown on worker threads, with chunk I/O', () => {
+  /** Each READ reply of the sq-wait test takes the whole Send Queue: WRITE_SEGMENTS RDMA Writes and its Send. */
   const SEND_QUEUE_DEPTH = 8;
   const WRITE_SEGMENTS = SEND_QUEUE_DEPTH - 1;
   const SEGMENT_BYTES = 32 * 1024;
   const CALLS = 6;
+  /** Connections the teardown test may try before its window (a Send in flight at the disconnect) is hit. */
+  const TEARDOWN_ATTEMPTS = 5;
+  let narrow: SvcRdmaThreadedServer;
 
-  it('a reply short of Send Queue room waits, is woken by the release-list transition, drains after the wait and is sent (fails without that drain: the waiters time out)', async () => {
-    const narrow = await SvcRdmaThreadedServer.listen({
+  beforeAll(async () => {
+    narrow = await SvcRdmaThreadedServer.listen({
       address,
       port: NARROW_PORT,
       threads: THREADS,
@@ -203,6 +208,13 @@ describe('the sq-wait drain point on worker threads', () => {
       sendQueueDepth: SEND_QUEUE_DEPTH,
       serviceModule: new URL('./chunk_service.ts', import.meta.url),
     });
+  });
+
+  afterAll(async () => {
+    await narrow?.close();
+  });
+
+  it('a reply short of Send Queue room waits, is woken by the release-list transition, drains after the wait and is sent (fails without that drain: the waiters time out)', async () => {
     const client = await BarePeer.connect({ address, port: NARROW_PORT });
     try {
       const bytes = WRITE_SEGMENTS * SEGMENT_BYTES;
@@ -221,8 +233,28 @@ describe('the sq-wait drain point on worker threads', () => {
       client.close();
       await until(() => narrow.connections.size === 0, 'the narrow connection\'s teardown');
       expect(narrow.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0, chunkBuffersInUse: 0 });
-      await narrow.close();
     }
+  });
+
+  it('a Send still in flight when the client disconnects is released by the teardown drain, after the queue pair drained (fails without it: the context leaks)', async () => {
+    // The window: the server posted the reply (its Writes reach the peer's memory) and its Send has
+    // not completed yet; the orderly disconnect then closes the transport (no worker takes it any
+    // more) and the flushed Send is left to the teardown. A few tries, as the window is ~0.1 s in the guest.
+    for (let attempt = 0; attempt < TEARDOWN_ATTEMPTS && (narrow.metrics().transports.released.teardown ?? 0) === 0; attempt++) {
+      const leaving = await BarePeer.connect({ address, port: NARROW_PORT });
+      leaving.sink.buffer.fill(0);
+      const writeChunk = chunkOf(sinkSegments(leaving, 0, MiB, 1));
+      leaving.send(Buffer.concat([header(400 + attempt, { writeList: [writeChunk] }), rpcCall(400 + attempt, ChunkProcedure.READ, MiB)]));
+      await leaving.pollUntil(() => leaving.sink.buffer[0] !== 0, REPLY_WAIT_MS);
+      leaving.cmId.disconnect();
+      await until(() => narrow.connections.size === 0, `attempt ${attempt}: the teardown`);
+      leaving.close();
+    }
+    const metrics = narrow.metrics();
+    console.log(`teardown: workers ${JSON.stringify(metrics.workers)}; transports ${JSON.stringify(metrics.transports)}`);
+    expect(metrics.transports.released.teardown).toBeGreaterThanOrEqual(1);
+    expect(metrics.transports.lostSends).toBe(0);
+    expect(narrow.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0, chunkBuffersInUse: 0 });
   });
 });
 
