@@ -5,20 +5,25 @@
  *
  * The requester is bare verbs: it registers a 1 MiB sink for RDMA Write, sends
  * READ(1 MiB) with a Write chunk naming the sink, and waits for the reply (one
- * call outstanding). Env: BENCH_WRITE_ROUNDS (default 40), RXE_LAB_ADDR.
+ * call outstanding). The same bulk service is measured on the main-thread server
+ * (SvcRdmaServer: the reply's payload registered per reply) and on worker threads
+ * (SvcRdmaThreadedServer, 2 threads: the payload copied into the transport's
+ * registered write buffer). Env: BENCH_WRITE_ROUNDS (default 40), RXE_LAB_ADDR.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Dispatcher, authNone, defineProcedure, writeCallHeader } from '@roce-rpc/oncrpc';
+import { authNone, writeCallHeader } from '@roce-rpc/oncrpc';
 import { connect, openDevice, type Completion } from '@roce-rpc/verbs';
-import { XdrWriter, xdrUint, xdrVariableOpaque } from '@roce-rpc/xdr';
-import { decodeReplyHeader, encodeCallHeader, encodeConnectPrivateData, RdmaProcedure, SvcRdmaServer } from '../dist/index.js';
+import { XdrWriter } from '@roce-rpc/xdr';
+import { decodeReplyHeader, encodeCallHeader, encodeConnectPrivateData, RdmaProcedure, SvcRdmaServer, SvcRdmaThreadedServer } from '../dist/index.js';
+import { BULK_PROGRAM, createCallHandler } from './bulk_service.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const rounds = Number(process.env.BENCH_WRITE_ROUNDS ?? 40);
 const MIB = 1024 * 1024;
-const PROGRAM = 0x2000_0104;
+const PROGRAM = BULK_PROGRAM;
 const PORT = 20055;
+const THREADS = 2;
 
 /** perftest's own figure: 1 MiB RDMA Writes between two processes on the device. */
 async function ibWriteBandwidth(): Promise<number> {
@@ -39,14 +44,11 @@ async function ibWriteBandwidth(): Promise<number> {
   return Number(line.trim().split(/\s+/)[3]); // #bytes #iterations BW-peak BW-average MsgRate
 }
 
-async function writeChunkBandwidth(): Promise<number> {
-  const payload = Buffer.alloc(MIB, 0x5a);
-  const dispatcher = new Dispatcher().addVersion(
-    PROGRAM,
-    { name: 'BULK', version: 1, procedures: [defineProcedure('READ', 1, xdrUint, xdrVariableOpaque(MIB, true), { argument: false, result: true })] },
-    { READ: (count: number) => payload.subarray(0, count) },
-  );
-  const server = SvcRdmaServer.listen(dispatcher, { address, port: PORT });
+/** A listening server of either kind; close() stops it. */
+type BenchServer = { close(): Promise<void> };
+
+async function writeChunkBandwidth(startServer: () => Promise<BenchServer>): Promise<number> {
+  const server = await startServer();
   const device = openDevice('rxe0');
   const pd = device.allocateProtectionDomain();
   const cq = device.createCompletionQueue({ depth: 64 });
@@ -94,5 +96,11 @@ async function writeChunkBandwidth(): Promise<number> {
 }
 
 const baseline = await ibWriteBandwidth();
-const ours = await writeChunkBandwidth();
-console.log(`1 MiB RDMA Writes, ${rounds} rounds: ib_write_bw ${baseline.toFixed(1)} MB/s; READ(1 MiB) through a Write chunk ${ours.toFixed(1)} MB/s; ratio ${(ours / baseline).toFixed(2)}x`);
+const mainThread = await writeChunkBandwidth(async () => SvcRdmaServer.listen(createCallHandler(), { address, port: PORT }));
+const threads = await writeChunkBandwidth(() =>
+  SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./bulk_service.ts', import.meta.url) }),
+);
+console.log(
+  `1 MiB RDMA Writes, ${rounds} rounds: ib_write_bw ${baseline.toFixed(1)} MB/s; READ(1 MiB) through a Write chunk: ` +
+    `main thread ${mainThread.toFixed(1)} MB/s (${(mainThread / baseline).toFixed(2)}x), ${THREADS} worker threads ${threads.toFixed(1)} MB/s (${(threads / baseline).toFixed(2)}x)`,
+);
