@@ -223,7 +223,7 @@ export class RxServer {
       const connection = server?.endpoint.connections.byConnectionId(connectionId);
       if (connection !== undefined) server!.endpoint.sendTo(connection, packet);
     };
-    const hosts = filled.workers === 0 ? await InlineChannelHost.start(start, send) : await WorkerPool.start(filled.workers, start, { send }, filled.workerYoungGenerationMb);
+    const hosts = filled.workers === 0 ? await InlineChannelHost.start(start, send, filled.transport === 'native') : await WorkerPool.start(filled.workers, start, { send }, filled.workerYoungGenerationMb);
     server = new RxServer(filled, hosts, serials);
     return server;
   }

@@ -3,7 +3,8 @@
  * library, measured in the same run. Prints medians and ratios.
  *
  *   small calls/s, 1 and 4 concurrent:  server ours vs OpenAFS (same C client), with the
- *                                       channels on the routing thread (workers 0) and on
+ *                                       channels on the routing thread (workers 0) over the
+ *                                       native datagram transport and over node:dgram, and on
  *                                       --workers channel workers; server CPU time per call;
  *                                       client ours vs OpenAFS (same server: ours)
  *   1 MiB split Send / Receive MiB/s:   the same pairs, and a raw UDP blast as the ceiling
@@ -35,6 +36,8 @@ const { values: flags } = parseArgs({
     'bulk-count': { type: 'string', default: '8' },
     'rss-calls': { type: 'string', default: '200000' },
     workers: { type: 'string', default: String(Math.max(1, Math.min(4, os.availableParallelism()))) },
+    /** Our client's datagram transport (the servers run 'native'; a 'dgram' server is measured beside it). */
+    'client-transport': { type: 'string', default: 'dgram' },
   },
 });
 const nullCalls = Number(flags['null-calls']);
@@ -175,8 +178,9 @@ async function main(): Promise<void> {
   const workers = Number(flags.workers);
   const serviceModule = new URL('./bench-service.js', import.meta.url);
   const server = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers });
-  const inline = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers: 0 });
-  const client = await RxClient.open();
+  const inline = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers: 0, transport: 'native' });
+  const inlineDgram = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers: 0, transport: 'dgram' });
+  const client = await RxClient.open({ transport: flags['client-transport'] === 'native' ? 'native' : 'dgram' });
   let cServer: ChildProcess | undefined;
   try {
     const binary = await buildPeer(directory);
@@ -191,7 +195,12 @@ async function main(): Promise<void> {
     const cBulkRun = async (port: string, mode: string) => (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(bulkCount)])).mibps!;
     const cNull = async (port: string, calls: number, threads: number) => repeat(() => cNullRun(port, calls, threads));
     const cBulk = async (port: string, mode: string) => repeat(() => cBulkRun(port, mode));
-    for (const [name, target] of [['routing thread (workers 0)', inline], [`${workers} channel workers`, server]] as const) {
+    const placements = [
+      ['routing thread (workers 0), native datagrams', inline],
+      ['routing thread (workers 0), node:dgram', inlineDgram],
+      [`${workers} channel workers, native datagrams`, server],
+    ] as const;
+    for (const [name, target] of placements) {
       const port = String(target.port);
       console.log(`\n-- server, channels on the ${name}: ours vs OpenAFS rx, both called by the OpenAFS rx C client`);
       row('Null calls/s, 1 at a time', ...(await alternate(() => cNullRun(port, nullCalls, 1), () => cNullRun(theirs, nullCalls, 1))), 'calls/s', 'openafs');
@@ -245,6 +254,7 @@ async function main(): Promise<void> {
     await client.close();
     await server.close();
     await inline.close();
+    await inlineDgram.close();
     rmSync(directory, { recursive: true, force: true });
   }
 }

@@ -34,16 +34,20 @@ export class InlineChannelHost implements ChannelHosts {
     this.serviceIds = serviceIds;
   }
 
-  /** `send` gets a packet the host no longer touches (pooled buffers are copied first). */
-  static async start(start: HostStart, send: (connectionId: number, packet: Uint8Array) => void): Promise<InlineChannelHost> {
+  /**
+   * `send` gets a packet the host may reuse once `send` returns when
+   * `sendCopies` (the native transport copies it into its send ring at once);
+   * otherwise pooled buffers are copied first, since node:dgram reads the
+   * bytes on a later tick.
+   */
+  static async start(start: HostStart, send: (connectionId: number, packet: Uint8Array) => void, sendCopies: boolean): Promise<InlineChannelHost> {
     const services = await loadServiceModule(start.serviceModule);
     const thread = new ChannelThread({
       options: start.options,
       serials: new SerialTable(start.serials),
       poolBuffers: start.poolBuffers,
       services,
-      // socket.send reads the bytes on a later tick, and a pooled buffer may be reused by then.
-      transmit: (connection: ConnectionInfo, packet: Uint8Array) => send(connection.id, packet.slice()),
+      transmit: (connection: ConnectionInfo, packet: Uint8Array) => send(connection.id, sendCopies ? packet : packet.slice()),
     });
     return new InlineChannelHost(thread, services.map((service) => service.serviceId));
   }
