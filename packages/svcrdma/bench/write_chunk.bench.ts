@@ -16,7 +16,7 @@ import { authNone, writeCallHeader } from '@roce-rpc/oncrpc';
 import { connect, openDevice, type Completion } from '@roce-rpc/verbs';
 import { XdrWriter } from '@roce-rpc/xdr';
 import { decodeReplyHeader, encodeCallHeader, encodeConnectPrivateData, RdmaProcedure, SvcRdmaServer, SvcRdmaThreadedServer } from '../dist/index.js';
-import { BULK_PROGRAM, createCallHandler } from './bulk_service.ts';
+import { BULK_PROGRAM, createCallHandler } from './bulk_service.mjs';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const rounds = Number(process.env.BENCH_WRITE_ROUNDS ?? 40);
@@ -98,7 +98,7 @@ async function writeChunkBandwidth(startServer: () => Promise<BenchServer>): Pro
 const baseline = await ibWriteBandwidth();
 const mainThread = await writeChunkBandwidth(async () => SvcRdmaServer.listen(createCallHandler(), { address, port: PORT }));
 const threads = await writeChunkBandwidth(() =>
-  SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./bulk_service.ts', import.meta.url) }),
+  SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./bulk_service.mjs', import.meta.url) }),
 );
 console.log(
   `1 MiB RDMA Writes, ${rounds} rounds: ib_write_bw ${baseline.toFixed(1)} MB/s; READ(1 MiB) through a Write chunk: ` +

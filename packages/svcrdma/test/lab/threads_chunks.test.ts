@@ -17,7 +17,7 @@ import { XdrReader, XdrWriter } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReplyHeader, encodeCallHeader, RdmaProcedure, SvcRdmaThreadedServer, type CallHeaderFields, type ReadChunk, type RdmaSegment, type WriteChunk } from '../../dist/index.js';
 import { BarePeer } from './bare_peer.ts';
-import { CHUNK_PROGRAM, CHUNK_VERSION, ChunkProcedure, pattern } from './chunk_service.ts';
+import { CHUNK_PROGRAM, CHUNK_VERSION, ChunkProcedure, pattern } from './chunk_service.mjs';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */
@@ -33,7 +33,7 @@ let peer: BarePeer;
 let peerOpen = false;
 
 beforeAll(async () => {
-  server = await SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./chunk_service.ts', import.meta.url) });
+  server = await SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./chunk_service.mjs', import.meta.url) });
   peer = await BarePeer.connect({ address, port: PORT });
   peerOpen = true;
 });
@@ -206,7 +206,7 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
       credits: 4,
       sendContextsMax: 4,
       sendQueueDepth: SEND_QUEUE_DEPTH,
-      serviceModule: new URL('./chunk_service.ts', import.meta.url),
+      serviceModule: new URL('./chunk_service.mjs', import.meta.url),
     });
   });
 

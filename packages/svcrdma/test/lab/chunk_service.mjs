@@ -5,6 +5,10 @@
  * answers its length if every byte is the pattern's, else 0; BIG(count)
  * answers `count` pattern bytes inline in the reply (a Reply chunk when long);
  * THREAD answers the id of the thread serving it.
+ *
+ * JavaScript, not TypeScript: every worker imports it, and Node's type
+ * stripping (a WebAssembly module whose code V8 shares between worker
+ * isolates) crashed workers in the TCG guest (see thread_service.mjs).
  */
 import { threadId } from 'node:worker_threads';
 import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
@@ -12,17 +16,22 @@ import { xdrUint, xdrVariableOpaque, xdrVoid } from '@roce-rpc/xdr';
 
 export const CHUNK_PROGRAM = 0x2000_0132;
 export const CHUNK_VERSION = 1;
-export const ChunkProcedure = { NULL: 0, READ: 1, CHECK: 2, BIG: 3, THREAD: 4 } as const;
+export const ChunkProcedure = Object.freeze({ NULL: 0, READ: 1, CHECK: 2, BIG: 3, THREAD: 4 });
 const OPAQUE_MAX = 1 << 20;
 
-/** The bytes every test compares against: not zeros, not periodic in 4 KiB pages. */
-export function pattern(count: number): Buffer {
+/**
+ * The bytes every test compares against: not zeros, not periodic in 4 KiB pages.
+ * @param {number} count
+ * @returns {Buffer}
+ */
+export function pattern(count) {
   const data = Buffer.alloc(count);
   for (let index = 0; index < count; index++) data[index] = (index * 31 + (index >>> 12) + 7) & 0xff;
   return data;
 }
 
-export function createCallHandler(): Dispatcher {
+/** @returns {Dispatcher} */
+export function createCallHandler() {
   return new Dispatcher().addVersion(
     CHUNK_PROGRAM,
     {
@@ -37,9 +46,9 @@ export function createCallHandler(): Dispatcher {
       ],
     },
     {
-      READ: (count: number) => pattern(count),
-      CHECK: (data: Uint8Array) => (Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(pattern(data.length)) ? data.length : 0),
-      BIG: (count: number) => pattern(count),
+      READ: (/** @type {number} */ count) => pattern(count),
+      CHECK: (/** @type {Uint8Array} */ data) => (Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(pattern(data.length)) ? data.length : 0),
+      BIG: (/** @type {number} */ count) => pattern(count),
       THREAD: () => threadId,
     },
   );
