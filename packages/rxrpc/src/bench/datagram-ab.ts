@@ -39,11 +39,10 @@ interface EchoReport {
   cpuMicros: number;
 }
 
-/** The child: echoes every datagram back to its sender until told to report. */
-function serveEcho(transport: Transport): void {
-  let report: () => EchoReport;
-  let close: () => void;
+/** The child: echoes every datagram back to its sender; reports its CPU time when asked. */
+async function serveEcho(transport: Transport): Promise<void> {
   let port: number;
+  let close: () => void;
   if (transport === 'native') {
     const socket: NativeDatagramSocket = NativeDatagramSocket.open('127.0.0.1', 0, false, SOCKET_BUFFER_BYTES, (datagram, address, fromPort) => {
       socket.send(datagram, address, fromPort);
@@ -54,18 +53,15 @@ function serveEcho(transport: Transport): void {
     const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
     socket.on('message', (datagram, remote) => socket.send(datagram, remote.port, remote.address));
     socket.bind(0, '127.0.0.1');
-    port = -1;
-    socket.on('listening', () => process.send!({ port: socket.address().port }));
+    await once(socket, 'listening');
+    port = socket.address().port;
     close = () => socket.close();
   }
   const started = process.cpuUsage();
-  report = () => {
-    const used = process.cpuUsage(started);
-    return { cpuMicros: used.user + used.system };
-  };
-  if (port >= 0) process.send!({ port });
+  process.send!({ port });
   process.on('message', () => {
-    process.send!(report());
+    const used = process.cpuUsage(started);
+    process.send!({ cpuMicros: used.user + used.system } satisfies EchoReport);
     close();
     process.disconnect();
   });
@@ -130,5 +126,5 @@ async function compare(): Promise<void> {
   console.log(`pairs/s                  dgram ${dgramRate.toFixed(0)}   native ${nativeRate.toFixed(0)}   native/dgram ${(nativeRate / dgramRate).toFixed(2)}`);
 }
 
-if (flags.echo !== undefined) serveEcho(flags.echo as Transport);
+if (flags.echo !== undefined) await serveEcho(flags.echo as Transport);
 else await compare();
