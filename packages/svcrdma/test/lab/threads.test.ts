@@ -13,7 +13,7 @@ import { liveObjects } from '@roce-rpc/verbs';
 import { xdrUint, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaThreadedServer } from '../../dist/index.js';
-import { THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure } from './thread_service.ts';
+import { THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure } from './thread_service.mjs';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */
@@ -25,7 +25,7 @@ let server: SvcRdmaThreadedServer;
 let baseline: Record<string, number> | null = null;
 
 beforeAll(async () => {
-  server = await SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./thread_service.ts', import.meta.url) });
+  server = await SvcRdmaThreadedServer.listen({ address, port: PORT, threads: THREADS, serviceModule: new URL('./thread_service.mjs', import.meta.url) });
 });
 
 afterAll(async () => {
