@@ -14,7 +14,7 @@ describe('pino JSON logs: per-call and per-connection child loggers, quiet at in
     fixture = await loadService(FIXTURE_SERVICE);
     [info, debug] = await Promise.all([
       startServer(['--processes', '1', '--threads', '1', '--service', FIXTURE_SERVICE, '--log-level', 'info']),
-      startServer(['--processes', '1', '--threads', '1', '--service', FIXTURE_SERVICE, '--log-level', 'debug', '--transports', 'tcp']),
+      startServer(['--processes', '1', '--threads', '1', '--service', FIXTURE_SERVICE, '--log-level', 'debug', '--transports', 'tcp,udp']),
     ]);
   });
   afterAll(async () => {
@@ -66,5 +66,20 @@ describe('pino JSON logs: per-call and per-connection child loggers, quiet at in
     const closed = await debug.waitFor((line) => line.msg === 'connection closed' && line.peer === opened.peer);
     for (const line of [opened, closed] as LogLine[]) expect(line).toMatchObject({ level: 20, transport: 'tcp', role: 'server' });
     expect(opened.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('at debug, an RxRPC connection logs its creation with transport, peer, epoch and cid', async () => {
+    const client = await ServiceClient.connect(fixture, { transport: 'udp', port: debug.udpPort });
+    try {
+      await client.call('null', undefined);
+      // RxRPC has no close on the wire: the server reaps an idle connection later, and logs it then.
+      const opened = await debug.waitFor((line) => line.msg === 'connection opened' && line.transport === 'udp');
+      expect(opened).toMatchObject({ level: 20, role: 'server' });
+      expect(opened.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(opened.epoch).toBeGreaterThan(0);
+      expect(typeof opened.cid).toBe('number');
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -29,7 +29,7 @@ import { ProcedurePool } from '../threads/procedure-pool.js';
 import { MeteredDispatcher } from '../transports/metered-dispatcher.js';
 import { startRdmaTransport } from '../transports/rdma-transport.js';
 import { createTcpTransport, watchConnections } from '../transports/tcp-transport.js';
-import { prepareUdpTransport } from '../transports/udp-transport.js';
+import { prepareUdpTransport, watchRxConnections } from '../transports/udp-transport.js';
 import type { ProcessReady } from './messages.js';
 
 /** How often drain() looks at the dispatcher's in-flight count (TCP and RDMA calls). */
@@ -83,6 +83,7 @@ export class ServerProcess {
     }
     if (options.transports.includes('udp')) {
       this.udp = await prepareUdpTransport(options, common);
+      watchRxConnections(this.udp, this.log);
       exposeRxMetrics(this.udp);
     }
     this.exposeGauges();
