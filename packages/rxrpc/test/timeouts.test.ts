@@ -37,11 +37,16 @@ describe('call timeouts', () => {
   });
 
   it('keeps a slow call alive with keepalive pings beyond the idle dead time', async () => {
-    const client = await RxClient.open({ call: { idleDeadMs: 150, keepaliveMs: 40 } });
+    // The call outlasts the idle dead time 2.5 times over; the dead time is wide enough that a
+    // loaded machine's scheduling gaps (hundreds of ms at load 8-9 seen once) do not kill it.
+    // Its own server: the shared one's hard dead time (400 ms) would end the call first.
+    const patient = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers: 1 });
+    const client = await RxClient.open({ call: { idleDeadMs: 600, keepaliveMs: 100 } });
     try {
-      await expect(client.connect('127.0.0.1', server.port, 42).invoke(Sleep, { milliseconds: 300 })).resolves.toEqual({});
+      await expect(client.connect('127.0.0.1', patient.port, 42).invoke(Sleep, { milliseconds: 1_500 })).resolves.toEqual({});
     } finally {
       await client.close();
+      await patient.close();
     }
   });
 
