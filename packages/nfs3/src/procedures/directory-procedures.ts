@@ -21,6 +21,12 @@ const firstNameCookie = 3n;
 const replyFixedBytes = 4 + 88 + 8 + 8;
 /** Entries in one reply: bounds the reply build even for a client asking for huge counts. */
 const entriesPerReplyMax = 4096;
+/**
+ * Names whose cookie is remembered: every page of a listing cooks the whole directory (and
+ * `rm -r` lists it again between removals), a SHA-256 per name per page; ~100 bytes an
+ * entry, so a few MiB at most; a full table starts over.
+ */
+const rememberedCookiesMax = 65_536;
 
 interface CookedEntry {
   name: string;
@@ -28,9 +34,19 @@ interface CookedEntry {
   cookie: bigint;
 }
 
-function nameCookie(name: string): bigint {
-  const hash = createHash('sha256').update(name, 'latin1').digest().readBigUInt64BE(0) >> 1n;
-  return hash < firstNameCookie ? hash + firstNameCookie : hash;
+/** Cookies by name; created per service, main thread. */
+class NameCookies {
+  private readonly cookies = new Map<string, bigint>();
+
+  of(name: string): bigint {
+    const known = this.cookies.get(name);
+    if (known !== undefined) return known;
+    if (this.cookies.size >= rememberedCookiesMax) this.cookies.clear();
+    const hash = createHash('sha256').update(name, 'latin1').digest().readBigUInt64BE(0) >> 1n;
+    const cookie = hash < firstNameCookie ? hash + firstNameCookie : hash;
+    this.cookies.set(name, cookie);
+    return cookie;
+  }
 }
 
 /** 4 (list flag) + fileid + name + cookie, as XDR lays entry3 out. */
@@ -38,7 +54,7 @@ function entryBytes(name: string): number {
   return 4 + 8 + 4 + Math.ceil(name.length / 4) * 4 + 8;
 }
 
-async function entriesAfter(store: NfsStore, directory: Uint8Array, cookie: bigint, verifier: Uint8Array): Promise<CookedEntry[]> {
+async function entriesAfter(store: NfsStore, cookies: NameCookies, directory: Uint8Array, cookie: bigint, verifier: Uint8Array): Promise<CookedEntry[]> {
   if (cookie !== 0n && !cookieVerifier.equals(verifier)) throw new NfsStatusError(nfs.NFS3ERR_BAD_COOKIE, 'cookie verifier of another scheme');
   const self = await store.getAttributes(directory);
   const parent = await store.getAttributes(await store.lookup(directory, '..'));
@@ -46,7 +62,7 @@ async function entriesAfter(store: NfsStore, directory: Uint8Array, cookie: bigi
     { name: '.', fileId: self.fileid, cookie: 1n },
     { name: '..', fileId: parent.fileid, cookie: 2n },
   ];
-  for (const entry of await store.listDirectory(directory)) entries.push({ ...entry, cookie: nameCookie(entry.name) });
+  for (const entry of await store.listDirectory(directory)) entries.push({ ...entry, cookie: cookies.of(entry.name) });
   entries.sort((a, b) => (a.cookie < b.cookie ? -1 : a.cookie > b.cookie ? 1 : 0));
   return entries.filter((entry) => entry.cookie > cookie);
 }
@@ -68,10 +84,11 @@ function linked<T extends { nextentry: T | null }>(items: T[]): T | null {
 
 export function directoryProcedures(context: ProcedureContext) {
   const { store } = context;
+  const cookies = new NameCookies();
   return {
     NFSPROC3_READDIR: async (args: nfs.READDIR3args): Promise<nfs.READDIR3res> => {
       try {
-        const entries = await entriesAfter(store, args.dir.data, args.cookie, args.cookieverf);
+        const entries = await entriesAfter(store, cookies, args.dir.data, args.cookie, args.cookieverf);
         let remaining = Math.min(args.count, context.maxTransferBytes) - replyFixedBytes;
         const { page, eof } = fitting(entries, (entry) => (remaining -= entryBytes(entry.name)) >= 0);
         if (page.length === 0 && !eof) throw new NfsStatusError(nfs.NFS3ERR_TOOSMALL, `count ${args.count} holds no entry`);
@@ -87,7 +104,7 @@ export function directoryProcedures(context: ProcedureContext) {
 
     NFSPROC3_READDIRPLUS: async (args: nfs.READDIRPLUS3args): Promise<nfs.READDIRPLUS3res> => {
       try {
-        const entries = await entriesAfter(store, args.dir.data, args.cookie, args.cookieverf);
+        const entries = await entriesAfter(store, cookies, args.dir.data, args.cookie, args.cookieverf);
         let directoryBytes = args.dircount;
         let replyBytes = Math.min(args.maxcount, context.maxTransferBytes) - replyFixedBytes;
         // Attributes (4 + 84) and a handle (4 + 4 + 32) ride with each entry.

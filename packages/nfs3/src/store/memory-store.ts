@@ -8,6 +8,11 @@
  *
  * Data is written in place, so every WRITE is as durable as this store gets: COMMIT only has to
  * answer with the write verifier.
+ *
+ * A node's fattr3 is built once and kept until the node changes (every change goes through
+ * `changed()`): a kernel client's CREATE reads the directory's and the new file's attributes
+ * three times, a GETATTR once, and building them (BigInts, three nfstime3) was a fixed cost of
+ * every call. The kept fattr3 is shared with callers, who only read it.
  */
 import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
@@ -62,7 +67,14 @@ interface MemoryNode {
   ctime: bigint;
   /** Exclusive CREATE: the client's verifier, so a retransmitted CREATE succeeds. */
   createVerifier: Buffer | null;
+  /** The attributes as last built; null once anything above changed (see changed()). */
+  attributes: fattr3 | null;
+  /** Its handle once made: a LOOKUP or CREATE answers it without building the codec's key. */
+  handle: Handle | null;
 }
+
+/** Nothing here has device numbers: one frozen value serves every fattr3. */
+const noDevice = Object.freeze({ specdata1: 0, specdata2: 0 });
 
 export class MemoryStore implements NfsStore {
   readonly rootHandle: Handle;
@@ -117,6 +129,7 @@ export class MemoryStore implements NfsStore {
     const start = Math.min(offset, node.size);
     const end = Math.min(start + count, node.size);
     node.atime = nowNanoseconds();
+    changed(node);
     // A copy: the reply is encoded later, and a WRITE in between must not change it.
     return { data: Buffer.from(node.data.subarray(start, end)), eof: end >= node.size };
   }
@@ -128,6 +141,7 @@ export class MemoryStore implements NfsStore {
     this.resize(node, Math.max(node.size, end));
     node.data.set(data, offset);
     node.mtime = node.ctime = nowNanoseconds();
+    changed(node);
   }
 
   async commit(handle: Uint8Array): Promise<void> {
@@ -196,6 +210,9 @@ export class MemoryStore implements NfsStore {
     }
     const now = nowNanoseconds();
     fromParent.mtime = fromParent.ctime = toParent.mtime = toParent.ctime = node.ctime = now;
+    changed(fromParent);
+    changed(toParent);
+    changed(node);
   }
 
   async link(handle: Uint8Array, directory: Uint8Array, name: string): Promise<void> {
@@ -207,6 +224,7 @@ export class MemoryStore implements NfsStore {
     this.attach(parent, name, node);
     node.nlink += 1;
     node.ctime = nowNanoseconds();
+    changed(node);
   }
 
   async listDirectory(directory: Uint8Array): Promise<DirectoryEntry[]> {
@@ -227,7 +245,8 @@ export class MemoryStore implements NfsStore {
   }
 
   private handleOf(node: MemoryNode): Handle {
-    return this.codec.encode({ device: this.device, fileId: node.fileId, generation: 0 });
+    node.handle ??= this.codec.encode({ device: this.device, fileId: node.fileId, generation: 0 });
+    return node.handle;
   }
 
   private resolve(handle: Uint8Array): MemoryNode {
@@ -272,6 +291,7 @@ export class MemoryStore implements NfsStore {
     const node: MemoryNode = {
       fileId: this.nextFileId++, type, mode, uid, gid, nlink: 1, data: Buffer.alloc(0), size: 0,
       children: type === nfs.NF3DIR ? new Map() : null, parent: null, target: '', atime: now, mtime: now, ctime: now, createVerifier: null,
+      attributes: null, handle: null,
     };
     this.nodes.set(node.fileId, node);
     return node;
@@ -281,6 +301,7 @@ export class MemoryStore implements NfsStore {
     assert(parent.children !== null && !parent.children.has(name));
     parent.children.set(name, node);
     parent.mtime = parent.ctime = nowNanoseconds();
+    changed(parent);
   }
 
   private detach(parent: MemoryNode, name: string, node: MemoryNode): void {
@@ -292,6 +313,8 @@ export class MemoryStore implements NfsStore {
     } else {
       node.nlink -= 1;
     }
+    changed(parent);
+    changed(node);
     if (node.nlink === 0) this.free(node);
   }
 
@@ -340,15 +363,23 @@ export class MemoryStore implements NfsStore {
     if (attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME) node.mtime = nowNanoseconds();
     if (attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME) node.mtime = nanosecondsFromTime(attributes.mtime.mtime);
     node.ctime = nowNanoseconds();
+    changed(node);
   }
 
   private attributesOf(node: MemoryNode): fattr3 {
+    if (node.attributes !== null) return node.attributes;
     const size = node.type === nfs.NF3LNK ? node.target.length : node.type === nfs.NF3DIR ? 4096 : node.size;
-    return {
+    node.attributes = Object.freeze({
       type: node.type, mode: node.mode, nlink: node.nlink, uid: node.uid, gid: node.gid,
       size: BigInt(size), used: BigInt(node.type === nfs.NF3REG ? node.data.length : size),
-      rdev: { specdata1: 0, specdata2: 0 }, fsid: BigInt.asUintN(64, this.device), fileid: node.fileId,
+      rdev: noDevice, fsid: this.device, fileid: node.fileId,
       atime: timeFromNanoseconds(node.atime), mtime: timeFromNanoseconds(node.mtime), ctime: timeFromNanoseconds(node.ctime),
-    };
+    });
+    return node.attributes;
   }
+}
+
+/** Every change to a node's attributes ends here: the next read builds them again. */
+function changed(node: MemoryNode): void {
+  node.attributes = null;
 }
