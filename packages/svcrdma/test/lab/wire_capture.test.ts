@@ -50,8 +50,24 @@ afterAll(async () => {
   if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
 });
 
+/** A finished capture: its file, and how many frames the interface delivered to dumpcap that the file lacks. */
+interface Capture {
+  file: string;
+  framesNotWritten: number;
+}
+
+/**
+ * dumpcap's own count at exit ("Packets received/dropped on interface 'x': R/D") against the frames in
+ * the file: a frame the kernel delivered that the file lacks was lost by the capture, not by the wire.
+ */
+function framesNotWritten(messages: string, framesInFile: number): number {
+  const counts = /Packets received\/dropped on interface [^:]*: (\d+)\/(\d+)/.exec(messages);
+  if (counts === null) return 0;
+  return Math.max(0, Number(counts[1]) - framesInFile) + Number(counts[2]);
+}
+
 /** Starts dumpcap on the veth end; resolves once it captures, with a stop() that ends it and returns the file. */
-async function startCapture(name: string): Promise<{ stop(): Promise<string> }> {
+async function startCapture(name: string): Promise<{ stop(): Promise<Capture> }> {
   const file = join(directory, name);
   const dumpcap = spawn('dumpcap', ['-i', captureLink, '-f', `udp port ${ROCE_V2_PORT}`, '-P', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let messages = '';
@@ -68,9 +84,11 @@ async function startCapture(name: string): Promise<{ stop(): Promise<string> }> 
     async stop() {
       await captureFileSettled(file);
       dumpcap.kill('SIGINT');
-      await once(dumpcap, 'exit');
+      // 'close', not 'exit': its statistics are the last of its stderr.
+      await once(dumpcap, 'close');
       expect(statSync(file).size).toBeGreaterThan(0);
-      return file;
+      const written = /Packets captured: (\d+)/.exec(messages);
+      return { file, framesNotWritten: framesNotWritten(messages, written === null ? 0 : Number(written[1])) };
     },
   };
 }
@@ -156,16 +174,21 @@ describe.skipIf(!onVethPair)('a capture of our RPC-over-RDMA traffic on the veth
   it('dissects as InfiniBand and RPC over RDMA with the RPC inside, with no malformed frame', async () => {
     const capture = await startCapture('ours.pcap');
     const calls = await exerciseOurServer();
-    const frames = await dissect(await capture.stop());
+    const { file, framesNotWritten: lostByCapture } = await capture.stop();
+    const frames = await dissect(file);
     const malformed = frames.filter((frame) => frame.protocols.includes('_ws.malformed'));
     const rpcOverRdma = frames.filter((frame) => frame.protocols.includes('rpcordma'));
     const messageTypes = new Set(rpcOverRdma.flatMap((frame) => frame.rdmaMessageTypes));
-    console.log(`${frames.length} frames captured on ${captureLink}; ${rpcOverRdma.length} RPC over RDMA (${rpcOverRdma.filter((frame) => frame.hasRpc).length} with RPC), message types ${[...messageTypes].join(',')}; ${malformed.length} malformed`);
+    console.log(`${frames.length} frames captured on ${captureLink}; ${rpcOverRdma.length} RPC over RDMA (${rpcOverRdma.filter((frame) => frame.hasRpc).length} with RPC), message types ${[...messageTypes].join(',')}; ${malformed.length} malformed; ${lostByCapture} delivered to dumpcap but not written`);
     expect(malformed.map((frame) => `${frame.number}: ${frame.protocols.join(':')}`)).toEqual([]);
     expect(frames.every((frame) => frame.protocols.includes('infiniband'))).toBe(true);
-    // Each call and each reply (the RDMA_ERROR too) is one Send: one frame with our transport header.
-    expect(rpcOverRdma.length).toBeGreaterThanOrEqual(2 * calls);
-    expect(rpcOverRdma.filter((frame) => frame.hasRpc).length).toBeGreaterThanOrEqual(2 * (calls - 1));
+    // Each call and each reply (the RDMA_ERROR too) is one Send: one frame with a transport header,
+    // except the bad-version call, which tshark rightly does not take for RPC-over-RDMA v1. An RPC
+    // is inside all of them but that RDMA_ERROR and the Read-chunk call (its arguments are in the
+    // chunk, so tshark shows the inline part as data). Less any frame the capture itself lost (seen
+    // once under emulation, before the settle wait), which dumpcap counts.
+    expect(rpcOverRdma.length + lostByCapture).toBeGreaterThanOrEqual(2 * calls - 1);
+    expect(rpcOverRdma.filter((frame) => frame.hasRpc).length + lostByCapture).toBeGreaterThanOrEqual(2 * calls - 3);
     expect(messageTypes).toEqual(new Set([RDMA_MSG, RDMA_ERROR]));
   }, TEST_TIMEOUT_MS);
 });
