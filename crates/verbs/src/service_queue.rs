@@ -66,9 +66,12 @@ impl TransportFlags {
         self.0.load(Ordering::Acquire)
     }
 
-    /// svc_xprt_ready: something for a worker to do.
+    /// svc_xprt_ready: something for a worker to do. Unlike svc_xprt, a
+    /// closing transport is not: the main thread tears it down, and a worker
+    /// that took it would only hand it back, keeping it BUSY (never idle) so
+    /// that the teardown waits for a worker that has nothing to do.
     fn has_work(&self) -> bool {
-        self.get() & (DATA | CLOSE) != 0
+        self.get() & (DATA | CLOSE) == DATA
     }
 }
 
@@ -260,7 +263,7 @@ mod tests {
         let queue = ServiceQueue::new();
         let flags = TransportFlags::default();
         queue.enqueue(7, &flags);
-        assert!(queue.is_empty(), "no DATA, no CLOSE: nothing to do");
+        assert!(queue.is_empty(), "no DATA: nothing to do");
         flags.set(DATA);
         queue.enqueue(7, &flags);
         queue.enqueue(7, &flags);
@@ -282,6 +285,19 @@ mod tests {
         queue.received(1, 3, &flags);
         assert_eq!(queue.take(0, SHORT), None);
         assert_eq!(flags.get() & BUSY, 0);
+    }
+
+    #[test]
+    fn a_transport_closed_while_a_worker_owns_it_is_not_queued_again() {
+        let queue = ServiceQueue::new();
+        let flags = TransportFlags::default();
+        flags.set(DATA);
+        queue.enqueue(5, &flags);
+        assert_eq!(queue.take(0, SHORT), Some(5));
+        flags.set(CLOSE);
+        queue.received(0, 5, &flags);
+        assert_eq!(queue.take(1, SHORT), None, "the main thread tears a closing transport down");
+        assert_eq!(flags.get() & BUSY, 0, "idle, so the teardown goes on");
     }
 
     #[test]
