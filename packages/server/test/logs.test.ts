@@ -16,6 +16,9 @@ describe('pino JSON logs: per-call and per-connection child loggers, quiet at in
       startServer(['--processes', '1', '--threads', '1', '--service', FIXTURE_SERVICE, '--log-level', 'info']),
       startServer(['--processes', '1', '--threads', '1', '--service', FIXTURE_SERVICE, '--log-level', 'debug', '--transports', 'tcp,udp']),
     ]);
+    // The supervisor forks its warm spare after 'listening' and logs it ready at info: let that
+    // line come before the test that counts every line written under load.
+    await info.waitFor((line) => line.msg === 'warm spare ready', 60_000);
   });
   afterAll(async () => {
     await Promise.all([info?.stop(), debug?.stop()]);
