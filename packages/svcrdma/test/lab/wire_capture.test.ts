@@ -185,8 +185,9 @@ describe.skipIf(!onVethPair)('a capture of our RPC-over-RDMA traffic on the veth
     // Each call and each reply (the RDMA_ERROR too) is one Send: one frame with a transport header,
     // except the bad-version call, which tshark rightly does not take for RPC-over-RDMA v1. An RPC
     // is inside all of them but that RDMA_ERROR and the Read-chunk call (its arguments are in the
-    // chunk, so tshark shows the inline part as data). Less any frame the capture itself lost (seen
-    // once under emulation, before the settle wait), which dumpcap counts.
+    // chunk, so tshark shows the inline part as data). A Send rxe retransmits (its ACK timed out on a
+    // loaded host) is captured twice, so more is fine; a frame the capture itself lost is added back
+    // from dumpcap's count. (The earlier bound of 2 × calls held only when some Send was retransmitted.)
     expect(rpcOverRdma.length + lostByCapture).toBeGreaterThanOrEqual(2 * calls - 1);
     expect(rpcOverRdma.filter((frame) => frame.hasRpc).length + lostByCapture).toBeGreaterThanOrEqual(2 * calls - 3);
     expect(messageTypes).toEqual(new Set([RDMA_MSG, RDMA_ERROR]));
