@@ -14,7 +14,7 @@ use crate::datagram_socket::{
     SEND_META_OFFSET, SEND_SLOTS, SLOT_BYTES,
 };
 use crate::error::{Result, VerbsError, ERR_INTERNAL};
-use crate::event_loop_poller::{EventLoopPoller, UvLoop};
+use crate::event_loop_poller::EventLoopPoller;
 use crate::napi::function::{export, Arguments};
 use crate::napi::handle::{unwrap, wrap, Handle};
 use crate::napi::sys::*;
@@ -31,47 +31,6 @@ const KIND: &str = "DatagramSocket";
 const ADDRESS_TEXT_MAX: usize = 64;
 /// Socket buffers may not exceed this (Linux caps them lower anyway).
 const SOCKET_BUFFER_BYTES_MAX: u64 = 1 << 30;
-
-#[repr(C)]
-struct NapiAsyncContextOpaque {
-    _private: [u8; 0],
-}
-#[repr(C)]
-struct NapiHandleScopeOpaque {
-    _private: [u8; 0],
-}
-type NapiAsyncContext = *mut NapiAsyncContextOpaque;
-type NapiHandleScope = *mut NapiHandleScopeOpaque;
-
-// Node-API functions only this binding calls, declared here (node_api.h).
-extern "C" {
-    fn napi_get_uv_event_loop(env: napi_env, event_loop: *mut *mut UvLoop) -> napi_status;
-    fn napi_async_init(env: napi_env, resource: napi_value, name: napi_value, result: *mut NapiAsyncContext) -> napi_status;
-    fn napi_async_destroy(env: napi_env, context: NapiAsyncContext) -> napi_status;
-    fn napi_make_callback(
-        env: napi_env,
-        context: NapiAsyncContext,
-        recv: napi_value,
-        func: napi_value,
-        argc: usize,
-        argv: *const napi_value,
-        result: *mut napi_value,
-    ) -> napi_status;
-    fn napi_open_handle_scope(env: napi_env, result: *mut NapiHandleScope) -> napi_status;
-    fn napi_close_handle_scope(env: napi_env, scope: NapiHandleScope) -> napi_status;
-    fn napi_get_global(env: napi_env, result: *mut napi_value) -> napi_status;
-    fn napi_get_reference_value(env: napi_env, reference: napi_ref, result: *mut napi_value) -> napi_status;
-    fn napi_get_and_clear_last_exception(env: napi_env, result: *mut napi_value) -> napi_status;
-    fn napi_fatal_exception(env: napi_env, error: napi_value) -> napi_status;
-    fn napi_create_external_arraybuffer(
-        env: napi_env,
-        data: *mut c_void,
-        length: usize,
-        finalize: napi_finalize,
-        hint: *mut c_void,
-        result: *mut napi_value,
-    ) -> napi_status;
-}
 
 pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "datagramOpen", datagram_open)?;
@@ -97,7 +56,7 @@ impl Drop for DatagramBinding {
 struct BatchCallback {
     env: napi_env,
     function: napi_ref,
-    context: NapiAsyncContext,
+    context: napi_async_context,
 }
 
 impl BatchCallback {

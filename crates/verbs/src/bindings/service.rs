@@ -36,17 +36,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-extern "C" {
-    fn napi_create_external_arraybuffer(
-        env: napi_env,
-        external_data: *mut c_void,
-        byte_length: usize,
-        finalize_cb: napi_finalize,
-        finalize_hint: *mut c_void,
-        result: *mut napi_value,
-    ) -> napi_status;
-}
-
 /// Receives are returned as one number: slot * RECEIVE_SLOT_FACTOR + byteLength.
 const RECEIVE_SLOT_FACTOR: f64 = (BUFFER_BYTES_MAX as f64) * 2.0;
 /// A send context is returned as one number: (write buffer + 1) * CONTEXT_FACTOR + context.

@@ -26,12 +26,22 @@ pub struct napi_ref__ {
 pub struct napi_threadsafe_function__ {
     _private: [u8; 0],
 }
+#[repr(C)]
+pub struct napi_async_context__ {
+    _private: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_handle_scope__ {
+    _private: [u8; 0],
+}
 
 pub type napi_env = *mut napi_env__;
 pub type napi_value = *mut napi_value__;
 pub type napi_callback_info = *mut napi_callback_info__;
 pub type napi_ref = *mut napi_ref__;
 pub type napi_threadsafe_function = *mut napi_threadsafe_function__;
+pub type napi_async_context = *mut napi_async_context__;
+pub type napi_handle_scope = *mut napi_handle_scope__;
 pub type napi_status = i32;
 
 pub const NAPI_OK: napi_status = 0;
@@ -145,4 +155,30 @@ extern "C" {
     pub fn napi_ref_threadsafe_function(env: napi_env, func: napi_threadsafe_function) -> napi_status;
     pub fn napi_set_instance_data(env: napi_env, data: *mut c_void, finalize_cb: napi_finalize, hint: *mut c_void) -> napi_status;
     pub fn napi_get_instance_data(env: napi_env, data: *mut *mut c_void) -> napi_status;
+    pub fn napi_create_external_arraybuffer(
+        env: napi_env,
+        external_data: *mut c_void,
+        byte_length: usize,
+        finalize_cb: napi_finalize,
+        finalize_hint: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_get_uv_event_loop(env: napi_env, event_loop: *mut *mut crate::event_loop_poller::UvLoop) -> napi_status;
+    pub fn napi_async_init(env: napi_env, resource: napi_value, name: napi_value, result: *mut napi_async_context) -> napi_status;
+    pub fn napi_async_destroy(env: napi_env, context: napi_async_context) -> napi_status;
+    pub fn napi_make_callback(
+        env: napi_env,
+        context: napi_async_context,
+        recv: napi_value,
+        func: napi_value,
+        argc: usize,
+        argv: *const napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_open_handle_scope(env: napi_env, result: *mut napi_handle_scope) -> napi_status;
+    pub fn napi_close_handle_scope(env: napi_env, scope: napi_handle_scope) -> napi_status;
+    pub fn napi_get_global(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_reference_value(env: napi_env, reference: napi_ref, result: *mut napi_value) -> napi_status;
+    pub fn napi_get_and_clear_last_exception(env: napi_env, result: *mut napi_value) -> napi_status;
+    pub fn napi_fatal_exception(env: napi_env, error: napi_value) -> napi_status;
 }
