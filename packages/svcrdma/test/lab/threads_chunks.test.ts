@@ -196,13 +196,19 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
   const CALLS = 6;
   /** Connections the teardown test may try before its window (a Send in flight at the disconnect) is hit. */
   const TEARDOWN_ATTEMPTS = 5;
+  /**
+   * One worker: with two, the other worker serving the same transport may take the completed
+   * contexts in its own empty-free-list drain while the first one waits, and the sq-wait drain
+   * then finds the list empty (a fresh-clone CI run saw sqWaits 1, released['sq-wait'] 0).
+   */
+  const NARROW_THREADS = 1;
   let narrow: SvcRdmaThreadedServer;
 
   beforeAll(async () => {
     narrow = await SvcRdmaThreadedServer.listen({
       address,
       port: NARROW_PORT,
-      threads: THREADS,
+      threads: NARROW_THREADS,
       credits: 4,
       sendContextsMax: 4,
       sendQueueDepth: SEND_QUEUE_DEPTH,
