@@ -180,6 +180,9 @@ impl ChunkBuffers {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let sequence = self.read_wake.load(Ordering::SeqCst);
+            // Looked at before the state: a failed Read is stored before the close it causes, so a
+            // wait that sees that close also sees the failure (and is not taken for a Read in flight).
+            let closing = closing();
             match self.read_states[buffer].load(Ordering::Acquire) {
                 READ_DONE => {
                     give_back(self.read_work_requests[buffer].swap(0, Ordering::AcqRel));
@@ -189,7 +192,7 @@ impl ChunkBuffers {
                 state => assert_eq!(state, READ_POSTED, "waiting for Reads never posted into read buffer {buffer}"),
             }
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
-            if remaining.is_zero() || closing() {
+            if remaining.is_zero() || closing {
                 return ReadWait::InFlight;
             }
             futex_wait(&self.read_wake, sequence, remaining);
@@ -302,6 +305,19 @@ mod tests {
         chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, false);
         chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, true);
         assert_eq!(chunks.wait_reads(0, Duration::ZERO, || false, |_| unreachable!()), ReadWait::Failed);
+    }
+
+    #[test]
+    fn a_read_failure_that_closes_the_transport_during_the_wait_is_reported_as_failed() {
+        let chunks = ChunkBuffers::new(4096, 4);
+        let buffer = chunks.take_read(0).unwrap();
+        chunks.reads_posting(buffer, 1);
+        // The completion thread stores the failure, then closes, while the worker is between its looks.
+        let closing = || {
+            chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, false);
+            true
+        };
+        assert_eq!(chunks.wait_reads(0, Duration::from_secs(1), closing, |_| unreachable!()), ReadWait::Failed);
     }
 
     #[test]

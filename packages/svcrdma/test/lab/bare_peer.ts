@@ -8,7 +8,7 @@
  * Life: `BarePeer.connect()` creates and owns every verbs object; close()
  * (orderly) or destroyQueuePair() + close() (abrupt) ends it. Main thread.
  */
-import { connect, openDevice, type CmId, type Completion, type CompletionQueue, type Device, type MemoryRegion, type ProtectionDomain } from '@roce-rpc/verbs';
+import { connect, openDevice, type CmId, type Completion, type CompletionQueue, type Device, type MemoryRegion, type ProtectionDomain, type QueuePair } from '@roce-rpc/verbs';
 import { encodeConnectPrivateData } from '../../dist/index.js';
 
 const INLINE_BYTES = 4096;
@@ -21,6 +21,8 @@ const SEND_WR_BASE = 1_000_000;
 export interface BarePeerOptions {
   address: string;
   port: number;
+  /** False: no Receive is posted until `postReceives()`, so the server's Sends wait in RNR retries (default true). */
+  receivesAtConnect?: boolean;
 }
 
 export class BarePeer {
@@ -62,7 +64,7 @@ export class BarePeer {
         const completions = device.createCompletionQueue({ depth: COMPLETION_DEPTH });
         const queuePair = id.createQueuePair({ protectionDomain, sendCompletionQueue: completions, recvCompletionQueue: completions, maxSendWr: SEND_SLOTS, maxRecvWr: REPLY_SLOTS });
         const receiveArea = protectionDomain.registerMemory(Buffer.alloc(REPLY_SLOTS * INLINE_BYTES));
-        for (let slot = 0; slot < REPLY_SLOTS; slot++) queuePair.postRecvOne(slot, receiveArea, slot * INLINE_BYTES, INLINE_BYTES);
+        if (options.receivesAtConnect ?? true) postReceives(queuePair, receiveArea);
         const sendArea = protectionDomain.registerMemory(Buffer.alloc(SEND_SLOTS * INLINE_BYTES));
         const sink = protectionDomain.registerMemory(Buffer.alloc(1 << 20), { remoteWrite: true, remoteRead: true });
         parts = { device, protectionDomain, completions, sendArea, receiveArea, sink };
@@ -70,6 +72,11 @@ export class BarePeer {
       },
     });
     return new BarePeer(cmId, parts!);
+  }
+
+  /** Posts a Receive in every reply slot (a peer connected with `receivesAtConnect: false`). */
+  postReceives(): void {
+    postReceives(this.cmId.queuePair!, this.receiveArea);
   }
 
   /** Posts `message` as one Send in the next slot, without waiting. */
@@ -111,4 +118,8 @@ export class BarePeer {
     this.cmId.close();
     for (const closable of [this.sendArea, this.receiveArea, this.sink, this.completions, this.protectionDomain, this.device]) closable.close();
   }
+}
+
+function postReceives(queuePair: QueuePair, receiveArea: MemoryRegion<Buffer>): void {
+  for (let slot = 0; slot < REPLY_SLOTS; slot++) queuePair.postRecvOne(slot, receiveArea, slot * INLINE_BYTES, INLINE_BYTES);
 }

@@ -197,9 +197,9 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
   /** Connections the teardown test may try before its window (a Send in flight at the disconnect) is hit. */
   const TEARDOWN_ATTEMPTS = 5;
   /**
-   * One worker: with two, the other worker serving the same transport may take the completed
-   * contexts in its own empty-free-list drain while the first one waits, and the sq-wait drain
-   * then finds the list empty (a fresh-clone CI run saw sqWaits 1, released['sq-wait'] 0).
+   * One worker, so that no other worker's drain (empty-free-list, between-rpcs) can release what the
+   * waiting worker's sq-wait drain must: with two, a fresh-clone CI run saw sqWaits 1 and
+   * released['sq-wait'] 0.
    */
   const NARROW_THREADS = 1;
   let narrow: SvcRdmaThreadedServer;
@@ -221,11 +221,16 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
   });
 
   it('a reply short of Send Queue room waits, is woken by the release-list transition, drains after the wait and is sent (fails without that drain: the waiters time out)', async () => {
-    const client = await BarePeer.connect({ address, port: NARROW_PORT });
+    // The client posts no Receive at first: the first reply's Send waits in RNR retries holding the
+    // whole Send Queue, so the worker building the second reply must wait; the Receives posted once
+    // it waits complete that Send, whose transition wakes the worker.
+    const client = await BarePeer.connect({ address, port: NARROW_PORT, receivesAtConnect: false });
     try {
       const bytes = WRITE_SEGMENTS * SEGMENT_BYTES;
       const writeChunk = chunkOf(sinkSegments(client, 0, bytes, WRITE_SEGMENTS));
       for (let call = 0; call < CALLS; call++) client.send(Buffer.concat([header(300 + call, { writeList: [writeChunk] }), rpcCall(300 + call, ChunkProcedure.READ, bytes)]));
+      await until(() => narrow.metrics().transports.sqWaits >= 1, 'a worker waiting for Send Queue room');
+      client.postReceives();
       expect(await client.pollUntil(() => client.replies.length === CALLS, REPLY_WAIT_MS)).toBe(true);
       for (const reply of client.replies) expect(decodeReplyHeader(reply)).toMatchObject({ kind: 'reply', procedure: RdmaProcedure.MSG });
       expect(client.sink.buffer.subarray(0, bytes).equals(pattern(bytes))).toBe(true);
@@ -233,7 +238,6 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
       console.log(`sq-wait: workers ${JSON.stringify(metrics.workers)}; transports ${JSON.stringify(metrics.transports)}`);
       expect(metrics.workers.chunkReplies).toBe(CALLS);
       expect(metrics.workers.droppedReplies).toBe(0);
-      expect(metrics.transports.sqWaits).toBeGreaterThanOrEqual(1);
       expect(metrics.transports.released['sq-wait']).toBeGreaterThanOrEqual(1);
     } finally {
       client.close();
