@@ -5,8 +5,10 @@
  *
  *   nfs3-server [--directory DIR --secret-file FILE] [--host 0.0.0.0] [--port 2049]
  *               [--mount-port 20048] [--rdma-port 20049] [--export-path /export]
- *               [--max-transfer-bytes 1048576]
+ *               [--max-transfer-bytes 1048576] [--rdma-threads N]
  *
+ * --rdma-threads N (1..64, with --rdma-port and --directory) serves NFS over RDMA from N of
+ * svcrdma's worker threads instead of the main thread.
  * Without --directory the export is an in-memory file system. The secret file (created with 32
  * random bytes when missing) keeps directory handles valid across restarts. Prints one JSON
  * line `{"port":…,"mountPort":…,"rdmaPort":…}` once every port listens (`--host` must then
@@ -31,8 +33,11 @@ async function main(): Promise<void> {
     options: {
       directory: { type: 'string' }, 'secret-file': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
       'mount-port': { type: 'string' }, 'rdma-port': { type: 'string' }, 'export-path': { type: 'string' }, 'max-transfer-bytes': { type: 'string' },
+      'rdma-threads': { type: 'string' },
     },
   });
+  const rdmaThreads = values['rdma-threads'] === undefined ? undefined : Number(values['rdma-threads']);
+  if (rdmaThreads !== undefined && values['rdma-port'] === undefined) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, '--rdma-threads needs --rdma-port');
   let store: NfsStore | undefined;
   if (values.directory !== undefined) {
     const secretFile = values['secret-file'];
@@ -41,7 +46,7 @@ async function main(): Promise<void> {
   }
   const server = new NfsServer({
     store, host: values.host, port: portOption(values.port, '--port', 2049), mountPort: portOption(values['mount-port'], '--mount-port', 20048),
-    rdma: values['rdma-port'] === undefined ? undefined : { port: portOption(values['rdma-port'], '--rdma-port', 20049) },
+    rdma: values['rdma-port'] === undefined ? undefined : { port: portOption(values['rdma-port'], '--rdma-port', 20049), threads: rdmaThreads },
     exportPath: values['export-path'], maxTransferBytes: values['max-transfer-bytes'] === undefined ? undefined : Number(values['max-transfer-bytes']),
   });
   const ports = await server.start();

@@ -1,6 +1,6 @@
 export { createNfsService, type NfsService } from './nfs-service.js';
 export type { NfsMetrics } from './metrics.js';
-export { NfsServer, type NfsServerOptions, type NfsServerPorts } from './nfs-server.js';
+export { NfsServer, rdmaThreadsOf, threadServiceOptionsOf, type NfsRdmaOptions, type NfsServerOptions, type NfsServerPorts } from './nfs-server.js';
 export { defaultMaxTransferBytes, type NfsServiceOptions, type FilledNfsServiceOptions } from './options.js';
 export { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from './errors.js';
 export { HandleCodec, StoreKind, handleBytes, loadHandleSecret, type HandleIdentity } from './handles.js';

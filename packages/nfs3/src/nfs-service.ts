@@ -3,7 +3,8 @@
  * that feeds it serves them: the TCP server here, svcrdma next).
  *
  * Life: the caller owns the dispatcher and the returned service; close() closes the store.
- * Main thread.
+ * On the thread that owns the dispatcher: the main thread, or each of svcrdma's worker threads
+ * serving an export (threads/nfs-thread-service.mjs, NFS only).
  */
 import type { Dispatcher } from '@roce-rpc/oncrpc';
 import { countedHandlers, createMetrics, type NfsMetrics } from './metrics.js';
@@ -30,7 +31,7 @@ export interface NfsService {
 /** Registers both programs; the dispatcher should use `stringEncoding: 'latin1'` so names are bytes. */
 export function createNfsService(dispatcher: Dispatcher, options: NfsServiceOptions = {}): NfsService {
   const filled = fillServiceOptions(options, () => new MemoryStore());
-  const context = createProcedureContext(filled.store, filled.maxTransferBytes);
+  const context = createProcedureContext(filled.store, filled.maxTransferBytes, filled.writeVerifier);
   const metrics = createMetrics();
   const handlers = {
     ...attributeProcedures(context),
@@ -40,6 +41,6 @@ export function createNfsService(dispatcher: Dispatcher, options: NfsServiceOpti
     ...directoryProcedures(context),
   };
   dispatcher.addVersion(NFS_PROGRAM, NFS_PROGRAM_NFS_V3_DESCRIPTOR, countedHandlers(handlers, metrics));
-  dispatcher.addVersion(MOUNT_PROGRAM, MOUNT_PROGRAM_MOUNT_V3_DESCRIPTOR, mountProcedures(filled.exportPath, filled.store.rootHandle));
+  if (filled.serveMount) dispatcher.addVersion(MOUNT_PROGRAM, MOUNT_PROGRAM_MOUNT_V3_DESCRIPTOR, mountProcedures(filled.exportPath, filled.store.rootHandle));
   return { options: filled, writeVerifier: context.writeVerifier, metrics, close: () => filled.store.close() };
 }

@@ -1,6 +1,7 @@
 /**
  * NFS service options -> filled options -> defaults, in one place.
  */
+import { randomBytes } from 'node:crypto';
 import { Nfs3Error, Nfs3ErrorCode } from './errors.js';
 import type { NfsStore } from './store/store.js';
 
@@ -11,12 +12,21 @@ export interface NfsServiceOptions {
   maxTransferBytes?: number;
   /** Path clients name in MNT and that EXPORT lists. */
   exportPath?: string;
+  /**
+   * WRITE/COMMIT verifier (8 bytes); new random bytes by default. The services of one export on
+   * several threads are given the same one.
+   */
+  writeVerifier?: Uint8Array;
+  /** Register MOUNT beside NFS (default true); an export's worker threads serve NFS only. */
+  serveMount?: boolean;
 }
 
 export interface FilledNfsServiceOptions {
   store: NfsStore;
   maxTransferBytes: number;
   exportPath: string;
+  writeVerifier: Buffer;
+  serveMount: boolean;
 }
 
 /**
@@ -27,6 +37,8 @@ export const defaultMaxTransferBytes = 1024 * 1024;
 /** READ/WRITE headers and attributes ride in the same record as the payload. */
 export const transferBytesLimit = 4 * 1024 * 1024;
 const transferBytesMinimum = 4096;
+/** writeverf3: NFS3_WRITEVERFSIZE. */
+const writeVerifierBytes = 8;
 
 export function fillServiceOptions(options: NfsServiceOptions, makeDefaultStore: () => NfsStore): FilledNfsServiceOptions {
   const maxTransferBytes = options.maxTransferBytes ?? defaultMaxTransferBytes;
@@ -37,5 +49,11 @@ export function fillServiceOptions(options: NfsServiceOptions, makeDefaultStore:
   if (typeof exportPath !== 'string' || !exportPath.startsWith('/') || exportPath.length > 1024) {
     throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, 'exportPath must be an absolute path of at most 1024 bytes');
   }
-  return { store: options.store ?? makeDefaultStore(), maxTransferBytes, exportPath };
+  const writeVerifier = options.writeVerifier ?? randomBytes(writeVerifierBytes);
+  if (!(writeVerifier instanceof Uint8Array) || writeVerifier.byteLength !== writeVerifierBytes) {
+    throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, `writeVerifier must be ${writeVerifierBytes} bytes`);
+  }
+  const serveMount = options.serveMount ?? true;
+  if (typeof serveMount !== 'boolean') throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, 'serveMount must be a boolean');
+  return { store: options.store ?? makeDefaultStore(), maxTransferBytes, exportPath, writeVerifier: Buffer.from(writeVerifier), serveMount };
 }

@@ -10,11 +10,12 @@ export interface ProcedureContext {
   maxTransferBytes: number;
   /**
    * WRITE/COMMIT verifier: new random bytes per server instance, so a client that wrote
-   * UNSTABLE data before a restart sees the change and sends the data again.
+   * UNSTABLE data before a restart sees the change and sends the data again. The worker threads
+   * of one export share theirs (a WRITE and its COMMIT may reach two threads).
    */
   writeVerifier: Buffer;
 }
 
-export function createProcedureContext(store: NfsStore, maxTransferBytes: number): ProcedureContext {
-  return { store, maxTransferBytes, writeVerifier: randomBytes(8) };
+export function createProcedureContext(store: NfsStore, maxTransferBytes: number, writeVerifier: Buffer = randomBytes(8)): ProcedureContext {
+  return { store, maxTransferBytes, writeVerifier };
 }

@@ -13,8 +13,11 @@
  * pointing outward, is only ever returned by READLINK for the client to interpret); objects on
  * another device (mount points inside the export) are not served.
  *
- * Life: created by the caller with the root and the secret, owned by the NFS service, main
- * thread only; holds no descriptors between calls; close() drops the cache.
+ * Life: created by the caller with the root and the secret, owned by the NFS service, used by
+ * one thread; holds no descriptors between calls; close() drops the cache. An export served from
+ * svcrdma's worker threads has one store per thread over the same root and secret
+ * (`openOptions` handed to each worker): the host file system is the shared state, only the
+ * inode -> path caches are per thread.
  */
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -54,9 +57,12 @@ export class DirectoryStore implements NfsStore {
   private readonly device: bigint;
   private readonly rootInode: bigint;
   private readonly paths = new Map<bigint, string>();
+  /** What another thread opens the same export with: the resolved root and the secret. */
+  readonly openOptions: Readonly<DirectoryStoreOptions>;
 
   private constructor(root: string, secret: Buffer, rootStats: BigIntStats) {
     this.root = Buffer.from(root);
+    this.openOptions = Object.freeze({ root, handleSecret: Buffer.from(secret) });
     this.codec = new HandleCodec(StoreKind.DIRECTORY, secret);
     this.device = rootStats.dev;
     this.rootInode = rootStats.ino;
