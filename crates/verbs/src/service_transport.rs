@@ -745,6 +745,11 @@ impl ServiceTransport {
         self.receives.len()
     }
 
+    /// Completed Sends on the release list, not yet drained (a snapshot).
+    pub fn release_pending(&self) -> usize {
+        self.release_list().len()
+    }
+
     pub fn posted_receives(&self) -> u32 {
         self.posted_receives.load(Ordering::Acquire)
     }

@@ -375,6 +375,7 @@ fn transport_metrics(env: Env, transport: &ServiceTransport) -> Result<napi_valu
     // State now, for diagnosing a transport that waits: BUSY 1, DATA 2, CLOSE 4 (service_queue.rs).
     set_number(env, metrics, "flags", transport.flags.get() as f64)?;
     set_number(env, metrics, "queuedReceives", transport.queued_receives() as f64)?;
+    set_number(env, metrics, "releasePending", transport.release_pending() as f64)?;
     let drains = env.object()?;
     let released = env.object()?;
     for (point, name) in DRAIN_POINT_NAMES {

@@ -37,6 +37,8 @@ export interface NativeTransportMetrics {
   flags: number;
   /** Completed Receives no worker has taken yet. */
   queuedReceives: number;
+  /** Completed Sends on the release list, waiting for a drain (contexts still counted in inUse). */
+  releasePending: number;
   drains: Record<string, number>;
   released: Record<string, number>;
   batchSizes: number[];

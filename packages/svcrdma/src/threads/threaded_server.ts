@@ -34,7 +34,7 @@ export interface SvcRdmaThreadedServerOptions extends SvcRdmaThreadsOptions {
 /** Counters summed over every worker thread and every transport, open and closed (cumulative). */
 export interface SvcRdmaThreadsMetrics extends SvcRdmaServerMetrics {
   workers: WorkerPoolMetrics;
-  transports: Omit<NativeTransportMetrics, 'inUse' | 'chunkBuffersInUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts' | 'flags' | 'queuedReceives'>;
+  transports: Omit<NativeTransportMetrics, 'inUse' | 'chunkBuffersInUse' | 'postedReceives' | 'openRegistrations' | 'leakedContexts' | 'flags' | 'queuedReceives' | 'releasePending'>;
   queue: ServiceQueueStats;
 }
 
