@@ -1,15 +1,26 @@
 /**
  * Inside the rxe lab (`pnpm --filter @roce-rpc/nfs3 bench:lab`): the guest kernel's NFS client
- * runs the same workloads over proto=rdma against our server (its own process, `nfs3-server`,
- * memory store, RDMA port 20050) and against the kernel's own nfsd (tmpfs export, RDMA port 20049)
- * on the same rxe device, in one run, and prints each figure with its ratio ours / kernel:
+ * runs the same workloads over proto=rdma against the kernel's own nfsd (tmpfs export, RDMA port
+ * 20049) and two of our servers, each `nfs3-server` in its own process on the same rxe device:
  *
- *   dd write    `dd bs=1M conv=fsync` of NFS3_BENCH_MIB (64) MiB, MB/s
+ *   main      NFS over RDMA on the main thread (SvcRdmaServer), memory store, RDMA port 20050
+ *   threads   NFS over RDMA on NFS3_BENCH_THREADS (2) of svcrdma's worker threads
+ *             (SvcRdmaThreadedServer), a directory store on the guest's tmpfs, RDMA port 20051
+ *
+ * in NFS3_BENCH_ROUNDS (3) interleaved rounds (each round starts with another server, so what
+ * the shared host does meanwhile lands on every server alike), and prints each round, then the
+ * median of every figure and its ratio to the kernel's median:
+ *
+ *   dd write    `dd bs=1M conv=fsync` of NFS3_BENCH_MIB (32) MiB, MB/s
  *   dd read     the same file after drop_caches, MB/s
  *   fio write   sequential 1 MiB O_DIRECT writes, MB/s;  fio read: the same, reads
- *   creates     empty files created by a shell loop (`: > f$i`), NFS3_BENCH_CREATES (200), per s
- *   tree copy   `cp -a` of NFS3_BENCH_TREE_FILES (2000) small files in, then out, files per s
+ *   creates     empty files created by a shell loop (`: > f$i`), NFS3_BENCH_CREATES (100), per s
+ *   tree copy   `cp -a` of NFS3_BENCH_TREE_FILES (300) small files in, then out, files per s
  *   GETATTR     fstat() of an open file on a mount with actimeo=0 (one GETATTR each), median µs
+ *
+ * NFS3_BENCH_CPU_PROF=DIR (a directory the host sees, e.g. under /work/main/.lab) runs our
+ * servers with `node --cpu-prof` (every thread, the workers too, writes a .cpuprofile there on
+ * exit): sampling slows them, so a profiling run's figures are not the benchmark's.
  *
  * Targets (issue 7): ≥ 0.8× the kernel for sequential read and write and for creates.
  */
@@ -21,12 +32,18 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const address = process.env.RXE_LAB_ADDR ?? '';
-const fileMiB = Number(process.env.NFS3_BENCH_MIB ?? 64);
-const creates = Number(process.env.NFS3_BENCH_CREATES ?? 200);
-const treeFiles = Number(process.env.NFS3_BENCH_TREE_FILES ?? 2000);
+const fileMiB = Number(process.env.NFS3_BENCH_MIB ?? 32);
+const creates = Number(process.env.NFS3_BENCH_CREATES ?? 100);
+const treeFiles = Number(process.env.NFS3_BENCH_TREE_FILES ?? 300);
+const rounds = Number(process.env.NFS3_BENCH_ROUNDS ?? 3);
+const threads = Number(process.env.NFS3_BENCH_THREADS ?? 2);
+const cpuProfileDirectory = process.env.NFS3_BENCH_CPU_PROF;
 const getattrCalls = 300;
 const KERNEL_RDMA_PORT = 20049;
-const OUR_RDMA_PORT = 20050;
+const MAIN_RDMA_PORT = 20050;
+const THREADS_RDMA_PORT = 20051;
+/** The threaded server's export: a directory on the tmpfs the kernel's nfsd exports from too. */
+const THREADS_EXPORT = '/srv/threads-export';
 
 async function shell(command: string): Promise<string> {
   return (await run('sh', ['-c', command], { maxBuffer: 64 * 1024 * 1024 })).stdout;
@@ -52,8 +69,11 @@ async function startKernelNfsd(): Promise<void> {
     echo "rdma ${KERNEL_RDMA_PORT}" > /proc/fs/nfsd/portlist`);
 }
 
-async function startOurServer(): Promise<{ stop: () => Promise<void>; mountPort: number }> {
-  const child = spawn(process.execPath, [new URL('../dist/cli.js', import.meta.url).pathname, '--host', address, '--port', '0', '--mount-port', '0', '--rdma-port', String(OUR_RDMA_PORT)], {
+/** `nfs3-server` in its own process with these arguments; resolves once it listens. */
+async function startOurServer(name: string, serverArguments: string[]): Promise<{ stop: () => Promise<void>; mountPort: number }> {
+  const profiling = cpuProfileDirectory === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDirectory}/${name}`];
+  const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [...profiling, cli, '--host', address, '--port', '0', '--mount-port', '0', ...serverArguments], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
@@ -129,24 +149,70 @@ async function prepareSources(): Promise<void> {
     for d in $(seq 1 ${directories}); do mkdir d$d; for f in $(seq 1 100); do [ $n -lt ${treeFiles} ] && echo "file $d/$f $RANDOM" > d$d/f$f; n=$((n+1)); done; done`);
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function printTable(title: string, columns: string[], rows: [string, number[]][]): void {
+  console.log(title);
+  console.log(`${'workload'.padEnd(22)}${columns.map((column) => column.padStart(14)).join('')}`);
+  for (const [name, values] of rows) console.log(`${name.padEnd(22)}${values.map((value) => value.toFixed(value >= 100 ? 0 : 2).padStart(14)).join('')}`);
+}
+
 if (process.env.RXE_LAB !== '1') throw new Error('run inside the rxe lab: pnpm --filter @roce-rpc/nfs3 bench:lab');
+for (const [name, value, min, max] of [['NFS3_BENCH_ROUNDS', rounds, 1, 99], ['NFS3_BENCH_THREADS', threads, 1, 64]] as const) {
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
+}
 await prepareSources();
 await startKernelNfsd();
-const ours = await startOurServer();
+await shell(`rm -rf ${THREADS_EXPORT} && mkdir -p ${THREADS_EXPORT} && head -c 32 /dev/urandom > /tmp/bench-threads.secret`);
+const mainServer = await startOurServer('main', ['--rdma-port', String(MAIN_RDMA_PORT)]);
+const threadsServer = await startOurServer('threads', [
+  '--rdma-port', String(THREADS_RDMA_PORT), '--rdma-threads', String(threads), '--directory', THREADS_EXPORT, '--secret-file', '/tmp/bench-threads.secret',
+]);
 const rdma = 'vers=3,proto=rdma,mountproto=tcp,nolock';
-let kernel: Figures;
-let our: Figures;
+const targets: Target[] = [
+  { name: 'kernel', mountOptions: `${rdma},port=${KERNEL_RDMA_PORT}`, source: `${address}:/srv/export` },
+  { name: 'main', mountOptions: `${rdma},port=${MAIN_RDMA_PORT},mountport=${mainServer.mountPort},addr=${address}`, source: `${address}:/export` },
+  { name: 'threads', mountOptions: `${rdma},port=${THREADS_RDMA_PORT},mountport=${threadsServer.mountPort},addr=${address}`, source: `${address}:/export` },
+];
+const columns = ['kernel nfsd', 'ours main', `ours ${threads} thr`];
+/** figures[target][workload] = one value per round. */
+const figures = new Map<string, Map<string, number[]>>(targets.map((target) => [target.name, new Map()]));
 try {
-  kernel = await measure({ name: 'kernel', mountOptions: `${rdma},port=${KERNEL_RDMA_PORT}`, source: `${address}:/srv/export` });
-  our = await measure({ name: 'ours', mountOptions: `${rdma},port=${OUR_RDMA_PORT},mountport=${ours.mountPort},addr=${address}`, source: `${address}:/export` });
+  for (let round = 0; round < rounds; round++) {
+    const order = targets.map((_, index) => targets[(index + round) % targets.length]!);
+    const started = new Date().toISOString().slice(11, 19);
+    for (const target of order) {
+      for (const [workload, value] of Object.entries(await measure(target))) {
+        const values = figures.get(target.name)!.get(workload) ?? [];
+        values.push(value);
+        figures.get(target.name)!.set(workload, values);
+      }
+    }
+    const load = (await shell('cat /proc/loadavg')).split(' ')[0];
+    const workloads = [...figures.get('kernel')!.keys()];
+    printTable(
+      `round ${round + 1}/${rounds} (started ${started} UTC, order ${order.map((target) => target.name).join(' → ')}; guest load ${load})`,
+      columns,
+      workloads.map((workload) => [workload, targets.map((target) => figures.get(target.name)!.get(workload)![round]!)]),
+    );
+  }
 } finally {
-  await ours.stop();
+  await Promise.all([mainServer.stop(), threadsServer.stop()]);
   await shell('rpc.nfsd 0; exportfs -ua').catch(() => undefined);
 }
 
-console.log(`NFSv3 over RDMA (rxe0, kernel client), ${fileMiB} MiB files, ${creates} creates, ${treeFiles}-file tree; ratio = ours / kernel nfsd`);
-console.log(`${'workload'.padEnd(22)}${'kernel nfsd'.padStart(14)}${'ours'.padStart(12)}${'ratio'.padStart(9)}`);
-for (const [name, value] of Object.entries(kernel)) {
-  const mine = our[name]!;
-  console.log(`${name.padEnd(22)}${value.toFixed(1).padStart(14)}${mine.toFixed(1).padStart(12)}${(mine / value).toFixed(2).padStart(9)}`);
+console.log(
+  `\nNFSv3 over RDMA (rxe0, kernel client), ${fileMiB} MiB files, ${creates} creates, ${treeFiles}-file tree, ${rounds} interleaved rounds; ` +
+    'medians; ratio = ours / kernel nfsd (GETATTR: latency, lower is better)',
+);
+console.log(`${'workload'.padEnd(22)}${[...columns, 'main/kernel', 'thr/kernel', 'thr/main'].map((column) => column.padStart(14)).join('')}`);
+for (const workload of figures.get('kernel')!.keys()) {
+  const [kernel, main, threaded] = targets.map((target) => median(figures.get(target.name)!.get(workload)!)) as [number, number, number];
+  const cells = [kernel, main, threaded].map((value) => value.toFixed(1));
+  const ratios = [main / kernel, threaded / kernel, threaded / main].map((ratio) => ratio.toFixed(2));
+  console.log(`${workload.padEnd(22)}${[...cells, ...ratios].map((cell) => cell.padStart(14)).join('')}`);
 }
