@@ -31,6 +31,29 @@ describe('the nfs option serves an NFSv3 export beside the service', () => {
     expect(refusalField(() => fillServerOptions({ nfs: 'memory', transports: ['tcp', 'rdma'] }))).toBe('nfsRdmaPort');
     expect(fillServerOptions({ nfs: 'memory', transports: ['tcp', 'rdma'], rdmaPort: 20050 }).nfsRdmaPort).toBe(20049);
   });
+
+  it('serves NFS over RDMA from worker threads only for a directory export, naming nfsRdmaThreads when refused', () => {
+    expect(fillServerOptions({}).nfsRdmaThreads).toBe(0);
+    expect(resolveCommandLine(['--nfs', '/srv/export', '--nfs-rdma-threads', '2', '--transports', 'tcp'], {}).options.nfsRdmaThreads).toBe(2);
+    expect(resolveCommandLine(['--transports', 'tcp'], { ROCE_RPC_NFS: '/srv/export', ROCE_RPC_NFS_RDMA_THREADS: '4' }).options.nfsRdmaThreads).toBe(4);
+    let refusal: ServerError | undefined;
+    try {
+      fillServerOptions({ nfs: 'memory', nfsRdmaThreads: 2, transports: ['tcp'] });
+    } catch (error) {
+      refusal = error as ServerError;
+    }
+    expect(refusal).toBeInstanceOf(ServerError);
+    expect(refusal?.field).toBe('nfsRdmaThreads');
+    expect(refusal?.message).toMatch(/must be 0 with nfs=memory: a memory export lives in one thread's heap/);
+    for (const nfsRdmaThreads of [-1, 65, 1.5]) expect(refusalField(() => fillServerOptions({ nfs: '/srv/export', nfsRdmaThreads, transports: ['tcp'] }))).toBe('nfsRdmaThreads');
+    expect(fillServerOptions({ nfs: 'memory', nfsRdmaThreads: 0, transports: ['tcp'] }).nfsRdmaThreads).toBe(0);
+  });
+
+  it('the CLI refuses nfsRdmaThreads with a memory export at start, exit code 2', async () => {
+    const run = runCli(['--nfs', 'memory', '--nfs-rdma-threads', '2', '--transports', 'tcp']);
+    expect(await run.exit).toBe(2);
+    expect(run.stderr()).toMatch(/nfsRdmaThreads must be 0 with nfs=memory/);
+  });
 });
 
 describe('the NFS export runs in server process 0, supervised like the others', () => {

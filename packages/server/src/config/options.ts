@@ -57,6 +57,11 @@ export interface FilledServerOptions {
   nfsMountPort: number;
   /** NFS over RDMA; must differ from rdmaPort while the service itself runs over RDMA (one rdma_cm listener per port). */
   nfsRdmaPort: number;
+  /**
+   * 0: NFS over RDMA on process 0's main thread. 1..64: on that many of svcrdma's worker threads
+   * (SvcRdmaThreadedServer, a directory store per thread); a directory export only.
+   */
+  nfsRdmaThreads: number;
   /** Directory export: file holding the handle secret (created when missing), so handles survive restarts. */
   nfsSecretFile: string;
 }
@@ -100,6 +105,7 @@ export const kOptionSpecs: readonly OptionSpec[] = [
   { name: 'nfsPort', kind: 'integer', ...PORT, description: 'NFSv3 over TCP port (0: any)' },
   { name: 'nfsMountPort', kind: 'integer', ...PORT, description: 'MOUNT v3 over TCP port (0: any)' },
   { name: 'nfsRdmaPort', kind: 'integer', min: 1, max: 65_535, description: 'NFSv3 over RDMA port' },
+  { name: 'nfsRdmaThreads', kind: 'integer', min: 0, max: 64, description: "NFSv3 over RDMA served by this many svcrdma worker threads (0: process 0's main thread); directory export only" },
   { name: 'nfsSecretFile', kind: 'string', description: 'directory export: handle secret file (created when missing)' },
 ];
 
@@ -127,6 +133,7 @@ export const kDefaultServerOptions: Readonly<FilledServerOptions> = Object.freez
   nfsPort: 2049,
   nfsMountPort: 20048,
   nfsRdmaPort: 20049,
+  nfsRdmaThreads: 0,
   nfsSecretFile: path.join(os.tmpdir(), 'roce-rpc-nfs3.secret'),
 }) as FilledServerOptions;
 
@@ -176,6 +183,9 @@ export function fillServerOptions(options: ServerOptions = {}): FilledServerOpti
   }
   if (result.nfs !== 'off' && result.transports.includes('rdma') && result.nfsRdmaPort === result.rdmaPort) {
     throw invalidField('nfsRdmaPort', `must differ from rdmaPort (${result.rdmaPort}) while the service runs over rdma: one rdma_cm listener per port`);
+  }
+  if (result.nfs === 'memory' && result.nfsRdmaThreads > 0) {
+    throw invalidField('nfsRdmaThreads', "must be 0 with nfs=memory: a memory export lives in one thread's heap; export a directory (nfs=/absolute/directory) to serve it from worker threads");
   }
   if (result.restartBackoffMaxMs < result.restartBackoffMs) {
     throw invalidField('restartBackoffMaxMs', `must be >= restartBackoffMs (${result.restartBackoffMs})`);

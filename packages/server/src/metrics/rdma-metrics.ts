@@ -3,17 +3,47 @@
  * module so that processes without RDMA never load svcrdma and the verbs
  * addon (a faster start, which a restarted process needs). Main thread.
  */
-import { DRAIN_BATCH_BUCKETS, type SvcRdmaServer, type SvcRdmaServerCounters } from '@roce-rpc/svcrdma';
+import { DRAIN_BATCH_BUCKETS, SvcRdmaThreadedServer, type DrainPoint, type SvcRdmaGauges, type SvcRdmaServer, type SvcRdmaServerCounters } from '@roce-rpc/svcrdma';
 import { sampledCounter, sampledGauge } from './protocol-metrics.js';
 
+type RdmaCounterSource = { counters(): SvcRdmaServerCounters; gauges(): SvcRdmaGauges };
+
+/** The worker-thread server's cumulative metrics under the main-thread server's counter names. */
+function threadedCounterSource(server: SvcRdmaThreadedServer): RdmaCounterSource {
+  return {
+    counters: () => {
+      const { accepted, closed, workers, transports } = server.metrics();
+      return {
+        accepted,
+        closed,
+        calls: workers.calls,
+        errorReplies: workers.errorReplies,
+        selfEnqueues: transports.selfEnqueues,
+        sqWaits: transports.sqWaits,
+        emptyReceives: transports.emptyReceives,
+        sendContextAllocations: transports.allocations,
+        sendContextsExhausted: transports.exhausted,
+        failedSends: transports.failedSends,
+        lostSends: transports.lostSends,
+        drains: transports.drains as Record<DrainPoint, number>,
+        released: transports.released as Record<DrainPoint, number>,
+        batchSizes: transports.batchSizes,
+      };
+    },
+    gauges: () => server.gauges(),
+  };
+}
+
 /**
- * `servers`: the process's RDMA listeners (process 0 has the service's and,
- * with the `nfs` option, the NFS export's), summed into one set of series.
- * svcrdma's counters() are server-wide and cumulative (closed connections'
- * final counts included), so every series only goes up.
+ * `listeners`: the process's RDMA listeners (process 0 has the service's and,
+ * with the `nfs` option, the NFS export's, on the main thread or on worker
+ * threads), summed into one set of series. svcrdma's counters are server-wide
+ * and cumulative (closed connections' final counts included), so every series
+ * only goes up.
  */
-export function exposeRdmaMetrics(servers: readonly SvcRdmaServer[]): void {
-  const sumOver = (value: (server: SvcRdmaServer) => number): number => servers.reduce((total, server) => total + value(server), 0);
+export function exposeRdmaMetrics(listeners: readonly (SvcRdmaServer | SvcRdmaThreadedServer)[]): void {
+  const servers: RdmaCounterSource[] = listeners.map((server) => (server instanceof SvcRdmaThreadedServer ? threadedCounterSource(server) : server));
+  const sumOver = (value: (server: RdmaCounterSource) => number): number => servers.reduce((total, server) => total + value(server), 0);
   const counted = (value: (counters: SvcRdmaServerCounters) => number): number => sumOver((server) => value(server.counters()));
   const plain = (name: string, help: string, value: (counters: SvcRdmaServerCounters) => number): void =>
     sampledCounter(`rocerpc_svcrdma_${name}_total`, help, [], () => [[{}, counted(value)]]);
@@ -25,7 +55,7 @@ export function exposeRdmaMetrics(servers: readonly SvcRdmaServer[]): void {
   plain('connections_closed', 'RPC-over-RDMA connections closed', (counters) => counters.closed);
   sampledCounter('rocerpc_svcrdma_release_list_drains_total', 'Release-list drains that released a send context, by drain point', ['point'], () => {
     const all = servers.map((server) => server.counters().drains);
-    return Object.keys(all[0] ?? {}).map((point) => [{ point }, all.reduce((sum, drains) => sum + drains[point as keyof typeof drains], 0)]);
+    return [...new Set(all.flatMap((drains) => Object.keys(drains)))].map((point) => [{ point }, all.reduce((sum, drains) => sum + (drains[point as keyof typeof drains] ?? 0), 0)]);
   });
   sampledCounter('rocerpc_svcrdma_drain_batches_total', 'Release-list drain batch sizes: batches of at most size_max contexts (per bucket, not cumulative)', ['size_max'], () => {
     const all = servers.map((server) => server.counters().batchSizes);

@@ -8,7 +8,9 @@
  * process dies the export dies with it and the supervisor's replacement starts it again: a
  * memory export starts empty (mounted clients get STALE handles), a directory export keeps its
  * handles through the secret file. The handlers run on the owner's main thread (the store lives
- * there), not on the procedure threads. Main thread.
+ * there), not on the procedure threads; with `nfsRdmaThreads` NFS over RDMA runs on svcrdma's
+ * worker threads instead (a directory store per thread; MOUNT and TCP stay on the main thread,
+ * and those worker calls are not in the call metrics, only in the svcrdma series). Main thread.
  */
 import type { NfsServer, NfsServerPorts } from '@roce-rpc/nfs3';
 import type { Logger } from 'pino';
@@ -83,7 +85,11 @@ export async function startNfsExport(options: FilledServerOptions, processIndex:
     host: options.host,
     port: options.nfsPort,
     mountPort: options.nfsMountPort,
-    rdma: (await rdmaAvailable()) ? { port: options.nfsRdmaPort, workers: options.threads } : undefined,
+    rdma: !(await rdmaAvailable())
+      ? undefined
+      : options.nfsRdmaThreads > 0
+        ? { port: options.nfsRdmaPort, threads: options.nfsRdmaThreads }
+        : { port: options.nfsRdmaPort, workers: options.threads },
     dispatcher: new CountingNfsDispatcher(callMetrics, procedureNames, log),
   });
   const ports = await server.start().catch((error: NodeJS.ErrnoException & { port?: number }) => {

@@ -102,7 +102,7 @@ export class ServerProcess {
     ]);
     this.rdma = rdma.server;
     this.nfs = nfs.server;
-    const rdmaServers = [rdma.server, nfs.server?.rdmaServer ?? undefined].filter((server) => server !== undefined);
+    const rdmaServers = [rdma.server, nfs.server?.rdmaServer ?? undefined, nfs.server?.threadedRdmaServer ?? undefined].filter((server) => server !== undefined);
     if (rdmaServers.length > 0) (await import('../metrics/rdma-metrics.js')).exposeRdmaMetrics(rdmaServers);
     return {
       kind: 'ready',
