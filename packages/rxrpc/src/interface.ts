@@ -137,9 +137,12 @@ export function serviceFromPackage(serviceId: number, descriptor: RxPackageDescr
       });
     } else {
       const simple = handler as ProcedureImplementation<unknown, unknown>;
-      procedures.set(procedure.opcode, async (bytes, info) => {
+      const encodeReply = (result: unknown): Uint8Array => concat(encodeValue(procedure.result, result));
+      // Not async: an implementation that answers at once gets its reply sent without a promise turn.
+      procedures.set(procedure.opcode, (bytes, info) => {
         const args = decodeValue(procedure.argument, bytes, RxErrorCode.RXGEN_SS_UNMARSHAL);
-        return concat(encodeValue(procedure.result, await simple(args, info)));
+        const result = simple(args, info);
+        return result instanceof Promise ? result.then(encodeReply) : encodeReply(result);
       });
     }
   }

@@ -6,7 +6,7 @@
  */
 import { RxError } from './errors.js';
 import type { CallStream } from './call/call-stream.js';
-import { RxErrorCode } from './protocol.js';
+import { OPCODE_SIZE, RxErrorCode } from './protocol.js';
 
 export interface ServerCallInfo {
   serviceId: number;
@@ -32,6 +32,10 @@ export interface SplitProcedure {
 }
 export type Procedure = SimpleProcedure | SplitProcedure;
 
+function unknownOpcode(opcode: number): RxError {
+  return new RxError('ERR_RX_CALL_ABORTED', `opcode ${opcode} is not implemented`, RxErrorCode.RXGEN_OPCODE);
+}
+
 /**
  * A service in rxgen's calling convention: the request starts with an int32
  * opcode; unknown opcodes are aborted with RXGEN_OPCODE (-455).
@@ -41,9 +45,26 @@ export function rxgenService(serviceId: number, name: string, procedures: Readon
     serviceId,
     name,
     async handle(call, info) {
+      const whole = call.takeWholeRequest();
+      if (whole !== undefined && whole.byteLength >= OPCODE_SIZE) {
+        // The request arrived whole before the handler ran: no stream reads, and a reply computed
+        // at once is sent at once (a small call's latency is mostly promise turns otherwise).
+        const opcode = new DataView(whole.buffer, whole.byteOffset, OPCODE_SIZE).getInt32(0);
+        const procedure = procedures.get(opcode);
+        if (procedure === undefined) throw unknownOpcode(opcode);
+        if (typeof procedure !== 'function') {
+          call.unread(whole.subarray(OPCODE_SIZE));
+          return procedure.split(call, info);
+        }
+        const reply = procedure(whole.subarray(OPCODE_SIZE), info);
+        const bytes = reply instanceof Uint8Array ? reply : await reply;
+        if (!call.endAtOnce(bytes)) await call.end(bytes);
+        return;
+      }
+      if (whole !== undefined) call.unread(whole);
       const opcode = await call.readOpcode();
       const procedure = procedures.get(opcode);
-      if (procedure === undefined) throw new RxError('ERR_RX_CALL_ABORTED', `opcode ${opcode} is not implemented`, RxErrorCode.RXGEN_OPCODE);
+      if (procedure === undefined) throw unknownOpcode(opcode);
       if (typeof procedure !== 'function') return procedure.split(call, info);
       const args = await call.readAll();
       await call.end(await procedure(args, info));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RxClient, RxServer, type ClientConnection } from '../dist/index.js';
+import { RxClient, RxErrorCode, RxServer, type ClientConnection } from '../dist/index.js';
 import { BENCH_PACKAGE } from '../dist/generated/bench.js';
 
 const serviceModule = new URL('../dist/bench/bench-service.js', import.meta.url);
@@ -65,6 +65,17 @@ describe.each([
     expect(after.counters.rttSamples).toBeGreaterThan(0);
     expect(after.counters.rttMinMs).toBeLessThanOrEqual(after.counters.rttMaxMs);
     expect(after.activeCallsPerWorker).toHaveLength(Math.max(1, workers));
+  });
+
+  it('serves a split procedure whose whole request fits one packet', async () => {
+    // The handler starts with the request whole: the bytes after the arguments must still stream to it.
+    const call = await connection.startSplit(Send, { length: 100 });
+    await call.write(new Uint8Array(100).fill(9));
+    expect(await call.finish()).toEqual({ received: 100 });
+  });
+
+  it('aborts a request shorter than its opcode with RXGEN_SS_UNMARSHAL', async () => {
+    await expect(connection.call(Uint8Array.of(0, 1))).rejects.toMatchObject({ code: 'ERR_RX_CALL_ABORTED', abortCode: RxErrorCode.RXGEN_SS_UNMARSHAL });
   });
 
   it('aborts an unknown opcode with RXGEN_OPCODE', async () => {

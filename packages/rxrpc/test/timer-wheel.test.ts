@@ -2,7 +2,8 @@
  * The per-thread timer wheel that carries every call's deadlines: entries
  * fire once their deadline passed (never before, at most a few ticks after),
  * move when rescheduled, stay silent when cancelled, and the wheel holds no
- * interval once it is empty.
+ * interval from the first tick after it is empty (but keeps its one interval
+ * while calls come and go back to back).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TICK_MS, TimerWheel, type WheelEntry } from '../dist/channel/timer-wheel.js';
@@ -87,6 +88,26 @@ describe('TimerWheel', () => {
     expect(late.firedAtMs[0]! - scheduledAt).toBeLessThanOrEqual(TICK_MS);
     wheel.cancel(keepsRunning);
     expect(wheel.size).toBe(0);
+  });
+
+  it('keeps its one interval across back-to-back schedules and cancels, and stops it a tick after it empties', async () => {
+    const wheel = new TimerWheel();
+    const entry = new Recorder();
+    expect(vi.getTimerCount()).toBe(0);
+    for (let call = 0; call < 3; call++) {
+      wheel.schedule(entry, performance.now() + 100);
+      wheel.cancel(entry);
+      expect(vi.getTimerCount()).toBe(1);
+    }
+    await settle(2 * TICK_MS);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(entry.firedAtMs).toHaveLength(0);
+    wheel.schedule(entry, performance.now() + 5);
+    expect(vi.getTimerCount()).toBe(1);
+    await settle(20);
+    expect(entry.firedAtMs).toHaveLength(1);
+    await settle(2 * TICK_MS);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('lets an entry schedule itself again from its own timer', async () => {

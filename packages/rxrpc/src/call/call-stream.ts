@@ -102,6 +102,35 @@ export class CallStream {
     return concat(chunks, total);
   }
 
+  /**
+   * Server side: the whole request at once when all of it has arrived and
+   * none of it was read yet (a small call's usual case, the handler starting
+   * with its packets taken); undefined otherwise, and nothing is consumed.
+   * Spares a small call the promise chain of read()/readAll().
+   */
+  takeWholeRequest(): Uint8Array | undefined {
+    if (this.carry !== undefined || !this.call.requestArrived()) return undefined;
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    // Bounded by the read queue (READ_QUEUE_PACKETS_MAX packets): the whole request is in it.
+    for (let chunk = this.call.read(); chunk !== undefined; chunk = this.call.read()) {
+      chunks.push(chunk);
+      total += chunk.byteLength;
+    }
+    return concat(chunks, total);
+  }
+
+  /**
+   * Ends our side with `data` without waiting when the call may write now
+   * (a server whose request was read whole); false when it must wait: use end().
+   */
+  endAtOnce(data: Uint8Array): boolean {
+    if (!this.call.canWrite()) return false;
+    if (data.byteLength > 0) this.call.write(data);
+    this.call.end();
+    return true;
+  }
+
   /** rxgen calls start with a 4-byte opcode. */
   async readOpcode(): Promise<number> {
     const bytes = await this.readExactly(OPCODE_SIZE);

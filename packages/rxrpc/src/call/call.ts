@@ -343,6 +343,11 @@ export class Call implements WheelEntry {
     return chunk;
   }
 
+  /** Server side: every packet of the request has arrived and is queued for the application. */
+  requestArrived(): boolean {
+    return !this.link.isClient && this.phase === 'receiving' && this.receiver.complete();
+  }
+
   /** True when all data from the peer has been read by the application. */
   readEnded(): boolean {
     if (this.readQueue.length > 0) return false;

@@ -113,7 +113,12 @@ export class Channel {
   /** Every packet for this channel, in arrival order. `body` follows the header. */
   receive(header: PacketHeader, datagram: Uint8Array, body: Uint8Array): void {
     if (!this.link.isClient && header.type === PacketType.DATA && header.callNumber > this.callNumber) {
-      if (!this.startServerCall(header)) return;
+      const started = this.startServerCall(header);
+      if (started === undefined) return;
+      // The handler starts with its first packet already taken: a one-packet request is whole at once.
+      for (const packet of splitData(datagram, header)) started.onData(packet);
+      this.link.callStarted(started, this);
+      return;
     }
     const call = this.call;
     if (call === undefined || header.callNumber !== call.callNumber) return this.receiveStale(header, body);
@@ -134,19 +139,17 @@ export class Channel {
     }
   }
 
-  /** Server: the first DATA of a new call number. Returns false when answered BUSY. */
-  private startServerCall(header: PacketHeader): boolean {
+  /** Server: the first DATA of a new call number starts a call; undefined when answered BUSY. */
+  private startServerCall(header: PacketHeader): Call | undefined {
     const previous = this.call;
     if (previous !== undefined) {
       if (!previous.canBeSuperseded()) {
         this.sendBusy(header);
-        return false;
+        return undefined;
       }
       previous.supersede();
     }
-    const call = this.newCall(header.callNumber);
-    this.link.callStarted(call, this);
-    return true;
+    return this.newCall(header.callNumber);
   }
 
   private receiveStale(header: PacketHeader, body: Uint8Array): void {

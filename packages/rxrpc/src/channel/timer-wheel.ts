@@ -5,8 +5,11 @@
  * Life: created by its ChannelThread (one per channel worker, one for the
  * routing thread with `workers: 0`, one per client) and touched only by that
  * thread. Calls schedule and cancel themselves; the wheel holds a call only
- * while it has a deadline, and its interval stops when none is left, so an
- * idle thread has no timer keeping its event loop alive.
+ * while it has a deadline, and its interval stops at the first tick that
+ * finds none left, so an idle thread has no timer keeping its event loop
+ * alive. Not at once on the last cancel: back-to-back calls each schedule
+ * and cancel, and a setInterval/clearInterval pair per call cost a Timeout
+ * object and two timer-list operations on the latency path of every call.
  *
  * Why: a Node timer per call cost a Timeout object and a timer-list insert
  * for every deadline change (a Null call moved its timer three times: idle,
@@ -68,7 +71,6 @@ export class TimerWheel {
     entry.wheelSlot = -1;
     this.scheduled -= 1;
     assert.ok(this.scheduled >= 0, 'the wheel never cancels more than it scheduled');
-    if (this.scheduled === 0) this.stop();
   }
 
   private start(): void {
@@ -82,6 +84,7 @@ export class TimerWheel {
   }
 
   private tick(): void {
+    if (this.scheduled === 0) return this.stop();
     const nowMs = performance.now();
     const currentTick = Math.floor(nowMs / TICK_MS);
     // A late turn of the event loop catches up, but one revolution visits every slot.
