@@ -16,22 +16,21 @@ const WAITERS_MAX = 2;
 export class CallStream {
   readonly call: Call;
   private readonly waiters: (() => void)[] = [];
-  private readonly settled: Promise<void>;
-  private settle!: (error: RxError | undefined) => void;
+  /** Created by the first `done` (most server handlers never ask): a small call allocates no promise for it. */
+  private settled: Promise<void> | undefined;
+  private settle: ((error: RxError | undefined) => void) | undefined;
   private carry: Uint8Array | undefined;
 
   constructor(call: Call) {
     this.call = call;
-    this.settled = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    this.settled.catch(() => undefined);
     call.onWake = () => this.wake();
   }
 
   private wake(): void {
-    if (this.call.phase === 'complete') this.settle(undefined);
-    else if (this.call.phase === 'failed') this.settle(this.call.error);
+    if (this.settle !== undefined) {
+      if (this.call.phase === 'complete') this.settle(undefined);
+      else if (this.call.phase === 'failed') this.settle(this.call.error);
+    }
     // Woken on every packet and ACK of a call: allocate nothing when no one waits.
     if (this.waiters.length === 0) return;
     const waiting = this.waiters.splice(0);
@@ -49,6 +48,14 @@ export class CallStream {
 
   /** Resolves when the call completed, rejects with its error. */
   get done(): Promise<void> {
+    if (this.settled === undefined) {
+      this.settled = new Promise<void>((resolve, reject) => {
+        this.settle = (error) => (error === undefined ? resolve() : reject(error));
+      });
+      // Whoever asked may still drop it: a failed call must not become an unhandled rejection.
+      this.settled.catch(() => undefined);
+      this.wake();
+    }
     return this.settled;
   }
 

@@ -149,7 +149,7 @@ export class Call implements WheelEntry {
 
   private takeReadable(): void {
     if (this.readQueue.length >= READ_QUEUE_PACKETS_MAX) return;
-    for (const data of this.receiver.takeReady()) this.readQueue.push(data);
+    this.receiver.takeReadyInto(this.readQueue);
   }
 
   private afterReceive(): void {

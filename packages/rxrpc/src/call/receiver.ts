@@ -86,19 +86,17 @@ export class Receiver {
     return undefined;
   }
 
-  /** Takes the in-order packets that have arrived, advancing the hard-ACK point. */
-  takeReady(): Uint8Array[] {
-    const ready: Uint8Array[] = [];
+  /** Moves the in-order packets that have arrived onto `queue`, advancing the hard-ACK point. */
+  takeReadyInto(queue: Uint8Array[]): void {
     // Bounded by the window: each turn removes one held packet.
     for (;;) {
       const data = this.held.get(this.firstPacket);
       if (data === undefined) break;
       this.held.delete(this.firstPacket);
       this.firstPacket += 1;
-      ready.push(data);
+      queue.push(data);
     }
     assert.ok(this.held.size <= this.options.receiveWindow, 'held packets stay within the window');
-    return ready;
   }
 
   /** The soft-ACK table from firstPacket through the highest packet seen. */

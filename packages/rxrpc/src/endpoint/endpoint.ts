@@ -52,7 +52,12 @@ export interface EndpointOwner {
   /** Server: a first DATA for an unknown connection. Returns an abort code to refuse it. */
   admit(header: PacketHeader): number | undefined;
   opened(connection: Connection): void;
-  /** The datagram belongs to the owner from here on (it may transfer its buffer); `header` is its decoded header. */
+  /**
+   * `datagram` is lent for this call only (the native transport's ring slot is
+   * read again by the next batch): the owner copies what it keeps — the worker
+   * pool into its cross-thread batch, a channel's Receiver the DATA it holds
+   * (views of a larger buffer are copied there). `header` is its decoded header.
+   */
   deliver(connection: Connection, channel: number, datagram: Uint8Array, header: PacketHeader): void;
   /** The connection left the table; `abortCode` when the peer aborted it. */
   closed(connection: Connection, reason: string, abortCode?: number): void;
@@ -74,7 +79,7 @@ export class Endpoint {
     this.options = options;
     this.serials = serials;
     this.connections = new ConnectionTable(options.maxConnections, serials);
-    // The native transport lends its ring slot for the call only; routing copies what it keeps.
+    // The native transport lends its ring slot for the call only; routing keeps nothing of it.
     this.transport = createTransport(options.transport, options.address, (datagram, address, port) => this.receive(datagram, { address, port }));
   }
 
@@ -128,25 +133,24 @@ export class Endpoint {
       return;
     }
     countPacketRead(this.counters, header.type);
-    const body = message.subarray(HEADER_SIZE);
     switch (header.type) {
       case PacketType.VERSION:
         return this.answerVersion(header, remote);
       case PacketType.DEBUG:
-        return void this.answerDebug(header, body, remote);
+        return void this.answerDebug(header, message.subarray(HEADER_SIZE), remote);
       case PacketType.DATA:
       case PacketType.ACK:
       case PacketType.BUSY:
       case PacketType.ABORT:
       case PacketType.ACKALL:
-        return this.route(header, message, body, remote);
+        return this.route(header, message, remote);
       default:
         // CHALLENGE/RESPONSE need a security class we do not run; PARAMS is obsolete.
         this.counters.packetsRejected += 1;
     }
   }
 
-  private route(header: PacketHeader, message: Uint8Array, body: Uint8Array, remote: Remote): void {
+  private route(header: PacketHeader, message: Uint8Array, remote: Remote): void {
     const fromClient = (header.flags & PacketFlag.CLIENT_INITIATED) !== 0;
     if (fromClient !== this.owner.isServer) {
       this.counters.packetsRejected += 1;
@@ -158,8 +162,8 @@ export class Endpoint {
       this.accept(connectionKey(remote.address, remote.port, header.epoch, cid, fromClient), header, remote);
     if (connection === undefined) return;
     connection.lastActivityMs = performance.now();
-    if (header.callNumber === 0) return this.connectionPacket(connection, header, body);
-    this.owner.deliver(connection, header.cid & CHANNEL_MASK, this.options.transport === 'native' ? message.slice() : message, header);
+    if (header.callNumber === 0) return this.connectionPacket(connection, header, message.subarray(HEADER_SIZE));
+    this.owner.deliver(connection, header.cid & CHANNEL_MASK, message, header);
   }
 
   private accept(key: string, header: PacketHeader, remote: Remote): Connection | undefined {

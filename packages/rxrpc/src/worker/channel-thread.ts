@@ -133,17 +133,20 @@ export class ChannelThread {
       cid: view.info.cid,
       callNumber: call.callNumber,
     };
-    this.handlersRunning += 1;
-    void this.runHandler(service, stream, info).finally(() => (this.handlersRunning -= 1));
+    void this.runHandler(service, stream, info);
   }
 
+  /** Never rejects: what the handler throws aborts its call. */
   private async runHandler(service: RxService, stream: CallStream, info: ServerCallInfo): Promise<void> {
+    this.handlersRunning += 1;
     try {
       await service.handle(stream, info);
       if (stream.call.phase !== 'complete' && stream.call.phase !== 'failed' && !stream.call.canBeSuperseded()) await stream.end();
     } catch (error) {
       const code = error instanceof RxError && error.abortCode !== undefined ? error.abortCode : RxErrorCode.USER_ABORT;
       stream.abort(code, error instanceof Error ? error.message : String(error));
+    } finally {
+      this.handlersRunning -= 1;
     }
   }
 
