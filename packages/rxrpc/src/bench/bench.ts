@@ -8,7 +8,8 @@
  *                                       --workers channel workers; server CPU time per call;
  *                                       client ours vs OpenAFS (same server: ours)
  *   1 MiB split Send / Receive MiB/s:   the same pairs, and a raw UDP blast as the ceiling
- *   RSS after 10 k and after N calls (N = --rss-calls, default 200 000)
+ *   RSS after 10 k and after N calls (N = --rss-calls, default 200 000; --rss-only skips
+ *                                       everything else, e.g. for --rss-calls 1000000)
  *
  * The OpenAFS side is peers/rxbench.c, built here with rxgen from
  * interfaces/bench.xg and linked with libafsrpc (Debian libopenafs-dev).
@@ -35,6 +36,8 @@ const { values: flags } = parseArgs({
     'null-calls': { type: 'string', default: '5000' },
     'bulk-count': { type: 'string', default: '8' },
     'rss-calls': { type: 'string', default: '200000' },
+    /** Only the RSS rows: a 1 M-call run takes minutes on its own. */
+    'rss-only': { type: 'boolean', default: false },
     workers: { type: 'string', default: String(Math.max(1, Math.min(4, os.availableParallelism()))) },
     /** Our client's datagram transport (the servers run 'native'; a 'dgram' server is measured beside it). */
     'client-transport': { type: 'string', default: 'dgram' },
@@ -173,6 +176,19 @@ async function rssAfter(connection: ClientConnection, server: RxServer, calls: n
   return process.memoryUsage().rss;
 }
 
+async function rssRows(client: RxClient, server: RxServer): Promise<void> {
+  console.log('\n-- memory (client, server and its worker threads all live in this process)');
+  const connection = client.connect('127.0.0.1', server.port, 42);
+  const start = performance.now();
+  const rssSmall = await rssAfter(connection, server, 10_000);
+  const rssLarge = await rssAfter(connection, server, rssCalls);
+  const seconds = (performance.now() - start) / 1000;
+  console.log(`RSS after 10 k calls ${(rssSmall / MIB).toFixed(1)} MiB, after ${rssCalls} more ${(rssLarge / MIB).toFixed(1)} MiB, ratio ${(rssLarge / rssSmall).toFixed(3)} (${seconds.toFixed(0)} s)`);
+  // RSS that grows while the live heap does not is V8 sizing its heap (young generation), not a leak.
+  const heap = process.memoryUsage();
+  console.log(`main thread heap after gc: ${(heap.heapUsed / MIB).toFixed(1)} MiB live of ${(heap.heapTotal / MIB).toFixed(1)} MiB committed`);
+}
+
 async function main(): Promise<void> {
   const directory = mkdtempSync(path.join(os.tmpdir(), 'roce-rpc-bench-'));
   const workers = Number(flags.workers);
@@ -183,13 +199,13 @@ async function main(): Promise<void> {
   const client = await RxClient.open({ transport: flags['client-transport'] === 'native' ? 'native' : 'dgram' });
   let cServer: ChildProcess | undefined;
   try {
+    if (flags['rss-only']) return await rssRows(client, server);
     const binary = await buildPeer(directory);
     const cPort = 20000 + Math.floor(Math.random() * 20000);
     cServer = await startCServer(binary, cPort);
     const ours = String(server.port);
     const theirs = String(cPort);
     console.log(`rxrpc bench: loopback, ${workers} channel workers, medians of ${REPEATS}; ${os.availableParallelism()} cores`);
-
 
     const cNullRun = async (port: string, calls: number, threads: number) => (await cClient(binary, ['null', '127.0.0.1', port, String(calls), String(threads)])).rate!;
     const cBulkRun = async (port: string, mode: string) => (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(bulkCount)])).mibps!;
@@ -240,13 +256,7 @@ async function main(): Promise<void> {
     const raw = await repeat(() => rawUdpRate(bulkCount));
     row('1 MiB split Receive vs raw UDP blast', await repeat(() => ourBulkRate(connection, 'receive', bulkCount)), raw, 'MiB/s', 'raw udp');
 
-    console.log('\n-- memory (client, server and its worker threads all live in this process)');
-    const rssSmall = await rssAfter(connection, server, 10_000);
-    const rssLarge = await rssAfter(connection, server, rssCalls);
-    console.log(`RSS after 10 k calls ${(rssSmall / MIB).toFixed(1)} MiB, after ${rssCalls} more ${(rssLarge / MIB).toFixed(1)} MiB, ratio ${(rssLarge / rssSmall).toFixed(3)}`);
-    // RSS that grows while the live heap does not is V8 sizing its heap (young generation), not a leak.
-    const heap = process.memoryUsage();
-    console.log(`main thread heap after gc: ${(heap.heapUsed / MIB).toFixed(1)} MiB live of ${(heap.heapTotal / MIB).toFixed(1)} MiB committed`);
+    await rssRows(client, server);
     const stats = await server.stats();
     console.log(`\nserver counters: calls ${stats.counters.callsStarted}, busy sent ${stats.counters.busyPacketsSent}, retransmissions ${stats.counters.dataPacketsReSent}`);
   } finally {
