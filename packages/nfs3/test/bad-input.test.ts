@@ -3,12 +3,12 @@ import { xdrVariableOpaque } from '@roce-rpc/xdr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NfsTestBed, mount, nfs, noAttributes, type StoreKindName } from './helpers.js';
 
-describe.each<StoreKindName>(['memory', 'directory'])('bad input on the %s store gets the NFS3ERR the RFC names', (kind) => {
+describe.each<[StoreKindName, boolean]>([['memory', false], ['directory', false], ['directory', true]])('bad input on the %s store gets the NFS3ERR the RFC names (blocking system calls: %s)', (kind, blockingCalls) => {
   let bed: NfsTestBed;
   let root: Uint8Array;
 
   beforeEach(async () => {
-    bed = await NfsTestBed.start(kind);
+    bed = await NfsTestBed.start(kind, {}, blockingCalls);
     root = await bed.rootHandle();
   });
   afterEach(async () => {

@@ -6,13 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DirectoryStore, MemoryStore } from '../src/index.js';
 import { NfsTestBed, nfs, noAttributes } from './helpers.js';
 
-describe('directory store: handles across restarts, and nothing escapes the export root', () => {
+describe.each([false, true])('directory store (blocking system calls: %s): handles across restarts, and nothing escapes the export root', (blockingCalls) => {
   let bed: NfsTestBed;
   let root: Uint8Array;
   let outside: string;
 
   beforeEach(async () => {
-    bed = await NfsTestBed.start('directory');
+    bed = await NfsTestBed.start('directory', {}, blockingCalls);
     root = await bed.rootHandle();
     outside = await mkdtemp(join(tmpdir(), 'nfs3-outside-'));
   });

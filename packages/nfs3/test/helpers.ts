@@ -33,11 +33,13 @@ export class NfsTestBed {
     readonly kind: StoreKindName,
     readonly directory: string | null,
     private readonly serverOptions: NfsServerOptions,
+    private readonly blockingCalls: boolean,
   ) {}
 
-  static async start(kind: StoreKindName, serverOptions: NfsServerOptions = {}): Promise<NfsTestBed> {
+  /** `blockingCalls`: the directory store makes its system calls on the serving thread (as on worker threads). */
+  static async start(kind: StoreKindName, serverOptions: NfsServerOptions = {}, blockingCalls = false): Promise<NfsTestBed> {
     const directory = kind === 'directory' ? await mkdtemp(join(tmpdir(), 'nfs3-export-')) : null;
-    const bed = new NfsTestBed(kind, directory, serverOptions);
+    const bed = new NfsTestBed(kind, directory, serverOptions, blockingCalls);
     await bed.boot();
     return bed;
   }
@@ -46,7 +48,7 @@ export class NfsTestBed {
   async boot(): Promise<void> {
     this.store = this.directory === null
       ? new MemoryStore({ handleSecret: this.secret })
-      : await DirectoryStore.open({ root: this.directory, handleSecret: this.secret });
+      : await DirectoryStore.open({ root: this.directory, handleSecret: this.secret, blockingCalls: this.blockingCalls });
     this.server = new NfsServer({ ...this.serverOptions, store: this.store, host: '127.0.0.1', port: 0, mountPort: 0 });
     const { port, mountPort } = await this.server.start();
     this.client = await OncRpcTcpClient.connect({ host: '127.0.0.1', port });

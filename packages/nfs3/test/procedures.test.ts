@@ -4,12 +4,12 @@ import { procedureNamed } from '@roce-rpc/xdr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NfsTestBed, nfs, noAttributes, type StoreKindName } from './helpers.js';
 
-describe.each<StoreKindName>(['memory', 'directory'])('NFSv3 procedures on the %s store, over TCP', (kind) => {
+describe.each<[StoreKindName, boolean]>([['memory', false], ['directory', false], ['directory', true]])('NFSv3 procedures on the %s store, over TCP (blocking system calls: %s)', (kind, blockingCalls) => {
   let bed: NfsTestBed;
   let root: Uint8Array;
 
   beforeEach(async () => {
-    bed = await NfsTestBed.start(kind);
+    bed = await NfsTestBed.start(kind, {}, blockingCalls);
     root = await bed.rootHandle();
   });
   afterEach(async () => {

@@ -32,7 +32,8 @@ import { DirectoryStore, createNfsService } from '@roce-rpc/nfs3';
  * @returns {Promise<Dispatcher>}
  */
 export async function createCallHandler(options) {
-  const store = await DirectoryStore.open({ root: options.root, handleSecret: Buffer.from(options.handleSecret) });
+  // Blocking system calls: this thread serves one RPC at a time, as an nfsd thread (host-files.ts).
+  const store = await DirectoryStore.open({ root: options.root, handleSecret: Buffer.from(options.handleSecret), blockingCalls: true });
   const dispatcher = new Dispatcher({ stringEncoding: 'latin1' });
   createNfsService(dispatcher, {
     store,

@@ -27,6 +27,7 @@ import { nanosecondsFromTime, requestedMode, timeFromNanoseconds } from '../attr
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
+import { blockingHostFiles, pooledHostFiles, type HostFiles } from './host-files.js';
 import type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store.js';
 
 export interface DirectoryStoreOptions {
@@ -34,6 +35,13 @@ export interface DirectoryStoreOptions {
   root: string;
   /** HMAC secret for handles (≥ 16 bytes): keep it to keep handles valid across restarts. */
   handleSecret: Buffer;
+  /**
+   * Make each system call on the calling thread (blocking it, as an nfsd thread blocks in the
+   * VFS) instead of on libuv's thread pool: for a store on one of svcrdma's worker threads,
+   * where a pooled call costs two thread wake-ups (host-files.ts). Default false: the main
+   * thread's event loop must keep serving while a call runs.
+   */
+  blockingCalls?: boolean;
 }
 
 /** Entries walked to find a handle's path after a cache miss: bounds the work one bad handle costs. */
@@ -60,7 +68,7 @@ export class DirectoryStore implements NfsStore {
   /** What another thread opens the same export with: the resolved root and the secret. */
   readonly openOptions: Readonly<DirectoryStoreOptions>;
 
-  private constructor(root: string, secret: Buffer, rootStats: BigIntStats) {
+  private constructor(root: string, secret: Buffer, rootStats: BigIntStats, private readonly files: HostFiles) {
     this.root = Buffer.from(root);
     this.openOptions = Object.freeze({ root, handleSecret: Buffer.from(secret) });
     this.codec = new HandleCodec(StoreKind.DIRECTORY, secret);
@@ -78,7 +86,9 @@ export class DirectoryStore implements NfsStore {
     const root = await fs.realpath(options.root);
     const stats = await fs.stat(root, { bigint: true });
     if (!stats.isDirectory()) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, `root ${root} is not a directory`);
-    return new DirectoryStore(root, options.handleSecret, stats);
+    const blockingCalls = options.blockingCalls ?? false;
+    if (typeof blockingCalls !== 'boolean') throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, 'blockingCalls must be a boolean');
+    return new DirectoryStore(root, options.handleSecret, stats, blockingCalls ? blockingHostFiles : pooledHostFiles);
   }
 
   async getAttributes(handle: Uint8Array): Promise<fattr3> {
@@ -101,47 +111,44 @@ export class DirectoryStore implements NfsStore {
   async readLink(handle: Uint8Array): Promise<string> {
     const located = await this.locate(handle);
     if (!located.stats.isSymbolicLink()) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'not a symbolic link');
-    return (await fs.readlink(this.hostPath(located.path), { encoding: 'buffer' })).toString('latin1');
+    return (await this.files.readlink(this.hostPath(located.path))).toString('latin1');
   }
 
   async read(handle: Uint8Array, offset: number, count: number): Promise<ReadResult> {
     const located = await this.locateFile(handle);
-    const file = await this.openFile(located, fsConstants.O_RDONLY);
+    const { fd, stats } = await this.openFile(located, fsConstants.O_RDONLY);
     try {
-      const size = Number((await file.stat({ bigint: true })).size);
+      const size = Number(stats.size);
       // Sized by what the file holds, not by the count asked for: a 1 MiB READ of a 10-byte file costs 10 bytes.
       const data = Buffer.allocUnsafe(Math.max(0, Math.min(count, size - offset)));
-      const { bytesRead } = data.length === 0 ? { bytesRead: 0 } : await file.read(data, 0, data.length, offset);
+      const bytesRead = data.length === 0 ? 0 : await this.files.read(fd, data, 0, data.length, offset);
       return { data: data.subarray(0, bytesRead), eof: offset + bytesRead >= size };
     } finally {
-      await file.close();
+      await this.files.close(fd);
     }
   }
 
   async write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<void> {
     const located = await this.locateFile(handle);
     if (offset + data.byteLength > maxFileBytes) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'write ends past the largest file');
-    const file = await this.openFile(located, fsConstants.O_WRONLY);
+    const { fd } = await this.openFile(located, fsConstants.O_WRONLY);
     try {
       let written = 0;
-      while (written < data.byteLength) {
-        const { bytesWritten } = await file.write(data, written, data.byteLength - written, offset + written);
-        written += bytesWritten;
-      }
-      if (stability === 'data') await file.datasync();
-      if (stability === 'file') await file.sync();
+      while (written < data.byteLength) written += await this.files.write(fd, data, written, data.byteLength - written, offset + written);
+      if (stability === 'data') await this.files.fdatasync(fd);
+      if (stability === 'file') await this.files.fsync(fd);
     } finally {
-      await file.close();
+      await this.files.close(fd);
     }
   }
 
   async commit(handle: Uint8Array): Promise<void> {
     const located = await this.locateFile(handle);
-    const file = await this.openFile(located, fsConstants.O_RDONLY);
+    const { fd } = await this.openFile(located, fsConstants.O_RDONLY);
     try {
-      await file.sync();
+      await this.files.fsync(fd);
     } finally {
-      await file.close();
+      await this.files.close(fd);
     }
   }
 
@@ -151,15 +158,15 @@ export class DirectoryStore implements NfsStore {
     const path = joinPath(parent.path, name);
     const host = this.hostPath(path);
     if (request.kind === 'directory') {
-      await fs.mkdir(host, { mode: requestedMode(request.attributes, nfs.NF3DIR) });
+      await this.files.mkdir(host, requestedMode(request.attributes, nfs.NF3DIR));
     } else if (request.kind === 'symlink') {
       checkSymlinkTarget(request.target);
-      await fs.symlink(Buffer.from(request.target, 'latin1'), host);
+      await this.files.symlink(Buffer.from(request.target, 'latin1'), host);
     } else if (request.mode === 'exclusive') {
       return this.createExclusive(path, request.verifier, owner);
     } else {
       const flags = fsConstants.O_CREAT | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW | (request.mode === 'guarded' ? fsConstants.O_EXCL : 0);
-      await (await fs.open(host, flags, requestedMode(request.attributes, nfs.NF3REG))).close();
+      await this.files.close(await this.files.open(host, flags, requestedMode(request.attributes, nfs.NF3REG)));
     }
     await this.giveTo(host, owner);
     const created = { path, stats: await this.lstat(path) };
@@ -171,7 +178,7 @@ export class DirectoryStore implements NfsStore {
     checkName(name);
     const located = await this.child(await this.locateDirectory(directory), name);
     if (located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'REMOVE of a directory: use RMDIR');
-    await fs.unlink(this.hostPath(located.path));
+    await this.files.unlink(this.hostPath(located.path));
   }
 
   async removeDirectory(directory: Uint8Array, name: string): Promise<void> {
@@ -180,7 +187,7 @@ export class DirectoryStore implements NfsStore {
     checkName(name);
     const located = await this.child(await this.locateDirectory(directory), name);
     if (!located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'RMDIR of a non-directory');
-    await fs.rmdir(this.hostPath(located.path));
+    await this.files.rmdir(this.hostPath(located.path));
     this.paths.delete(located.stats.ino);
   }
 
@@ -190,7 +197,7 @@ export class DirectoryStore implements NfsStore {
     const source = await this.child(await this.locateDirectory(fromDirectory), fromName);
     const toParent = await this.locateDirectory(toDirectory);
     const path = joinPath(toParent.path, toName);
-    await fs.rename(this.hostPath(source.path), this.hostPath(path));
+    await this.files.rename(this.hostPath(source.path), this.hostPath(path));
     this.paths.set(source.stats.ino, path); // descendants' cached paths heal on their next miss
   }
 
@@ -199,16 +206,16 @@ export class DirectoryStore implements NfsStore {
     const located = await this.locate(handle);
     if (located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'hard links to directories are not allowed');
     const parent = await this.locateDirectory(directory);
-    await fs.link(this.hostPath(located.path), this.hostPath(joinPath(parent.path, name)));
+    await this.files.link(this.hostPath(located.path), this.hostPath(joinPath(parent.path, name)));
   }
 
   async listDirectory(directory: Uint8Array): Promise<DirectoryEntry[]> {
     const parent = await this.locateDirectory(directory);
-    const names = await fs.readdir(this.hostPath(parent.path), { encoding: 'buffer' });
+    const names = await this.files.readdir(this.hostPath(parent.path));
     const entries: DirectoryEntry[] = [];
     for (const raw of names) {
       const name = raw.toString('latin1');
-      const stats = await fs.lstat(this.hostPath(joinPath(parent.path, name)), { bigint: true }).catch(() => null);
+      const stats = await this.files.lstat(this.hostPath(joinPath(parent.path, name))).catch(() => null);
       if (stats === null || stats.dev !== this.device) continue; // gone meanwhile, or another file system
       this.cachePath(stats.ino, joinPath(parent.path, name));
       entries.push({ name, fileId: stats.ino });
@@ -217,7 +224,7 @@ export class DirectoryStore implements NfsStore {
   }
 
   async statistics(): Promise<StoreStatistics> {
-    const stats = await fs.statfs(this.root.toString(), { bigint: true });
+    const stats = await this.files.statfs(this.root.toString());
     return {
       totalBytes: stats.blocks * stats.bsize, freeBytes: stats.bfree * stats.bsize, availableBytes: stats.bavail * stats.bsize,
       totalFiles: stats.files, freeFiles: stats.ffree, availableFiles: stats.ffree,
@@ -250,7 +257,7 @@ export class DirectoryStore implements NfsStore {
   }
 
   private async lstat(path: string): Promise<BigIntStats> {
-    return fs.lstat(this.hostPath(path), { bigint: true });
+    return this.files.lstat(this.hostPath(path));
   }
 
   /** The object a handle names, by the cached path or, on a miss, a bounded walk. */
@@ -278,7 +285,7 @@ export class DirectoryStore implements NfsStore {
     let visited = 0;
     for (let index = 0; index < queue.length && visited < scanEntriesMax; index += 1) {
       const directory = queue[index]!;
-      const names = await fs.readdir(this.hostPath(directory), { encoding: 'buffer' }).catch(() => [] as Buffer[]);
+      const names = await this.files.readdir(this.hostPath(directory)).catch(() => [] as Buffer[]);
       for (const raw of names) {
         visited += 1;
         const path = joinPath(directory, raw.toString('latin1'));
@@ -313,21 +320,24 @@ export class DirectoryStore implements NfsStore {
     return { path, stats };
   }
 
-  /** Opens without following a symlink, and checks it is still the object the handle named. */
-  private async openFile(located: Located, flags: number): Promise<fs.FileHandle> {
-    const file = await fs.open(this.hostPath(located.path), flags | fsConstants.O_NOFOLLOW);
-    const stats = await file.stat({ bigint: true });
+  /** Opens without following a symlink, and checks it is still the object the handle named; the caller closes `fd`. */
+  private async openFile(located: Located, flags: number): Promise<{ fd: number; stats: BigIntStats }> {
+    const fd = await this.files.open(this.hostPath(located.path), flags | fsConstants.O_NOFOLLOW);
+    const stats = await this.files.fstat(fd).catch(async (error: unknown) => {
+      await this.files.close(fd);
+      throw error;
+    });
     if (stats.ino !== located.stats.ino) {
-      await file.close();
+      await this.files.close(fd);
       throw new NfsStatusError(nfs.NFS3ERR_STALE, 'object replaced while opening');
     }
-    return file;
+    return { fd, stats };
   }
 
   /** The verifier is kept in atime/mtime (as other servers do) so a retransmission can match it. */
   /** Only a server running as root can give objects away; otherwise they stay the server's, as the README says. */
   private async giveTo(host: Buffer, owner: Owner): Promise<void> {
-    if (process.getuid?.() === 0) await fs.lchown(host, owner.uid, owner.gid);
+    if (process.getuid?.() === 0) await this.files.lchown(host, owner.uid, owner.gid);
   }
 
   private async createExclusive(path: string, verifier: Buffer, owner: Owner): Promise<Handle> {
@@ -335,8 +345,8 @@ export class DirectoryStore implements NfsStore {
     const atime = verifier.readUInt32BE(0);
     const mtime = verifier.readUInt32BE(4);
     try {
-      await (await fs.open(host, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW, 0o600)).close();
-      await fs.utimes(host, atime, mtime);
+      await this.files.close(await this.files.open(host, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW, 0o600));
+      await this.files.utimes(host, atime, mtime);
       await this.giveTo(host, owner);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -354,19 +364,19 @@ export class DirectoryStore implements NfsStore {
     if (attributes.size.set_it === true) {
       if (!located.stats.isFile()) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'size of a non-file');
       if (attributes.size.size > BigInt(maxFileBytes)) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'size past the largest file');
-      const file = await this.openFile(located, fsConstants.O_WRONLY);
+      const { fd } = await this.openFile(located, fsConstants.O_WRONLY);
       try {
-        await file.truncate(Number(attributes.size.size));
+        await this.files.ftruncate(fd, Number(attributes.size.size));
       } finally {
-        await file.close();
+        await this.files.close(fd);
       }
     }
     // Symlinks: lchmod does not exist on Linux and their mode is meaningless; ownership via lchown.
-    if (attributes.mode.set_it === true && !isLink) await fs.chmod(host, attributes.mode.mode & 0o7777);
+    if (attributes.mode.set_it === true && !isLink) await this.files.chmod(host, attributes.mode.mode & 0o7777);
     if (attributes.uid.set_it === true || attributes.gid.set_it === true) {
       const uid = attributes.uid.set_it === true ? attributes.uid.uid : -1;
       const gid = attributes.gid.set_it === true ? attributes.gid.gid : -1;
-      await fs.lchown(host, uid, gid);
+      await this.files.lchown(host, uid, gid);
     }
     await this.applyTimes(located, attributes);
   }
@@ -379,7 +389,7 @@ export class DirectoryStore implements NfsStore {
       : attributes.atime.set_it === nfs.SET_TO_SERVER_TIME ? now : toSeconds(located.stats.atimeNs);
     const mtime = attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME ? toSeconds(nanosecondsFromTime(attributes.mtime.mtime))
       : attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME ? now : toSeconds(located.stats.mtimeNs);
-    await fs.lutimes(this.hostPath(located.path), atime, mtime);
+    await this.files.lutimes(this.hostPath(located.path), atime, mtime);
   }
 
   private attributesOf(stats: BigIntStats): fattr3 {

@@ -2,10 +2,13 @@
  * The deployable server (@roce-rpc/server's `roce-rpc-server --nfs memory`) serves the export from
  * its server process 0 over TCP and RDMA: the guest kernel mounts it both ways and sees the same
  * files; the export's calls and svcrdma gauges are on /metrics; kill -9 of the process serving it
- * → the supervisor's replacement serves a new mount.
+ * → the supervisor's replacement serves a new mount. With `--nfs DIR --nfs-rdma-threads 2` NFS
+ * over RDMA is served by svcrdma's worker threads: a mount reads back what it wrote, the
+ * threaded listener's connection and counters are on /metrics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { address, dropCaches, mountAt, mountLine, requireLab, roundTrip, run, shell } from './kernel-mount.js';
@@ -53,6 +56,25 @@ async function scrape(metricsUrl: string, series: string): Promise<number> {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
+/** The server's CLI with the export's options; resolves once it listens (minutes under emulation with the host's load). */
+async function startServer(exportOptions: string[]): Promise<{ server: ChildProcess; output: ServerOutput; metricsUrl: string }> {
+  const server = spawn(process.execPath, [
+    serverCli, '--host', address, '--processes', '1', '--threads', '1', '--transports', 'tcp', '--tcp-port', '0', '--metrics-port', '0',
+    '--nfs-port', String(ports.tcp), '--nfs-mount-port', String(ports.mount), '--nfs-rdma-port', String(ports.rdma), ...exportOptions,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = new ServerOutput(server);
+  await output.waitFor((line) => line.msg === 'listening', 'the server to listen');
+  return { server, output, metricsUrl: /metrics\s+(http:\S+)/.exec(output.stderr)![1]! };
+}
+
+async function stopServer(server: ChildProcess | undefined): Promise<void> {
+  await shell('umount -f /tmp/server-rdma /tmp/server-tcp 2>/dev/null || true');
+  if (server?.exitCode === null) {
+    server.kill('SIGTERM');
+    await once(server, 'exit');
+  }
+}
+
 describe('roce-rpc-server --nfs memory: the export in server process 0', () => {
   let server: ChildProcess;
   let output: ServerOutput;
@@ -62,24 +84,11 @@ describe('roce-rpc-server --nfs memory: the export in server process 0', () => {
     requireLab();
     await run('modprobe', ['nfsv3']);
     await run('modprobe', ['rpcrdma']);
-    server = spawn(process.execPath, [
-      serverCli, '--host', address, '--processes', '1', '--threads', '1', '--transports', 'tcp', '--tcp-port', '0', '--metrics-port', '0',
-      '--nfs', 'memory', '--nfs-port', String(ports.tcp), '--nfs-mount-port', String(ports.mount), '--nfs-rdma-port', String(ports.rdma),
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    output = new ServerOutput(server);
-    // The supervisor and its server process start under emulation with the host's load: minutes.
-    await output.waitFor((line) => line.msg === 'listening', 'the server to listen');
+    ({ server, output, metricsUrl } = await startServer(['--nfs', 'memory']));
     expect(output.stderr).toMatch(new RegExp(`NFSv3\\s+memory: nfs tcp ${ports.tcp}, mount tcp ${ports.mount}, nfs rdma ${ports.rdma} \\(process 0\\)`));
-    metricsUrl = /metrics\s+(http:\S+)/.exec(output.stderr)![1]!;
   }, 300_000);
 
-  afterAll(async () => {
-    await shell('umount -f /tmp/server-rdma /tmp/server-tcp 2>/dev/null || true');
-    if (server?.exitCode === null) {
-      server.kill('SIGTERM');
-      await once(server, 'exit');
-    }
-  });
+  afterAll(() => stopServer(server));
 
   it('is mounted over RDMA and over TCP, both seeing the same bytes; its calls and RDMA connection are on /metrics', async () => {
     await mountAt('/tmp/server-rdma', rdmaMount);
@@ -111,5 +120,36 @@ describe('roce-rpc-server --nfs memory: the export in server process 0', () => {
     server.kill('SIGTERM');
     const [code] = await once(server, 'exit');
     expect(code).toBe(0);
+  });
+});
+
+describe('roce-rpc-server --nfs DIR --nfs-rdma-threads 2: NFS over RDMA on svcrdma worker threads', () => {
+  let server: ChildProcess;
+  let exportRoot: string;
+  let metricsUrl: string;
+
+  beforeAll(async () => {
+    requireLab();
+    exportRoot = await mkdtemp('/tmp/server-threads-export-');
+    ({ server, metricsUrl } = await startServer(['--nfs', exportRoot, '--nfs-secret-file', `${exportRoot}.secret`, '--nfs-rdma-threads', '2']));
+  }, 300_000);
+
+  afterAll(async () => {
+    await stopServer(server);
+    await rm(exportRoot, { recursive: true, force: true });
+    await rm(`${exportRoot}.secret`, { force: true });
+  });
+
+  it('a mount over RDMA reads back what it wrote (in the exported directory too); the threaded connection is on /metrics, 0 after umount', async () => {
+    await mountAt('/tmp/server-rdma', rdmaMount);
+    await roundTrip('/tmp/server-rdma', 'on-threads', 1024 * 1024 + 7);
+    expect((await readFile(`${exportRoot}/on-threads`)).equals(await readFile('/tmp/source-on-threads'))).toBe(true);
+    expect(await scrape(metricsUrl, 'rocerpc_svcrdma_connections')).toBe(1);
+    expect(await scrape(metricsUrl, 'rocerpc_svcrdma_connections_accepted_total')).toBe(1);
+    await run('umount', ['/tmp/server-rdma']);
+    const deadline = performance.now() + 30_000;
+    while ((await scrape(metricsUrl, 'rocerpc_svcrdma_connections')) !== 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await scrape(metricsUrl, 'rocerpc_svcrdma_connections')).toBe(0);
+    expect(await scrape(metricsUrl, 'rocerpc_svcrdma_send_contexts_in_use')).toBe(0);
   });
 });
