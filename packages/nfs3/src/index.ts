@@ -6,6 +6,7 @@ export { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from './errors.js';
 export { HandleCodec, StoreKind, handleBytes, loadHandleSecret, type HandleIdentity } from './handles.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export { DirectoryStore, type DirectoryStoreOptions } from './store/directory-store.js';
+export { SharedPathHints } from './store/shared-path-hints.js';
 export type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store/store.js';
 export { cookieVerifier } from './procedures/directory-procedures.js';
 export * as nfs3 from './protocol/nfs3.generated.js';

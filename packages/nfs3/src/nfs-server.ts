@@ -16,6 +16,7 @@ import { Nfs3Error, Nfs3ErrorCode } from './errors.js';
 import { createNfsService, type NfsService } from './nfs-service.js';
 import type { NfsServiceOptions } from './options.js';
 import { DirectoryStore } from './store/directory-store.js';
+import { SharedPathHints } from './store/shared-path-hints.js';
 
 /** What every worker thread imports: JavaScript, never TypeScript (see the module's comment). */
 const threadServiceModule = new URL('../threads/nfs-thread-service.mjs', import.meta.url);
@@ -51,13 +52,13 @@ export function rdmaThreadsOf(rdma: NfsRdmaOptions | undefined, store: NfsServic
 
 /**
  * What every worker thread opens the export again from (structured-cloned into
- * threads/nfs-thread-service.mjs): the directory store's root and secret, the limits, and the
- * export's write verifier.
+ * threads/nfs-thread-service.mjs): the directory store's root and secret, the limits, the
+ * export's write verifier, and the memory of the path hints its stores share.
  */
-export function threadServiceOptionsOf(service: NfsService): Record<string, unknown> {
+export function threadServiceOptionsOf(service: NfsService, pathHints: SharedPathHints): Record<string, unknown> {
   const { store, maxTransferBytes, exportPath, writeVerifier } = service.options;
   const { root, handleSecret } = (store as DirectoryStore).openOptions;
-  return { root, handleSecret, maxTransferBytes, exportPath, writeVerifier };
+  return { root, handleSecret, maxTransferBytes, exportPath, writeVerifier, pathHints: pathHints.buffer };
 }
 
 export interface NfsServerOptions extends NfsServiceOptions {
@@ -127,7 +128,7 @@ export class NfsServer {
       ...transport,
       threads: this.rdmaThreads,
       serviceModule: threadServiceModule,
-      serviceOptions: threadServiceOptionsOf(this.service),
+      serviceOptions: threadServiceOptionsOf(this.service, SharedPathHints.create()),
     });
   }
 

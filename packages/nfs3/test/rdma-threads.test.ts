@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { OncRpcTcpClient, OncRpcTcpServer, encodeAuthSys, type Dispatcher } from '@roce-rpc/oncrpc';
 import { procedureNamed } from '@roce-rpc/xdr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryStore, Nfs3ErrorCode, NfsServer, threadServiceOptionsOf } from '../src/index.js';
+import { MemoryStore, Nfs3ErrorCode, NfsServer, SharedPathHints, threadServiceOptionsOf } from '../src/index.js';
 import { NfsTestBed, mount, nfs } from './helpers.js';
 
 function refusal(make: () => unknown): Error & { code?: string } {
@@ -64,7 +64,7 @@ describe("a worker thread's service serves the main thread's directory export", 
   beforeEach(async () => {
     bed = await NfsTestBed.start('directory');
     // What NfsServer hands every worker, cloned as a worker receives it.
-    const options = structuredClone(threadServiceOptionsOf(bed.server.service));
+    const options = structuredClone(threadServiceOptionsOf(bed.server.service, SharedPathHints.create(16)));
     const { createCallHandler } = (await import('../threads/nfs-thread-service.mjs')) as { createCallHandler: (options: unknown) => Promise<Dispatcher> };
     workerListener = new OncRpcTcpServer(await createCallHandler(options), { host: '127.0.0.1', port: 0 });
     workerPort = (await workerListener.listen()).port;

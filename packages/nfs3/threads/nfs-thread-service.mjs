@@ -3,7 +3,8 @@
  * The NFS export's service on svcrdma's worker threads (NfsServer with `rdma.threads`): every
  * worker imports this module and builds its own dispatcher serving NFS version 3 from its own
  * DirectoryStore over the export's root and secret (the host file system is the shared state;
- * handles are (device, inode, generation) + MAC, so any thread decodes any other's), with the
+ * handles are (device, inode, generation) + MAC, so any thread decodes any other's, and the
+ * stores share inode -> path hints so a handle another thread made is found without a walk), with the
  * export's one write verifier (a WRITE and its COMMIT may reach two threads). MOUNT stays on
  * the main thread with the TCP listeners.
  *
@@ -16,7 +17,7 @@
  * dist (`@roce-rpc/nfs3`), so `pnpm --filter @roce-rpc/nfs3 build` first.
  */
 import { Dispatcher } from '@roce-rpc/oncrpc';
-import { DirectoryStore, createNfsService } from '@roce-rpc/nfs3';
+import { DirectoryStore, SharedPathHints, createNfsService } from '@roce-rpc/nfs3';
 
 /**
  * @typedef {object} NfsThreadOptions what NfsServer hands every worker (structured-cloned)
@@ -25,6 +26,7 @@ import { DirectoryStore, createNfsService } from '@roce-rpc/nfs3';
  * @property {Uint8Array} writeVerifier the export's WRITE/COMMIT verifier
  * @property {number} maxTransferBytes
  * @property {string} exportPath
+ * @property {SharedArrayBuffer} pathHints the inode -> path hints every worker's store shares
  */
 
 /**
@@ -33,7 +35,12 @@ import { DirectoryStore, createNfsService } from '@roce-rpc/nfs3';
  */
 export async function createCallHandler(options) {
   // Blocking system calls: this thread serves one RPC at a time, as an nfsd thread (host-files.ts).
-  const store = await DirectoryStore.open({ root: options.root, handleSecret: Buffer.from(options.handleSecret), blockingCalls: true });
+  const store = await DirectoryStore.open({
+    root: options.root,
+    handleSecret: Buffer.from(options.handleSecret),
+    blockingCalls: true,
+    pathHints: SharedPathHints.over(options.pathHints),
+  });
   const dispatcher = new Dispatcher({ stringEncoding: 'latin1' });
   createNfsService(dispatcher, {
     store,

@@ -28,6 +28,7 @@ import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import { blockingHostFiles, pooledHostFiles, type HostFiles } from './host-files.js';
+import type { SharedPathHints } from './shared-path-hints.js';
 import type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store.js';
 
 export interface DirectoryStoreOptions {
@@ -42,6 +43,12 @@ export interface DirectoryStoreOptions {
    * thread's event loop must keep serving while a call runs.
    */
   blockingCalls?: boolean;
+  /**
+   * Inode -> path hints shared with the export's other stores (one per worker thread): every
+   * path this store learns is published there, and a handle missing from its own cache is
+   * looked up there (then checked) before the export is walked.
+   */
+  pathHints?: SharedPathHints;
 }
 
 /** Entries walked to find a handle's path after a cache miss: bounds the work one bad handle costs. */
@@ -65,10 +72,18 @@ export class DirectoryStore implements NfsStore {
   private readonly device: bigint;
   private readonly rootInode: bigint;
   private readonly paths = new Map<bigint, string>();
+  /** Handles found only by walking the export (a cache miss without a usable hint): each costs an lstat per entry walked. */
+  pathWalks = 0;
   /** What another thread opens the same export with: the resolved root and the secret. */
   readonly openOptions: Readonly<DirectoryStoreOptions>;
 
-  private constructor(root: string, secret: Buffer, rootStats: BigIntStats, private readonly files: HostFiles) {
+  private constructor(
+    root: string,
+    secret: Buffer,
+    rootStats: BigIntStats,
+    private readonly files: HostFiles,
+    private readonly pathHints: SharedPathHints | undefined,
+  ) {
     this.root = Buffer.from(root);
     this.openOptions = Object.freeze({ root, handleSecret: Buffer.from(secret) });
     this.codec = new HandleCodec(StoreKind.DIRECTORY, secret);
@@ -88,7 +103,7 @@ export class DirectoryStore implements NfsStore {
     if (!stats.isDirectory()) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, `root ${root} is not a directory`);
     const blockingCalls = options.blockingCalls ?? false;
     if (typeof blockingCalls !== 'boolean') throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, 'blockingCalls must be a boolean');
-    return new DirectoryStore(root, options.handleSecret, stats, blockingCalls ? blockingHostFiles : pooledHostFiles);
+    return new DirectoryStore(root, options.handleSecret, stats, blockingCalls ? blockingHostFiles : pooledHostFiles, options.pathHints);
   }
 
   async getAttributes(handle: Uint8Array): Promise<fattr3> {
@@ -198,7 +213,7 @@ export class DirectoryStore implements NfsStore {
     const toParent = await this.locateDirectory(toDirectory);
     const path = joinPath(toParent.path, toName);
     await this.files.rename(this.hostPath(source.path), this.hostPath(path));
-    this.paths.set(source.stats.ino, path); // descendants' cached paths heal on their next miss
+    this.cachePath(source.stats.ino, path); // descendants' cached paths heal on their next miss
   }
 
   async link(handle: Uint8Array, directory: Uint8Array, name: string): Promise<void> {
@@ -249,11 +264,13 @@ export class DirectoryStore implements NfsStore {
   }
 
   private cachePath(inode: bigint, path: string): void {
+    if (this.paths.get(inode) === path) return;
     if (this.paths.size >= pathCacheEntriesMax) {
       this.paths.clear();
       this.paths.set(this.rootInode, '');
     }
     this.paths.set(inode, path);
+    this.pathHints?.publish(inode, path);
   }
 
   private async lstat(path: string): Promise<BigIntStats> {
@@ -270,6 +287,15 @@ export class DirectoryStore implements NfsStore {
       if (stats !== null && stats.ino === identity.fileId && stats.dev === this.device) return this.checkGeneration({ path: cached, stats }, identity.generation);
       this.paths.delete(identity.fileId);
     }
+    const hinted = this.pathHints?.lookup(identity.fileId);
+    if (hinted !== undefined && hinted !== cached) {
+      const stats = await this.lstat(hinted).catch(() => null);
+      if (stats !== null && stats.ino === identity.fileId && stats.dev === this.device) {
+        this.paths.set(identity.fileId, hinted);
+        return this.checkGeneration({ path: hinted, stats }, identity.generation);
+      }
+    }
+    this.pathWalks += 1;
     const found = await this.scanFor(identity.fileId);
     if (found === null) throw new NfsStatusError(nfs.NFS3ERR_STALE, 'no object with this handle in the export');
     return this.checkGeneration(found, identity.generation);
