@@ -64,7 +64,9 @@ async function serve(handler: CallHandler): Promise<void> {
     if (transportId !== 0) {
       counters.add('served');
       try {
-        await viewOf(transportId, handler).serveOne();
+        // Awaited only when a procedure answered with a promise: no microtask hop otherwise.
+        const pending = viewOf(transportId, handler).serveOne();
+        if (pending !== undefined) await pending;
       } catch (error) {
         // Torn down under us after the pool's idle wait gave up: forget it.
         if ((error as { code?: string }).code === 'ERR_VERBS_CLOSED') views.delete(transportId);

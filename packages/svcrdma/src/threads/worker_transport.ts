@@ -24,7 +24,7 @@ import type { CallTransportHeader, RdmaSegment, ReadChunk } from '../header/chun
 import { decodeCallHeader } from '../header/decode.js';
 import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
 import { grantCredits } from '../reply/credits.js';
-import { planReply, type ReplyPlan } from '../reply/plan.js';
+import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
 import type { RdmaWrite } from '../reply/scatter.js';
 import type { CallHandler, RdmaCallContext } from '../transport/transport.js';
 import type { XdrReadChunk } from '@roce-rpc/xdr';
@@ -76,23 +76,42 @@ export class WorkerTransport {
     this.sendQueueDepth = buffers.sendQueueDepth;
   }
 
-  /** The worker took this transport (it owns BUSY): one RPC, or only a release. */
-  async serveOne(): Promise<void> {
+  /**
+   * The worker took this transport (it owns BUSY): one RPC, or only a release.
+   * Synchronous when the procedure answers synchronously (NULL, most of
+   * them): a promise only for a procedure that returned one, so the common RPC
+   * pays no microtask hops between receive and release.
+   */
+  serveOne(): void | Promise<void> {
     const received = nativeService.serviceTransportNextReceive(this.id, this.seat);
     // The receive step is over: another worker may take the next call now.
     nativeService.serviceQueueReceived(this.queueId, this.seat, this.id);
+    let pending: void | Promise<void> = undefined;
     try {
-      if (received >= 0) await this.process(Math.floor(received / RECEIVE_SLOT_FACTOR), received % RECEIVE_SLOT_FACTOR);
+      if (received >= 0) pending = this.process(Math.floor(received / RECEIVE_SLOT_FACTOR), received % RECEIVE_SLOT_FACTOR);
     } catch (error) {
-      this.counters.add('failures');
-      nativeService.serviceTransportClose(this.id);
+      this.fail();
       throw error;
     } finally {
-      nativeService.serviceTransportRelease(this.id, this.seat);
+      if (pending === undefined) nativeService.serviceTransportRelease(this.id, this.seat);
     }
+    return pending?.then(
+      () => nativeService.serviceTransportRelease(this.id, this.seat),
+      (error: unknown) => {
+        this.fail();
+        nativeService.serviceTransportRelease(this.id, this.seat);
+        throw error;
+      },
+    );
   }
 
-  private async process(slot: number, byteLength: number): Promise<void> {
+  /** Our error, not the procedure's (the dispatcher answers those): the transport closes. */
+  private fail(): void {
+    this.counters.add('failures');
+    nativeService.serviceTransportClose(this.id);
+  }
+
+  private process(slot: number, byteLength: number): void | Promise<void> {
     this.counters.add('calls');
     const start = slot * this.slotBytes;
     const message = this.receiveArea.subarray(start, start + byteLength);
@@ -105,7 +124,13 @@ export class WorkerTransport {
     }
     const call = this.assembleCall(header, message);
     if (call === null) return this.answerChunkError(header);
-    const reply = await this.handler.handleCall(call.message, callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
+    const reply = this.handler.handleCall(call.message, callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
+    if (reply instanceof Promise) return reply.then((settled) => this.answer(header, settled));
+    this.answer(header, reply);
+  }
+
+  /** The procedure's reply (null: none is sent) planned, encoded and posted. */
+  private answer(header: CallTransportHeader, reply: { message: ReplyBody } | null): void {
     if (reply === null) return;
     const plan = planReply({
       xid: header.xid,

@@ -73,9 +73,13 @@ describe('worker threads on rxe0', () => {
       await nullCall(client);
       const served = (await client.call(THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure.THREAD, xdrVoid, undefined, xdrUint)) as number;
       expect(served).toBeGreaterThan(0);
+      // An asynchronous procedure: answered once its promise settles, and the release follows it.
+      const later = (await client.call(THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure.LATER, xdrUint, 20, xdrUint)) as number;
+      expect(later).toBeGreaterThan(0);
       const metrics = server.metrics();
-      expect(metrics.workers.calls).toBeGreaterThanOrEqual(2);
-      expect(metrics.workers.inlineReplies).toBeGreaterThanOrEqual(2);
+      expect(metrics.workers.calls).toBeGreaterThanOrEqual(3);
+      expect(metrics.workers.inlineReplies).toBeGreaterThanOrEqual(3);
+      await until(() => server.gauges().sendContextsInUse === 0, 'the three replies released');
     } finally {
       await client.close();
     }
