@@ -3,9 +3,11 @@
  * server's RSS and registered memory after BENCH_MEMORY_CALLS NULL RPCs
  * (default 1 000 000) against their values after the first 10 000, the
  * baseline of the same run; the issue's target is within 5%. One connection,
- * 16 calls outstanding. The emulated guest serves a few hundred NULLs a
- * second, so the run stops early at BENCH_MEMORY_MINUTES (default 10) and
- * says how many calls it reached.
+ * BENCH_MEMORY_OUTSTANDING calls outstanding (default 64, the client's slots); the server in its
+ * own process, on the main thread (SvcRdmaServer, the default) or with
+ * BENCH_MEMORY_THREADS worker threads (SvcRdmaThreadedServer). A run that has
+ * not reached the count after BENCH_MEMORY_MINUTES (default 20) stops there
+ * and says how many calls it reached.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,12 +19,14 @@ const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const PORT = 20058;
 const BASELINE_CALLS = 10_000;
 const targetCalls = Number(process.env.BENCH_MEMORY_CALLS ?? 1_000_000);
-const limitMs = Number(process.env.BENCH_MEMORY_MINUTES ?? 10) * 60_000;
-const OUTSTANDING = 16;
+const limitMs = Number(process.env.BENCH_MEMORY_MINUTES ?? 20) * 60_000;
+const outstanding = Number(process.env.BENCH_MEMORY_OUTSTANDING ?? 64);
+const threads = Number(process.env.BENCH_MEMORY_THREADS ?? 0);
 /** A sample every minute along the way, so growth shows as a trend and not only as two points. */
 const SAMPLE_EVERY_MS = 60_000;
 
-const server = spawn(process.execPath, ['--expose-gc', new URL('./memory_server.ts', import.meta.url).pathname, String(PORT)], { stdio: ['pipe', 'pipe', 'inherit'] });
+const serverArguments = [new URL('./memory_server.ts', import.meta.url).pathname, String(PORT), ...(threads > 0 ? [String(threads)] : [])];
+const server = spawn(process.execPath, ['--expose-gc', ...serverArguments], { stdio: ['pipe', 'pipe', 'inherit'] });
 const replies = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
 const ready = await replies.next();
 if (ready.value !== 'ready') throw new Error(`server did not start: ${String(ready.value)}`);
@@ -30,6 +34,7 @@ if (ready.value !== 'ready') throw new Error(`server did not start: ${String(rea
 interface Sample {
   rssKiB: number;
   heapUsedKiB: number;
+  externalKiB: number;
   pinnedKiB: number;
   calls: number;
   sendContexts: number;
@@ -43,7 +48,8 @@ async function sample(): Promise<Sample> {
   return JSON.parse(String(line.value)) as Sample;
 }
 
-const client = await RdmaRpcClient.connect({ address, port: PORT });
+const client = await RdmaRpcClient.connect({ address, port: PORT, slots: Math.max(32, outstanding) });
+console.log(`memory bench: ${targetCalls} NULL calls, ${outstanding} outstanding, server ${threads > 0 ? `on ${threads} worker threads` : 'on the main thread'}`);
 let issued = 0;
 const started = performance.now();
 async function callUpTo(count: number, deadline: number): Promise<void> {
@@ -53,7 +59,7 @@ async function callUpTo(count: number, deadline: number): Promise<void> {
       await client.call(100003, 4, 0, xdrVoid, undefined, xdrVoid);
     }
   };
-  await Promise.all(Array.from({ length: OUTSTANDING }, lane));
+  await Promise.all(Array.from({ length: outstanding }, lane));
 }
 
 const deadline = started + limitMs;

@@ -1,6 +1,8 @@
 /**
  * The server side of bench/memory.bench.ts, in its own process so its memory
- * is its own: serves NFSv4 NULL on PORT; each line on stdin asks for a
+ * is its own: serves NFSv4 NULL on PORT — `node memory_server.ts PORT` on the
+ * main thread (SvcRdmaServer, the default server), `node memory_server.ts PORT
+ * THREADS` on THREADS worker threads (SvcRdmaThreadedServer); each line on stdin asks for a
  * sample, answered with one JSON line on stdout after a full GC (node
  * --expose-gc): RSS, V8 heap, and registered memory — VmPin, the pages the
  * kernel pinned for this process's memory registrations — plus the
@@ -8,15 +10,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { Dispatcher, defineProcedure } from '@roce-rpc/oncrpc';
 import { liveObjects } from '@roce-rpc/verbs';
-import { xdrVoid } from '@roce-rpc/xdr';
-import { SvcRdmaServer } from '../dist/index.js';
+import { SvcRdmaServer, SvcRdmaThreadedServer } from '../dist/index.js';
+import { createCallHandler } from './null_service.mjs';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const port = Number(process.argv[2]);
-const dispatcher = new Dispatcher().addVersion(100003, { name: 'NFS4_NULL', version: 4, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
-const server = SvcRdmaServer.listen(dispatcher, { address, port });
+const threads = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
+const mainThreadServer = threads > 0 ? null : SvcRdmaServer.listen(createCallHandler(), { address, port });
+const threadedServer = threads > 0 ? await SvcRdmaThreadedServer.listen({ address, port, threads, serviceModule: new URL('./null_service.mjs', import.meta.url) }) : null;
 
 /** A /proc/self/status field in KiB. */
 function statusKiB(field: string): number {
@@ -25,21 +27,34 @@ function statusKiB(field: string): number {
   return Number(line.split(/\s+/)[1]);
 }
 
-function sample(): Record<string, unknown> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const connections = [...server.connections];
+/** What the server says it holds: calls served, send contexts allocated, registrations open. */
+function serverCounts(): { calls: number; sendContexts: number; registrations: number } {
+  if (threadedServer !== null) {
+    const metrics = threadedServer.metrics();
+    return { calls: metrics.workers.calls, sendContexts: metrics.transports.allocations, registrations: threadedServer.gauges().openRegistrations };
+  }
+  const connections = [...mainThreadServer!.connections];
   return {
-    rssKiB: Math.round(process.memoryUsage.rss() / 1024),
-    heapUsedKiB: Math.round(process.memoryUsage().heapUsed / 1024),
-    pinnedKiB: statusKiB('VmPin'),
     calls: connections.reduce((sum, connection) => sum + connection.transport.metrics.calls, 0),
     sendContexts: connections.reduce((sum, connection) => sum + connection.transport.sendContexts.metrics.allocations, 0),
     registrations: connections.reduce((sum, connection) => sum + connection.openRegistrations, 0),
+  };
+}
+
+function sample(): Record<string, unknown> {
+  (globalThis as { gc?: () => void }).gc?.();
+  return {
+    rssKiB: Math.round(process.memoryUsage.rss() / 1024),
+    heapUsedKiB: Math.round(process.memoryUsage().heapUsed / 1024),
+    // Outside the V8 heap: Buffers and ArrayBuffers (the registered areas among them).
+    externalKiB: Math.round(process.memoryUsage().external / 1024),
+    pinnedKiB: statusKiB('VmPin'),
+    ...serverCounts(),
     memoryRegions: liveObjects().MemoryRegion ?? 0,
   };
 }
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', () => process.stdout.write(`${JSON.stringify(sample())}\n`));
-lines.on('close', () => void server.close().then(() => process.exit(0)));
+lines.on('close', () => void (threadedServer ?? mainThreadServer!).close().then(() => process.exit(0)));
 process.stdout.write('ready\n');

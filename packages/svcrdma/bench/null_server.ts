@@ -5,14 +5,14 @@
  * `node null_server.ts PORT THREADS` on THREADS worker threads (SvcRdmaThreadedServer).
  */
 import { SvcRdmaServer, SvcRdmaThreadedServer } from '../dist/index.js';
-import { createCallHandler } from './null_service.ts';
+import { createCallHandler } from './null_service.mjs';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const port = Number(process.argv[2]);
 const threads = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
 const server =
   threads > 0
-    ? await SvcRdmaThreadedServer.listen({ address, port, threads, serviceModule: new URL('./null_service.ts', import.meta.url) })
+    ? await SvcRdmaThreadedServer.listen({ address, port, threads, serviceModule: new URL('./null_service.mjs', import.meta.url) })
     : SvcRdmaServer.listen(createCallHandler(), { address, port });
 process.stdout.write('ready\n');
 process.stdin.resume();
