@@ -9,6 +9,12 @@
 //! once; the slot memory (`RingMemory`) is shared with the JavaScript
 //! ArrayBuffer over it and freed when the last of them goes.
 //!
+//! A socket may also be a *sender* over a duplicate of another socket's
+//! descriptor (`duplicate_descriptor` on the owning thread, `adopt_sender` on
+//! another): the same kernel socket, so datagrams leave from the same port,
+//! with a send ring of its own and no receive side. Each thread then closes
+//! only its own descriptor, never a number another thread may have reused.
+//!
 //! Slot ownership: a receive slot belongs to JavaScript from the batch
 //! callback that announces it until that callback returns (the next
 //! `receive_batch` overwrites it); a send slot belongs to JavaScript until
@@ -141,6 +147,55 @@ impl DatagramSocket {
 
     pub fn fd(&self) -> i32 {
         self.fd
+    }
+
+    /// A new descriptor for this socket (close-on-exec), owned by the caller
+    /// until a sender adopts it.
+    pub fn duplicate_descriptor(&self) -> Result<i32> {
+        self.check_open()?;
+        // SAFETY: fcntl on our own open descriptor.
+        let duplicate = unsafe { libc::fcntl(self.fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if duplicate < 0 {
+            return Err(last_error("fcntl(F_DUPFD_CLOEXEC)"));
+        }
+        Ok(duplicate)
+    }
+
+    /// A send-only socket over `fd`, which it owns from here on (closed with
+    /// it, also when this fails). `fd` must be a UDP socket's descriptor.
+    pub fn adopt_sender(fd: i32) -> Result<DatagramSocket> {
+        let mut socket = DatagramSocket {
+            fd,
+            family: libc::AF_UNSPEC,
+            memory: std::sync::Arc::new(RingMemory::new().inspect_err(|_| close_descriptor(fd))?),
+            // SAFETY: all-zero is a valid value of these C structs (never used: no receive side).
+            receive_names: Box::new(unsafe { zeroed() }),
+            receive_vectors: Box::new(unsafe { zeroed() }),
+            receive_headers: Box::new(unsafe { zeroed() }),
+        };
+        let mut kind: i32 = 0;
+        let mut length = size_of::<i32>() as libc::socklen_t;
+        // SAFETY: kind has room for the int SO_TYPE reports.
+        if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&mut kind as *mut i32).cast(), &mut length) } != 0 {
+            return Err(last_error("getsockopt(SO_TYPE)"));
+        }
+        if kind != libc::SOCK_DGRAM {
+            return Err(VerbsError::invalid(format!("descriptor {fd} is not a datagram socket")));
+        }
+        socket.family = if socket.bound_as_ipv6()? { libc::AF_INET6 } else { libc::AF_INET };
+        Ok(socket)
+    }
+
+    /// True when the socket itself is AF_INET6 (a dual-stack socket reports IPv4 peers v4-mapped).
+    fn bound_as_ipv6(&self) -> Result<bool> {
+        // SAFETY: zeroed sockaddr storage large enough for either family.
+        let mut name: libc::sockaddr_in6 = unsafe { zeroed() };
+        let mut length = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        // SAFETY: name has `length` bytes of room.
+        if unsafe { libc::getsockname(self.fd, (&mut name as *mut libc::sockaddr_in6).cast(), &mut length) } != 0 {
+            return Err(last_error("getsockname"));
+        }
+        Ok(name.sin6_family == libc::AF_INET6 as libc::sa_family_t)
     }
 
     pub fn memory(&self) -> &std::sync::Arc<RingMemory> {
@@ -357,6 +412,12 @@ fn write_meta(meta: *mut u32, length: u32, peer: SocketAddr, scope: u32, flags: 
     }
 }
 
+/// Closes a descriptor the caller owns (one a failed adoption was handed).
+fn close_descriptor(fd: i32) {
+    // SAFETY: the caller owns `fd` and never uses it again.
+    unsafe { libc::close(fd) };
+}
+
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -400,6 +461,36 @@ mod tests {
             }
             assert_eq!(socket.receive_batch().unwrap(), 0);
         }
+    }
+
+    #[test]
+    fn a_sender_over_a_duplicate_sends_from_the_same_port_and_outlives_the_original() {
+        for address in ["127.0.0.1", "::1"] {
+            let mut receiver = DatagramSocket::open(address.parse().unwrap(), 0, false, 1 << 16).unwrap();
+            let mut original = DatagramSocket::open(address.parse().unwrap(), 0, false, 1 << 16).unwrap();
+            let mut sender = DatagramSocket::adopt_sender(original.duplicate_descriptor().unwrap()).unwrap();
+            assert_eq!(sender.local_address().unwrap(), original.local_address().unwrap());
+            original.close();
+            write_send_slot(&sender, 0, b"from the worker", receiver.local_address().unwrap());
+            assert_eq!(sender.send_batch(1).unwrap().sent, 1);
+            assert_eq!(receiver.receive_batch().unwrap(), 1);
+            let meta = receiver.memory.meta(RECEIVE_META_OFFSET, 0);
+            // SAFETY: slot 0 was just received.
+            let port = unsafe { *meta.add(1) };
+            assert_eq!(port, u32::from(sender.local_address().unwrap().port()));
+        }
+    }
+
+    #[test]
+    fn adopting_a_descriptor_that_is_not_a_datagram_socket_fails_and_closes_it() {
+        let mut pipe = [0i32; 2];
+        // SAFETY: pipe fills two descriptors.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        assert!(DatagramSocket::adopt_sender(pipe[0]).is_err());
+        // The failed adoption closed it: the descriptor is no longer open.
+        // SAFETY: F_GETFD only queries.
+        assert_eq!(unsafe { libc::fcntl(pipe[0], libc::F_GETFD) }, -1);
+        close_descriptor(pipe[1]);
     }
 
     #[test]

@@ -245,6 +245,8 @@ export class RxServer {
     assert.equal(this.bound, undefined, 'a server binds once');
     assert.ok(!this.closing, 'a closed server does not bind');
     this.bound = await this.endpoint.listen();
+    // Channel workers send their replies themselves (native socket): no hop back through this thread.
+    this.hosts.attachSender?.(() => this.endpoint.duplicateForSender());
     return this.bound;
   }
 

@@ -2,10 +2,12 @@
  * The two datagram transports: the native batched socket (the server's
  * default) and node:dgram serve the same calls; a native-transport client
  * talks to both; datagrams larger than a native ring slot are rejected and
- * counted, never crash; IPv6 peer addresses are reported in RFC 5952 text.
+ * counted, never crash; IPv6 peer addresses are reported in RFC 5952 text;
+ * channel workers send through descriptors of their own that close with them.
  */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RxClient, RxServer, type RxConnectionInfo } from '../dist/index.js';
 import { BENCH_PACKAGE } from '../dist/generated/bench.js';
 import { formatIpv6 } from '../dist/endpoint/native-datagram-socket.js';
@@ -13,6 +15,27 @@ import { RawPeer } from './helpers/raw-peer.js';
 
 const serviceModule = new URL('../dist/bench/bench-service.js', import.meta.url);
 const [Null, Echo] = BENCH_PACKAGE.procedures;
+
+/** The inode of the IPv4 UDP socket bound to `port`, from /proc/net/udp. */
+function udpSocketInode(port: number): string {
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const line = readFileSync('/proc/net/udp', 'utf8').split('\n').find((row) => row.trim().split(/\s+/)[1]?.endsWith(suffix));
+  if (line === undefined) throw new Error(`no UDP socket on port ${port}`);
+  return line.trim().split(/\s+/)[9]!;
+}
+
+/** How many of this process's descriptors refer to socket `inode`. */
+function descriptorsOf(inode: string): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === `socket:[${inode}]`) count += 1;
+    } catch {
+      // Closed between the listing and the readlink.
+    }
+  }
+  return count;
+}
 
 describe('datagram transports', () => {
   for (const serverTransport of ['native', 'dgram'] as const) {
@@ -37,6 +60,24 @@ describe('datagram transports', () => {
       });
     }
   }
+
+  it('channel workers each send through a descriptor of the server socket of their own, closed with the server', async () => {
+    const workers = 2;
+    const server = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers });
+    const inode = udpSocketInode(server.port);
+    const client = await RxClient.open();
+    try {
+      const connection = client.connect('127.0.0.1', server.port, 42);
+      // Calls on all four channels: both workers reply (from the server's port, or our client would not match them).
+      await Promise.all(Array.from({ length: 8 }, () => connection.invoke(Null!, {})));
+      expect(descriptorsOf(inode)).toBe(1 + workers);
+      expect((await server.stats()).counters.callsFailed).toBe(0);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+    await vi.waitFor(() => expect(descriptorsOf(inode)).toBe(0));
+  });
 
   it('serves IPv4 and IPv6 peers on one dual-stack native socket', async () => {
     const server = await RxServer.listen({ serviceModule, address: '::', workers: 0 });

@@ -1,6 +1,9 @@
 //! `datagramOpen`, `datagramSend`, `datagramClose`, `datagramParseAddress`:
 //! a UDP socket read and written in batches (see datagram_socket.rs), woken
 //! by the event loop of the JavaScript thread that opened it.
+//! `datagramDuplicate`, `datagramAdoptSender`: a
+//! send-only handle on another thread over a duplicate of the socket's
+//! descriptor (replies leave from the same port without a thread hop).
 //!
 //! Life: `datagramOpen` creates the socket and its poller on the calling
 //! thread and wraps both in a handle; `onBatch(count)` is then called on
@@ -36,10 +39,12 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "datagramOpen", datagram_open)?;
     export(env, exports, "datagramSend", datagram_send)?;
     export(env, exports, "datagramClose", datagram_close)?;
+    export(env, exports, "datagramDuplicate", datagram_duplicate)?;
+    export(env, exports, "datagramAdoptSender", datagram_adopt_sender)?;
     export(env, exports, "datagramParseAddress", datagram_parse_address)
 }
 
-/// The socket and its poller; dropping it stops the poller first, then shuts the socket.
+/// The socket and its poller (none for a sender); dropping it stops the poller first, then shuts the socket.
 struct DatagramBinding {
     socket: Rc<RefCell<DatagramSocket>>,
     poller: Option<EventLoopPoller>,
@@ -185,7 +190,13 @@ fn datagram_open(env: Env, arguments: &Arguments) -> Result<napi_value> {
     // binding's Drop has stopped the poller.
     let poller = unsafe { EventLoopPoller::start(event_loop, fd, Box::new(move || on_readable(&polled, &callback)))? };
     let handle = wrap(env, KIND, DatagramBinding { socket, poller: Some(poller) })?;
-    env.set(handle, "memory", external_ring(env, &memory)?)?;
+    describe_handle(env, handle, &memory, local)?;
+    Ok(handle)
+}
+
+/// The handle's ring layout and bound address, as NativeDatagramSocket reads them.
+fn describe_handle(env: Env, handle: napi_value, memory: &Arc<RingMemory>, local: std::net::SocketAddr) -> Result<()> {
+    env.set(handle, "memory", external_ring(env, memory)?)?;
     env.set(handle, "address", env.string(&local.ip().to_string())?)?;
     env.set(handle, "port", env.number(f64::from(local.port()))?)?;
     env.set(handle, "family", env.number(if local.is_ipv4() { 4.0 } else { 6.0 })?)?;
@@ -201,8 +212,29 @@ fn datagram_open(env: Env, arguments: &Arguments) -> Result<napi_value> {
     ] {
         env.set(handle, name, env.number(value as f64)?)?;
     }
+    Ok(())
+}
+
+/// `datagramDuplicate(socket) -> fd`: a new descriptor of the socket for
+/// `datagramAdoptSender` on another thread; the caller owns it until then.
+fn datagram_duplicate(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let fd = binding_arg(env, arguments.get(0))?.with(|binding| binding.socket.borrow().duplicate_descriptor())?;
+    env.number(f64::from(fd))
+}
+
+/// `datagramAdoptSender(fd) -> handle` (as datagramOpen's, receiveSlots unused):
+/// a send-only socket owning `fd`, which it closes with `datagramClose` or
+/// its finalizer. No poller: nothing is read on this thread.
+fn datagram_adopt_sender(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let fd = env.to_integer(arguments.get(0), "fd", i32::MAX as u64)? as i32;
+    let socket = DatagramSocket::adopt_sender(fd)?;
+    let local = socket.local_address()?;
+    let memory = socket.memory().clone();
+    let handle = wrap(env, KIND, DatagramBinding { socket: Rc::new(RefCell::new(socket)), poller: None })?;
+    describe_handle(env, handle, &memory, local)?;
     Ok(handle)
 }
+
 
 fn binding_arg<'a>(env: Env, value: napi_value) -> Result<&'a Handle<DatagramBinding>> {
     unwrap::<DatagramBinding>(env, value, "socket", KIND)

@@ -39,6 +39,8 @@ export interface DatagramTransport {
   bind(binding: TransportBinding): Promise<{ address: string; port: number }>;
   send(packet: Uint8Array, address: string, port: number): void;
   readonly localPort: number;
+  /** A descriptor of the socket a channel worker's sender adopts (native only; undefined otherwise). */
+  duplicateForSender(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -110,6 +112,10 @@ class DgramTransport implements DatagramTransport {
     return this.socket?.address().port ?? 0;
   }
 
+  duplicateForSender(): undefined {
+    return undefined;
+  }
+
   close(): Promise<void> {
     const socket = this.socket;
     this.socket = undefined;
@@ -140,6 +146,10 @@ class NativeTransport implements DatagramTransport {
 
   get localPort(): number {
     return this.socket?.port ?? 0;
+  }
+
+  duplicateForSender(): number | undefined {
+    return this.socket?.duplicateDescriptor();
   }
 
   close(): Promise<void> {

@@ -110,6 +110,11 @@ export class Endpoint {
     return this.transport.localPort;
   }
 
+  /** A descriptor of the bound native socket for a channel worker to send through; undefined for node:dgram or once closed. */
+  duplicateForSender(): number | undefined {
+    return this.closed ? undefined : this.transport.duplicateForSender();
+  }
+
   sendTo(connection: Connection, packet: Uint8Array): void {
     this.send(packet, connection.info.peerAddress, connection.info.peerPort);
   }

@@ -12,6 +12,11 @@
  * next batch overwrites the slot, so whoever keeps bytes copies them. `send`
  * copies the packet into a send slot at once; the slots go out together in a
  * microtask (after the batch being handled, if any) or as soon as they are full.
+ *
+ * A channel worker sends its replies through a *sender*: `duplicateDescriptor`
+ * on the main thread gives a new descriptor of the same socket, the worker's
+ * `adoptSender` owns it (a send ring of its own, nothing read), and each
+ * thread closes only its own descriptor.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -40,6 +45,9 @@ interface DatagramBinding {
   datagramSend(handle: NativeDatagramHandle, count: number): number;
   datagramClose(handle: NativeDatagramHandle): void;
   datagramParseAddress(text: string, out: Uint8Array): number;
+  /** A new descriptor of the socket, owned by the caller until a sender adopts it. */
+  datagramDuplicate(handle: NativeDatagramHandle): number;
+  datagramAdoptSender(fd: number): NativeDatagramHandle;
 }
 
 /** Metadata words per slot (META_BYTES / 4): length, port, family | flags, scope, 4 address words. */
@@ -106,6 +114,20 @@ export class NativeDatagramSocket {
   static open(address: string, port: number, reusePort: boolean, socketBufferBytes: number, listener: DatagramListener): NativeDatagramSocket {
     const native = loadBinding();
     return new NativeDatagramSocket(native, (onBatch) => native.datagramOpen(address, port, reusePort, socketBufferBytes, onBatch), listener);
+  }
+
+  /**
+   * A send-only socket over `fd` (from another thread's `duplicateDescriptor`),
+   * which it owns and closes. Replies leave from the original socket's port.
+   */
+  static adoptSender(fd: number): NativeDatagramSocket {
+    const native = loadBinding();
+    return new NativeDatagramSocket(native, () => native.datagramAdoptSender(fd), () => assert.fail('a sender receives nothing'));
+  }
+
+  /** A new descriptor of this socket, for one sender on another thread to adopt. */
+  duplicateDescriptor(): number {
+    return this.native.datagramDuplicate(this.handle);
   }
 
   /** Queues `packet` for `address` (an IP literal) and `port`; false if it cannot go. */

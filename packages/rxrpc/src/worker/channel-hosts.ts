@@ -35,6 +35,11 @@ export interface ChannelHosts {
   stats(): Promise<HostStats[]>;
   /** From now on new calls are aborted SERVER_BUSY; calls already running go on. */
   refuseNewCalls(): void;
+  /**
+   * Worker hosts: from now on each worker (and each replacement) gets a
+   * descriptor from `duplicate` and sends its channels' packets itself.
+   */
+  attachSender?(duplicate: () => number | undefined): void;
   terminate(): Promise<void>;
 }
 

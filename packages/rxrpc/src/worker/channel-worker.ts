@@ -4,14 +4,19 @@
  * Life: started by the WorkerPool at server start, one of a small fixed set;
  * runs until the pool terminates it. It owns one ChannelThread: every channel
  * the placement assigns to this worker lives here and nowhere else. It reads
- * packet batches from the main thread and posts back batches of packets to
- * send; it shares nothing mutable with other threads except the lock-free
- * serial counters.
+ * packet batches from the main thread and sends its packets through its own
+ * sender over a duplicate of the server socket's descriptor (native socket),
+ * or posts them back in batches for the main thread to send (node:dgram, and
+ * before the server is bound); it shares nothing mutable with other threads
+ * except the lock-free serial counters.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import { SerialTable } from '../connection/serial-table.js';
+import { NativeDatagramSocket } from '../endpoint/native-datagram-socket.js';
 import { RxError } from '../errors.js';
+import { countPacketSent } from '../metrics.js';
+import { HEADER_OFFSET } from '../protocol.js';
 import { loadServiceModule, type RxService } from '../service.js';
 import type { HostStart } from './channel-hosts.js';
 import { ChannelThread } from './channel-thread.js';
@@ -28,6 +33,8 @@ function post(message: WorkerToMain, transfer: ArrayBuffer[] = []): void {
 
 function run(services: RxService[]): void {
   const outbox = new PacketBatchWriter();
+  /** This worker's own way out (native server socket): replies do not hop back to the main thread. */
+  let sender: NativeDatagramSocket | undefined;
   let flushScheduled = false;
   const flush = (): void => {
     flushScheduled = false;
@@ -41,6 +48,12 @@ function run(services: RxService[]): void {
     poolBuffers: start.poolBuffers,
     services,
     transmit(connection, packet) {
+      if (sender !== undefined) {
+        // The main thread counts what it sends; this thread counts its own.
+        countPacketSent(thread.counters, packet[HEADER_OFFSET.type] ?? 0);
+        sender.send(packet, connection.peerAddress, connection.peerPort);
+        return;
+      }
       if (!outbox.add(connection.id, 0, packet)) {
         flush();
         outbox.add(connection.id, 0, packet);
@@ -64,6 +77,16 @@ function run(services: RxService[]): void {
         return;
       case 'refuse-new-calls':
         thread.refuseNewCalls();
+        return;
+      case 'sender':
+        sender?.close();
+        sender = undefined;
+        try {
+          sender = NativeDatagramSocket.adoptSender(message.fd);
+        } catch (error) {
+          // Replies still go out, posted back to the main thread as without a native socket.
+          process.emitWarning(`rxrpc: channel worker could not adopt the socket's descriptor ${message.fd}: ${String(error)}`);
+        }
         return;
       case 'stats':
         post({ kind: 'stats', requestId: message.requestId, ...thread.hostStats() });

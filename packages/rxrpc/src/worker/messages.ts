@@ -9,6 +9,8 @@ export type MainToWorker =
   | { kind: 'open'; connection: ConnectionInfo; channels: number[] }
   | { kind: 'close'; connectionId: number; reason: string }
   | { kind: 'packets'; batch: ArrayBuffer }
+  /** A duplicate of the server socket's descriptor: the worker owns it and sends through it. */
+  | { kind: 'sender'; fd: number }
   | { kind: 'stats'; requestId: number }
   /** The server is closing: new calls are refused, running ones finish. */
   | { kind: 'refuse-new-calls' };

@@ -9,7 +9,11 @@
  * connection's four channels spread over up to four threads.
  *
  * Inbound packets are batched per worker and flushed once per event-loop
- * turn (setImmediate), transferring each batch's buffer.
+ * turn (setImmediate), transferring each batch's buffer. Outbound packets
+ * leave from each worker itself when the server socket is native (a
+ * duplicate of its descriptor per worker, see attachSender): no hop back to
+ * this thread. Otherwise workers post them back in batches and this thread
+ * sends them.
  *
  * A worker that dies after start-up (an exception outside any handler's
  * try/catch, process.exit() in a service, an out-of-memory) is replaced in
@@ -72,6 +76,8 @@ export class WorkerPool implements ChannelHosts {
   private terminating = false;
   /** Service ids the workers' service module declares (from their ready messages). */
   serviceIds: readonly number[] = [];
+  /** Set once the server socket is bound (native only): makes each worker's sender descriptor. */
+  private duplicateForSender: (() => number | undefined) | undefined;
 
   private constructor(handlers: WorkerPoolHandlers, start: HostStart, youngGenerationMb: number) {
     this.handlers = handlers;
@@ -154,7 +160,27 @@ export class WorkerPool implements ChannelHosts {
     // A replacement that fails to start dies like any worker (workerDied), after the backoff.
     this.watch(index, replacement).catch(() => undefined);
     // Messages wait in the new worker's port until its services are loaded.
+    this.sendSenderTo(index);
     for (const info of this.connections.infos()) this.openOn(index, info);
+  }
+
+  /**
+   * Each worker from now on sends its own packets through a duplicate of the
+   * server socket's descriptor, which it owns and closes (when it exits, its
+   * handle's finalizer). This thread never closes one it handed out: it
+   * cannot know whether a worker that died took it first, and closing it
+   * twice could close an unrelated reused descriptor. So a worker dying
+   * between the post and its handling of it leaks one descriptor — rare, and
+   * bounded by the restart backoff.
+   */
+  attachSender(duplicate: () => number | undefined): void {
+    this.duplicateForSender = duplicate;
+    this.workers.forEach((_, index) => this.sendSenderTo(index));
+  }
+
+  private sendSenderTo(index: number): void {
+    const fd = this.duplicateForSender?.();
+    if (fd !== undefined) this.post(index, { kind: 'sender', fd });
   }
 
   private onMessage(entry: PooledWorker, message: WorkerToMain): void {
