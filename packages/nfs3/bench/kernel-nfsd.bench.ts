@@ -9,7 +9,7 @@
  *
  * in NFS3_BENCH_ROUNDS (3) interleaved rounds (each round starts with another server, so what
  * the shared host does meanwhile lands on every server alike), and prints each round, then the
- * median of every figure and its ratio to the kernel's median:
+ * median of every figure, the ratios of the medians, and the median of each round's ratios:
  *
  *   dd write    `dd bs=1M conv=fsync` of NFS3_BENCH_MIB (32) MiB, MB/s
  *   dd read     the same file after drop_caches, MB/s
@@ -207,12 +207,20 @@ try {
 
 console.log(
   `\nNFSv3 over RDMA (rxe0, kernel client), ${fileMiB} MiB files, ${creates} creates, ${treeFiles}-file tree, ${rounds} interleaved rounds; ` +
-    'medians; ratio = ours / kernel nfsd (GETATTR: latency, lower is better)',
+    'medians; ratio = ours / kernel nfsd (GETATTR: latency, lower is better); "per round": the median of the ratios within each ' +
+    "round (the servers of one round shared the host's load; the host's load moves between rounds)",
 );
-console.log(`${'workload'.padEnd(22)}${[...columns, 'main/kernel', 'thr/kernel', 'thr/main'].map((column) => column.padStart(14)).join('')}`);
+const ratioColumns = ['main/kernel', 'thr/kernel', 'thr/main'];
+console.log(`${'workload'.padEnd(22)}${[...columns, ...ratioColumns, ...ratioColumns.map((column) => `${column} p.r.`)].map((column) => column.padStart(14)).join('')}`);
 for (const workload of figures.get('kernel')!.keys()) {
-  const [kernel, main, threaded] = targets.map((target) => median(figures.get(target.name)!.get(workload)!)) as [number, number, number];
-  const cells = [kernel, main, threaded].map((value) => value.toFixed(1));
-  const ratios = [main / kernel, threaded / kernel, threaded / main].map((ratio) => ratio.toFixed(2));
-  console.log(`${workload.padEnd(22)}${[...cells, ...ratios].map((cell) => cell.padStart(14)).join('')}`);
+  const [kernel, main, threaded] = targets.map((target) => figures.get(target.name)!.get(workload)!) as [number[], number[], number[]];
+  const cells = [kernel, main, threaded].map((values) => median(values).toFixed(1));
+  const ratios = [
+    [main, kernel],
+    [threaded, kernel],
+    [threaded, main],
+  ] as const;
+  const ofMedians = ratios.map(([ours, baseline]) => (median(ours) / median(baseline)).toFixed(2));
+  const perRound = ratios.map(([ours, baseline]) => median(ours.map((value, round) => value / baseline[round]!)).toFixed(2));
+  console.log(`${workload.padEnd(22)}${[...cells, ...ofMedians, ...perRound].map((cell) => cell.padStart(14)).join('')}`);
 }
