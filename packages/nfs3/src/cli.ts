@@ -38,6 +38,9 @@ async function main(): Promise<void> {
   });
   const rdmaThreads = values['rdma-threads'] === undefined ? undefined : Number(values['rdma-threads']);
   if (rdmaThreads !== undefined && values['rdma-port'] === undefined) throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, '--rdma-threads needs --rdma-port');
+  if (rdmaThreads !== undefined && rdmaThreads !== 0 && values.directory === undefined) {
+    throw new Nfs3Error(Nfs3ErrorCode.INVALID_OPTION, '--rdma-threads needs --directory: the in-memory export lives in one thread');
+  }
   let store: NfsStore | undefined;
   if (values.directory !== undefined) {
     const secretFile = values['secret-file'];
