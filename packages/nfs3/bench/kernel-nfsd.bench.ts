@@ -5,7 +5,9 @@
  *
  *   main      NFS over RDMA on the main thread (SvcRdmaServer), memory store, RDMA port 20050
  *   threads   NFS over RDMA on NFS3_BENCH_THREADS (2) of svcrdma's worker threads
- *             (SvcRdmaThreadedServer), a directory store on the guest's tmpfs, RDMA port 20051
+ *             (SvcRdmaThreadedServer), a directory store on the guest's tmpfs, RDMA port 20051;
+ *             NFS3_BENCH_BUSY_POLL_US (unset: svcrdma's default, 0) is its completion threads'
+ *             busyPollMicros
  *
  * in NFS3_BENCH_ROUNDS (3) interleaved rounds (each round starts with another server, so what
  * the shared host does meanwhile lands on every server alike), and prints each round, then the
@@ -38,6 +40,7 @@ const treeFiles = Number(process.env.NFS3_BENCH_TREE_FILES ?? 300);
 const rounds = Number(process.env.NFS3_BENCH_ROUNDS ?? 3);
 const threads = Number(process.env.NFS3_BENCH_THREADS ?? 2);
 const cpuProfileDirectory = process.env.NFS3_BENCH_CPU_PROF;
+const threadsBusyPoll = process.env.NFS3_BENCH_BUSY_POLL_US === undefined ? [] : ['--rdma-busy-poll-us', process.env.NFS3_BENCH_BUSY_POLL_US];
 const getattrCalls = 300;
 const KERNEL_RDMA_PORT = 20049;
 const MAIN_RDMA_PORT = 20050;
@@ -171,6 +174,7 @@ await shell(`rm -rf ${THREADS_EXPORT} && mkdir -p ${THREADS_EXPORT} && head -c 3
 const mainServer = await startOurServer('main', ['--rdma-port', String(MAIN_RDMA_PORT)]);
 const threadsServer = await startOurServer('threads', [
   '--rdma-port', String(THREADS_RDMA_PORT), '--rdma-threads', String(threads), '--directory', THREADS_EXPORT, '--secret-file', '/tmp/bench-threads.secret',
+  ...threadsBusyPoll,
 ]);
 const rdma = 'vers=3,proto=rdma,mountproto=tcp,nolock';
 const targets: Target[] = [
