@@ -9,7 +9,11 @@
  *      its own process on the main thread, on BENCH_THREADS worker threads
  *      (default 2), and in the client's process.
  *
- * Env: BENCH_ROUNDS (default 500), BENCH_THREADS (default 2), RXE_LAB_ADDR.
+ *   3. with BENCH_BUSY_POLL_MICROS set, the worker-thread server once more with
+ *      completion threads that keep polling that long after a completion
+ *      before sleeping (busyPollMicros), against the same kernel figures.
+ *
+ * Env: BENCH_ROUNDS (default 500), BENCH_THREADS (default 2), BENCH_BUSY_POLL_MICROS, RXE_LAB_ADDR.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,6 +25,7 @@ import { RdmaRpcClient, SvcRdmaServer } from '../dist/index.js';
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 500);
 const threads = Number(process.env.BENCH_THREADS ?? 2);
+const busyPollMicros = process.env.BENCH_BUSY_POLL_MICROS === undefined ? null : Number(process.env.BENCH_BUSY_POLL_MICROS);
 
 function summary(times: number[]): { median: number; p99: number } {
   const sorted = [...times].sort((a, b) => a - b);
@@ -95,6 +100,7 @@ const KERNEL_PORT = 20049;
 const OUR_PORT = 20050;
 const OUR_IN_PROCESS_PORT = 20054;
 const OUR_THREADS_PORT = 20058;
+const OUR_BUSY_POLL_PORT = 20065;
 
 /** The environment notes' recipe for the kernel's svcrdma, NFSv4 only (no rpcbind). */
 function startKernelSvcrdma(): void {
@@ -147,6 +153,7 @@ async function startServer(...args: string[]): Promise<ChildProcess> {
 const server = await startServer(String(OUR_PORT));
 // The same in its own process, served by worker threads blocking in the verbs core.
 const threadedServer = await startServer(String(OUR_THREADS_PORT), String(threads));
+const busyPollServer = busyPollMicros === null ? null : await startServer(String(OUR_BUSY_POLL_PORT), String(threads), String(busyPollMicros));
 // And in this process, sharing the client's event loop (one poller spinning instead of two).
 const dispatcher = new Dispatcher().addVersion(NFS_PROGRAM, { name: 'NFS4_NULL', version: NFS_V4, procedures: [defineProcedure('NULL', 0, xdrVoid, xdrVoid)] }, {});
 const inProcess = SvcRdmaServer.listen(dispatcher, { address, port: OUR_IN_PROCESS_PORT });
@@ -158,13 +165,15 @@ for (const outstanding of [1, 4, 16]) {
   const ours = await nullLoad(OUR_PORT, outstanding);
   const oursThreads = await nullLoad(OUR_THREADS_PORT, outstanding);
   const oursShared = await nullLoad(OUR_IN_PROCESS_PORT, outstanding);
+  const oursBusyPoll = busyPollServer === null ? null : await nullLoad(OUR_BUSY_POLL_PORT, outstanding);
   console.log(`NULL, ${String(outstanding).padStart(2)} outstanding: kernel ${describeLoad(kernel)}`);
   console.log(`    ours, own process:    ${describeLoad(ours)}  (${ratios(ours, kernel)})`);
   console.log(`    ours, ${threads} threads:      ${describeLoad(oursThreads)}  (${ratios(oursThreads, kernel)})`);
   console.log(`    ours, client process: ${describeLoad(oursShared)}  (${ratios(oursShared, kernel)})`);
+  if (oursBusyPoll !== null) console.log(`    ours, ${threads} threads, busy poll ${busyPollMicros} µs: ${describeLoad(oursBusyPoll)}  (${ratios(oursBusyPoll, kernel)})`);
 }
 await inProcess.close();
-for (const child of [server, threadedServer]) {
+for (const child of [server, threadedServer, ...(busyPollServer === null ? [] : [busyPollServer])]) {
   child.stdin!.end();
   await once(child, 'exit');
 }
