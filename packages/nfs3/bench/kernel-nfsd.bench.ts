@@ -215,7 +215,7 @@ console.log(
     "round (the servers of one round shared the host's load; the host's load moves between rounds)",
 );
 const ratioColumns = ['main/kernel', 'thr/kernel', 'thr/main'];
-console.log(`${'workload'.padEnd(22)}${[...columns, ...ratioColumns, ...ratioColumns.map((column) => `${column} p.r.`)].map((column) => column.padStart(14)).join('')}`);
+console.log(`${'workload'.padEnd(22)}${[...columns, ...ratioColumns, ...ratioColumns.map((column) => `${column} p.r.`)].map((column) => column.padStart(17)).join('')}`);
 for (const workload of figures.get('kernel')!.keys()) {
   const [kernel, main, threaded] = targets.map((target) => figures.get(target.name)!.get(workload)!) as [number[], number[], number[]];
   const cells = [kernel, main, threaded].map((values) => median(values).toFixed(1));
@@ -226,5 +226,5 @@ for (const workload of figures.get('kernel')!.keys()) {
   ] as const;
   const ofMedians = ratios.map(([ours, baseline]) => (median(ours) / median(baseline)).toFixed(2));
   const perRound = ratios.map(([ours, baseline]) => median(ours.map((value, round) => value / baseline[round]!)).toFixed(2));
-  console.log(`${workload.padEnd(22)}${[...cells, ...ofMedians, ...perRound].map((cell) => cell.padStart(14)).join('')}`);
+  console.log(`${workload.padEnd(22)}${[...cells, ...ofMedians, ...perRound].map((cell) => cell.padStart(17)).join('')}`);
 }
