@@ -168,7 +168,8 @@ pub struct TransportCounters {
     pub exhausted: AtomicU64,
     pub failed_sends: AtomicU64,
     pub lost_sends: AtomicU64,
-    /// Calls whose Read chunks were pulled, their bytes, and calls whose Reads failed.
+    /// Calls whose Read chunks were pulled, their bytes, and failed Reads (posts refused, or
+    /// completed in error by the device; flushed ones are not counted).
     pub read_calls: AtomicU64,
     pub read_bytes: AtomicU64,
     pub read_failures: AtomicU64,
@@ -517,7 +518,6 @@ impl ServiceTransport {
             ReadWait::InFlight if !self.is_closing() => ReadOutcome::InFlight,
             ReadWait::InFlight => ReadOutcome::Failed,
             ReadWait::Failed => {
-                self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
                 self.close();
                 ReadOutcome::Failed
             }
@@ -822,6 +822,11 @@ impl CompletionSink for SendSink {
             let succeeded = completion.status == sys::IBV_WC_SUCCESS;
             if ChunkBuffers::is_read_wr_id(completion.wr_id()) {
                 transport.chunks.on_read_completion(completion.wr_id(), succeeded);
+                // Counted here, not by the waiting worker: the Receive CQ's flush may close the
+                // transport first, and the worker then gives up on its Reads without their outcome.
+                if !succeeded && completion.status != sys::IBV_WC_WR_FLUSH_ERR {
+                    transport.counters.read_failures.fetch_add(1, Ordering::Relaxed);
+                }
             }
             if !succeeded || !ChunkBuffers::is_read_wr_id(completion.wr_id()) {
                 transport.close();

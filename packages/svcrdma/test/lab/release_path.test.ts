@@ -6,9 +6,11 @@
  * that goes away with calls in flight is torn down after qp.drain(), so every
  * posted Send is accounted for before the contexts go, none reclaimed blind.
  */
-import { xdrVoid } from '@roce-rpc/xdr';
+import { authNone, writeCallHeader } from '@roce-rpc/oncrpc';
+import { XdrWriter, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
+import { encodeCallHeader, RdmaProcedure, RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
+import { BarePeer } from './bare_peer.ts';
 import { nullDispatcher } from './null_dispatcher.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
@@ -39,26 +41,30 @@ async function until(condition: () => boolean, what: string, timeoutMs = 20_000)
 
 describe('the release path on rxe0', () => {
   it('releases the last reply of an idle connection without any further RPC (the native transition wake)', async () => {
-    const client = await RdmaRpcClient.connect({ address, port: PORT });
+    // The peer posts no Receive until the server's RPC has ended, so the reply's Send waits in RNR
+    // retries and completes only after that RPC's own release (between-rpcs) found the list
+    // empty: with no RPC following, only the transition wake can bring its context back.
+    const peer = await BarePeer.connect({ address, port: PORT, receivesAtConnect: false });
     try {
-      await client.call(PROGRAM, VERSION, 0, xdrVoid, undefined, xdrVoid);
+      await until(() => server.connections.size === 1, 'the connection');
       const [connection] = server.connections;
       const { transport } = connection!;
       const pool = transport.sendContexts.metrics;
-      // Each reply's Send usually completes after its RPC's own release ran: then only the
-      // transition wake can bring the context back, since no RPC follows.
-      for (let round = 0; round < 10; round++) {
-        if (round > 0) await client.call(PROGRAM, VERSION, 0, xdrVoid, undefined, xdrVoid);
-        await until(() => pool.inUse === 0, `round ${round}: the idle connection to release its last send context`);
-      }
-      console.log(`idle rounds: transport ${JSON.stringify(transport.metrics)}; send contexts ${JSON.stringify(pool)}`);
-      expect(transport.metrics.selfEnqueues).toBeGreaterThanOrEqual(1);
-      expect(pool.released['self-enqueue']).toBeGreaterThanOrEqual(1);
-      // One wake per transition, never per completion: at most one per reply here.
-      expect(transport.metrics.selfEnqueues).toBeLessThanOrEqual(10);
+      peer.send(nullCall(1));
+      // The server's RPC runs on this thread from its send-context get to its release without a
+      // macrotask in between, so a timer that sees the context in use runs after that release.
+      await until(() => pool.inUse === 1, 'the reply to be posted');
+      expect(pool.released['between-rpcs']).toBe(0);
+      peer.postReceives();
+      expect(await peer.pollUntil(() => peer.replies.length === 1, 20_000)).toBe(true);
+      await until(() => pool.inUse === 0, 'the idle connection to release its last send context');
+      console.log(`idle connection: transport ${JSON.stringify(transport.metrics)}; send contexts ${JSON.stringify(pool)}`);
+      expect(pool.released['self-enqueue']).toBe(1);
+      // One wake per transition, never per completion.
+      expect(transport.metrics.selfEnqueues).toBe(1);
       expect(pool.failedSends).toBe(0);
     } finally {
-      await client.close();
+      peer.close();
     }
     await until(() => server.connections.size === 0, 'the teardown');
   });
@@ -82,3 +88,10 @@ describe('the release path on rxe0', () => {
     expect(connection!.openRegistrations).toBe(0);
   });
 });
+
+function nullCall(xid: number): Buffer {
+  const call = new XdrWriter();
+  writeCallHeader(call, { xid, program: PROGRAM, version: VERSION, procedure: 0, credential: authNone, verifier: authNone });
+  const header = encodeCallHeader({ xid, credits: 8, procedure: RdmaProcedure.MSG, callChunk: null, readChunks: [], writeList: [], replyChunk: null });
+  return Buffer.concat([header, call.finish().toBuffer()]);
+}
