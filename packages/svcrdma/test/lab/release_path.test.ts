@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCallHeader, RdmaProcedure, RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
 import { BarePeer } from './bare_peer.ts';
 import { nullDispatcher } from './null_dispatcher.ts';
+import { until } from './until.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const PROGRAM = 0x2000_0102;
@@ -30,14 +31,6 @@ beforeAll(() => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('the release path on rxe0', () => {
   it('releases the last reply of an idle connection without any further RPC (the native transition wake)', async () => {

@@ -14,6 +14,7 @@ import { xdrUint, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaThreadedServer } from '../../dist/index.js';
 import { THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure } from './thread_service.mjs';
+import { until } from './until.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */
@@ -56,13 +57,6 @@ async function watchSlowCall<T>(call: Promise<T>, sample: () => object): Promise
     return await call;
   } finally {
     clearInterval(watch);
-  }
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  for (const deadline = performance.now() + timeoutMs; !condition(); ) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReplyHeader, encodeCallHeader, RdmaProcedure, SvcRdmaThreadedServer, type CallHeaderFields, type ReadChunk, type RdmaSegment, type WriteChunk } from '../../dist/index.js';
 import { BarePeer } from './bare_peer.ts';
 import { CHUNK_PROGRAM, CHUNK_VERSION, ChunkProcedure, pattern } from './chunk_service.mjs';
+import { until } from './until.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */
@@ -268,9 +269,3 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
   });
 });
 
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  for (const deadline = performance.now() + timeoutMs; !condition(); ) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

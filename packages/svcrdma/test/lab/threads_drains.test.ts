@@ -14,6 +14,10 @@ import { xdrUint, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaThreadedServer } from '../../dist/index.js';
 import { DRAIN_PROGRAM, DRAIN_VERSION, DrainProcedure } from './drain_service.mjs';
+import { until as untilPolled } from './until.ts';
+
+/** This file polls every 2 ms, a finer step than the other lab files. */
+const until = (condition: () => boolean, what: string): Promise<void> => untilPolled(condition, what, 20_000, 2);
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */
@@ -63,13 +67,6 @@ type Connection = Awaited<ReturnType<typeof connectPipelined>>['connection'];
 function sendsAllCompleted(connection: Connection): boolean {
   const { releasePending, inUse } = connection.metrics();
   return releasePending === inUse;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  for (const deadline = performance.now() + timeoutMs; !condition(); ) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 describe('drain points empty-free-list and between-rpcs on a worker thread', () => {
