@@ -7,3 +7,4 @@ export { labDefaults, passedThroughEnvNames, type LabOptions } from './options.j
 export { LabError, LabErrorCode } from './errors.js';
 export { guestNetwork, guestNetworkEnvironment } from './guest-network.js';
 export { findGuestKernel, type GuestKernel } from './kernel.js';
+export { until } from './until.js';

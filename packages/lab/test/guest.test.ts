@@ -5,11 +5,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { LabError, LabErrorCode, runInLab } from '../src/index.js';
+import { LabError, LabErrorCode, runInLab, until } from '../src/index.js';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliPath = join(packageDir, 'bin', 'rxe-lab.js');
@@ -19,14 +18,6 @@ const bootTestTimeoutMs = 180_000;
 function qemuProcessesFor(workspace: string): number {
   const run = spawnSync('pgrep', ['-f', `qemu-system-x86_64 .*path=${workspace},`], { encoding: 'utf8' });
   return run.stdout.split('\n').filter((line) => line.trim() !== '').length;
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(100);
-  }
 }
 
 describe('a guest run', () => {
@@ -104,7 +95,7 @@ describe('a guest run', () => {
       const cli = spawn(process.execPath, [cliPath, '--workspace', workspace, '--', 'sleep', '600'], { cwd: workspace });
       let stderr = '';
       cli.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-      await waitFor(() => qemuProcessesFor(workspace) > 0, 20_000);
+      await until(() => qemuProcessesFor(workspace) > 0, 'QEMU to start', 20_000, 100);
       cli.kill('SIGTERM');
       const [code] = (await once(cli, 'exit')) as [number | null];
       expect(code).toBe(143);
@@ -120,12 +111,12 @@ describe('a guest run', () => {
     const workspace = mkdtempSync(join(packageDir, '.lab-test-workspace-'));
     try {
       const cli = spawn(process.execPath, [cliPath, '--workspace', workspace, '--', 'sleep', '600'], { cwd: workspace, stdio: 'ignore' });
-      await waitFor(() => qemuProcessesFor(workspace) > 0, 20_000);
+      await until(() => qemuProcessesFor(workspace) > 0, 'QEMU to start', 20_000, 100);
       cli.kill('SIGKILL');
       await once(cli, 'exit');
       // The kernel delivers the death signal at once; tearing down a guest's gigabytes of memory
       // on a loaded 2-core machine has taken over 10 s (CI at load 12).
-      await waitFor(() => qemuProcessesFor(workspace) === 0, 60_000);
+      await until(() => qemuProcessesFor(workspace) === 0, 'QEMU to exit', 60_000, 100);
     } finally {
       rmSync(workspace, { recursive: true, force: true });
     }

@@ -8,42 +8,33 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DirectoryStore, NfsServer } from '../../src/index.js';
-import { address, dropCaches, isMounted, mountAt, mountLine, requireLab, roundTrip, run, shell, type MountPorts } from './kernel-mount.js';
+import { until } from '@roce-rpc/lab';
+import { DirectoryStore, type NfsServer } from '../../src/index.js';
+import { dropCaches, isMounted, mountLine, mountOverRdma, roundTrip, run, shell, type RdmaMount } from './kernel-mount.js';
 
 const mountPoint = '/tmp/nfs-rdma-threads';
 const MiB = 1024 * 1024;
 const treeDirectories = 2;
 const treeFilesPerDirectory = 20;
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** How long the connection may take to go after the unmount, and how often to look. */
+const waitTimeoutMs = 30_000;
+const pollMs = 50;
 
 describe('the kernel NFSv3 client mounts the export served from worker threads over RDMA', () => {
+  let mounted: RdmaMount;
   let server: NfsServer;
   let exportRoot: string;
-  let ports: MountPorts;
 
   beforeAll(async () => {
-    requireLab();
-    await run('modprobe', ['nfsv3']);
-    await run('modprobe', ['rpcrdma']);
     exportRoot = await mkdtemp('/tmp/nfs-threads-export-');
     const store = await DirectoryStore.open({ root: exportRoot, handleSecret: Buffer.alloc(32, 7) });
-    server = new NfsServer({ store, host: address, port: 0, mountPort: 0, rdma: { threads: 2 } });
-    const started = await server.start();
-    ports = { port: started.rdmaPort ?? 0, mountPort: started.mountPort, proto: 'rdma' };
-    await mountAt(mountPoint, ports);
+    mounted = await mountOverRdma(mountPoint, { store, rdma: { threads: 2 } });
+    server = mounted.server;
   });
 
   afterAll(async () => {
-    if (await isMounted(mountPoint)) await run('umount', ['-f', mountPoint]).catch(() => undefined);
-    await server?.close();
+    await mounted?.close();
     if (exportRoot !== undefined) await rm(exportRoot, { recursive: true, force: true });
   });
 
@@ -90,7 +81,7 @@ describe('the kernel NFSv3 client mounts the export served from worker threads o
   it('unmounts cleanly: connections, send contexts, registrations and chunk buffers back to zero', async () => {
     await run('umount', [mountPoint]);
     expect(await isMounted(mountPoint)).toBe(false);
-    await waitFor(() => server.threadedRdmaServer?.gauges().connections === 0, 'the connection to close');
+    await until(() => server.threadedRdmaServer?.gauges().connections === 0, 'the connection to close', waitTimeoutMs, pollMs);
     expect(server.threadedRdmaServer?.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0, chunkBuffersInUse: 0 });
   });
 });

@@ -8,8 +8,9 @@
 import { spawn } from 'node:child_process';
 import { readFile, readlink, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NfsServer } from '../../src/index.js';
-import { address, dropCaches, isMounted, mountAt, mountLine, requireLab, roundTrip, run, shell, type MountPorts } from './kernel-mount.js';
+import { until } from '@roce-rpc/lab';
+import type { NfsServer } from '../../src/index.js';
+import { dropCaches, isMounted, mountAt, mountLine, mountOverRdma, roundTrip, run, shell, type RdmaMount } from './kernel-mount.js';
 
 const mountPoint = '/tmp/nfs-rdma';
 const MiB = 1024 * 1024;
@@ -19,32 +20,20 @@ const treeFilesPerDirectory = 100;
 /** Measured per file under TCG: see the README; generous, the host's load swings it 2-5x. */
 const treeTimeoutMs = 1_500_000;
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** How long the server or the kernel may take to reach a state a test waits for, and how often to look. */
+const waitTimeoutMs = 30_000;
+const pollMs = 50;
 
 describe('the kernel NFSv3 client mounts our server over RDMA', () => {
+  let mounted: RdmaMount;
   let server: NfsServer;
-  let ports: MountPorts;
 
   beforeAll(async () => {
-    requireLab();
-    await run('modprobe', ['nfsv3']);
-    await run('modprobe', ['rpcrdma']);
-    server = new NfsServer({ host: address, port: 0, mountPort: 0, rdma: {} });
-    const started = await server.start();
-    ports = { port: started.rdmaPort ?? 0, mountPort: started.mountPort, proto: 'rdma' };
-    await mountAt(mountPoint, ports);
+    mounted = await mountOverRdma(mountPoint);
+    server = mounted.server;
   });
 
-  afterAll(async () => {
-    if (await isMounted(mountPoint)) await run('umount', ['-f', mountPoint]).catch(() => undefined);
-    await server?.close();
-  });
+  afterAll(() => mounted?.close());
 
   it('negotiates proto=rdma with the rsize/wsize FSINFO offered', async () => {
     const line = await mountLine(mountPoint);
@@ -135,27 +124,27 @@ describe('the kernel NFSv3 client mounts our server over RDMA', () => {
   it('unmounts cleanly: connections, send contexts and registrations back to zero', async () => {
     await run('umount', [mountPoint]);
     expect(await isMounted(mountPoint)).toBe(false);
-    await waitFor(() => server.rdmaServer?.gauges().connections === 0, 'the connection to close');
+    await until(() => server.rdmaServer?.gauges().connections === 0, 'the connection to close', waitTimeoutMs, pollMs);
     expect(server.rdmaServer?.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0 });
   });
 
   it('serves a new mount after the previous one was forced down (umount -f) mid-write', async () => {
-    await mountAt(mountPoint, ports);
+    await mountAt(mountPoint, mounted.ports);
     const writtenBefore = server.service.metrics.bytesWritten;
     const writer = spawn('dd', ['if=/dev/zero', `of=${mountPoint}/interrupted`, 'bs=1M', 'count=64', 'conv=fsync'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => writer.once('exit', resolve));
-    await waitFor(() => server.service.metrics.bytesWritten > writtenBefore + 2 * MiB, 'WRITEs to arrive');
+    await until(() => server.service.metrics.bytesWritten > writtenBefore + 2 * MiB, 'WRITEs to arrive', waitTimeoutMs, pollMs);
     writer.kill('SIGKILL');
     await run('umount', ['-f', mountPoint]).catch(() => undefined);
     await exited;
-    await waitFor(async () => !(await isMounted(mountPoint)) || (await run('umount', ['-f', mountPoint]).then(() => true, () => false)), 'the forced unmount');
-    await waitFor(() => server.rdmaServer?.gauges().connections === 0, 'the forced-down connection to close');
+    await until(async () => !(await isMounted(mountPoint)) || (await run('umount', ['-f', mountPoint]).then(() => true, () => false)), 'the forced unmount', waitTimeoutMs, pollMs);
+    await until(() => server.rdmaServer?.gauges().connections === 0, 'the forced-down connection to close', waitTimeoutMs, pollMs);
     expect(server.rdmaServer?.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0 });
 
-    await mountAt(mountPoint, ports);
+    await mountAt(mountPoint, mounted.ports);
     await roundTrip(mountPoint, 'after-forced-unmount', 100_003);
     await run('umount', [mountPoint]);
-    await waitFor(() => server.rdmaServer?.gauges().connections === 0, 'the connection to close');
+    await until(() => server.rdmaServer?.gauges().connections === 0, 'the connection to close', waitTimeoutMs, pollMs);
     expect(server.rdmaServer?.gauges()).toEqual({ connections: 0, sendContextsInUse: 0, openRegistrations: 0 });
   });
 });

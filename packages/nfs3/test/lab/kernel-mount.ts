@@ -1,12 +1,13 @@
 /**
  * What the kernel-client lab tests share: running shell commands without blocking the event loop
  * (our server answers the kernel from this same process), mounting with util-linux `mount` only,
- * and write → drop caches → read-back round trips.
+ * a server mounted over RDMA for a whole test file, and write → drop caches → read-back round trips.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
+import { NfsServer, type NfsServerOptions } from '../../src/index.js';
 
 export const run = promisify(execFile);
 export const address = process.env.RXE_LAB_ADDR ?? '';
@@ -34,6 +35,40 @@ export async function mountAt(mountPoint: string, ports: MountPorts): Promise<vo
   await mkdir(mountPoint, { recursive: true });
   const options = `vers=3,proto=${ports.proto},port=${ports.port},mountport=${ports.mountPort},mountproto=tcp,nolock,addr=${address}`;
   await run('mount', ['-t', 'nfs', '-o', options, `${address}:/export`, mountPoint]);
+}
+
+/** Our server, started on the lab address, as the kernel client mounts it over RDMA. */
+export interface RdmaMount {
+  server: NfsServer;
+  /** Where to mount it again (a test that unmounts and mounts anew). */
+  ports: MountPorts;
+  /** Forces the mount down if a test left it up (a failed test), then closes the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an `NfsServer` serving NFS over RDMA (`options.rdma`, `{}` by default) and MOUNT over TCP
+ * on ephemeral ports, loads the kernel's NFSv3 and RPC-over-RDMA client, and mounts the export at
+ * `mountPoint` with `proto=rdma`: the `beforeAll` of every RDMA kernel-client file.
+ */
+export async function mountOverRdma(mountPoint: string, options: Omit<NfsServerOptions, 'host' | 'port' | 'mountPort'> = {}): Promise<RdmaMount> {
+  requireLab();
+  await run('modprobe', ['nfsv3']);
+  await run('modprobe', ['rpcrdma']);
+  const server = new NfsServer({ rdma: {}, ...options, host: address, port: 0, mountPort: 0 });
+  const started = await server.start();
+  const ports: MountPorts = { port: started.rdmaPort ?? 0, mountPort: started.mountPort, proto: 'rdma' };
+  const close = async (): Promise<void> => {
+    if (await isMounted(mountPoint)) await run('umount', ['-f', mountPoint]).catch(() => undefined);
+    await server.close();
+  };
+  try {
+    await mountAt(mountPoint, ports);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { server, ports, close };
 }
 
 export async function mountLine(mountPoint: string): Promise<string> {
