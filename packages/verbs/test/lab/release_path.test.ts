@@ -6,6 +6,7 @@
  * teardown (every posted Send is on the release list, success or flush, and
  * every posted Receive accounted for, when it resolves).
  */
+import { until } from '@roce-rpc/lab';
 import { afterAll, expect, it } from 'vitest';
 import {
   COMPLETION_WORDS,
@@ -25,13 +26,8 @@ const MESSAGE_BYTES = 64;
 let server: EchoServer | undefined;
 afterAll(() => server?.close());
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** How long the device may take to complete what a test waits for. */
+const WAIT_MS = 30_000;
 
 /** A client whose Send CQ feeds a release list and whose Receive CQ is notified. */
 async function releasePathClient(port: number) {
@@ -89,13 +85,13 @@ it('appends every Send to the release list with one wake per burst, and delivers
     for (let index = round * 4; index < round * 4 + 4; index++) {
       client.queuePair.postSend({ wrId: index, sges: [client.sendRegion.sge(index * MESSAGE_BYTES, MESSAGE_BYTES)] });
     }
-    await until(() => client.received.length >= round * 4 + 4, `echo round ${round}`);
+    await until(() => client.received.length >= round * 4 + 4, `echo round ${round}`, WAIT_MS);
   }
   // Native Send Queue accounting: every entry comes back with the Send completions.
   const depth = client.queuePair.capabilities.maxSendWr;
   await client.queuePair.waitForSendQueueSpace(depth);
   expect(client.queuePair.sendQueueAvailable).toBe(depth);
-  await until(() => client.released.length >= SENDS, 'every Send on the release list');
+  await until(() => client.released.length >= SENDS, 'every Send on the release list', WAIT_MS);
   expect([...client.released].sort((a, b) => a - b)).toEqual(Array.from({ length: SENDS }, (_, index) => index));
   expect(client.sinkCompletions).toEqual([]); // no Send reached the JavaScript sink
   expect(client.received.map((completion) => completion.ok)).toEqual(new Array(SENDS).fill(true));
@@ -117,11 +113,11 @@ it('drain() resolves once every posted Send is on the release list and every Rec
   const onList = client.releaseList.length + client.released.length;
   expect(onList).toBe(4);
   // Receives of the echoes that made it, then the rest flushed: none is lost.
-  await until(() => client.received.length >= spareReceives, 'the flushed Receives');
+  await until(() => client.received.length >= spareReceives, 'the flushed Receives', WAIT_MS);
   const flushed = client.received.filter((completion) => completion.status === 'IBV_WC_WR_FLUSH_ERR').length;
   expect(client.received.length).toBe(spareReceives);
   expect(flushed).toBeGreaterThanOrEqual(spareReceives - 4);
-  await until(() => client.released.length === 4, 'the release-list wake');
+  await until(() => client.released.length === 4, 'the release-list wake', WAIT_MS);
   const failed = client.released.filter((id) => id >= RELEASE_FAILED_BIT).length;
   expect(client.releaseList.closing).toBe(failed > 0);
   expect(client.released.map((id) => id % RELEASE_FAILED_BIT).sort()).toEqual([100, 101, 102, 103]);
@@ -133,7 +129,7 @@ it('drain() also finishes after rdma_disconnect already moved the queue pair to 
   for (let slot = 0; slot < 4; slot++) client.queuePair.postRecv(2000 + slot, [client.receiveRegion.sge(slot * MESSAGE_BYTES, MESSAGE_BYTES)]);
   client.cmId.disconnect();
   await client.queuePair.drain();
-  await until(() => client.received.length >= 4, 'the flushed Receives');
+  await until(() => client.received.length >= 4, 'the flushed Receives', WAIT_MS);
   expect(client.received.map((completion) => [completion.wrId, completion.status])).toEqual(
     [2000, 2001, 2002, 2003].map((wrId) => [wrId, 'IBV_WC_WR_FLUSH_ERR']),
   );
@@ -143,6 +139,6 @@ it('drain() also finishes after rdma_disconnect already moved the queue pair to 
 it('leaves no native handle open', async () => {
   server!.close();
   server = undefined;
-  await until(() => Object.keys(liveObjects()).length === 0, 'handles to close');
+  await until(() => Object.keys(liveObjects()).length === 0, 'handles to close', WAIT_MS);
   expect(liveObjects()).toEqual({});
 });
