@@ -18,13 +18,14 @@ import { countRtt, type CounterSnapshot } from '../metrics.js';
 import type { FilledCallOptions } from '../options.js';
 import {
   AckReason,
+  HEADER_OFFSET,
   HEADER_SIZE,
   MAX_DATA_PER_PACKET,
   PacketFlag,
   PacketType,
   RxErrorCode,
 } from '../protocol.js';
-import { decodeAbortCode, decodeAck, encodeAbortBody, encodeAckBody, encodeHeader, encodePacket, localAckTrailer, type DataPacket, type PacketHeader } from '../wire/codec.js';
+import { decodeAbortCode, decodeAck, encodeAbortBody, encodeAckBody, encodeHeader, encodePacket, localAckTrailer, stampSeq, type DataPacket, type PacketHeader } from '../wire/codec.js';
 import { Receiver } from './receiver.js';
 import type { TimerWheel, WheelEntry } from '../channel/timer-wheel.js';
 import type { RttEstimator } from './rtt.js';
@@ -91,6 +92,8 @@ export class Call implements WheelEntry {
   /** The application ended its side; pending bytes and LAST_PACKET go out as the queue makes room. */
   private endRequested = false;
   private pinged = false;
+  /** Encoded on the first DATA packet we build (most server calls send one). */
+  private dataHeader: Uint8Array | undefined;
 
   constructor(link: CallLink, callNumber: number, events: CallEvents) {
     this.link = link;
@@ -310,8 +313,9 @@ export class Call implements WheelEntry {
 
   private buildDataPacket(seq: number, size: number, last: boolean): Uint8Array {
     const packet = this.link.acquireBuffer(HEADER_SIZE + size);
-    const flags = (this.link.isClient ? PacketFlag.CLIENT_INITIATED : 0) | (last ? PacketFlag.LAST_PACKET : 0);
-    encodeHeader({ ...this.link.headerTemplate(), callNumber: this.callNumber, seq, serial: 0, type: PacketType.DATA, flags }, packet);
+    packet.set(this.dataHeader ??= this.encodeDataHeader());
+    stampSeq(packet, seq);
+    if (last) packet[HEADER_OFFSET.flags] = packet[HEADER_OFFSET.flags]! | PacketFlag.LAST_PACKET;
     let offset = HEADER_SIZE;
     // Bounded by size: each turn consumes bytes from the pending list.
     while (offset < HEADER_SIZE + size) {
@@ -324,6 +328,14 @@ export class Call implements WheelEntry {
     }
     this.pendingBytes -= size;
     return packet;
+  }
+
+  /** The header every DATA packet of this call starts from: only seq, serial and per-packet flags differ. */
+  private encodeDataHeader(): Uint8Array {
+    const header = new Uint8Array(HEADER_SIZE);
+    const flags = this.link.isClient ? PacketFlag.CLIENT_INITIATED : 0;
+    encodeHeader({ ...this.link.headerTemplate(), callNumber: this.callNumber, seq: 0, serial: 0, type: PacketType.DATA, flags }, header);
+    return header;
   }
 
   /** Takes one chunk of received data; undefined when none is ready. */
@@ -425,7 +437,7 @@ export class Call implements WheelEntry {
     if (options.hardDeadMs > 0) deadline = Math.min(deadline, this.startedAtMs + options.hardDeadMs);
     deadline = Math.min(deadline, this.lastSentAtMs + options.keepaliveMs);
     if (this.delayedAckAtMs !== undefined) deadline = Math.min(deadline, this.delayedAckAtMs);
-    const retransmitAt = this.phase === 'sending' ? this.sender.retransmitDeadlineMs() : undefined;
+    const retransmitAt = this.phase === 'sending' ? this.sender.retransmitDeadlineBoundMs() : undefined;
     if (retransmitAt !== undefined) deadline = Math.min(deadline, retransmitAt);
     return deadline;
   }

@@ -21,6 +21,7 @@ import {
   HEADER_OFFSET,
   HEADER_SIZE,
   JUMBO_DATA_SIZE,
+  JUMBO_DATAGRAM_SIZE,
   JUMBO_HEADER_OFFSET,
   JUMBO_HEADER_SIZE,
   JUMBO_PACKETS_MAX,
@@ -48,10 +49,17 @@ export interface SenderLink {
   nextSerial(): number;
   /** The first of `count` consecutive serials (a jumbogram's packets take serial, serial + 1, ...). */
   nextSerials(count: number): number;
+  /** Sends or copies `packet` before returning: the caller reuses its buffer. */
   transmit(packet: Uint8Array): void;
   /** Takes ownership of a packet buffer the peer will never ask for again. */
   release(packet: Uint8Array): void;
 }
+
+/**
+ * Where jumbograms are assembled: transmit copies before returning, so one
+ * buffer per thread serves every call (module state is per worker thread).
+ */
+const jumbogramScratch = new Uint8Array(JUMBO_DATAGRAM_SIZE);
 
 /** Reports of a hole that trigger a fast retransmit: TCP's three duplicate ACKs. */
 const FAST_RETRANSMIT_THRESHOLD = 3;
@@ -76,6 +84,12 @@ export class Sender {
   /** Packets the peer accepts in one jumbogram (ACK trailer maxDgramPackets and maxMTU); 1 until it speaks. */
   private peerJumboPackets = 1;
   private holeReports = 0;
+  /**
+   * No later than the send time of the oldest in-flight packet the peer has
+   * not soft-ACKed. Sends never lower that time and ACKs only raise it, so
+   * it stays a bound until a soft-ACK is taken back (applySoftAcks clears it).
+   */
+  private oldestSentAtBoundMs: number | undefined;
 
   constructor(link: SenderLink) {
     this.link = link;
@@ -122,21 +136,36 @@ export class Sender {
     return this.nextToTransmit - this.hardAck - 1;
   }
 
-  /** Sends never-sent packets while the window allows, several per jumbogram when the peer takes them. */
+  /**
+   * Sends never-sent packets while the window allows, several per jumbogram
+   * when the peer takes them. A jumbogram the window would cut short waits
+   * while packets are in flight (their ACK reopens the window), as OpenAFS's
+   * sender holds back an incomplete group: a receiver that frees its window
+   * a few packets at a time (the rx C client hard-ACKs every third packet it
+   * reads) would otherwise get a stream of small datagrams, each costing it
+   * a wake-up and an ACK.
+   */
   transmitReady(nowMs: number): number {
     let sent = 0;
     const limit = this.windowLimit();
+    const fullRun = Math.min(this.peerJumboPackets, limit);
     while (this.nextToTransmit < this.nextSeq && this.inFlight() < limit) {
-      const run = this.nextRun(limit - this.inFlight());
+      const room = limit - this.inFlight();
+      const run = this.nextRun(room);
+      if (run.length === room && room < fullRun && this.inFlight() > 0 && !this.endsWithLast(run)) break;
       this.nextToTransmit += run.length;
-      const windowFull = this.inFlight() >= limit && this.nextToTransmit < this.nextSeq;
-      // Ask for an ACK when we are about to stall on the window: it reopens the window at once.
-      const extraFlags = windowFull ? PacketFlag.REQUEST_ACK : 0;
+      const stalls = this.nextToTransmit < this.nextSeq && limit - this.inFlight() < fullRun;
+      // Ask for an ACK when the window leaves no room for the next full datagram: it reopens the window at once.
+      const extraFlags = stalls ? PacketFlag.REQUEST_ACK : 0;
       if (run.length === 1) this.send(run[0]!, nowMs, extraFlags);
       else this.sendJumbo(run, nowMs, extraFlags);
       sent += run.length;
     }
     return sent;
+  }
+
+  private endsWithLast(run: TransmitEntry[]): boolean {
+    return run[run.length - 1]!.seq === this.lastSeq;
   }
 
   /** Consecutive never-sent packets for one datagram: all but the last must be full jumbo buffers. */
@@ -159,28 +188,32 @@ export class Sender {
    */
   private sendJumbo(run: TransmitEntry[], nowMs: number, extraFlags: number): void {
     const last = run[run.length - 1]!;
-    const datagram = new Uint8Array(HEADER_SIZE + (run.length - 1) * (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE) + last.packet.byteLength - HEADER_SIZE);
+    const datagram = jumbogramScratch.subarray(0, HEADER_SIZE + (run.length - 1) * (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE) + last.packet.byteLength - HEADER_SIZE);
     const firstSerial = this.link.nextSerials(run.length);
+    this.oldestSentAtBoundMs ??= nowMs;
     let offset = 0;
-    run.forEach((entry, index) => {
-      entry.packet[HEADER_OFFSET.flags] = (entry.packet[HEADER_OFFSET.flags]! & ~PacketFlag.REQUEST_ACK) | (entry === last ? extraFlags : 0);
+    for (let index = 0; index < run.length; index++) {
+      const entry = run[index]!;
+      const packet = entry.packet;
+      packet[HEADER_OFFSET.flags] = (packet[HEADER_OFFSET.flags]! & ~PacketFlag.REQUEST_ACK) | (entry === last ? extraFlags : 0);
       entry.serial = (firstSerial + index) >>> 0;
-      stampSerial(entry.packet, entry.serial);
+      stampSerial(packet, entry.serial);
       entry.sentAtMs = nowMs;
       entry.transmissions = 1;
-      this.link.counters.dataPacketsSent += 1;
       const more = entry === last ? 0 : PacketFlag.JUMBO_PACKET;
       if (index === 0) {
-        datagram.set(entry.packet, 0);
-        datagram[HEADER_OFFSET.flags] = entry.packet[HEADER_OFFSET.flags]! | more;
-        offset = entry.packet.byteLength;
-        return;
+        datagram.set(packet, 0);
+        datagram[HEADER_OFFSET.flags] = packet[HEADER_OFFSET.flags]! | more;
+        offset = packet.byteLength;
+        continue;
       }
-      datagram[offset + JUMBO_HEADER_OFFSET.flags] = entry.packet[HEADER_OFFSET.flags]! | more;
-      datagram.set(entry.packet.subarray(HEADER_OFFSET.checksum, HEADER_OFFSET.checksum + 2), offset + JUMBO_HEADER_OFFSET.checksum);
-      datagram.set(entry.packet.subarray(HEADER_SIZE), offset + JUMBO_HEADER_SIZE);
-      offset += JUMBO_HEADER_SIZE + entry.packet.byteLength - HEADER_SIZE;
-    });
+      datagram[offset + JUMBO_HEADER_OFFSET.flags] = packet[HEADER_OFFSET.flags]! | more;
+      datagram[offset + JUMBO_HEADER_OFFSET.checksum] = packet[HEADER_OFFSET.checksum]!;
+      datagram[offset + JUMBO_HEADER_OFFSET.checksum + 1] = packet[HEADER_OFFSET.checksum + 1]!;
+      datagram.set(packet.subarray(HEADER_SIZE), offset + JUMBO_HEADER_SIZE);
+      offset += JUMBO_HEADER_SIZE + packet.byteLength - HEADER_SIZE;
+    }
+    this.link.counters.dataPacketsSent += run.length;
     assert.equal(offset, datagram.byteLength, 'the jumbogram is exactly filled');
     this.link.transmit(datagram);
   }
@@ -193,6 +226,7 @@ export class Sender {
     stampSerial(entry.packet, entry.serial);
     entry.sentAtMs = nowMs;
     entry.transmissions += 1;
+    this.oldestSentAtBoundMs = Math.min(this.oldestSentAtBoundMs ?? nowMs, nowMs);
     if (retransmission) this.link.counters.dataPacketsReSent += 1;
     else this.link.counters.dataPacketsSent += 1;
     this.link.transmit(entry.packet);
@@ -229,8 +263,10 @@ export class Sender {
   }
 
   private sampleRtt(ack: AckBody, nowMs: number): void {
-    for (const entry of this.queue.values()) {
-      if (entry.serial === ack.serial && entry.transmissions === 1) {
+    // Only packets in flight carry serials: the queue beyond them may hold hundreds never sent.
+    for (let seq = this.hardAck + 1; seq < this.nextToTransmit; seq++) {
+      const entry = this.queue.get(seq);
+      if (entry !== undefined && entry.serial === ack.serial && entry.transmissions === 1) {
         this.link.rtt.addSample(nowMs - entry.sentAtMs);
         countRtt(this.link.counters, nowMs - entry.sentAtMs);
         return;
@@ -250,6 +286,7 @@ export class Sender {
       this.link.release(entry.packet);
     }
     if (this.nextToTransmit <= this.hardAck) this.nextToTransmit = this.hardAck + 1;
+    if (this.inFlight() === 0) this.oldestSentAtBoundMs = undefined;
     return acked;
   }
 
@@ -264,6 +301,8 @@ export class Sender {
         entry.softAcked = true;
         softAckedAfter = true;
       } else {
+        // A soft-ACK taken back puts the packet under the retransmission timer again.
+        if (entry.softAcked) this.oldestSentAtBoundMs = undefined;
         entry.softAcked = false;
         if (softAckedAfter && entry.transmissions > 0) hole = entry.seq;
       }
@@ -299,6 +338,16 @@ export class Sender {
     this.send(entry, entry.sentAtMs, 0);
   }
 
+  /**
+   * A deadline no later than the retransmission timeout's, for arming the
+   * call's timer on every ACK without scanning the window: an early timer
+   * only makes the caller ask `retransmitDeadlineMs` for the exact one.
+   */
+  retransmitDeadlineBoundMs(): number | undefined {
+    if (this.inFlight() === 0 || this.oldestSentAtBoundMs === undefined) return this.retransmitDeadlineMs();
+    return this.oldestSentAtBoundMs + this.link.rtt.retransmitTimeoutMs();
+  }
+
   /** When the oldest unACKed packet times out; undefined when nothing is in flight. */
   retransmitDeadlineMs(): number | undefined {
     let oldest: number | undefined;
@@ -307,6 +356,7 @@ export class Sender {
       if (entry === undefined || entry.softAcked) continue;
       oldest = oldest === undefined ? entry.sentAtMs : Math.min(oldest, entry.sentAtMs);
     }
+    this.oldestSentAtBoundMs = oldest;
     return oldest === undefined ? undefined : oldest + this.link.rtt.retransmitTimeoutMs();
   }
 

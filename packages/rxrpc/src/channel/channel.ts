@@ -48,8 +48,9 @@ export class Channel {
   private lastEnded: EndedCall | undefined;
   /**
    * Hard-ACKed packet buffers of the current call, returned to the pool
-   * between calls. Bounded by the transmit queue bound: a call never holds
-   * more packets than that.
+   * between calls. Bounded by the transmit queue bound; a call that streams
+   * more than that (a bulk reply) drains it into the pool when it is full,
+   * so its later packets are built in recycled buffers, not new ones.
    */
   private readonly releaseList: Uint8Array[] = [];
   private readonly callLink: CallLink;
@@ -75,7 +76,8 @@ export class Channel {
   }
 
   private release(packet: Uint8Array): void {
-    if (this.releaseList.length < this.link.options.sendQueuePackets) this.releaseList.push(packet);
+    if (this.releaseList.length >= this.link.options.sendQueuePackets) this.drainReleaseList();
+    this.releaseList.push(packet);
   }
 
   /** Between calls: hand hard-ACKed buffers back to the thread's pool. */

@@ -132,6 +132,10 @@ export function stampSerial(packet: Uint8Array, serial: number): void {
   writeUint32(packet, HEADER_OFFSET.serial, serial >>> 0);
 }
 
+export function stampSeq(packet: Uint8Array, seq: number): void {
+  writeUint32(packet, HEADER_OFFSET.seq, seq >>> 0);
+}
+
 /** Builds a whole packet: header plus body. */
 export function encodePacket(header: PacketHeader, body: Uint8Array | undefined): Uint8Array {
   const bodyLength = body?.byteLength ?? 0;
