@@ -9,11 +9,20 @@
 //! once; the slot memory (`RingMemory`) is shared with the JavaScript
 //! ArrayBuffer over it and freed when the last of them goes.
 //!
-//! A socket may also be a *sender* over a duplicate of another socket's
-//! descriptor (`duplicate_descriptor` on the owning thread, `adopt_sender` on
+//! A socket may also be opened over a duplicate of another socket's
+//! descriptor (`duplicate_descriptor` on the owning thread, `adopt` on
 //! another): the same kernel socket, so datagrams leave from the same port,
-//! with a send ring of its own and no receive side. Each thread then closes
+//! with rings of its own (a sender reads nothing). Each thread then closes
 //! only its own descriptor, never a number another thread may have reused.
+//!
+//! A socket may instead be the first of a *steered group* (`open_steered`):
+//! it and `members` more sockets bound to the same address and port in one
+//! SO_REUSEPORT group, with a classic BPF program the caller supplies that
+//! picks, from each datagram's payload, which of them the kernel queues it
+//! on (0 = this socket, k = member k). This socket keeps its own descriptor
+//! of every member, so a member never leaves the group (which would renumber
+//! the others) until this socket closes; threads read a member through a
+//! duplicate (`duplicate_descriptor(k)`, `adopt`).
 //!
 //! Slot ownership: a receive slot belongs to JavaScript from the batch
 //! callback that announces it until that callback returns (the next
@@ -24,6 +33,7 @@
 use crate::error::{Result, VerbsError};
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 /// Datagrams one `recvmmsg` takes, hence one JavaScript callback at most:
 /// a burst of four calls' windows arrives in a few batches, and a batch
@@ -98,10 +108,17 @@ pub struct SendOutcome {
     pub failed: usize,
 }
 
+/// Longest steering program: the kernel's BPF_MAXINSNS.
+pub const STEERING_INSTRUCTIONS_MAX: usize = 4096;
+/// Members a steered group may have besides its first socket.
+pub const STEERED_MEMBERS_MAX: usize = 64;
+
 pub struct DatagramSocket {
     fd: i32,
     /// AF_INET or AF_INET6 (dual stack: IPv4 peers appear v4-mapped).
     family: i32,
+    /// The other sockets of a steered group (index k - 1 = member k); empty otherwise.
+    members: Vec<OwnedFd>,
     memory: std::sync::Arc<RingMemory>,
     receive_names: Box<[libc::sockaddr_in6; RECEIVE_SLOTS]>,
     receive_vectors: Box<[libc::iovec; RECEIVE_SLOTS]>,
@@ -112,35 +129,46 @@ impl DatagramSocket {
     /// Binds `address:port` (port 0: any), with SO_REUSEPORT if asked and
     /// `buffer_bytes` socket buffers each way (Linux caps them at rmem_max/wmem_max).
     pub fn open(address: IpAddr, port: u16, reuse_port: bool, buffer_bytes: usize) -> Result<DatagramSocket> {
-        let family = if address.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        // SAFETY: plain socket(2).
-        let fd = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(last_error("socket"));
+        let fd = bound_descriptor(SocketAddr::new(address, port), reuse_port, buffer_bytes, None)?;
+        DatagramSocket::over(fd)
+    }
+
+    /// Binds `address:port` (port 0: any) and then `members` more sockets to
+    /// the port it got, all in one SO_REUSEPORT group steered by `program`
+    /// (classic BPF run on each datagram's UDP payload; it returns the index
+    /// of the socket to queue it on, in bind order: 0 this one, then the
+    /// members). The program is attached before the first bind, which makes
+    /// the group this socket's own: a port-0 bind never lands in another
+    /// process's reuseport group. A result past the last member makes the
+    /// kernel fall back to its 4-tuple hash, so the program must not return one.
+    pub fn open_steered(address: IpAddr, port: u16, buffer_bytes: usize, program: &[libc::sock_filter], members: usize) -> Result<DatagramSocket> {
+        if program.is_empty() || program.len() > STEERING_INSTRUCTIONS_MAX {
+            return Err(VerbsError::invalid(format!("a steering program has 1..={STEERING_INSTRUCTIONS_MAX} instructions, got {}", program.len())));
         }
+        if members == 0 || members > STEERED_MEMBERS_MAX {
+            return Err(VerbsError::invalid(format!("a steered group has 1..={STEERED_MEMBERS_MAX} members, got {members}")));
+        }
+        let mut socket = DatagramSocket::over(bound_descriptor(SocketAddr::new(address, port), true, buffer_bytes, Some(program))?)?;
+        let bound = socket.local_address()?;
+        for _ in 0..members {
+            socket.members.push(bound_descriptor(bound, true, buffer_bytes, None)?);
+        }
+        Ok(socket)
+    }
+
+    /// A socket (rings, receive headers) over a bound UDP descriptor it owns from here on.
+    fn over(fd: OwnedFd) -> Result<DatagramSocket> {
         let mut socket = DatagramSocket {
-            fd,
-            family,
+            fd: fd.into_raw_fd(),
+            family: libc::AF_UNSPEC,
+            members: Vec::new(),
             memory: std::sync::Arc::new(RingMemory::new()?),
             // SAFETY: all-zero is a valid value of these C structs.
             receive_names: Box::new(unsafe { zeroed() }),
             receive_vectors: Box::new(unsafe { zeroed() }),
             receive_headers: Box::new(unsafe { zeroed() }),
         };
-        if family == libc::AF_INET6 {
-            socket.set_option(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0, "IPV6_V6ONLY")?;
-        }
-        if reuse_port {
-            socket.set_option(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "SO_REUSEPORT")?;
-        }
-        let buffer = i32::try_from(buffer_bytes).unwrap_or(i32::MAX);
-        socket.set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, buffer, "SO_RCVBUF")?;
-        socket.set_option(libc::SOL_SOCKET, libc::SO_SNDBUF, buffer, "SO_SNDBUF")?;
-        let (name, length) = socket_address(SocketAddr::new(address, port), family)?;
-        // SAFETY: name is a sockaddr of `length` bytes.
-        if unsafe { libc::bind(fd, (&name as *const libc::sockaddr_in6).cast(), length) } != 0 {
-            return Err(last_error("bind"));
-        }
+        socket.family = if socket.bound_as_ipv6()? { libc::AF_INET6 } else { libc::AF_INET };
         socket.prepare_receive_headers();
         Ok(socket)
     }
@@ -149,30 +177,34 @@ impl DatagramSocket {
         self.fd
     }
 
-    /// A new descriptor for this socket (close-on-exec), owned by the caller
-    /// until a sender adopts it.
-    pub fn duplicate_descriptor(&self) -> Result<i32> {
+    /// Sockets in its steered group besides this one (0 when not steered).
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// A new descriptor (close-on-exec) of this socket (`member` 0) or of
+    /// member `member` of its steered group, owned by the caller until a
+    /// socket adopts it.
+    pub fn duplicate_descriptor(&self, member: usize) -> Result<i32> {
         self.check_open()?;
-        // SAFETY: fcntl on our own open descriptor.
-        let duplicate = unsafe { libc::fcntl(self.fd, libc::F_DUPFD_CLOEXEC, 0) };
+        let fd = match member {
+            0 => self.fd,
+            k => self.members.get(k - 1).ok_or_else(|| VerbsError::invalid(format!("no member {k} in a group of {}", self.members.len())))?.as_raw_fd(),
+        };
+        // SAFETY: fcntl on a descriptor we own and keep open.
+        let duplicate = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
         if duplicate < 0 {
             return Err(last_error("fcntl(F_DUPFD_CLOEXEC)"));
         }
         Ok(duplicate)
     }
 
-    /// A send-only socket over `fd`, which it owns from here on (closed with
-    /// it, also when this fails). `fd` must be a UDP socket's descriptor.
-    pub fn adopt_sender(fd: i32) -> Result<DatagramSocket> {
-        let mut socket = DatagramSocket {
-            fd,
-            family: libc::AF_UNSPEC,
-            memory: std::sync::Arc::new(RingMemory::new().inspect_err(|_| close_descriptor(fd))?),
-            // SAFETY: all-zero is a valid value of these C structs (never used: no receive side).
-            receive_names: Box::new(unsafe { zeroed() }),
-            receive_vectors: Box::new(unsafe { zeroed() }),
-            receive_headers: Box::new(unsafe { zeroed() }),
-        };
+    /// A socket over `fd` (a duplicate another thread made), which it owns
+    /// from here on (closed with it, also when this fails). `fd` must be a
+    /// bound UDP socket's descriptor.
+    pub fn adopt(fd: i32) -> Result<DatagramSocket> {
+        // SAFETY: the caller hands over `fd`; OwnedFd closes it on every failure below.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut kind: i32 = 0;
         let mut length = size_of::<i32>() as libc::socklen_t;
         // SAFETY: kind has room for the int SO_TYPE reports.
@@ -182,8 +214,7 @@ impl DatagramSocket {
         if kind != libc::SOCK_DGRAM {
             return Err(VerbsError::invalid(format!("descriptor {fd} is not a datagram socket")));
         }
-        socket.family = if socket.bound_as_ipv6()? { libc::AF_INET6 } else { libc::AF_INET };
-        Ok(socket)
+        DatagramSocket::over(owned)
     }
 
     /// True when the socket itself is AF_INET6 (a dual-stack socket reports IPv4 peers v4-mapped).
@@ -289,6 +320,7 @@ impl DatagramSocket {
     }
 
     pub fn close(&mut self) {
+        self.members.clear();
         if self.fd >= 0 {
             // SAFETY: our descriptor, closed once.
             unsafe { libc::close(self.fd) };
@@ -326,15 +358,6 @@ impl DatagramSocket {
         }
     }
 
-    fn set_option(&self, level: i32, name: i32, value: i32, what: &str) -> Result<()> {
-        // SAFETY: value is an int, as every option set here expects.
-        let rc = unsafe { libc::setsockopt(self.fd, level, name, (&value as *const i32).cast(), size_of::<i32>() as libc::socklen_t) };
-        if rc != 0 {
-            return Err(last_error(what));
-        }
-        Ok(())
-    }
-
     fn check_open(&self) -> Result<()> {
         if self.fd < 0 {
             return Err(VerbsError::closed("datagram socket"));
@@ -347,6 +370,53 @@ impl Drop for DatagramSocket {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A UDP socket bound to `address` (dual stack for IPv6), with SO_REUSEPORT
+/// if asked and `program` attached as the reuseport group's steering before
+/// the bind.
+fn bound_descriptor(address: SocketAddr, reuse_port: bool, buffer_bytes: usize, program: Option<&[libc::sock_filter]>) -> Result<OwnedFd> {
+    let family = if address.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain socket(2).
+    let raw = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(last_error("socket"));
+    }
+    // SAFETY: a descriptor we just created; OwnedFd closes it on every failure below.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let set = |level: i32, name: i32, value: i32, what: &str| -> Result<()> {
+        // SAFETY: value is an int, as every option set here expects.
+        let rc = unsafe { libc::setsockopt(raw, level, name, (&value as *const i32).cast(), size_of::<i32>() as libc::socklen_t) };
+        if rc != 0 {
+            return Err(last_error(what));
+        }
+        Ok(())
+    };
+    if family == libc::AF_INET6 {
+        set(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0, "IPV6_V6ONLY")?;
+    }
+    if reuse_port {
+        set(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "SO_REUSEPORT")?;
+    }
+    let buffer = i32::try_from(buffer_bytes).unwrap_or(i32::MAX);
+    set(libc::SOL_SOCKET, libc::SO_RCVBUF, buffer, "SO_RCVBUF")?;
+    set(libc::SOL_SOCKET, libc::SO_SNDBUF, buffer, "SO_SNDBUF")?;
+    if let Some(program) = program {
+        let filter = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+        // SAFETY: filter points at `len` instructions that outlive the call (the kernel copies them).
+        let rc = unsafe {
+            libc::setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_REUSEPORT_CBPF, (&filter as *const libc::sock_fprog).cast(), size_of::<libc::sock_fprog>() as libc::socklen_t)
+        };
+        if rc != 0 {
+            return Err(last_error("SO_ATTACH_REUSEPORT_CBPF"));
+        }
+    }
+    let (name, length) = socket_address(address, family)?;
+    // SAFETY: name is a sockaddr of `length` bytes.
+    if unsafe { libc::bind(raw, (&name as *const libc::sockaddr_in6).cast(), length) } != 0 {
+        return Err(last_error("bind"));
+    }
+    Ok(fd)
 }
 
 /// `address` as a sockaddr for a socket of `family` (IPv4 peers of an IPv6
@@ -412,12 +482,6 @@ fn write_meta(meta: *mut u32, length: u32, peer: SocketAddr, scope: u32, flags: 
     }
 }
 
-/// Closes a descriptor the caller owns (one a failed adoption was handed).
-fn close_descriptor(fd: i32) {
-    // SAFETY: the caller owns `fd` and never uses it again.
-    unsafe { libc::close(fd) };
-}
-
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -468,7 +532,7 @@ mod tests {
         for address in ["127.0.0.1", "::1"] {
             let mut receiver = DatagramSocket::open(address.parse().unwrap(), 0, false, 1 << 16).unwrap();
             let mut original = DatagramSocket::open(address.parse().unwrap(), 0, false, 1 << 16).unwrap();
-            let mut sender = DatagramSocket::adopt_sender(original.duplicate_descriptor().unwrap()).unwrap();
+            let mut sender = DatagramSocket::adopt(original.duplicate_descriptor(0).unwrap()).unwrap();
             assert_eq!(sender.local_address().unwrap(), original.local_address().unwrap());
             original.close();
             write_send_slot(&sender, 0, b"from the worker", receiver.local_address().unwrap());
@@ -481,16 +545,74 @@ mod tests {
         }
     }
 
+    /// filter.h's BPF_A (return the accumulator), which this libc lacks.
+    const BPF_A: u32 = 0x10;
+
+    /// Steers by the payload's first byte: that member, or 0 when past the last.
+    fn first_byte_program(members: u32) -> Vec<libc::sock_filter> {
+        let instruction = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter { code: code as u16, jt, jf, k };
+        vec![
+            instruction(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, 0),
+            instruction(libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K, 0, 1, members),
+            instruction(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+            instruction(libc::BPF_RET | BPF_A, 0, 0, 0),
+        ]
+    }
+
+    #[test]
+    fn a_steered_group_queues_each_datagram_on_the_member_its_program_picks_and_keeps_members_when_duplicates_close() {
+        for address in ["127.0.0.1", "::"] {
+            let mut first = DatagramSocket::open_steered(address.parse().unwrap(), 0, 1 << 16, &first_byte_program(3), 3).unwrap();
+            assert_eq!(first.member_count(), 3);
+            // Each member read through a duplicate, as a worker thread does; the originals stay with `first`.
+            let mut readers: Vec<DatagramSocket> = (0..=3).map(|member| DatagramSocket::adopt(first.duplicate_descriptor(member).unwrap()).unwrap()).collect();
+            let port = first.local_address().unwrap().port();
+            let to = SocketAddr::new(if address == "::" { "::1".parse().unwrap() } else { "127.0.0.1".parse().unwrap() }, port);
+            let mut client = DatagramSocket::open(to.ip(), 0, false, 1 << 16).unwrap();
+            for (slot, byte) in [0u8, 1, 2, 3, 1, 9].iter().enumerate() {
+                write_send_slot(&client, slot, &[*byte, 0x55], to);
+            }
+            assert_eq!(client.send_batch(6).unwrap().sent, 6);
+            let first_bytes = |socket: &mut DatagramSocket| -> Vec<u8> {
+                let count = socket.receive_batch().unwrap();
+                // SAFETY: slots 0..count were just received.
+                (0..count).map(|slot| unsafe { *socket.memory.pointer.add(slot * SLOT_BYTES) }).collect()
+            };
+            assert_eq!(first_bytes(&mut readers[0]), vec![0, 9]);
+            assert_eq!(first_bytes(&mut readers[1]), vec![1, 1]);
+            assert_eq!(first_bytes(&mut readers[2]), vec![2]);
+            assert_eq!(first_bytes(&mut readers[3]), vec![3]);
+            // A reader going away (a worker dying) leaves the member in the group at its index.
+            readers[1].close();
+            let mut replacement = DatagramSocket::adopt(first.duplicate_descriptor(1).unwrap()).unwrap();
+            write_send_slot(&client, 0, &[1, 0x55], to);
+            write_send_slot(&client, 1, &[3, 0x55], to);
+            assert_eq!(client.send_batch(2).unwrap().sent, 2);
+            assert_eq!(first_bytes(&mut replacement), vec![1]);
+            assert_eq!(first_bytes(&mut readers[3]), vec![3]);
+            assert!(first.duplicate_descriptor(4).is_err());
+            first.close();
+        }
+    }
+
+    #[test]
+    fn a_steered_group_refuses_an_empty_program_and_no_members() {
+        let address: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(DatagramSocket::open_steered(address, 0, 1 << 16, &[], 1).is_err());
+        assert!(DatagramSocket::open_steered(address, 0, 1 << 16, &first_byte_program(1), 0).is_err());
+    }
+
     #[test]
     fn adopting_a_descriptor_that_is_not_a_datagram_socket_fails_and_closes_it() {
         let mut pipe = [0i32; 2];
         // SAFETY: pipe fills two descriptors.
         assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
-        assert!(DatagramSocket::adopt_sender(pipe[0]).is_err());
+        assert!(DatagramSocket::adopt(pipe[0]).is_err());
         // The failed adoption closed it: the descriptor is no longer open.
         // SAFETY: F_GETFD only queries.
         assert_eq!(unsafe { libc::fcntl(pipe[0], libc::F_GETFD) }, -1);
-        close_descriptor(pipe[1]);
+        // SAFETY: our own descriptor, closed once.
+        unsafe { libc::close(pipe[1]) };
     }
 
     #[test]

@@ -8,11 +8,12 @@
  * and new calls are aborted SERVER_BUSY while the running handlers get up to
  * drainMs to finish (their replies are sent, not waited for to be ACKed).
  * The main thread owns the endpoint and the connection table; each
- * channel's state lives in exactly one worker (see worker/worker-pool.ts for
- * the placement).
+ * channel's state lives in exactly one worker (see worker/channel-placement.ts
+ * for the placement and worker/worker-pool.ts for how packets reach it).
  */
 import assert from 'node:assert/strict';
 import os from 'node:os';
+import { ChannelRecords } from './connection/channel-records.js';
 import type { ConnectionInfo } from './connection/connection-info.js';
 import { SerialTable } from './connection/serial-table.js';
 import { Endpoint } from './endpoint/endpoint.js';
@@ -24,6 +25,7 @@ import { checkBoolean, checkInteger, checkTransport, fillCallOptions, stripUndef
 import { RxErrorCode, SecurityIndex } from './protocol.js';
 import type { PacketHeader } from './wire/codec.js';
 import type { ChannelHosts } from './worker/channel-hosts.js';
+import { steeringProgram } from './worker/channel-placement.js';
 import { InlineChannelHost } from './worker/inline-host.js';
 import { WorkerPool } from './worker/worker-pool.js';
 
@@ -180,7 +182,7 @@ export class RxServer {
   /** Per live connection id; bounded by the connection table's maxConnections. */
   private readonly connectionClosers = new Map<number, () => void>();
 
-  private constructor(filled: FilledServerOptions, hosts: ChannelHosts, serials: SerialTable) {
+  private constructor(filled: FilledServerOptions, hosts: ChannelHosts, serials: SerialTable, records: ChannelRecords) {
     this.hosts = hosts;
     this.endpoint = new Endpoint(
       {
@@ -190,7 +192,7 @@ export class RxServer {
           hosts.open(connection.info);
           this.announceOpened(connection.info);
         },
-        deliver: (connection, channel, datagram, header) => hosts.deliver(connection.info.id, channel, datagram, header),
+        deliver: (connection, channel, datagram, header) => hosts.deliver(connection.info, channel, datagram, header),
         closed: (connection, reason) => {
           hosts.close(connection.info.id, reason);
           this.announceClosed(connection.info.id);
@@ -205,8 +207,11 @@ export class RxServer {
         reusePort: filled.reusePort,
         exclusive: filled.exclusive,
         transport: filled.transport,
+        // Channel workers read their channels' packets from their own sockets of the port.
+        steering: filled.workers > 0 ? { program: steeringProgram(filled.workers), members: filled.workers } : undefined,
       },
       serials,
+      filled.workers > 0 ? records : undefined,
     );
   }
 
@@ -217,14 +222,19 @@ export class RxServer {
   static async prepare(options: RxServerOptions): Promise<RxServer> {
     const filled = fillServerOptions(options);
     const serials = new SerialTable(filled.maxConnections);
-    const start = { serviceModule: filled.serviceModule, serials: serials.buffer, options: filled.call, poolBuffers: filled.poolBuffersPerWorker };
+    const records = new ChannelRecords(filled.maxConnections);
+    const start = { serviceModule: filled.serviceModule, serials: serials.buffer, records: records.buffer, options: filled.call, poolBuffers: filled.poolBuffersPerWorker };
     let server: RxServer | undefined;
     const send = (connectionId: number, packet: Uint8Array): void => {
       const connection = server?.endpoint.connections.byConnectionId(connectionId);
       if (connection !== undefined) server!.endpoint.sendTo(connection, packet);
     };
-    const hosts = filled.workers === 0 ? await InlineChannelHost.start(start, send, filled.transport === 'native') : await WorkerPool.start(filled.workers, start, { send }, filled.workerYoungGenerationMb);
-    server = new RxServer(filled, hosts, serials);
+    const route = (datagram: Uint8Array, address: string, port: number): void => server?.endpoint.routeForwarded(datagram, address, port);
+    const hosts =
+      filled.workers === 0
+        ? await InlineChannelHost.start(start, send, filled.transport === 'native')
+        : await WorkerPool.start(filled.workers, start, { send, route }, filled.workerYoungGenerationMb);
+    server = new RxServer(filled, hosts, serials, records);
     return server;
   }
 
@@ -245,8 +255,8 @@ export class RxServer {
     assert.equal(this.bound, undefined, 'a server binds once');
     assert.ok(!this.closing, 'a closed server does not bind');
     this.bound = await this.endpoint.listen();
-    // Channel workers send their replies themselves (native socket): no hop back through this thread.
-    this.hosts.attachSender?.(() => this.endpoint.duplicateForSender());
+    // Channel workers send their replies themselves (native socket), and read their packets too when steered.
+    this.hosts.attachSockets?.({ steered: this.endpoint.steered, duplicate: (member) => this.endpoint.duplicateDescriptor(member) });
     return this.bound;
   }
 

@@ -3,7 +3,8 @@
  * default) and node:dgram serve the same calls; a native-transport client
  * talks to both; datagrams larger than a native ring slot are rejected and
  * counted, never crash; IPv6 peer addresses are reported in RFC 5952 text;
- * channel workers send through descriptors of their own that close with them.
+ * channel workers read and send through descriptors of their own sockets of
+ * the port that close with them.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -16,12 +17,11 @@ import { RawPeer } from './helpers/raw-peer.js';
 const serviceModule = new URL('../dist/bench/bench-service.js', import.meta.url);
 const [Null, Echo] = BENCH_PACKAGE.procedures;
 
-/** The inode of the IPv4 UDP socket bound to `port`, from /proc/net/udp. */
-function udpSocketInode(port: number): string {
+/** The inodes of the IPv4 UDP sockets bound to `port`, from /proc/net/udp. */
+function udpSocketInodes(port: number): string[] {
   const suffix = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const line = readFileSync('/proc/net/udp', 'utf8').split('\n').find((row) => row.trim().split(/\s+/)[1]?.endsWith(suffix));
-  if (line === undefined) throw new Error(`no UDP socket on port ${port}`);
-  return line.trim().split(/\s+/)[9]!;
+  const lines = readFileSync('/proc/net/udp', 'utf8').split('\n').filter((row) => row.trim().split(/\s+/)[1]?.endsWith(suffix));
+  return lines.map((line) => line.trim().split(/\s+/)[9]!);
 }
 
 /** How many of this process's descriptors refer to socket `inode`. */
@@ -61,23 +61,42 @@ describe('datagram transports', () => {
     }
   }
 
-  it('channel workers each send through a descriptor of the server socket of their own, closed with the server', async () => {
+  it('channel workers each read and send through a socket of the port of their own, all closed with the server', async () => {
     const workers = 2;
     const server = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers });
-    const inode = udpSocketInode(server.port);
+    const inodes = udpSocketInodes(server.port);
     const client = await RxClient.open();
     try {
       const connection = client.connect('127.0.0.1', server.port, 42);
       // Calls on all four channels: both workers reply (from the server's port, or our client would not match them).
       await Promise.all(Array.from({ length: 8 }, () => connection.invoke(Null!, {})));
-      expect(descriptorsOf(inode)).toBe(1 + workers);
+      // The routing thread's socket (its descriptor alone) and one per worker (the routing thread's and the worker's).
+      expect(inodes.map(descriptorsOf).sort()).toEqual([1, 2, 2]);
       expect((await server.stats()).counters.callsFailed).toBe(0);
     } finally {
       await client.close();
       await server.close();
     }
     // Gone once close() resolves (the workers' handles are finalized as they exit): the port is free for a successor.
-    expect(descriptorsOf(inode)).toBe(0);
+    expect(inodes.map(descriptorsOf)).toEqual([0, 0, 0]);
+    expect(udpSocketInodes(server.port)).toEqual([]);
+  });
+
+  it('with reusePort (a port shared with other processes) channel workers only send through a duplicate of the one socket', async () => {
+    const workers = 2;
+    const server = await RxServer.listen({ serviceModule, address: '127.0.0.1', workers, reusePort: true });
+    const inodes = udpSocketInodes(server.port);
+    const client = await RxClient.open();
+    try {
+      const connection = client.connect('127.0.0.1', server.port, 42);
+      await Promise.all(Array.from({ length: 8 }, () => connection.invoke(Null!, {})));
+      expect(inodes.map(descriptorsOf)).toEqual([1 + workers]);
+      expect((await server.stats()).counters.callsFailed).toBe(0);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+    expect(inodes.map(descriptorsOf)).toEqual([0]);
   });
 
   it('serves IPv4 and IPv6 peers on one dual-stack native socket', async () => {

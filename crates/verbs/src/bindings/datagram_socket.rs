@@ -1,9 +1,10 @@
 //! `datagramOpen`, `datagramSend`, `datagramClose`, `datagramParseAddress`:
 //! a UDP socket read and written in batches (see datagram_socket.rs), woken
-//! by the event loop of the JavaScript thread that opened it.
-//! `datagramDuplicate`, `datagramAdoptSender`: a
-//! send-only handle on another thread over a duplicate of the socket's
-//! descriptor (replies leave from the same port without a thread hop).
+//! by the event loop of the JavaScript thread that opened it; with a
+//! `steering` argument, the first socket of a steered SO_REUSEPORT group.
+//! `datagramDuplicate`, `datagramAdopt`: a handle on another thread over a
+//! duplicate of the socket's (or a group member's) descriptor — send-only,
+//! or also read on that thread's loop when given an `onBatch`.
 //!
 //! Life: `datagramOpen` creates the socket and its poller on the calling
 //! thread and wraps both in a handle; `onBatch(count)` is then called on
@@ -13,7 +14,7 @@
 //! handle's finalizer) stops the poller and shuts the socket at once.
 
 use crate::datagram_socket::{
-    DatagramSocket, BATCHES_PER_WAKE_MAX, META_BYTES, RECEIVE_DATA_OFFSET, RECEIVE_META_OFFSET, RECEIVE_SLOTS, RingMemory, SEND_DATA_OFFSET,
+    DatagramSocket, STEERING_INSTRUCTIONS_MAX, BATCHES_PER_WAKE_MAX, META_BYTES, RECEIVE_DATA_OFFSET, RECEIVE_META_OFFSET, RECEIVE_SLOTS, RingMemory, SEND_DATA_OFFSET,
     SEND_META_OFFSET, SEND_SLOTS, SLOT_BYTES,
 };
 use crate::error::{Result, VerbsError, ERR_INTERNAL};
@@ -40,18 +41,28 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "datagramSend", datagram_send)?;
     export(env, exports, "datagramClose", datagram_close)?;
     export(env, exports, "datagramDuplicate", datagram_duplicate)?;
-    export(env, exports, "datagramAdoptSender", datagram_adopt_sender)?;
+    export(env, exports, "datagramAdopt", datagram_adopt)?;
     export(env, exports, "datagramParseAddress", datagram_parse_address)
 }
 
-/// The socket and its poller (none for a sender); dropping it stops the poller first, then shuts the socket.
+/// The batch callback a poller calls, as long as its binding lives.
+type SharedCallback = Rc<RefCell<Option<Rc<BatchCallback>>>>;
+
+/// The socket, its poller and batch callback (none for a sender); dropping it
+/// releases the callback, stops the poller, then shuts the socket.
 struct DatagramBinding {
     socket: Rc<RefCell<DatagramSocket>>,
     poller: Option<EventLoopPoller>,
+    callback: Option<SharedCallback>,
 }
 
 impl Drop for DatagramBinding {
     fn drop(&mut self) {
+        // The callback's Node-API references go now, while the env lives: a
+        // worker's env is gone by the time libuv frees the closed poller.
+        if let Some(callback) = self.callback.take() {
+            callback.borrow_mut().take();
+        }
         drop(self.poller.take());
         self.socket.borrow_mut().close();
     }
@@ -162,19 +173,53 @@ fn parse_address(env: Env, value: napi_value, name: &str) -> Result<IpAddr> {
     text.parse::<IpAddr>().map_err(|_| VerbsError::invalid(format!("{name} must be an IPv4 or IPv6 literal, got {text:?}")))
 }
 
-/// `datagramOpen(address, port, reusePort, socketBufferBytes, onBatch) ->
+/// `datagramOpen(address, port, reusePort, socketBufferBytes, onBatch, steeringProgram?, steeringMembers?) ->
 /// handle { memory, address, port, family, receiveSlots, sendSlots, slotBytes,
 /// metaBytes, receiveDataOffset, sendDataOffset, receiveMetaOffset, sendMetaOffset }`.
+/// With a steering program: the first socket of a steered group of
+/// `steeringMembers` more (reusePort is then implied) — the program a
+/// Uint32Array of classic BPF instructions, two words each
+/// (`code | jt << 16 | jf << 24`, `k`).
 fn datagram_open(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let address = parse_address(env, arguments.get(0), "address")?;
     let port = env.to_integer(arguments.get(1), "port", u16::MAX as u64)? as u16;
     let reuse_port = env.to_bool(arguments.get(2), "reusePort")?;
     let buffer_bytes = env.to_integer(arguments.get(3), "socketBufferBytes", SOCKET_BUFFER_BYTES_MAX)? as usize;
     let on_batch = arguments.get(4);
+    let steering = arguments.get(5);
+    let socket = if env.is_nullish(steering)? {
+        DatagramSocket::open(address, port, reuse_port, buffer_bytes)?
+    } else {
+        let program = steering_program(env, steering)?;
+        let members = env.to_integer(arguments.get(6), "steeringMembers", u32::MAX as u64)? as usize;
+        DatagramSocket::open_steered(address, port, buffer_bytes, &program, members)?
+    };
+    polled_handle(env, socket, on_batch)
+}
+
+/// Classic BPF instructions from their two-word encoding (see datagramOpen).
+fn steering_program(env: Env, value: napi_value) -> Result<Vec<libc::sock_filter>> {
+    let (bytes, length) = env.to_bytes(value, "steeringProgram")?;
+    if length % 8 != 0 || length / 8 > STEERING_INSTRUCTIONS_MAX {
+        return Err(VerbsError::invalid(format!("steeringProgram holds whole instructions of 8 bytes, at most {STEERING_INSTRUCTIONS_MAX}; got {length} bytes")));
+    }
+    // SAFETY: `length` bytes of the typed array, read before any JavaScript runs.
+    let words = unsafe { std::slice::from_raw_parts(bytes, length) };
+    Ok(words
+        .chunks_exact(8)
+        .map(|instruction| {
+            let head = u32::from_ne_bytes([instruction[0], instruction[1], instruction[2], instruction[3]]);
+            let k = u32::from_ne_bytes([instruction[4], instruction[5], instruction[6], instruction[7]]);
+            libc::sock_filter { code: (head & 0xffff) as u16, jt: ((head >> 16) & 0xff) as u8, jf: (head >> 24) as u8, k }
+        })
+        .collect())
+}
+
+/// A handle whose socket is read on this thread's loop, `onBatch(count)` per batch.
+fn polled_handle(env: Env, socket: DatagramSocket, on_batch: napi_value) -> Result<napi_value> {
     if env.type_of(on_batch)? != NAPI_FUNCTION {
         return Err(VerbsError::arg_type("onBatch", "a function"));
     }
-    let socket = DatagramSocket::open(address, port, reuse_port, buffer_bytes)?;
     let local = socket.local_address()?;
     let memory = socket.memory().clone();
     let fd = socket.fd();
@@ -186,10 +231,19 @@ fn datagram_open(env: Env, arguments: &Arguments) -> Result<napi_value> {
         return Err(VerbsError::new(ERR_INTERNAL, "napi_get_uv_event_loop failed"));
     }
     let polled = socket.clone();
+    let callback: SharedCallback = Rc::new(RefCell::new(Some(Rc::new(callback))));
+    let polled_callback = callback.clone();
+    let on_wake = move || {
+        // Not borrowed across the call: onBatch may close the socket, which releases the callback.
+        let current = polled_callback.borrow().clone();
+        if let Some(current) = current {
+            on_readable(&polled, &current);
+        }
+    };
     // SAFETY: the loop is this thread's; the descriptor stays open until the
     // binding's Drop has stopped the poller.
-    let poller = unsafe { EventLoopPoller::start(event_loop, fd, Box::new(move || on_readable(&polled, &callback)))? };
-    let handle = wrap(env, KIND, DatagramBinding { socket, poller: Some(poller) })?;
+    let poller = unsafe { EventLoopPoller::start(event_loop, fd, Box::new(on_wake))? };
+    let handle = wrap(env, KIND, DatagramBinding { socket, poller: Some(poller), callback: Some(callback) })?;
     describe_handle(env, handle, &memory, local)?;
     Ok(handle)
 }
@@ -215,26 +269,32 @@ fn describe_handle(env: Env, handle: napi_value, memory: &Arc<RingMemory>, local
     Ok(())
 }
 
-/// `datagramDuplicate(socket) -> fd`: a new descriptor of the socket for
-/// `datagramAdoptSender` on another thread; the caller owns it until then.
+/// `datagramDuplicate(socket, member) -> fd`: a new descriptor of the socket
+/// (member 0) or of member `member` of its steered group, for
+/// `datagramAdopt` on another thread; the caller owns it until then.
 fn datagram_duplicate(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let fd = binding_arg(env, arguments.get(0))?.with(|binding| binding.socket.borrow().duplicate_descriptor())?;
+    let member = env.to_integer(arguments.get(1), "member", u32::MAX as u64)? as usize;
+    let fd = binding_arg(env, arguments.get(0))?.with(|binding| binding.socket.borrow().duplicate_descriptor(member))?;
     env.number(f64::from(fd))
 }
 
-/// `datagramAdoptSender(fd) -> handle` (as datagramOpen's, receiveSlots unused):
-/// a send-only socket owning `fd`, which it closes with `datagramClose` or
-/// its finalizer. No poller: nothing is read on this thread.
-fn datagram_adopt_sender(env: Env, arguments: &Arguments) -> Result<napi_value> {
+/// `datagramAdopt(fd, onBatch?) -> handle` (as datagramOpen's): a socket
+/// owning `fd`, which it closes with `datagramClose` or its finalizer (also
+/// when adopting fails). With `onBatch` it is read on this thread's loop;
+/// without, it only sends.
+fn datagram_adopt(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let fd = env.to_integer(arguments.get(0), "fd", i32::MAX as u64)? as i32;
-    let socket = DatagramSocket::adopt_sender(fd)?;
+    let socket = DatagramSocket::adopt(fd)?;
+    let on_batch = arguments.get(1);
+    if !env.is_nullish(on_batch)? {
+        return polled_handle(env, socket, on_batch);
+    }
     let local = socket.local_address()?;
     let memory = socket.memory().clone();
-    let handle = wrap(env, KIND, DatagramBinding { socket: Rc::new(RefCell::new(socket)), poller: None })?;
+    let handle = wrap(env, KIND, DatagramBinding { socket: Rc::new(RefCell::new(socket)), poller: None, callback: None })?;
     describe_handle(env, handle, &memory, local)?;
     Ok(handle)
 }
-
 
 fn binding_arg<'a>(env: Env, value: napi_value) -> Result<&'a Handle<DatagramBinding>> {
     unwrap::<DatagramBinding>(env, value, "socket", KIND)

@@ -30,7 +30,7 @@ export function connectionKey(address: string, port: number, epoch: number, cid:
 }
 
 /** The same test as equal connectionKey()s, on the fields themselves. */
-function matches(info: ConnectionInfo, address: string, port: number, epoch: number, cid: number, fromClient: boolean): boolean {
+export function matchesConnection(info: ConnectionInfo, address: string, port: number, epoch: number, cid: number, fromClient: boolean): boolean {
   if (info.epoch !== epoch || info.cid !== cid || info.isClient === fromClient) return false;
   if (!fromClient || (epoch & EPOCH_ONLY_MATCH_BIT) !== 0) return true;
   return info.peerPort === port && info.peerAddress === address;
@@ -69,7 +69,7 @@ export class ConnectionTable {
   /** The connection a packet belongs to (see connectionKey for what is matched). */
   lookup(address: string, port: number, epoch: number, cid: number, fromClient: boolean): Connection | undefined {
     const last = this.lastFound;
-    if (last !== undefined && matches(last.info, address, port, epoch, cid, fromClient)) return last;
+    if (last !== undefined && matchesConnection(last.info, address, port, epoch, cid, fromClient)) return last;
     const found = this.byKey.get(connectionKey(address, port, epoch, cid, fromClient));
     if (found !== undefined) this.lastFound = found;
     return found;

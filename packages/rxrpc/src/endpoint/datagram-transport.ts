@@ -30,6 +30,12 @@ export interface TransportBinding {
   reusePort: boolean;
   /** node:dgram only: bind this process's own socket even under node:cluster. */
   exclusive: boolean;
+  /**
+   * Native only, and not with reusePort: also bind `members` sockets to the
+   * port in one SO_REUSEPORT group whose classic BPF `program` picks each
+   * datagram's socket (0 = this one). node:dgram ignores it.
+   */
+  steering?: { program: Uint32Array; members: number };
 }
 
 /** `datagram` is only lent: valid during the call (the native ring reuses it). */
@@ -39,8 +45,10 @@ export interface DatagramTransport {
   bind(binding: TransportBinding): Promise<{ address: string; port: number }>;
   send(packet: Uint8Array, address: string, port: number): void;
   readonly localPort: number;
-  /** A descriptor of the socket a channel worker's sender adopts (native only; undefined otherwise). */
-  duplicateForSender(): number | undefined;
+  /** Bound with steering: its group has the members asked for. */
+  readonly steered: boolean;
+  /** A descriptor of the socket (member 0) or of a steered group's member, for a channel worker to adopt (native only; undefined otherwise). */
+  duplicateDescriptor(member: number): number | undefined;
   close(): Promise<void>;
 }
 
@@ -112,7 +120,9 @@ class DgramTransport implements DatagramTransport {
     return this.socket?.address().port ?? 0;
   }
 
-  duplicateForSender(): undefined {
+  readonly steered = false;
+
+  duplicateDescriptor(): undefined {
     return undefined;
   }
 
@@ -127,6 +137,7 @@ class DgramTransport implements DatagramTransport {
 class NativeTransport implements DatagramTransport {
   private readonly receive: DatagramReceiver;
   private socket: NativeDatagramSocket | undefined;
+  steered = false;
 
   constructor(receive: DatagramReceiver) {
     this.receive = receive;
@@ -135,8 +146,11 @@ class NativeTransport implements DatagramTransport {
   async bind(binding: TransportBinding): Promise<{ address: string; port: number }> {
     // The native socket takes literals only: a name ('localhost') is resolved once, here.
     const address = isIP(binding.address) === 0 ? (await dns.promises.lookup(binding.address)).address : binding.address;
-    const socket = NativeDatagramSocket.open(address, binding.port, binding.reusePort, SOCKET_BUFFER_BYTES, this.receive);
+    // A group shared with other processes (reusePort) cannot be steered: the program would pick among their sockets too.
+    const steering = binding.reusePort ? undefined : binding.steering;
+    const socket = NativeDatagramSocket.open(address, binding.port, binding.reusePort, SOCKET_BUFFER_BYTES, this.receive, steering);
     this.socket = socket;
+    this.steered = steering !== undefined;
     return { address: socket.address, port: socket.port };
   }
 
@@ -148,8 +162,8 @@ class NativeTransport implements DatagramTransport {
     return this.socket?.port ?? 0;
   }
 
-  duplicateForSender(): number | undefined {
-    return this.socket?.duplicateDescriptor();
+  duplicateDescriptor(member: number): number | undefined {
+    return this.socket?.duplicateDescriptor(member);
   }
 
   close(): Promise<void> {

@@ -24,6 +24,7 @@ import {
 } from '../protocol.js';
 import { decodeAbortCode, decodeAck, decodeHeader, encodeAbortBody, encodeAckBody, encodePacket, localAckTrailer, type PacketHeader } from '../wire/codec.js';
 import { ConnectionTable, connectionKey, type Connection } from '../connection/connection-table.js';
+import type { ChannelRecords } from '../connection/channel-records.js';
 import type { SerialTable } from '../connection/serial-table.js';
 import { debugReply, decodeDebugRequest, versionReply, type DebugState } from './debug-replies.js';
 import { createTransport, type DatagramTransport, type DatagramTransportKind } from './datagram-transport.js';
@@ -39,6 +40,8 @@ export interface EndpointOptions {
   /** Bind this process's own socket even under node:cluster (which otherwise shares the primary's). */
   exclusive: boolean;
   transport: DatagramTransportKind;
+  /** Native, without reusePort: bind a steered group (see TransportBinding.steering). */
+  steering?: { program: Uint32Array; members: number };
 }
 
 /** Where a datagram came from: its sender's address and port. */
@@ -71,13 +74,16 @@ export class Endpoint {
   private readonly owner: EndpointOwner;
   private readonly options: EndpointOptions;
   private readonly serials: SerialTable;
+  /** Server with channel workers: where workers that read their own sockets mark connections active. */
+  private readonly records: ChannelRecords | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(owner: EndpointOwner, options: EndpointOptions, serials: SerialTable) {
+  constructor(owner: EndpointOwner, options: EndpointOptions, serials: SerialTable, records?: ChannelRecords) {
     this.owner = owner;
     this.options = options;
     this.serials = serials;
+    this.records = records;
     this.connections = new ConnectionTable(options.maxConnections, serials);
     // The native transport lends its ring slot for the call only; routing keeps nothing of it.
     this.transport = createTransport(options.transport, options.address, (datagram, address, port) => this.receive(datagram, { address, port }));
@@ -110,9 +116,19 @@ export class Endpoint {
     return this.transport.localPort;
   }
 
-  /** A descriptor of the bound native socket for a channel worker to send through; undefined for node:dgram or once closed. */
-  duplicateForSender(): number | undefined {
-    return this.closed ? undefined : this.transport.duplicateForSender();
+  /** Bound as a steered group: channel workers read their channels' packets from its members. */
+  get steered(): boolean {
+    return this.transport.steered;
+  }
+
+  /** A descriptor of the bound native socket (member 0) or a steered group's member for a channel worker; undefined for node:dgram or once closed. */
+  duplicateDescriptor(member: number): number | undefined {
+    return this.closed ? undefined : this.transport.duplicateDescriptor(member);
+  }
+
+  /** A datagram a channel worker read from its steered socket and could not place: routed as if read here. */
+  routeForwarded(datagram: Uint8Array, address: string, port: number): void {
+    if (!this.closed) this.receive(datagram, { address, port });
   }
 
   sendTo(connection: Connection, packet: Uint8Array): void {
@@ -125,7 +141,10 @@ export class Endpoint {
   }
 
   private reapIdle(): void {
-    const cutoff = performance.now() - this.options.connectionIdleMs;
+    const now = performance.now();
+    // Packets channel workers read themselves count as activity from the tick that sees them.
+    if (this.records !== undefined) for (const connection of this.connections.all()) if (this.records.takeActivity(connection.info.serialSlot)) connection.lastActivityMs = now;
+    const cutoff = now - this.options.connectionIdleMs;
     for (const connection of this.connections.idleSince(cutoff)) this.closeConnection(connection, 'idle');
   }
 

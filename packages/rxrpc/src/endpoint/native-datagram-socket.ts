@@ -13,10 +13,12 @@
  * copies the packet into a send slot at once; the slots go out together in a
  * microtask (after the batch being handled, if any) or as soon as they are full.
  *
- * A channel worker sends its replies through a *sender*: `duplicateDescriptor`
- * on the main thread gives a new descriptor of the same socket, the worker's
- * `adoptSender` owns it (a send ring of its own, nothing read), and each
- * thread closes only its own descriptor.
+ * A socket opened with `steering` is the first of a steered SO_REUSEPORT
+ * group (see worker/channel-placement.ts): the kernel queues each datagram on
+ * the group's socket its program picks. A channel worker reads and writes
+ * its member of the group (`duplicateDescriptor(member)` on the main thread,
+ * `adopt(fd, listener)` on the worker), or only sends through a duplicate of
+ * this socket (`adopt(fd)`). Each thread closes only its own descriptor.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -40,14 +42,23 @@ interface NativeDatagramHandle {
 }
 
 interface DatagramBinding {
-  datagramOpen(address: string, port: number, reusePort: boolean, socketBufferBytes: number, onBatch: (count: number) => void): NativeDatagramHandle;
+  datagramOpen(
+    address: string,
+    port: number,
+    reusePort: boolean,
+    socketBufferBytes: number,
+    onBatch: (count: number) => void,
+    steeringProgram?: Uint32Array,
+    steeringMembers?: number,
+  ): NativeDatagramHandle;
   /** Sends slots 0..count; returns how many the kernel refused. */
   datagramSend(handle: NativeDatagramHandle, count: number): number;
   datagramClose(handle: NativeDatagramHandle): void;
   datagramParseAddress(text: string, out: Uint8Array): number;
-  /** A new descriptor of the socket, owned by the caller until a sender adopts it. */
-  datagramDuplicate(handle: NativeDatagramHandle): number;
-  datagramAdoptSender(fd: number): NativeDatagramHandle;
+  /** A new descriptor of the socket (member 0) or of a steered group's member, owned by the caller until adopted. */
+  datagramDuplicate(handle: NativeDatagramHandle, member: number): number;
+  /** Owns `fd`; read on this thread's loop when given `onBatch`, else send-only. */
+  datagramAdopt(fd: number, onBatch?: (count: number) => void): NativeDatagramHandle;
 }
 
 /** Metadata words per slot (META_BYTES / 4): length, port, family | flags, scope, 4 address words. */
@@ -110,24 +121,42 @@ export class NativeDatagramSocket {
     this.words = new Uint32Array(this.handle.memory);
   }
 
-  /** Binds `address:port` (an IP literal; '::' is dual stack). Throws ERR_RX_NATIVE_UNAVAILABLE without the addon. */
-  static open(address: string, port: number, reusePort: boolean, socketBufferBytes: number, listener: DatagramListener): NativeDatagramSocket {
+  /**
+   * Binds `address:port` (an IP literal; '::' is dual stack). With `steering`,
+   * also binds `steering.members` more sockets to the same port in one
+   * SO_REUSEPORT group whose `program` picks each datagram's socket (this one
+   * is 0). Throws ERR_RX_NATIVE_UNAVAILABLE without the addon.
+   */
+  static open(
+    address: string,
+    port: number,
+    reusePort: boolean,
+    socketBufferBytes: number,
+    listener: DatagramListener,
+    steering?: { program: Uint32Array; members: number },
+  ): NativeDatagramSocket {
     const native = loadBinding();
-    return new NativeDatagramSocket(native, (onBatch) => native.datagramOpen(address, port, reusePort, socketBufferBytes, onBatch), listener);
+    return new NativeDatagramSocket(
+      native,
+      (onBatch) => native.datagramOpen(address, port, reusePort, socketBufferBytes, onBatch, steering?.program, steering?.members),
+      listener,
+    );
   }
 
   /**
-   * A send-only socket over `fd` (from another thread's `duplicateDescriptor`),
-   * which it owns and closes. Replies leave from the original socket's port.
+   * A socket over `fd` (from another thread's `duplicateDescriptor`), which it
+   * owns and closes; it leaves from the original socket's port. With a
+   * `listener` it is read on this thread's loop; without, it only sends.
    */
-  static adoptSender(fd: number): NativeDatagramSocket {
+  static adopt(fd: number, listener?: DatagramListener): NativeDatagramSocket {
     const native = loadBinding();
-    return new NativeDatagramSocket(native, () => native.datagramAdoptSender(fd), () => assert.fail('a sender receives nothing'));
+    if (listener === undefined) return new NativeDatagramSocket(native, () => native.datagramAdopt(fd), () => assert.fail('a sender receives nothing'));
+    return new NativeDatagramSocket(native, (onBatch) => native.datagramAdopt(fd, onBatch), listener);
   }
 
-  /** A new descriptor of this socket, for one sender on another thread to adopt. */
-  duplicateDescriptor(): number {
-    return this.native.datagramDuplicate(this.handle);
+  /** A new descriptor of this socket (`member` 0) or of member `member` of its steered group, for one thread to adopt. */
+  duplicateDescriptor(member = 0): number {
+    return this.native.datagramDuplicate(this.handle, member);
   }
 
   /** Queues `packet` for `address` (an IP literal) and `port`; false if it cannot go. */

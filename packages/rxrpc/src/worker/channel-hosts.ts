@@ -28,25 +28,42 @@ export interface ChannelHosts {
   readonly counters: CounterSnapshot;
   open(connection: ConnectionInfo): void;
   close(connectionId: number, reason: string): void;
-  /** The datagram belongs to the host from here on. */
-  /** `header` is the datagram's decoded header: a host on the routing thread need not decode it again. */
-  deliver(connectionId: number, channel: number, datagram: Uint8Array, header: PacketHeader): void;
+  /**
+   * `datagram` is lent for the call (see EndpointOwner.deliver); `header` is
+   * its decoded header: a host on the routing thread need not decode it again.
+   */
+  deliver(connection: ConnectionInfo, channel: number, datagram: Uint8Array, header: PacketHeader): void;
   /** One entry per hosting thread (a thread that does not answer in time is left out). */
   stats(): Promise<HostStats[]>;
   /** From now on new calls are aborted SERVER_BUSY; calls already running go on. */
   refuseNewCalls(): void;
   /**
-   * Worker hosts: from now on each worker (and each replacement) gets a
-   * descriptor from `duplicate` and sends its channels' packets itself.
+   * Worker hosts, once the native socket is bound: from now on each worker
+   * (and each replacement) gets a descriptor of its own from `sockets` and
+   * sends its channels' packets itself — and reads them too when steered.
    */
-  attachSender?(duplicate: () => number | undefined): void;
+  attachSockets?(sockets: ServerSockets): void;
   terminate(): Promise<void>;
+}
+
+/** The bound native server socket, as channel workers get it. */
+export interface ServerSockets {
+  /**
+   * True: a steered group (channel-placement.ts) with one member per worker,
+   * member 1 + k for worker k. False: workers only send, through duplicates
+   * of member 0, the routing thread's socket.
+   */
+  steered: boolean;
+  /** A new descriptor of `member`, for one worker to own; undefined once closed. */
+  duplicate(member: number): number | undefined;
 }
 
 /** What a host needs to start its channel threads. */
 export interface HostStart {
   serviceModule: string;
   serials: SharedArrayBuffer;
+  /** The ChannelRecords' buffer (connection/channel-records.ts). */
+  records: SharedArrayBuffer;
   options: import('../options.js').FilledCallOptions;
   poolBuffers: number;
 }

@@ -60,8 +60,8 @@ export class InlineChannelHost implements ChannelHosts {
     this.thread.close(connectionId, new RxError('ERR_RX_CLOSED', reason));
   }
 
-  deliver(connectionId: number, channel: number, datagram: Uint8Array, header: PacketHeader): void {
-    this.thread.deliver(connectionId, channel, datagram, header);
+  deliver(connection: ConnectionInfo, channel: number, datagram: Uint8Array, header: PacketHeader): void {
+    this.thread.deliver(connection.id, channel, datagram, header);
   }
 
   stats(): Promise<HostStats[]> {

@@ -2,18 +2,22 @@
  * The fixed set of channel worker threads and the stable placement of
  * channels on them.
  *
- * Life: created by RxServer.listen on the main thread, terminated by
- * RxServer.close. Placement: channel c of the connection with id n lives on
- * worker (n + c) mod workers, for the connection's whole life — so one
- * channel's packets are handled by exactly one thread, in order, and a
- * connection's four channels spread over up to four threads.
+ * Life: created by RxServer.prepare on the main thread, terminated by
+ * RxServer.close. Placement (channel-placement.ts): channel c of the
+ * connection with cid n lives on worker ((n >>> 2) + c) mod workers, for the
+ * connection's whole life — so one channel's packets are handled by exactly
+ * one thread, in order, and a connection's four channels spread over up to
+ * four threads.
  *
- * Inbound packets are batched per worker and flushed once per event-loop
- * turn (setImmediate), transferring each batch's buffer. Outbound packets
- * leave from each worker itself when the server socket is native (a
- * duplicate of its descriptor per worker, see attachSender): no hop back to
- * this thread. Otherwise workers post them back in batches and this thread
- * sends them.
+ * With the native socket (not shared with other processes) the kernel
+ * queues each call packet directly on its worker's own socket of a steered
+ * SO_REUSEPORT group (attachSockets): the worker routes and sends by itself,
+ * and this thread sees only connection-level packets and a new connection's
+ * first datagrams, which a worker forwards. Otherwise this thread routes
+ * every packet: they are batched per worker and flushed once per event-loop
+ * turn (setImmediate), transferring each batch's buffer; workers then send
+ * through a duplicate of the native socket's descriptor, or post their
+ * packets back in batches (node:dgram) for this thread to send.
  *
  * A worker that dies after start-up (an exception outside any handler's
  * try/catch, process.exit() in a service, an out-of-memory) is replaced in
@@ -24,12 +28,15 @@
  */
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
+import { ChannelRecords } from '../connection/channel-records.js';
 import type { ConnectionInfo } from '../connection/connection-info.js';
 import { SerialTable } from '../connection/serial-table.js';
 import { RxError } from '../errors.js';
 import { emptySnapshot, sumSnapshots, type CounterSnapshot } from '../metrics.js';
 import { CHANNELS_PER_CONNECTION } from '../protocol.js';
-import type { ChannelHosts, HostStart } from './channel-hosts.js';
+import type { PacketHeader } from '../wire/codec.js';
+import type { ChannelHosts, HostStart, ServerSockets } from './channel-hosts.js';
+import { channelWorker } from './channel-placement.js';
 import { HostedConnections, WORKER_DIED_ABORT_CODE } from './hosted-connections.js';
 import type { MainToWorker, WorkerToMain } from './messages.js';
 import { PacketBatchWriter, readPacketBatch } from './packet-batch.js';
@@ -58,6 +65,8 @@ interface PooledWorker {
 export interface WorkerPoolHandlers {
   /** A packet a worker wants sent to connection `connectionId`'s peer. */
   send(connectionId: number, packet: Uint8Array): void;
+  /** A datagram a worker's steered socket read for a connection it did not know: route it as if read here. */
+  route(datagram: Uint8Array, address: string, port: number): void;
 }
 
 export class WorkerPool implements ChannelHosts {
@@ -76,14 +85,14 @@ export class WorkerPool implements ChannelHosts {
   private terminating = false;
   /** Service ids the workers' service module declares (from their ready messages). */
   serviceIds: readonly number[] = [];
-  /** Set once the server socket is bound (native only): makes each worker's sender descriptor. */
-  private duplicateForSender: (() => number | undefined) | undefined;
+  /** Set once the server socket is bound (native only): each worker's descriptor comes from it. */
+  private sockets: ServerSockets | undefined;
 
   private constructor(handlers: WorkerPoolHandlers, start: HostStart, youngGenerationMb: number) {
     this.handlers = handlers;
     this.start = start;
     this.youngGenerationMb = youngGenerationMb;
-    this.connections = new HostedConnections(new SerialTable(start.serials), this.counters, handlers.send);
+    this.connections = new HostedConnections(new ChannelRecords(start.records), new SerialTable(start.serials), this.counters, (info, packet) => handlers.send(info.id, packet));
   }
 
   static async start(count: number, start: HostStart, handlers: WorkerPoolHandlers, youngGenerationMb: number): Promise<WorkerPool> {
@@ -146,7 +155,7 @@ export class WorkerPool implements ChannelHosts {
     // Packets still batched for it belong to the calls it took with it: their clients get ABORTs instead.
     entry.inbox.take();
     Object.assign(this.counters, sumSnapshots([this.counters, entry.lastCounters]));
-    const aborted = this.connections.abortChannels((connectionId, channel) => this.placement(connectionId, channel) === index);
+    const aborted = this.connections.abortChannels((info, channel) => this.placement(info, channel) === index);
     process.emitWarning(`rxrpc: channel worker ${index} died (${reason}); ${aborted} calls aborted with code ${WORKER_DIED_ABORT_CODE}; replacing it`);
     if (entry.ready) this.replace(index);
     else setTimeout(() => this.replace(index), RESTART_BACKOFF_MS).unref();
@@ -159,32 +168,44 @@ export class WorkerPool implements ChannelHosts {
     this.workers[index] = replacement;
     // A replacement that fails to start dies like any worker (workerDied), after the backoff.
     this.watch(index, replacement).catch(() => undefined);
-    // Messages wait in the new worker's port until its services are loaded.
-    this.sendSenderTo(index);
+    // Messages wait in the new worker's port until its services are loaded. Connections
+    // first: the socket's queued datagrams (of dead calls among others) then find them.
     for (const info of this.connections.infos()) this.openOn(index, info);
+    this.sendSocketTo(index);
   }
 
   /**
-   * Each worker from now on sends its own packets through a duplicate of the
-   * server socket's descriptor, which it owns and closes (when it exits, its
-   * handle's finalizer). This thread never closes one it handed out: it
-   * cannot know whether a worker that died took it first, and closing it
-   * twice could close an unrelated reused descriptor. So a worker dying
-   * between the post and its handling of it leaks one descriptor — rare, and
-   * bounded by the restart backoff.
+   * Each worker from now on owns a descriptor of the bound socket: its own
+   * member of the steered group (it reads its channels' packets and sends
+   * through it), or a duplicate of the routing thread's socket (it sends
+   * through it). It closes it when it exits (its handle's finalizer). This
+   * thread never closes one it handed out: it cannot know whether a worker
+   * that died took it first, and closing it twice could close an unrelated
+   * reused descriptor. So a worker dying between the post and its handling
+   * of it leaks one descriptor — rare, and bounded by the restart backoff.
+   * The group's members themselves stay open in the routing thread's socket
+   * until it closes, so a dying worker never renumbers them.
    */
-  attachSender(duplicate: () => number | undefined): void {
-    this.duplicateForSender = duplicate;
-    this.workers.forEach((_, index) => this.sendSenderTo(index));
+  attachSockets(sockets: ServerSockets): void {
+    this.sockets = sockets;
+    this.workers.forEach((_, index) => this.sendSocketTo(index));
   }
 
-  private sendSenderTo(index: number): void {
-    const fd = this.duplicateForSender?.();
-    if (fd !== undefined) this.post(index, { kind: 'sender', fd });
+  private sendSocketTo(index: number): void {
+    if (this.sockets === undefined) return;
+    const { steered } = this.sockets;
+    const fd = this.sockets.duplicate(steered ? 1 + index : 0);
+    if (fd !== undefined) this.post(index, { kind: 'socket', fd, steered });
   }
 
   private onMessage(entry: PooledWorker, message: WorkerToMain): void {
-    if (message.kind === 'send') {
+    if (message.kind === 'forward') {
+      this.handlers.route(new Uint8Array(message.datagram), message.address, message.port);
+      // Its datagram (if routed to a channel) reaches the worker before the answer.
+      this.flush();
+      const index = this.workers.indexOf(entry);
+      if (index >= 0 && !entry.dead) this.post(index, { kind: 'forwarded' });
+    } else if (message.kind === 'send') {
       for (const packet of readPacketBatch(message.batch)) this.handlers.send(packet.connectionId, packet.packet);
     } else if (message.kind === 'stats') {
       entry.lastCounters = message.counters;
@@ -206,9 +227,9 @@ export class WorkerPool implements ChannelHosts {
     return this.workers.length;
   }
 
-  /** The worker that owns channel `channel` of connection `connectionId`, for the connection's life. */
-  placement(connectionId: number, channel: number): number {
-    return (connectionId + channel) % this.workers.length;
+  /** The worker that owns channel `channel` of `connection`, for the connection's life. */
+  placement(connection: ConnectionInfo, channel: number): number {
+    return channelWorker(connection.cid, channel, this.workers.length);
   }
 
   private post(index: number, message: MainToWorker, transfer: ArrayBuffer[] = []): void {
@@ -225,24 +246,26 @@ export class WorkerPool implements ChannelHosts {
   /** Announces `connection` to worker `index` if it owns any of its channels. */
   private openOn(index: number, connection: ConnectionInfo): void {
     const channels: number[] = [];
-    for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) if (this.placement(connection.id, channel) === index) channels.push(channel);
+    for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) if (this.placement(connection, channel) === index) channels.push(channel);
     if (channels.length > 0) this.post(index, { kind: 'open', connection, channels });
   }
 
   close(connectionId: number, reason: string): void {
+    const info = this.connections.get(connectionId);
+    if (info === undefined) return;
     this.connections.remove(connectionId);
     this.flush();
     const notified = new Set<number>();
-    for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) notified.add(this.placement(connectionId, channel));
+    for (let channel = 0; channel < CHANNELS_PER_CONNECTION; channel++) notified.add(this.placement(info, channel));
     for (const index of notified) this.post(index, { kind: 'close', connectionId, reason });
   }
 
-  deliver(connectionId: number, channel: number, datagram: Uint8Array): void {
-    if (!this.connections.admit(connectionId, channel, datagram)) return;
-    const target = this.workers[this.placement(connectionId, channel)]!;
-    if (!target.inbox.add(connectionId, channel, datagram)) {
+  deliver(connection: ConnectionInfo, channel: number, datagram: Uint8Array, header: PacketHeader): void {
+    if (!this.connections.admit(connection, channel, header.callNumber, header.type)) return;
+    const target = this.workers[this.placement(connection, channel)]!;
+    if (!target.inbox.add(connection.id, channel, datagram)) {
       this.flush();
-      target.inbox.add(connectionId, channel, datagram);
+      target.inbox.add(connection.id, channel, datagram);
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;

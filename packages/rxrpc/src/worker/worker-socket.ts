@@ -1,0 +1,139 @@
+/**
+ * A channel worker's own socket of the server's steered group: the kernel
+ * queues on it every call packet of the channels this worker hosts (see
+ * channel-placement.ts), so they reach the channel's thread with no hop
+ * through the routing thread. Here a datagram's header is decoded, its
+ * connection found by hash of {peer, epoch, cid} among the connections the
+ * routing thread announced to this worker, and the datagram handed to the
+ * ChannelThread in arrival order. The worker's packets leave through it too.
+ *
+ * A datagram of a connection this worker has not heard of yet (a new
+ * connection's first DATA) is forwarded to the routing thread, which creates
+ * the connection as for any datagram it reads, announces it and posts the
+ * datagram back through the worker's packet batches. While any forward is
+ * unanswered, every datagram is forwarded, so a channel's packets keep their
+ * arrival order across the two paths.
+ *
+ * Life: created by the channel worker at start; `attach` gives it the socket
+ * (a duplicate of the group member's descriptor, which it owns), posted by
+ * the routing thread after bind and again to a replacement worker. Touched
+ * only by its worker's thread; closed when the worker ends.
+ */
+import type { ChannelRecords } from '../connection/channel-records.js';
+import type { ConnectionInfo } from '../connection/connection-info.js';
+import { connectionKey, matchesConnection } from '../connection/connection-table.js';
+import { NativeDatagramSocket } from '../endpoint/native-datagram-socket.js';
+import { countPacketRead, countPacketSent } from '../metrics.js';
+import { CHANNEL_MASK, CID_MASK, HEADER_OFFSET } from '../protocol.js';
+import { decodeHeader, type PacketHeader } from '../wire/codec.js';
+import type { ChannelThread } from './channel-thread.js';
+import type { HostedConnections } from './hosted-connections.js';
+
+/**
+ * Forwards awaiting the routing thread's answer: a burst of new connections
+ * beyond this is dropped (counted rejected) and retransmitted by the peers.
+ */
+export const FORWARDS_IN_FLIGHT_MAX = 256;
+
+export interface WorkerSocketRoutes {
+  /** Hands a datagram (its own copy) to the routing thread. */
+  forward(datagram: ArrayBuffer, address: string, port: number): void;
+}
+
+export class WorkerSocket {
+  private socket: NativeDatagramSocket | undefined;
+  /** The connections announced to this worker, by connectionKey; bounded by the server's maxConnections. */
+  private readonly connections = new Map<string, ConnectionInfo>();
+  /** The same connections' keys by id, for their close. */
+  private readonly keys = new Map<number, string>();
+  /** The connection of the previous datagram: consecutive datagrams mostly share one. */
+  private lastFound: ConnectionInfo | undefined;
+  private forwardsInFlight = 0;
+  private readonly thread: ChannelThread;
+  private readonly hosted: HostedConnections;
+  private readonly records: ChannelRecords;
+  private readonly routes: WorkerSocketRoutes;
+
+  constructor(thread: ChannelThread, hosted: HostedConnections, records: ChannelRecords, routes: WorkerSocketRoutes) {
+    this.thread = thread;
+    this.hosted = hosted;
+    this.records = records;
+    this.routes = routes;
+  }
+
+  /** Reads and sends through `fd` from now on (closing a previous socket). */
+  attach(fd: number): void {
+    this.socket?.close();
+    this.socket = NativeDatagramSocket.adopt(fd, (datagram, address, port) => this.receive(datagram, address, port));
+  }
+
+  get attached(): boolean {
+    return this.socket !== undefined;
+  }
+
+  opened(info: ConnectionInfo): void {
+    const key = connectionKey(info.peerAddress, info.peerPort, info.epoch, info.cid, true);
+    this.connections.set(key, info);
+    this.keys.set(info.id, key);
+  }
+
+  closed(connectionId: number): void {
+    const key = this.keys.get(connectionId);
+    if (key === undefined) return;
+    this.keys.delete(connectionId);
+    this.connections.delete(key);
+    if (this.lastFound?.id === connectionId) this.lastFound = undefined;
+  }
+
+  /** The routing thread has handled a forward (and posted back its datagram, if any). */
+  forwardAnswered(): void {
+    this.forwardsInFlight -= 1;
+  }
+
+  send(connection: ConnectionInfo, packet: Uint8Array): void {
+    countPacketSent(this.thread.counters, packet[HEADER_OFFSET.type] ?? 0);
+    this.socket?.send(packet, connection.peerAddress, connection.peerPort);
+  }
+
+  close(): void {
+    this.socket?.close();
+    this.socket = undefined;
+  }
+
+  private receive(datagram: Uint8Array, address: string, port: number): void {
+    if (this.forwardsInFlight > 0) return this.forward(datagram, address, port);
+    let header: PacketHeader;
+    try {
+      header = decodeHeader(datagram);
+    } catch {
+      this.thread.counters.packetsRejected += 1;
+      return;
+    }
+    const cid = (header.cid & CID_MASK) >>> 0;
+    const connection = this.find(address, port, header.epoch, cid);
+    if (connection === undefined) return this.forward(datagram, address, port);
+    countPacketRead(this.thread.counters, header.type);
+    this.records.touch(connection.serialSlot);
+    const channel = header.cid & CHANNEL_MASK;
+    if (!this.hosted.admit(connection, channel, header.callNumber, header.type)) return;
+    this.thread.deliver(connection.id, channel, datagram, header);
+  }
+
+  private find(address: string, port: number, epoch: number, cid: number): ConnectionInfo | undefined {
+    const last = this.lastFound;
+    if (last !== undefined && matchesConnection(last, address, port, epoch, cid, true)) return last;
+    const found = this.connections.get(connectionKey(address, port, epoch, cid, true));
+    if (found !== undefined) this.lastFound = found;
+    return found;
+  }
+
+  private forward(datagram: Uint8Array, address: string, port: number): void {
+    if (this.forwardsInFlight >= FORWARDS_IN_FLIGHT_MAX) {
+      this.thread.counters.packetsRejected += 1;
+      return;
+    }
+    this.forwardsInFlight += 1;
+    // The datagram is a view of the receive ring, reused by the next batch: forward a copy.
+    this.routes.forward(datagram.slice().buffer, address, port);
+  }
+}
