@@ -6,8 +6,8 @@
  *   rxbench server PORT [THREADS]
  *   rxbench check HOST PORT                    Null, Echo, bulk Send and Receive; prints OK
  *   rxbench null HOST PORT CALLS THREADS       prints calls/s (THREADS share one connection)
- *   rxbench send HOST PORT BYTES COUNT         prints MiB/s of COUNT streamed calls
- *   rxbench receive HOST PORT BYTES COUNT
+ *   rxbench send HOST PORT BYTES COUNT [THREADS]   prints MiB/s of COUNT streamed calls per
+ *   rxbench receive HOST PORT BYTES COUNT [THREADS]  thread (THREADS share one connection)
  */
 #include <afs/param.h>
 #include <arpa/inet.h>
@@ -120,6 +120,15 @@ static int bulk_receive(struct rx_connection *conn, afs_uint32 bytes) {
     return code;
 }
 
+struct bulk_lane { struct rx_connection *conn; int receive; afs_uint32 bytes; int count; int code; };
+
+static void *bulk_lane_run(void *argument) {
+    struct bulk_lane *lane = argument;
+    for (int index = 0; index < lane->count && lane->code == 0; index++)
+        lane->code = lane->receive ? bulk_receive(lane->conn, lane->bytes) : bulk_send(lane->conn, lane->bytes);
+    return NULL;
+}
+
 static int check(struct rx_connection *conn) {
     int code = BENCH_Null(conn);
     if (code) { fprintf(stderr, "Null: %d\n", code); return 1; }
@@ -174,13 +183,23 @@ int main(int argc, char **argv) {
     if ((strcmp(argv[1], "send") == 0 || strcmp(argv[1], "receive") == 0) && argc >= 6) {
         afs_uint32 bytes = strtoul(argv[4], NULL, 10);
         int count = atoi(argv[5]);
+        int threads = argc > 6 ? atoi(argv[6]) : 1;
+        pthread_t ids[64];
+        struct bulk_lane lanes[64];
+        if (threads < 1 || threads > 64) threads = 1;
         double start = now_seconds();
-        for (int index = 0; index < count; index++) {
-            int code = argv[1][0] == 's' ? bulk_send(conn, bytes) : bulk_receive(conn, bytes);
-            if (code != 0) { fprintf(stderr, "%s failed: %d\n", argv[1], code); return 1; }
+        for (int index = 0; index < threads; index++) {
+            lanes[index] = (struct bulk_lane){ conn, argv[1][0] == 'r', bytes, count, 0 };
+            pthread_create(&ids[index], NULL, bulk_lane_run, &lanes[index]);
         }
+        int code = 0;
+        for (int index = 0; index < threads; index++) {
+            pthread_join(ids[index], NULL);
+            if (lanes[index].code != 0) code = lanes[index].code;
+        }
+        if (code != 0) { fprintf(stderr, "%s failed: %d\n", argv[1], code); return 1; }
         double seconds = now_seconds() - start;
-        printf("bytes=%u count=%d seconds=%.3f mibps=%.1f\n", bytes, count, seconds, (double)bytes * count / seconds / 1048576.0);
+        printf("bytes=%u count=%d threads=%d seconds=%.3f mibps=%.1f\n", bytes, count, threads, seconds, (double)bytes * count * threads / seconds / 1048576.0);
         return 0;
     }
     fprintf(stderr, "unknown mode %s\n", argv[1]);

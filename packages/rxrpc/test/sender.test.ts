@@ -4,8 +4,9 @@
  * flight, DATA leaves in jumbograms as large as the peer's trailer allows, a
  * jumbogram the window would cut short waits for the ACK that makes room (the
  * last packet never waits), the datagram that leaves no room for a full one
- * asks for an ACK, and the cheap retransmission deadline used on every ACK is
- * never later than the exact one.
+ * asks for an ACK, the cheap retransmission deadline used on every ACK is
+ * never later than the exact one, and a recovery sends every reported hole
+ * again at once, each only once.
  */
 import { describe, expect, it } from 'vitest';
 import { RttEstimator } from '../dist/call/rtt.js';
@@ -209,5 +210,31 @@ describe('Sender', () => {
     expect(sender.onAck(ack(37, { rwind: 32 }), 180)).toBe(true);
     expect(sender.retransmitDeadlineMs()).toBeUndefined();
     expect(sender.retransmitDeadlineBoundMs()).toBeUndefined();
+  });
+
+  it('recovers from a lost jumbogram by sending all its packets again on the third report, once', () => {
+    const { sender, sent } = harness({ initialCongestionWindow: 32 });
+    queue(sender, 40);
+    expect(sender.onAck(ack(1, { rwind: 32 }), 0)).toBe(true);
+    sender.transmitReady(0); // 1–32 in 8 jumbograms; say 5–8 are lost
+    sent.length = 0;
+    const report = (soft: number): AckBody => ack(5, { rwind: 32, soft: [0, 0, 0, 0, ...Array(soft).fill(SoftAck.ACK)] });
+    expect(sender.onAck(report(2), 1)).toBe(true);
+    expect(sender.onAck(report(4), 2)).toBe(true);
+    // Two reports are not yet a loss (reordering): nothing sent again.
+    expect(sent).toEqual([]);
+    // The third report: every hole goes again, as single packets asking for an ACK.
+    expect(sender.onAck(report(6), 3)).toBe(true);
+    expect(sent.map((datagram) => datagram.seqs)).toEqual([[5], [6], [7], [8]]);
+    expect(sent.every((datagram) => datagram.requestsAck)).toBe(true);
+    // More reports of the same holes send nothing again.
+    sent.length = 0;
+    expect(sender.onAck(report(8), 4)).toBe(true);
+    expect(sender.onAck(report(10), 5)).toBe(true);
+    expect(sent).toEqual([]);
+    // Within the same recovery, a new hole (20) is sent at its first report; the repaired ones are not.
+    const partial = [SoftAck.ACK, ...Array(10).fill(SoftAck.ACK), SoftAck.NACK, SoftAck.ACK];
+    expect(sender.onAck(ack(9, { rwind: 32, soft: partial }), 6)).toBe(true);
+    expect(sent.map((datagram) => datagram.seqs)).toEqual([[20]]);
   });
 });

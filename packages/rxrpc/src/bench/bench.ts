@@ -7,7 +7,9 @@
  *                                       native datagram transport and over node:dgram, and on
  *                                       --workers channel workers; server CPU time per call;
  *                                       client ours vs OpenAFS (same server: ours)
- *   1 MiB split Send / Receive MiB/s:   the same pairs, and a raw UDP blast as the ceiling
+ *   1 MiB split Send / Receive MiB/s:   the same pairs, 1 call at a time and 4 concurrent calls
+ *                                       (4 C client threads on one connection), and a raw UDP
+ *                                       blast as the ceiling; --bulk-only runs only these rows
  *   RSS after 10 k and after N calls (N = --rss-calls, default 200 000; --rss-only skips
  *                                       everything else, e.g. for --rss-calls 1000000)
  *
@@ -38,6 +40,8 @@ const { values: flags } = parseArgs({
     'rss-calls': { type: 'string', default: '200000' },
     /** Only the RSS rows: a 1 M-call run takes minutes on its own. */
     'rss-only': { type: 'boolean', default: false },
+    /** Only the 1 MiB bulk rows (servers, clients, raw UDP). */
+    'bulk-only': { type: 'boolean', default: false },
     workers: { type: 'string', default: String(Math.max(1, Math.min(4, os.availableParallelism()))) },
     /** Our client's datagram transport (the servers run 'native'; a 'dgram' server is measured beside it). */
     'client-transport': { type: 'string', default: 'dgram' },
@@ -208,17 +212,14 @@ async function main(): Promise<void> {
     console.log(`rxrpc bench: loopback, ${workers} channel workers, medians of ${REPEATS}; ${os.availableParallelism()} cores`);
 
     const cNullRun = async (port: string, calls: number, threads: number) => (await cClient(binary, ['null', '127.0.0.1', port, String(calls), String(threads)])).rate!;
-    const cBulkRun = async (port: string, mode: string) => (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(bulkCount)])).mibps!;
+    // With 4 threads each makes bulkCount / 4 calls: the same bytes as one thread's run.
+    const cBulkRun = async (port: string, mode: string, threads = 1) =>
+      (await cClient(binary, [mode, '127.0.0.1', port, String(MIB), String(Math.max(1, bulkCount / threads)), String(threads)])).mibps!;
     const cNull = async (port: string, calls: number, threads: number) => repeat(() => cNullRun(port, calls, threads));
     const cBulk = async (port: string, mode: string) => repeat(() => cBulkRun(port, mode));
-    const placements = [
-      ['routing thread (workers 0), native datagrams', inline],
-      ['routing thread (workers 0), node:dgram', inlineDgram],
-      [`${workers} channel workers, native datagrams`, server],
-    ] as const;
-    for (const [name, target] of placements) {
-      const port = String(target.port);
-      console.log(`\n-- server, channels on the ${name}: ours vs OpenAFS rx, both called by the OpenAFS rx C client`);
+    const bulkOnly = flags['bulk-only'];
+
+    async function smallCallRows(port: string): Promise<void> {
       row('Null calls/s, 1 at a time', ...(await alternate(() => cNullRun(port, nullCalls, 1), () => cNullRun(theirs, nullCalls, 1))), 'calls/s', 'openafs');
       row('Null calls/s, 4 concurrent (4 channels)', ...(await alternate(() => cNullRun(port, nullCalls * 2, 4), () => cNullRun(theirs, nullCalls * 2, 4))), 'calls/s', 'openafs');
       // CPU per call is steadier than calls/s on a shared machine: it does not count time spent waiting for a core.
@@ -233,15 +234,30 @@ async function main(): Promise<void> {
       const [ourCpu, theirCpu] = await alternate(() => cpuPerCall(true), () => cpuPerCall(false));
       const cpuLabel = 'server CPU us per Null call (4 concurrent)'.padEnd(52);
       console.log(`${cpuLabel} ours ${ourCpu.toFixed(0).padStart(8)} us        openafs ${theirCpu.toFixed(0).padStart(8)} us        ratio ${(theirCpu / ourCpu).toFixed(2)} (openafs/ours)`);
+    }
+
+    const placements = [
+      ['routing thread (workers 0), native datagrams', inline],
+      ['routing thread (workers 0), node:dgram', inlineDgram],
+      [`${workers} channel workers, native datagrams`, server],
+    ] as const;
+    for (const [name, target] of placements) {
+      const port = String(target.port);
+      console.log(`\n-- server, channels on the ${name}: ours vs OpenAFS rx, both called by the OpenAFS rx C client`);
+      if (!bulkOnly) await smallCallRows(port);
       row('1 MiB split Send (client -> server)', ...(await alternate(() => cBulkRun(port, 'send'), () => cBulkRun(theirs, 'send'))), 'MiB/s', 'openafs');
       row('1 MiB split Receive (server -> client)', ...(await alternate(() => cBulkRun(port, 'receive'), () => cBulkRun(theirs, 'receive'))), 'MiB/s', 'openafs');
+      row('1 MiB split Send, 4 concurrent', ...(await alternate(() => cBulkRun(port, 'send', 4), () => cBulkRun(theirs, 'send', 4))), 'MiB/s', 'openafs');
+      row('1 MiB split Receive, 4 concurrent', ...(await alternate(() => cBulkRun(port, 'receive', 4), () => cBulkRun(theirs, 'receive', 4))), 'MiB/s', 'openafs');
     }
 
     console.log('\n-- client: ours vs OpenAFS rx C client, both calling our server');
     const connection = client.connect('127.0.0.1', server.port, 42);
     await ourNullRate(connection, 500, 4);
-    row('Null calls/s, 1 at a time', await repeat(() => ourNullRate(connection, nullCalls, 1)), await cNull(ours, nullCalls, 1), 'calls/s', 'openafs');
-    row('Null calls/s, 4 concurrent', await repeat(() => ourNullRate(connection, nullCalls * 2, 4)), await cNull(ours, nullCalls * 2, 4), 'calls/s', 'openafs');
+    if (!bulkOnly) {
+      row('Null calls/s, 1 at a time', await repeat(() => ourNullRate(connection, nullCalls, 1)), await cNull(ours, nullCalls, 1), 'calls/s', 'openafs');
+      row('Null calls/s, 4 concurrent', await repeat(() => ourNullRate(connection, nullCalls * 2, 4)), await cNull(ours, nullCalls * 2, 4), 'calls/s', 'openafs');
+    }
     row('1 MiB split Send', await repeat(() => ourBulkRate(connection, 'send', bulkCount)), await cBulk(ours, 'send'), 'MiB/s', 'openafs');
     row('1 MiB split Receive', await repeat(() => ourBulkRate(connection, 'receive', bulkCount)), await cBulk(ours, 'receive'), 'MiB/s', 'openafs');
     const fourReceives = async (): Promise<number> => {
@@ -256,7 +272,7 @@ async function main(): Promise<void> {
     const raw = await repeat(() => rawUdpRate(bulkCount));
     row('1 MiB split Receive vs raw UDP blast', await repeat(() => ourBulkRate(connection, 'receive', bulkCount)), raw, 'MiB/s', 'raw udp');
 
-    await rssRows(client, server);
+    if (!bulkOnly) await rssRows(client, server);
     const stats = await server.stats();
     console.log(`\nserver counters: calls ${stats.counters.callsStarted}, busy sent ${stats.counters.busyPacketsSent}, retransmissions ${stats.counters.dataPacketsReSent}`);
   } finally {

@@ -11,8 +11,8 @@
  * Window: at most min(cwnd, peer rwind) packets beyond the hard-ACK point are
  * in flight. Slow start grows cwnd by one per newly ACKed packet up to
  * ssthresh, congestion avoidance by one per window; three ACKs that report a
- * hole below soft-ACKed packets trigger a fast retransmit (ssthresh = cwnd/2);
- * a retransmission timeout sets cwnd back to 1.
+ * hole below soft-ACKed packets start a fast recovery (ssthresh = cwnd/2, the
+ * holes sent again at once); a retransmission timeout sets cwnd back to 1.
  */
 import assert from 'node:assert/strict';
 import { countRtt, type CounterSnapshot } from '../metrics.js';
@@ -40,6 +40,8 @@ interface TransmitEntry {
   sentAtMs: number;
   transmissions: number;
   softAcked: boolean;
+  /** The recovery (Sender.recoveries) that last sent this packet again; 0 for none. */
+  recovery: number;
 }
 
 export interface SenderLink {
@@ -84,6 +86,12 @@ export class Sender {
   /** Packets the peer accepts in one jumbogram (ACK trailer maxDgramPackets and maxMTU); 1 until it speaks. */
   private peerJumboPackets = 1;
   private holeReports = 0;
+  /** The holes the latest ACK reported; bounded by its soft-ACK table (MAX_SOFT_ACKS). */
+  private readonly holes: TransmitEntry[] = [];
+  /** While recovering from holes: the last seq sent before the recovery began. */
+  private recoveryPoint: number | undefined;
+  /** Recoveries begun; a packet sent again in one carries its number. */
+  private recoveries = 0;
   /**
    * No later than the send time of the oldest in-flight packet the peer has
    * not soft-ACKed. Sends never lower that time and ACKs only raise it, so
@@ -124,7 +132,7 @@ export class Sender {
     assert.equal(this.lastSeq, undefined, 'nothing is queued after the last packet');
     const seq = this.nextSeq;
     this.nextSeq += 1;
-    this.queue.set(seq, { seq, packet: build(seq), serial: 0, sentAtMs: 0, transmissions: 0, softAcked: false });
+    this.queue.set(seq, { seq, packet: build(seq), serial: 0, sentAtMs: 0, transmissions: 0, softAcked: false, recovery: 0 });
     if (last) this.lastSeq = seq;
   }
 
@@ -251,8 +259,9 @@ export class Sender {
     this.sampleRtt(ack, nowMs);
     const newlyAcked = this.advanceHardAck(firstPacket);
     if (newlyAcked > 0) this.link.rtt.onProgress();
-    const hole = this.applySoftAcks(ack);
-    this.adjustCongestionWindow(newlyAcked, hole);
+    this.applySoftAcks(ack);
+    this.adjustCongestionWindow(newlyAcked);
+    this.holes.length = 0;
     return true;
   }
 
@@ -290,9 +299,9 @@ export class Sender {
     return acked;
   }
 
-  /** Marks soft-ACKs; returns the first NACKed seq that has a soft-ACKed packet after it. */
-  private applySoftAcks(ack: AckBody): number | undefined {
-    let hole: number | undefined;
+  /** Marks soft-ACKs; collects in `holes` the NACKed packets we sent that have a soft-ACKed packet after them. */
+  private applySoftAcks(ack: AckBody): void {
+    this.holes.length = 0;
     let softAckedAfter = false;
     for (let index = ack.acks.byteLength - 1; index >= 0; index--) {
       const entry = this.queue.get(ack.firstPacket + index);
@@ -304,20 +313,39 @@ export class Sender {
         // A soft-ACK taken back puts the packet under the retransmission timer again.
         if (entry.softAcked) this.oldestSentAtBoundMs = undefined;
         entry.softAcked = false;
-        if (softAckedAfter && entry.transmissions > 0) hole = entry.seq;
+        if (softAckedAfter && entry.transmissions > 0) this.holes.push(entry);
       }
     }
-    return hole;
   }
 
-  private adjustCongestionWindow(newlyAcked: number, hole: number | undefined): void {
-    if (hole !== undefined) {
-      this.holeReports += 1;
-      if (this.holeReports === FAST_RETRANSMIT_THRESHOLD) this.fastRetransmit(hole);
+  /**
+   * Slow start and congestion avoidance; fast recovery on holes. The third
+   * ACK in a row that reports holes halves the window once and starts a
+   * recovery that lasts until everything sent before it is hard-ACKed; during
+   * it every hole an ACK reports is sent again, once (a loss of several
+   * packets, e.g. a whole jumbogram dropped by a full socket buffer, is
+   * repaired in one round trip instead of one hole per retransmission timeout).
+   */
+  private adjustCongestionWindow(newlyAcked: number): void {
+    if (this.recoveryPoint !== undefined && this.hardAck >= this.recoveryPoint) {
+      this.recoveryPoint = undefined;
+      this.holeReports = 0;
+    }
+    if (this.holes.length > 0) {
+      if (this.recoveryPoint === undefined) {
+        this.holeReports += 1;
+        if (this.holeReports < FAST_RETRANSMIT_THRESHOLD) return;
+        this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
+        this.congestionWindow = this.slowStartThreshold;
+        this.recoveryPoint = this.nextToTransmit - 1;
+        this.recoveries += 1;
+      }
+      this.retransmitHoles();
       return;
     }
     if (newlyAcked === 0) return;
     this.holeReports = 0;
+    if (this.recoveryPoint !== undefined) return;
     if (this.congestionWindow < this.slowStartThreshold) {
       this.congestionWindow = Math.min(this.congestionWindow + newlyAcked, MAX_SOFT_ACKS);
     } else {
@@ -329,13 +357,16 @@ export class Sender {
     }
   }
 
-  private fastRetransmit(hole: number): void {
-    const entry = this.queue.get(hole);
-    if (entry === undefined) return;
-    this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
-    this.congestionWindow = this.slowStartThreshold;
-    this.link.counters.dataPacketsPushed += 1;
-    this.send(entry, entry.sentAtMs, 0);
+  /** Sends each reported hole not yet sent again in this recovery, lowest first. */
+  private retransmitHoles(): void {
+    for (let index = this.holes.length - 1; index >= 0; index--) {
+      const entry = this.holes[index]!;
+      if (entry.recovery === this.recoveries) continue;
+      entry.recovery = this.recoveries;
+      this.link.counters.dataPacketsPushed += 1;
+      // Keeps its first send time: if this copy is lost too, the timer fires on the original schedule.
+      this.send(entry, entry.sentAtMs, 0);
+    }
   }
 
   /**
@@ -366,6 +397,7 @@ export class Sender {
     this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
     this.congestionWindow = 1;
     this.holeReports = 0;
+    this.recoveryPoint = undefined;
     let resent = 0;
     const budget = Math.max(1, Math.min(this.slowStartThreshold, this.peerWindow));
     for (let seq = this.hardAck + 1; seq < this.nextToTransmit && resent < budget; seq++) {
