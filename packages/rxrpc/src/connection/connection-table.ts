@@ -39,8 +39,16 @@ export function matchesConnection(info: ConnectionInfo, address: string, port: n
 export class ConnectionTable {
   private readonly byKey = new Map<string, Connection>();
   private readonly byId = new Map<number, Connection>();
-  /** Serial slots not in use; one per possible connection. */
-  private readonly freeSlots: number[] = [];
+  /**
+   * Serial slots not in use, one per possible connection, reused oldest
+   * freed first (a ring): a channel worker that has not yet heard of a
+   * connection's close may still touch its slot's shared words for a moment
+   * (serial counter, channel-records.ts), which must not be a new
+   * connection's by then.
+   */
+  private readonly freeSlots: Int32Array;
+  private freeHead = 0;
+  private freeCount = 0;
   private nextId = 1;
   /**
    * The connection the last lookup found: consecutive packets mostly belong
@@ -55,7 +63,8 @@ export class ConnectionTable {
     assert.ok(serials.counters.length >= maxConnections, 'one serial slot per connection');
     this.maxConnections = maxConnections;
     this.serials = serials;
-    for (let slot = maxConnections - 1; slot >= 0; slot--) this.freeSlots.push(slot);
+    this.freeSlots = new Int32Array(maxConnections);
+    for (let slot = 0; slot < maxConnections; slot++) this.releaseSlot(slot);
   }
 
   get size(): number {
@@ -82,8 +91,10 @@ export class ConnectionTable {
   /** Returns undefined when the table is full. */
   add(key: string, info: Omit<ConnectionInfo, 'id' | 'serialSlot'>, nowMs: number): Connection | undefined {
     assert.ok(!this.byKey.has(key), 'a connection key is added once');
-    const serialSlot = this.freeSlots.pop();
-    if (serialSlot === undefined) return undefined;
+    if (this.freeCount === 0) return undefined;
+    const serialSlot = this.freeSlots[this.freeHead]!;
+    this.freeHead = (this.freeHead + 1) % this.freeSlots.length;
+    this.freeCount -= 1;
     this.serials.reset(serialSlot);
     const connection: Connection = { info: { ...info, id: this.nextId, serialSlot }, key, lastActivityMs: nowMs };
     this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
@@ -97,7 +108,13 @@ export class ConnectionTable {
     this.byKey.delete(connection.key);
     this.byId.delete(connection.info.id);
     if (this.lastFound === connection) this.lastFound = undefined;
-    this.freeSlots.push(connection.info.serialSlot);
+    this.releaseSlot(connection.info.serialSlot);
+  }
+
+  private releaseSlot(slot: number): void {
+    assert.ok(this.freeCount < this.freeSlots.length, 'a slot is freed once');
+    this.freeSlots[(this.freeHead + this.freeCount) % this.freeSlots.length] = slot;
+    this.freeCount += 1;
   }
 
   /** Connections silent since before `cutoffMs`. */
