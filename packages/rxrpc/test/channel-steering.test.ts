@@ -73,6 +73,11 @@ describe('the steering program', () => {
       }
     });
   }
+  it('refuses a program the kernel rejects with an error naming the attach (what the server falls back on)', () => {
+    // One load and no return: the kernel's checker refuses it.
+    const noReturn = new Uint32Array([0x80, 0]);
+    expect(() => NativeDatagramSocket.open('127.0.0.1', 0, false, 1 << 16, () => undefined, { program: noReturn, members: 1 })).toThrow(/SO_ATTACH_REUSEPORT_CBPF/);
+  });
 });
 
 describe('a server with channel workers on a steered port', () => {

@@ -148,9 +148,19 @@ class NativeTransport implements DatagramTransport {
     const address = isIP(binding.address) === 0 ? (await dns.promises.lookup(binding.address)).address : binding.address;
     // A group shared with other processes (reusePort) cannot be steered: the program would pick among their sockets too.
     const steering = binding.reusePort ? undefined : binding.steering;
-    const socket = NativeDatagramSocket.open(address, binding.port, binding.reusePort, SOCKET_BUFFER_BYTES, this.receive, steering);
+    const open = (steered: typeof steering): NativeDatagramSocket =>
+      NativeDatagramSocket.open(address, binding.port, binding.reusePort, SOCKET_BUFFER_BYTES, this.receive, steered);
+    let socket: NativeDatagramSocket;
+    try {
+      socket = open(steering);
+    } catch (error) {
+      // A kernel (or sandbox) without reuseport BPF: serve unsteered, through the routing thread.
+      if (steering === undefined || !String(error).includes('SO_ATTACH_REUSEPORT_CBPF')) throw error;
+      process.emitWarning(`rxrpc: kernel steering to channel workers unavailable, routing every packet on the main thread: ${String(error)}`);
+      socket = open(undefined);
+    }
     this.socket = socket;
-    this.steered = steering !== undefined;
+    this.steered = steering !== undefined && socket.steered;
     return { address: socket.address, port: socket.port };
   }
 

@@ -98,6 +98,8 @@ interface SendAddress {
 export class NativeDatagramSocket {
   readonly address: string;
   readonly port: number;
+  /** Opened as the first socket of a steered group. */
+  readonly steered: boolean;
   /** Datagrams the kernel refused to send (or with a non-literal address). */
   failedSends = 0;
   private readonly native: DatagramBinding;
@@ -111,8 +113,9 @@ export class NativeDatagramSocket {
   private flushQueued = false;
   private closed = false;
 
-  private constructor(native: DatagramBinding, open: (onBatch: (count: number) => void) => NativeDatagramHandle, listener: DatagramListener) {
+  private constructor(native: DatagramBinding, open: (onBatch: (count: number) => void) => NativeDatagramHandle, listener: DatagramListener, steered = false) {
     this.native = native;
+    this.steered = steered;
     this.listener = listener;
     this.handle = open((count) => this.receiveBatch(count));
     this.address = this.handle.address;
@@ -140,6 +143,7 @@ export class NativeDatagramSocket {
       native,
       (onBatch) => native.datagramOpen(address, port, reusePort, socketBufferBytes, onBatch, steering?.program, steering?.members),
       listener,
+      steering !== undefined,
     );
   }
 
