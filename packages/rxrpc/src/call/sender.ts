@@ -86,6 +86,8 @@ export class Sender {
   /** Packets the peer accepts in one jumbogram (ACK trailer maxDgramPackets and maxMTU); 1 until it speaks. */
   private peerJumboPackets = 1;
   private holeReports = 0;
+  /** The packets of the datagram being sent (reused: one datagram at a time); at most JUMBO_PACKETS_MAX. */
+  private readonly run: TransmitEntry[] = [];
   /** The holes the latest ACK reported; bounded by its soft-ACK table (MAX_SOFT_ACKS). */
   private readonly holes: TransmitEntry[] = [];
   /** While recovering from holes: the last seq sent before the recovery began. */
@@ -178,7 +180,8 @@ export class Sender {
 
   /** Consecutive never-sent packets for one datagram: all but the last must be full jumbo buffers. */
   private nextRun(room: number): TransmitEntry[] {
-    const run: TransmitEntry[] = [];
+    const run = this.run;
+    run.length = 0;
     const most = Math.min(room, this.peerJumboPackets);
     for (let seq = this.nextToTransmit; seq < this.nextSeq && run.length < most; seq++) {
       const entry = this.queue.get(seq);
@@ -272,8 +275,9 @@ export class Sender {
   }
 
   private sampleRtt(ack: AckBody, nowMs: number): void {
-    // Only packets in flight carry serials: the queue beyond them may hold hundreds never sent.
-    for (let seq = this.hardAck + 1; seq < this.nextToTransmit; seq++) {
+    // Only packets in flight carry serials (the queue beyond them may hold hundreds never sent);
+    // an ACK usually names one of the latest sent, so the search starts there.
+    for (let seq = this.nextToTransmit - 1; seq > this.hardAck; seq--) {
       const entry = this.queue.get(seq);
       if (entry !== undefined && entry.serial === ack.serial && entry.transmissions === 1) {
         this.link.rtt.addSample(nowMs - entry.sentAtMs);

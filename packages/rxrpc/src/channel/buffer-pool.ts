@@ -28,7 +28,8 @@ export class BufferPool {
   }
 
   acquire(size: number): Uint8Array {
-    assert.ok(size <= POOL_BUFFER_SIZE, `packet of ${size} bytes fits a pool buffer`);
+    // Checked before the message is built: this runs for every packet a call sends.
+    if (size > POOL_BUFFER_SIZE) assert.fail(`packet of ${size} bytes does not fit a pool buffer`);
     const buffer = this.free.pop();
     if (buffer !== undefined) return new Uint8Array(buffer, 0, size);
     this.allocations += 1;
