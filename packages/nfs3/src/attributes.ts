@@ -47,6 +47,19 @@ export async function weakCacheConsistency(store: NfsStore, handle: Uint8Array, 
   return { before: preOpAttributes(before), after: await postOpAttributesOf(store, handle) };
 }
 
+/** wcc_data from what the store saw around its change. */
+export function weakCacheConsistencyOf(change: { before: fattr3 | null; after: fattr3 | null }): wcc_data {
+  return { before: preOpAttributes(change.before), after: postOpAttributes(change.after) };
+}
+
+/**
+ * wcc_data of a change that failed: the attributes now, with none before (a failure may still
+ * have changed the object, so now is not a safe 'before'). One read, none ahead of every call.
+ */
+export async function failedChangeConsistency(store: NfsStore, handle: Uint8Array): Promise<wcc_data> {
+  return { before: { attributes_follow: false }, after: await postOpAttributesOf(store, handle) };
+}
+
 export const noWeakCacheConsistency: wcc_data = { before: { attributes_follow: false }, after: { attributes_follow: false } };
 
 /** Mode bits from a new object's sattr3, or the default a fresh object of that type gets. */

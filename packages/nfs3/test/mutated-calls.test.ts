@@ -32,10 +32,10 @@ function random(seed: number): () => number {
 async function validCalls(store: NfsStore): Promise<{ procedure: string; argument: unknown }[]> {
   const root = store.rootHandle;
   const owner = { uid: 0, gid: 0 };
-  const file = await store.create(root, 'file', { kind: 'file', mode: 'unchecked', attributes: noAttributes }, owner);
+  const file = (await store.create(root, 'file', { kind: 'file', mode: 'unchecked', attributes: noAttributes }, owner)).object.handle;
   await store.write(file, 0, Buffer.from('contents'), 'file');
-  const directory = await store.create(root, 'dir', { kind: 'directory', attributes: noAttributes }, owner);
-  const link = await store.create(root, 'link', { kind: 'symlink', attributes: noAttributes, target: '../../etc' }, owner);
+  const directory = (await store.create(root, 'dir', { kind: 'directory', attributes: noAttributes }, owner)).object.handle;
+  const link = (await store.create(root, 'link', { kind: 'symlink', attributes: noAttributes, target: '../../etc' }, owner)).object.handle;
   const where = { dir: { data: directory }, name: 'new' };
   const setAll: nfs.sattr3 = {
     mode: { set_it: true, mode: 0o644 }, uid: { set_it: true, uid: 0 }, gid: { set_it: true, gid: 0 }, size: { set_it: true, size: 4n },

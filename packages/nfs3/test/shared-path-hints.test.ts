@@ -75,11 +75,22 @@ describe('DirectoryStores sharing path hints', () => {
     }
   }
 
+  /** The handle a lookup finds (it must find one). */
+  async function handleAt(store: DirectoryStore, directory: Uint8Array, name: string): Promise<Buffer> {
+    const { object } = await store.lookup(directory, name);
+    expect(object).not.toBeNull();
+    return object!.handle;
+  }
+
+  async function createdFile(store: DirectoryStore, directory: Uint8Array, name: string): Promise<Buffer> {
+    return (await store.create(directory, name, { kind: 'file', mode: 'unchecked', attributes: noAttributes }, owner)).object.handle;
+  }
+
   it("resolve each other's new handles without walking the export", async () => {
     await populate();
     const [creator, other] = await storePair(true);
-    const deep = await creator.create(await creator.lookup(creator.rootHandle, 'd4'), 'new-dir', { kind: 'directory', attributes: noAttributes }, owner);
-    const file = await creator.create(deep, 'new-file', { kind: 'file', mode: 'unchecked', attributes: noAttributes }, owner);
+    const deep = (await creator.create(await handleAt(creator, creator.rootHandle, 'd4'), 'new-dir', { kind: 'directory', attributes: noAttributes }, owner)).object.handle;
+    const file = await createdFile(creator, deep, 'new-file');
     expect((await other.getAttributes(file)).type).toBe(1);
     expect((await other.getAttributes(deep)).type).toBe(2);
     expect(other.pathWalks).toBe(0);
@@ -88,7 +99,7 @@ describe('DirectoryStores sharing path hints', () => {
   it('without hints the other store walks (the cost the hints remove)', async () => {
     await populate();
     const [creator, other] = await storePair(false);
-    const file = await creator.create(await creator.lookup(creator.rootHandle, 'd4'), 'new-file', { kind: 'file', mode: 'unchecked', attributes: noAttributes }, owner);
+    const file = await createdFile(creator, await handleAt(creator, creator.rootHandle, 'd4'), 'new-file');
     expect((await other.getAttributes(file)).type).toBe(1);
     expect(other.pathWalks).toBe(1);
   });
@@ -96,10 +107,10 @@ describe('DirectoryStores sharing path hints', () => {
   it('a stale hint (the object moved on the host) costs a walk, and the walk finds the object', async () => {
     await populate();
     const [creator, other] = await storePair(true);
-    const file = await creator.create(await creator.lookup(creator.rootHandle, 'd1'), 'moving', { kind: 'file', mode: 'unchecked', attributes: noAttributes }, owner);
+    const file = await createdFile(creator, await handleAt(creator, creator.rootHandle, 'd1'), 'moving');
     await rename(join(root, 'd1', 'moving'), join(root, 'd3', 'moved'));
     expect((await other.getAttributes(file)).type).toBe(1);
     expect(other.pathWalks).toBe(1);
-    expect(await other.lookup(await other.lookup(other.rootHandle, 'd3'), 'moved')).toEqual(file);
+    expect(await handleAt(other, await handleAt(other, other.rootHandle, 'd3'), 'moved')).toEqual(file);
   });
 });

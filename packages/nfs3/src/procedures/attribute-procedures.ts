@@ -2,7 +2,7 @@
  * GETATTR, SETATTR, ACCESS: procedures about one object's attributes.
  */
 import type { RpcCall } from '@roce-rpc/oncrpc';
-import { attributesOrNull, nanosecondsFromTime, noWeakCacheConsistency, weakCacheConsistency } from '../attributes.js';
+import { failedChangeConsistency, nanosecondsFromTime, weakCacheConsistencyOf } from '../attributes.js';
 import { statusOf } from '../errors.js';
 import { callerIdentity } from '../identity.js';
 import * as nfs from '../protocol/nfs3.generated.js';
@@ -20,17 +20,16 @@ export function attributeProcedures(context: ProcedureContext) {
     },
 
     NFSPROC3_SETATTR: async (args: nfs.SETATTR3args): Promise<nfs.SETATTR3res> => {
-      const before = await attributesOrNull(store, args.object.data);
       try {
-        if (before === null) await store.getAttributes(args.object.data); // the status of a bad handle
-        if (args.guard.check && before !== null && nanosecondsFromTime(args.guard.obj_ctime) !== nanosecondsFromTime(before.ctime)) {
-          return { status: nfs.NFS3ERR_NOT_SYNC, resfail: { obj_wcc: await weakCacheConsistency(store, args.object.data, before) } };
+        if (args.guard.check) {
+          const current = await store.getAttributes(args.object.data);
+          if (nanosecondsFromTime(args.guard.obj_ctime) !== nanosecondsFromTime(current.ctime)) {
+            return { status: nfs.NFS3ERR_NOT_SYNC, resfail: { obj_wcc: weakCacheConsistencyOf({ before: current, after: current }) } };
+          }
         }
-        await store.setAttributes(args.object.data, args.new_attributes);
-        return { status: nfs.NFS3_OK, resok: { obj_wcc: await weakCacheConsistency(store, args.object.data, before) } };
+        return { status: nfs.NFS3_OK, resok: { obj_wcc: weakCacheConsistencyOf(await store.setAttributes(args.object.data, args.new_attributes)) } };
       } catch (error) {
-        const obj_wcc = before === null ? noWeakCacheConsistency : await weakCacheConsistency(store, args.object.data, before);
-        return { status: statusOf(error), resfail: { obj_wcc } };
+        return { status: statusOf(error), resfail: { obj_wcc: await failedChangeConsistency(store, args.object.data) } };
       }
     },
 

@@ -3,7 +3,7 @@
  * DDP-eligible items (RFC 8267): the dispatcher keeps them by reference, so a READ buffer goes
  * to the transport uncopied and a WRITE's data is a view of the received call.
  */
-import { attributesOrNull, postOpAttributesOf, weakCacheConsistency } from '../attributes.js';
+import { failedChangeConsistency, postOpAttributes, postOpAttributesOf, weakCacheConsistencyOf } from '../attributes.js';
 import { NfsStatusError, statusOf } from '../errors.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import type { WriteStability } from '../store/store.js';
@@ -23,38 +23,32 @@ export function dataProcedures(context: ProcedureContext) {
         // Past the largest file there is nothing to read: an empty reply at end of file.
         const offset = args.offset > BigInt(store.maxFileBytes) ? store.maxFileBytes : Number(args.offset);
         const count = Math.min(args.count, context.maxTransferBytes); // RFC 1813 §3.3.6: may return less
-        const { data, eof } = await store.read(args.file.data, offset, count);
-        return { status: nfs.NFS3_OK, resok: { file_attributes: await postOpAttributesOf(store, args.file.data), count: data.length, eof, data } };
+        const { data, eof, attributes } = await store.read(args.file.data, offset, count);
+        return { status: nfs.NFS3_OK, resok: { file_attributes: postOpAttributes(attributes), count: data.length, eof, data } };
       } catch (error) {
         return { status: statusOf(error), resfail: { file_attributes: await postOpAttributesOf(store, args.file.data) } };
       }
     },
 
     NFSPROC3_WRITE: async (args: nfs.WRITE3args): Promise<nfs.WRITE3res> => {
-      const before = await attributesOrNull(store, args.file.data);
       try {
         if (args.count !== args.data.byteLength) throw new NfsStatusError(nfs.NFS3ERR_INVAL, `count ${args.count} differs from the ${args.data.byteLength} bytes sent`);
         // A short write is legal (§3.3.7): a client that exceeds wtmax gets wtmax bytes written.
         const data = args.data.subarray(0, context.maxTransferBytes);
         if (args.offset + BigInt(data.byteLength) > BigInt(store.maxFileBytes)) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'write ends past the largest file');
-        await store.write(args.file.data, Number(args.offset), data, stabilityOf[args.stable]);
-        return {
-          status: nfs.NFS3_OK,
-          resok: { file_wcc: await weakCacheConsistency(store, args.file.data, before), count: data.byteLength, committed: args.stable, verf: context.writeVerifier },
-        };
+        const change = await store.write(args.file.data, Number(args.offset), data, stabilityOf[args.stable]);
+        return { status: nfs.NFS3_OK, resok: { file_wcc: weakCacheConsistencyOf(change), count: data.byteLength, committed: args.stable, verf: context.writeVerifier } };
       } catch (error) {
-        return { status: statusOf(error), resfail: { file_wcc: await weakCacheConsistency(store, args.file.data, before) } };
+        return { status: statusOf(error), resfail: { file_wcc: await failedChangeConsistency(store, args.file.data) } };
       }
     },
 
     NFSPROC3_COMMIT: async (args: nfs.COMMIT3args): Promise<nfs.COMMIT3res> => {
-      const before = await attributesOrNull(store, args.file.data);
       try {
         if (args.offset + BigInt(args.count) >= 2n ** 64n) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'offset + count overflows');
-        await store.commit(args.file.data);
-        return { status: nfs.NFS3_OK, resok: { file_wcc: await weakCacheConsistency(store, args.file.data, before), verf: context.writeVerifier } };
+        return { status: nfs.NFS3_OK, resok: { file_wcc: weakCacheConsistencyOf(await store.commit(args.file.data)), verf: context.writeVerifier } };
       } catch (error) {
-        return { status: statusOf(error), resfail: { file_wcc: await weakCacheConsistency(store, args.file.data, before) } };
+        return { status: statusOf(error), resfail: { file_wcc: await failedChangeConsistency(store, args.file.data) } };
       }
     },
   };

@@ -9,7 +9,7 @@
  * NFS3ERR_BAD_COOKIE.
  */
 import { createHash } from 'node:crypto';
-import { postOpAttributesOf } from '../attributes.js';
+import { postOpAttributes, postOpAttributesOf } from '../attributes.js';
 import { NfsStatusError, statusOf } from '../errors.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import type { NfsStore } from '../store/store.js';
@@ -56,11 +56,10 @@ function entryBytes(name: string): number {
 
 async function entriesAfter(store: NfsStore, cookies: NameCookies, directory: Uint8Array, cookie: bigint, verifier: Uint8Array): Promise<CookedEntry[]> {
   if (cookie !== 0n && !cookieVerifier.equals(verifier)) throw new NfsStatusError(nfs.NFS3ERR_BAD_COOKIE, 'cookie verifier of another scheme');
-  const self = await store.getAttributes(directory);
-  const parent = await store.getAttributes(await store.lookup(directory, '..'));
+  const parent = await store.lookup(directory, '..');
   const entries: CookedEntry[] = [
-    { name: '.', fileId: self.fileid, cookie: 1n },
-    { name: '..', fileId: parent.fileid, cookie: 2n },
+    { name: '.', fileId: parent.directory.fileid, cookie: 1n },
+    { name: '..', fileId: parent.object?.attributes.fileid ?? parent.directory.fileid, cookie: 2n },
   ];
   for (const entry of await store.listDirectory(directory)) entries.push({ ...entry, cookie: cookies.of(entry.name) });
   entries.sort((a, b) => (a.cookie < b.cookie ? -1 : a.cookie > b.cookie ? 1 : 0));
@@ -130,10 +129,7 @@ export function directoryProcedures(context: ProcedureContext) {
 /** An entry with its handle and attributes; an entry gone meanwhile is sent without them. */
 async function plusEntry(store: NfsStore, directory: Uint8Array, entry: CookedEntry): Promise<nfs.entryplus3> {
   const base = { fileid: entry.fileId, name: entry.name, cookie: entry.cookie, nextentry: null };
-  try {
-    const handle = await store.lookup(directory, entry.name);
-    return { ...base, name_attributes: await postOpAttributesOf(store, handle), name_handle: { handle_follows: true, handle: { data: handle } } };
-  } catch {
-    return { ...base, name_attributes: { attributes_follow: false }, name_handle: { handle_follows: false } };
-  }
+  const { object } = await store.lookup(directory, entry.name).catch(() => ({ object: null }));
+  if (object === null) return { ...base, name_attributes: { attributes_follow: false }, name_handle: { handle_follows: false } };
+  return { ...base, name_attributes: postOpAttributes(object.attributes), name_handle: { handle_follows: true, handle: { data: object.handle } } };
 }

@@ -5,10 +5,10 @@
  */
 import type { RpcCall } from '@roce-rpc/oncrpc';
 import { callerIdentity } from '../identity.js';
-import { attributesOrNull, postOpAttributes, postOpAttributesOf, weakCacheConsistency } from '../attributes.js';
+import { attributesOrNull, failedChangeConsistency, postOpAttributes, postOpAttributesOf, weakCacheConsistency, weakCacheConsistencyOf } from '../attributes.js';
 import { statusOf } from '../errors.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import type { CreateRequest, Handle, NfsStore } from '../store/store.js';
+import type { CreateRequest, NfsStore } from '../store/store.js';
 import type { ProcedureContext } from './context.js';
 
 interface CreatedResult {
@@ -21,31 +21,28 @@ type CreationResult = { status: 0; resok: CreatedResult } | { status: Exclude<nf
 
 /** The shared body of CREATE, MKDIR and SYMLINK. */
 async function createObject(store: NfsStore, where: nfs.diropargs3, request: CreateRequest, call: RpcCall): Promise<CreationResult> {
-  const before = await attributesOrNull(store, where.dir.data);
   try {
-    const handle: Handle = await store.create(where.dir.data, where.name, request, callerIdentity(call));
+    const { object, directory } = await store.create(where.dir.data, where.name, request, callerIdentity(call));
     return {
       status: nfs.NFS3_OK,
       resok: {
-        obj: { handle_follows: true, handle: { data: handle } },
-        obj_attributes: await postOpAttributesOf(store, handle),
-        dir_wcc: await weakCacheConsistency(store, where.dir.data, before),
+        obj: { handle_follows: true, handle: { data: object.handle } },
+        obj_attributes: postOpAttributes(object.attributes),
+        dir_wcc: weakCacheConsistencyOf(directory),
       },
     };
   } catch (error) {
-    return { status: statusOf(error), resfail: { dir_wcc: await weakCacheConsistency(store, where.dir.data, before) } };
+    return { status: statusOf(error), resfail: { dir_wcc: await failedChangeConsistency(store, where.dir.data) } };
   }
 }
 
 /** The shared body of REMOVE and RMDIR. */
 async function removeName(store: NfsStore, object: nfs.diropargs3, removeDirectory: boolean): Promise<nfs.REMOVE3res> {
-  const before = await attributesOrNull(store, object.dir.data);
   try {
-    if (removeDirectory) await store.removeDirectory(object.dir.data, object.name);
-    else await store.remove(object.dir.data, object.name);
-    return { status: nfs.NFS3_OK, resok: { dir_wcc: await weakCacheConsistency(store, object.dir.data, before) } };
+    const change = removeDirectory ? await store.removeDirectory(object.dir.data, object.name) : await store.remove(object.dir.data, object.name);
+    return { status: nfs.NFS3_OK, resok: { dir_wcc: weakCacheConsistencyOf(change) } };
   } catch (error) {
-    return { status: statusOf(error), resfail: { dir_wcc: await weakCacheConsistency(store, object.dir.data, before) } };
+    return { status: statusOf(error), resfail: { dir_wcc: await failedChangeConsistency(store, object.dir.data) } };
   }
 }
 
@@ -59,10 +56,11 @@ export function namespaceProcedures(context: ProcedureContext) {
   return {
     NFSPROC3_LOOKUP: async (args: nfs.LOOKUP3args): Promise<nfs.LOOKUP3res> => {
       try {
-        const handle = await store.lookup(args.what.dir.data, args.what.name);
+        const { object, directory } = await store.lookup(args.what.dir.data, args.what.name);
+        if (object === null) return { status: nfs.NFS3ERR_NOENT, resfail: { dir_attributes: postOpAttributes(directory) } };
         return {
           status: nfs.NFS3_OK,
-          resok: { object: { data: handle }, obj_attributes: await postOpAttributesOf(store, handle), dir_attributes: await postOpAttributesOf(store, args.what.dir.data) },
+          resok: { object: { data: object.handle }, obj_attributes: postOpAttributes(object.attributes), dir_attributes: postOpAttributes(directory) },
         };
       } catch (error) {
         return { status: statusOf(error), resfail: { dir_attributes: await postOpAttributesOf(store, args.what.dir.data) } };

@@ -29,7 +29,9 @@ import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import { blockingHostFiles, pooledHostFiles, type HostFiles } from './host-files.js';
 import type { SharedPathHints } from './shared-path-hints.js';
-import type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store.js';
+import type {
+  AttributeChange, CreateRequest, CreateResult, DirectoryEntry, Handle, LookupResult, NfsStore, Owner, ReadResult, StoredObject, StoreStatistics, WriteStability,
+} from './store.js';
 
 export interface DirectoryStoreOptions {
   /** The exported directory (absolute). */
@@ -57,6 +59,8 @@ const scanEntriesMax = 200_000;
 const pathCacheEntriesMax = 500_000;
 /** Largest offset a JS number holds exactly. */
 const maxFileBytes = Number.MAX_SAFE_INTEGER;
+/** Only root can give a new object to its caller (the process's identity does not change). */
+const runsAsRoot = process.getuid?.() === 0;
 
 interface Located {
   /** Relative path, latin1 ('' is the root). */
@@ -110,17 +114,28 @@ export class DirectoryStore implements NfsStore {
     return this.attributesOf((await this.locate(handle)).stats);
   }
 
-  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<void> {
+  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<AttributeChange> {
     const located = await this.locate(handle);
-    await this.applyAttributes(located, attributes);
+    const before = this.attributesOf(located.stats);
+    if (!(await this.applyAttributes(located, attributes))) return { before, after: before };
+    return { before, after: await this.attributesAt(located.path) };
   }
 
-  async lookup(directory: Uint8Array, name: string): Promise<Handle> {
+  async lookup(directory: Uint8Array, name: string): Promise<LookupResult> {
     checkName(name);
     const parent = await this.locateDirectory(directory);
-    if (name === '.') return this.handleOf(parent.stats);
-    if (name === '..') return this.handleOf(parent.path === '' ? parent.stats : await this.lstat(parentPath(parent.path)));
-    return this.handleOf((await this.child(parent, name)).stats);
+    const directoryAttributes = this.attributesOf(parent.stats);
+    if (name === '.') return { object: this.objectOf(parent.stats), directory: directoryAttributes };
+    if (name === '..') {
+      const grandparent = parent.path === '' ? parent.stats : await this.lstat(parentPath(parent.path));
+      return { object: this.objectOf(grandparent), directory: directoryAttributes };
+    }
+    const path = joinPath(parent.path, name);
+    const stats = await this.files.lstatIfExists(this.hostPath(path));
+    if (stats === null) return { object: null, directory: directoryAttributes };
+    if (stats.dev !== this.device) throw new NfsStatusError(nfs.NFS3ERR_XDEV, 'object on another file system');
+    this.cachePath(stats.ino, path);
+    return { object: this.objectOf(stats), directory: directoryAttributes };
   }
 
   async readLink(handle: Uint8Array): Promise<string> {
@@ -137,73 +152,69 @@ export class DirectoryStore implements NfsStore {
       // Sized by what the file holds, not by the count asked for: a 1 MiB READ of a 10-byte file costs 10 bytes.
       const data = Buffer.allocUnsafe(Math.max(0, Math.min(count, size - offset)));
       const bytesRead = data.length === 0 ? 0 : await this.files.read(fd, data, 0, data.length, offset);
-      return { data: data.subarray(0, bytesRead), eof: offset + bytesRead >= size };
+      return { data: data.subarray(0, bytesRead), eof: offset + bytesRead >= size, attributes: this.attributesOf(stats) };
     } finally {
       await this.files.close(fd);
     }
   }
 
-  async write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<void> {
+  async write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<AttributeChange> {
     const located = await this.locateFile(handle);
     if (offset + data.byteLength > maxFileBytes) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'write ends past the largest file');
-    const { fd } = await this.openFile(located, fsConstants.O_WRONLY);
+    const { fd, stats } = await this.openFile(located, fsConstants.O_WRONLY);
     try {
       let written = 0;
       while (written < data.byteLength) written += await this.files.write(fd, data, written, data.byteLength - written, offset + written);
       if (stability === 'data') await this.files.fdatasync(fd);
       if (stability === 'file') await this.files.fsync(fd);
+      return { before: this.attributesOf(stats), after: this.attributesOf(await this.files.fstat(fd)) };
     } finally {
       await this.files.close(fd);
     }
   }
 
-  async commit(handle: Uint8Array): Promise<void> {
+  async commit(handle: Uint8Array): Promise<AttributeChange> {
     const located = await this.locateFile(handle);
-    const { fd } = await this.openFile(located, fsConstants.O_RDONLY);
+    const { fd, stats } = await this.openFile(located, fsConstants.O_RDONLY);
     try {
       await this.files.fsync(fd);
+      const attributes = this.attributesOf(stats);
+      return { before: attributes, after: attributes };
     } finally {
       await this.files.close(fd);
     }
   }
 
-  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<Handle> {
+  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<CreateResult> {
     checkNewName(name);
     const parent = await this.locateDirectory(directory);
+    const before = this.attributesOf(parent.stats);
     const path = joinPath(parent.path, name);
-    const host = this.hostPath(path);
-    if (request.kind === 'directory') {
-      await this.files.mkdir(host, requestedMode(request.attributes, nfs.NF3DIR));
-    } else if (request.kind === 'symlink') {
-      checkSymlinkTarget(request.target);
-      await this.files.symlink(Buffer.from(request.target, 'latin1'), host);
-    } else if (request.mode === 'exclusive') {
-      return this.createExclusive(path, request.verifier, owner);
-    } else {
-      const flags = fsConstants.O_CREAT | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW | (request.mode === 'guarded' ? fsConstants.O_EXCL : 0);
-      await this.files.close(await this.files.open(host, flags, requestedMode(request.attributes, nfs.NF3REG)));
-    }
-    await this.giveTo(host, owner);
-    const created = { path, stats: await this.lstat(path) };
-    if ('attributes' in request && request.kind !== 'symlink') await this.applyAttributes(created, { ...request.attributes, mode: request.kind === 'file' ? { set_it: false } : request.attributes.mode });
-    return this.remember(created);
+    const object = request.kind === 'file' && request.mode === 'exclusive'
+      ? await this.createExclusive(path, request.verifier, owner)
+      : request.kind === 'file' ? await this.createFile(path, request, owner) : await this.createOther(path, request, owner);
+    return { object, directory: { before, after: await this.attributesAt(parent.path) } };
   }
 
-  async remove(directory: Uint8Array, name: string): Promise<void> {
+  async remove(directory: Uint8Array, name: string): Promise<AttributeChange> {
     checkName(name);
-    const located = await this.child(await this.locateDirectory(directory), name);
+    const parent = await this.locateDirectory(directory);
+    const located = await this.child(parent, name);
     if (located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'REMOVE of a directory: use RMDIR');
     await this.files.unlink(this.hostPath(located.path));
+    return { before: this.attributesOf(parent.stats), after: await this.attributesAt(parent.path) };
   }
 
-  async removeDirectory(directory: Uint8Array, name: string): Promise<void> {
+  async removeDirectory(directory: Uint8Array, name: string): Promise<AttributeChange> {
     if (name === '.') throw new NfsStatusError(nfs.NFS3ERR_INVAL, "RMDIR of '.'");
     if (name === '..') throw new NfsStatusError(nfs.NFS3ERR_EXIST, "RMDIR of '..'");
     checkName(name);
-    const located = await this.child(await this.locateDirectory(directory), name);
+    const parent = await this.locateDirectory(directory);
+    const located = await this.child(parent, name);
     if (!located.stats.isDirectory()) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'RMDIR of a non-directory');
     await this.files.rmdir(this.hostPath(located.path));
     this.paths.delete(located.stats.ino);
+    return { before: this.attributesOf(parent.stats), after: await this.attributesAt(parent.path) };
   }
 
   async rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void> {
@@ -258,9 +269,13 @@ export class DirectoryStore implements NfsStore {
     return this.codec.encode({ device: stats.dev, fileId: stats.ino, generation: generationOf(stats) });
   }
 
-  private remember(located: Located): Handle {
+  private objectOf(stats: BigIntStats): StoredObject {
+    return { handle: this.handleOf(stats), attributes: this.attributesOf(stats) };
+  }
+
+  private remember(located: Located): StoredObject {
     this.cachePath(located.stats.ino, located.path);
-    return this.handleOf(located.stats);
+    return this.objectOf(located.stats);
   }
 
   private cachePath(inode: bigint, path: string): void {
@@ -277,19 +292,34 @@ export class DirectoryStore implements NfsStore {
     return this.files.lstat(this.hostPath(path));
   }
 
+  /** What is at a cached path now: null if nothing is (or a component is no longer a directory). */
+  private async statsAt(path: string): Promise<BigIntStats | null> {
+    try {
+      return await this.files.lstatIfExists(this.hostPath(path));
+    } catch {
+      return null;
+    }
+  }
+
+  /** An object's attributes after a change (post-op, wcc after): null once it is gone. */
+  private async attributesAt(path: string): Promise<fattr3 | null> {
+    const stats = await this.files.lstatIfExists(this.hostPath(path));
+    return stats === null ? null : this.attributesOf(stats);
+  }
+
   /** The object a handle names, by the cached path or, on a miss, a bounded walk. */
   private async locate(handle: Uint8Array): Promise<Located> {
     const identity = this.codec.decode(handle);
     if (identity.device !== this.device) throw new NfsStatusError(nfs.NFS3ERR_STALE, 'handle of another file system');
     const cached = this.paths.get(identity.fileId);
     if (cached !== undefined) {
-      const stats = await this.lstat(cached).catch(() => null);
+      const stats = await this.statsAt(cached);
       if (stats !== null && stats.ino === identity.fileId && stats.dev === this.device) return this.checkGeneration({ path: cached, stats }, identity.generation);
       this.paths.delete(identity.fileId);
     }
     const hinted = this.pathHints?.lookup(identity.fileId);
     if (hinted !== undefined && hinted !== cached) {
-      const stats = await this.lstat(hinted).catch(() => null);
+      const stats = await this.statsAt(hinted);
       if (stats !== null && stats.ino === identity.fileId && stats.dev === this.device) {
         this.paths.set(identity.fileId, hinted);
         return this.checkGeneration({ path: hinted, stats }, identity.generation);
@@ -360,13 +390,52 @@ export class DirectoryStore implements NfsStore {
     return { fd, stats };
   }
 
-  /** The verifier is kept in atime/mtime (as other servers do) so a retransmission can match it. */
   /** Only a server running as root can give objects away; otherwise they stay the server's, as the README says. */
   private async giveTo(host: Buffer, owner: Owner): Promise<void> {
-    if (process.getuid?.() === 0) await this.files.lchown(host, owner.uid, owner.gid);
+    if (runsAsRoot) await this.files.lchown(host, owner.uid, owner.gid);
   }
 
-  private async createExclusive(path: string, verifier: Buffer, owner: Owner): Promise<Handle> {
+  /**
+   * UNCHECKED (an existing file is reused) or GUARDED: the new file's attributes come from its
+   * descriptor, and it is given to the caller only when it is not theirs already.
+   */
+  private async createFile(path: string, request: Extract<CreateRequest, { kind: 'file'; mode: 'unchecked' | 'guarded' }>, owner: Owner): Promise<StoredObject> {
+    const flags = fsConstants.O_CREAT | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW | (request.mode === 'guarded' ? fsConstants.O_EXCL : 0);
+    const fd = await this.files.open(this.hostPath(path), flags, requestedMode(request.attributes, nfs.NF3REG));
+    const created: Located = { path, stats: await this.fileStats(fd, owner) };
+    if (await this.applyAttributes(created, { ...request.attributes, mode: { set_it: false } })) created.stats = await this.lstat(path);
+    return this.remember(created);
+  }
+
+  /** The attributes of a file just opened by CREATE, once it belongs to `owner`; closes `fd`. */
+  private async fileStats(fd: number, owner: Owner): Promise<BigIntStats> {
+    try {
+      const stats = await this.files.fstat(fd);
+      if (!runsAsRoot || (Number(stats.uid) === owner.uid && Number(stats.gid) === owner.gid)) return stats;
+      await this.files.fchown(fd, owner.uid, owner.gid);
+      return await this.files.fstat(fd);
+    } finally {
+      await this.files.close(fd);
+    }
+  }
+
+  private async createOther(path: string, request: Extract<CreateRequest, { kind: 'directory' | 'symlink' }>, owner: Owner): Promise<StoredObject> {
+    const host = this.hostPath(path);
+    if (request.kind === 'directory') {
+      await this.files.mkdir(host, requestedMode(request.attributes, nfs.NF3DIR));
+    } else {
+      checkSymlinkTarget(request.target);
+      await this.files.symlink(Buffer.from(request.target, 'latin1'), host);
+    }
+    await this.giveTo(host, owner);
+    const created: Located = { path, stats: await this.lstat(path) };
+    // mkdir's mode passed through the umask: applied again here, with the other attributes.
+    if (request.kind === 'directory' && (await this.applyAttributes(created, request.attributes))) created.stats = await this.lstat(path);
+    return this.remember(created);
+  }
+
+  /** The verifier is kept in atime/mtime (as other servers do) so a retransmission can match it. */
+  private async createExclusive(path: string, verifier: Buffer, owner: Owner): Promise<StoredObject> {
     const host = this.hostPath(path);
     const atime = verifier.readUInt32BE(0);
     const mtime = verifier.readUInt32BE(4);
@@ -384,9 +453,11 @@ export class DirectoryStore implements NfsStore {
     return this.remember({ path, stats: await this.lstat(path) });
   }
 
-  private async applyAttributes(located: Located, attributes: sattr3): Promise<void> {
+  /** Whether anything was set (the located stats are then out of date). */
+  private async applyAttributes(located: Located, attributes: sattr3): Promise<boolean> {
     const host = this.hostPath(located.path);
     const isLink = located.stats.isSymbolicLink();
+    let changed = false;
     if (attributes.size.set_it === true) {
       if (!located.stats.isFile()) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'size of a non-file');
       if (attributes.size.size > BigInt(maxFileBytes)) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'size past the largest file');
@@ -396,19 +467,24 @@ export class DirectoryStore implements NfsStore {
       } finally {
         await this.files.close(fd);
       }
+      changed = true;
     }
     // Symlinks: lchmod does not exist on Linux and their mode is meaningless; ownership via lchown.
-    if (attributes.mode.set_it === true && !isLink) await this.files.chmod(host, attributes.mode.mode & 0o7777);
+    if (attributes.mode.set_it === true && !isLink) {
+      await this.files.chmod(host, attributes.mode.mode & 0o7777);
+      changed = true;
+    }
     if (attributes.uid.set_it === true || attributes.gid.set_it === true) {
       const uid = attributes.uid.set_it === true ? attributes.uid.uid : -1;
       const gid = attributes.gid.set_it === true ? attributes.gid.gid : -1;
       await this.files.lchown(host, uid, gid);
+      changed = true;
     }
-    await this.applyTimes(located, attributes);
+    return (await this.applyTimes(located, attributes)) || changed;
   }
 
-  private async applyTimes(located: Located, attributes: sattr3): Promise<void> {
-    if (attributes.atime.set_it === nfs.DONT_CHANGE && attributes.mtime.set_it === nfs.DONT_CHANGE) return;
+  private async applyTimes(located: Located, attributes: sattr3): Promise<boolean> {
+    if (attributes.atime.set_it === nfs.DONT_CHANGE && attributes.mtime.set_it === nfs.DONT_CHANGE) return false;
     const now = Date.now() / 1000;
     const toSeconds = (nanoseconds: bigint): number => Number(nanoseconds) / 1e9;
     const atime = attributes.atime.set_it === nfs.SET_TO_CLIENT_TIME ? toSeconds(nanosecondsFromTime(attributes.atime.atime))
@@ -416,6 +492,7 @@ export class DirectoryStore implements NfsStore {
     const mtime = attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME ? toSeconds(nanosecondsFromTime(attributes.mtime.mtime))
       : attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME ? now : toSeconds(located.stats.mtimeNs);
     await this.files.lutimes(this.hostPath(located.path), atime, mtime);
+    return true;
   }
 
   private attributesOf(stats: BigIntStats): fattr3 {

@@ -19,6 +19,8 @@ import type { BigIntStats, BigIntStatsFs } from 'node:fs';
 
 export interface HostFiles {
   lstat(path: Buffer): Promise<BigIntStats>;
+  /** null when nothing has that name (ENOENT): no error built for the answer every create's LOOKUP gets. */
+  lstatIfExists(path: Buffer): Promise<BigIntStats | null>;
   readlink(path: Buffer): Promise<Buffer>;
   readdir(path: Buffer): Promise<Buffer[]>;
   statfs(path: string): Promise<BigIntStatsFs>;
@@ -32,6 +34,7 @@ export interface HostFiles {
   fdatasync(fd: number): Promise<void>;
   fsync(fd: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
+  fchown(fd: number, uid: number, gid: number): Promise<void>;
   close(fd: number): Promise<void>;
   mkdir(path: Buffer, mode: number): Promise<void>;
   symlink(target: Buffer, path: Buffer): Promise<void>;
@@ -53,6 +56,10 @@ function settled<T>(start: (callback: (error: NodeJS.ErrnoException | null, resu
 
 export const pooledHostFiles: HostFiles = {
   lstat: (path) => fs.promises.lstat(path, { bigint: true }),
+  lstatIfExists: (path) => fs.promises.lstat(path, { bigint: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  }),
   readlink: (path) => fs.promises.readlink(path, { encoding: 'buffer' }),
   readdir: (path) => fs.promises.readdir(path, { encoding: 'buffer' }),
   statfs: (path) => fs.promises.statfs(path, { bigint: true }),
@@ -63,6 +70,7 @@ export const pooledHostFiles: HostFiles = {
   fdatasync: (fd) => settled((callback) => fs.fdatasync(fd, (error) => callback(error, undefined))),
   fsync: (fd) => settled((callback) => fs.fsync(fd, (error) => callback(error, undefined))),
   ftruncate: (fd, length) => settled((callback) => fs.ftruncate(fd, length, (error) => callback(error, undefined))),
+  fchown: (fd, uid, gid) => settled((callback) => fs.fchown(fd, uid, gid, (error) => callback(error, undefined))),
   close: (fd) => settled((callback) => fs.close(fd, (error) => callback(error, undefined))),
   mkdir: async (path, mode) => void (await fs.promises.mkdir(path, { mode })),
   symlink: (target, path) => fs.promises.symlink(target, path),
@@ -79,6 +87,7 @@ export const pooledHostFiles: HostFiles = {
 /** `async`: a throwing system call becomes a rejected promise, as a pooled one's failure. */
 export const blockingHostFiles: HostFiles = {
   lstat: async (path) => fs.lstatSync(path, { bigint: true }),
+  lstatIfExists: async (path) => fs.lstatSync(path, { bigint: true, throwIfNoEntry: false }) ?? null,
   readlink: async (path) => fs.readlinkSync(path, { encoding: 'buffer' }),
   readdir: async (path) => fs.readdirSync(path, { encoding: 'buffer' }),
   statfs: async (path) => fs.statfsSync(path, { bigint: true }),
@@ -89,6 +98,7 @@ export const blockingHostFiles: HostFiles = {
   fdatasync: async (fd) => fs.fdatasyncSync(fd),
   fsync: async (fd) => fs.fsyncSync(fd),
   ftruncate: async (fd, length) => fs.ftruncateSync(fd, length),
+  fchown: async (fd, uid, gid) => fs.fchownSync(fd, uid, gid),
   close: async (fd) => fs.closeSync(fd),
   mkdir: async (path, mode) => void fs.mkdirSync(path, { mode }),
   symlink: async (target, path) => fs.symlinkSync(target, path),

@@ -22,7 +22,9 @@ import { nanosecondsFromTime, nowNanoseconds, requestedMode, timeFromNanoseconds
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store.js';
+import type {
+  AttributeChange, CreateRequest, CreateResult, DirectoryEntry, Handle, LookupResult, NfsStore, Owner, ReadResult, StoredObject, StoreStatistics, WriteStability,
+} from './store.js';
 
 export interface MemoryStoreOptions {
   /** Total file data held; writes beyond get NFS3ERR_NOSPC. */
@@ -106,16 +108,18 @@ export class MemoryStore implements NfsStore {
     return this.attributesOf(this.resolve(handle));
   }
 
-  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<void> {
-    this.applyAttributes(this.resolve(handle), attributes);
+  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<AttributeChange> {
+    const node = this.resolve(handle);
+    const before = this.attributesOf(node);
+    this.applyAttributes(node, attributes);
+    return { before, after: this.attributesOf(node) };
   }
 
-  async lookup(directory: Uint8Array, name: string): Promise<Handle> {
+  async lookup(directory: Uint8Array, name: string): Promise<LookupResult> {
     checkName(name);
     const parent = this.resolveDirectory(directory);
-    if (name === '.') return this.handleOf(parent);
-    if (name === '..') return this.handleOf(parent.parent ?? parent);
-    return this.handleOf(this.child(parent, name));
+    const found = name === '.' ? parent : name === '..' ? (parent.parent ?? parent) : parent.children?.get(name);
+    return { object: found === undefined ? null : this.objectOf(found), directory: this.attributesOf(parent) };
   }
 
   async readLink(handle: Uint8Array): Promise<string> {
@@ -131,28 +135,32 @@ export class MemoryStore implements NfsStore {
     node.atime = nowNanoseconds();
     changed(node);
     // A copy: the reply is encoded later, and a WRITE in between must not change it.
-    return { data: Buffer.from(node.data.subarray(start, end)), eof: end >= node.size };
+    return { data: Buffer.from(node.data.subarray(start, end)), eof: end >= node.size, attributes: this.attributesOf(node) };
   }
 
-  async write(handle: Uint8Array, offset: number, data: Uint8Array, _stability: WriteStability): Promise<void> {
+  async write(handle: Uint8Array, offset: number, data: Uint8Array, _stability: WriteStability): Promise<AttributeChange> {
     const node = this.resolveFile(handle);
+    const before = this.attributesOf(node);
     const end = offset + data.byteLength;
     if (end > maxFileBytes) throw new NfsStatusError(nfs.NFS3ERR_FBIG, `write ends at ${end}, past ${maxFileBytes}`);
     this.resize(node, Math.max(node.size, end));
     node.data.set(data, offset);
     node.mtime = node.ctime = nowNanoseconds();
     changed(node);
+    return { before, after: this.attributesOf(node) };
   }
 
-  async commit(handle: Uint8Array): Promise<void> {
-    this.resolveFile(handle);
+  async commit(handle: Uint8Array): Promise<AttributeChange> {
+    const attributes = this.attributesOf(this.resolveFile(handle));
+    return { before: attributes, after: attributes };
   }
 
-  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<Handle> {
+  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<CreateResult> {
     checkNewName(name);
     const parent = this.resolveDirectory(directory);
+    const before = this.attributesOf(parent);
     const existing = parent.children?.get(name);
-    if (existing !== undefined) return this.handleOf(this.reuseExisting(existing, request));
+    if (existing !== undefined) return { object: this.objectOf(this.reuseExisting(existing, request)), directory: { before, after: this.attributesOf(parent) } };
     if (request.kind === 'symlink') checkSymlinkTarget(request.target);
     const type = request.kind === 'directory' ? nfs.NF3DIR : request.kind === 'symlink' ? nfs.NF3LNK : nfs.NF3REG;
     const attributes = 'attributes' in request ? request.attributes : null;
@@ -166,26 +174,30 @@ export class MemoryStore implements NfsStore {
     if (request.kind === 'file' && request.mode === 'exclusive') node.createVerifier = request.verifier;
     this.attach(parent, name, node);
     if (attributes !== null) this.applyAttributes(node, { ...attributes, mode: { set_it: false } });
-    return this.handleOf(node);
+    return { object: this.objectOf(node), directory: { before, after: this.attributesOf(parent) } };
   }
 
-  async remove(directory: Uint8Array, name: string): Promise<void> {
+  async remove(directory: Uint8Array, name: string): Promise<AttributeChange> {
     checkName(name);
     const parent = this.resolveDirectory(directory);
+    const before = this.attributesOf(parent);
     const node = this.child(parent, name);
     if (node.type === nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_ISDIR, 'REMOVE of a directory: use RMDIR');
     this.detach(parent, name, node);
+    return { before, after: this.attributesOf(parent) };
   }
 
-  async removeDirectory(directory: Uint8Array, name: string): Promise<void> {
+  async removeDirectory(directory: Uint8Array, name: string): Promise<AttributeChange> {
     if (name === '.') throw new NfsStatusError(nfs.NFS3ERR_INVAL, "RMDIR of '.'");
     if (name === '..') throw new NfsStatusError(nfs.NFS3ERR_EXIST, "RMDIR of '..'");
     checkName(name);
     const parent = this.resolveDirectory(directory);
+    const before = this.attributesOf(parent);
     const node = this.child(parent, name);
     if (node.type !== nfs.NF3DIR) throw new NfsStatusError(nfs.NFS3ERR_NOTDIR, 'RMDIR of a non-directory');
     if ((node.children?.size ?? 0) > 0) throw new NfsStatusError(nfs.NFS3ERR_NOTEMPTY, 'directory not empty');
     this.detach(parent, name, node);
+    return { before, after: this.attributesOf(parent) };
   }
 
   async rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void> {
@@ -247,6 +259,10 @@ export class MemoryStore implements NfsStore {
   private handleOf(node: MemoryNode): Handle {
     node.handle ??= this.codec.encode({ device: this.device, fileId: node.fileId, generation: 0 });
     return node.handle;
+  }
+
+  private objectOf(node: MemoryNode): StoredObject {
+    return { handle: this.handleOf(node), attributes: this.attributesOf(node) };
   }
 
   private resolve(handle: Uint8Array): MemoryNode {

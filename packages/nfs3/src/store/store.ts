@@ -40,6 +40,36 @@ export interface StoreStatistics {
 export interface ReadResult {
   data: Buffer;
   eof: boolean;
+  /** The file's attributes as the read found them (READ's post-op attributes). */
+  attributes: fattr3;
+}
+
+/** An object with its attributes as the store saw them in the same call. */
+export interface StoredObject {
+  handle: Handle;
+  attributes: fattr3;
+}
+
+/**
+ * An object's attributes around a change the store made (wcc_data): `before` from locating it,
+ * `after` read once it changed (null if it vanished meanwhile). Returned by the changing call so
+ * the procedure does not locate the object again for each.
+ */
+export interface AttributeChange {
+  before: fattr3;
+  after: fattr3 | null;
+}
+
+export interface LookupResult {
+  /** null: no such name (NFS3ERR_NOENT, the answer to every create's first LOOKUP, without an error's cost). */
+  object: StoredObject | null;
+  /** The directory's attributes as the lookup found them (its post-op attributes: a lookup changes nothing). */
+  directory: fattr3;
+}
+
+export interface CreateResult {
+  object: StoredObject;
+  directory: AttributeChange;
 }
 
 export interface NfsStore {
@@ -47,17 +77,18 @@ export interface NfsStore {
   /** Largest file size the store accepts (FSINFO maxfilesize); writes past it get NFS3ERR_FBIG. */
   readonly maxFileBytes: number;
   getAttributes(handle: Uint8Array): Promise<fattr3>;
-  setAttributes(handle: Uint8Array, attributes: sattr3): Promise<void>;
+  setAttributes(handle: Uint8Array, attributes: sattr3): Promise<AttributeChange>;
   /** '.' is the directory itself; '..' its parent, and the root's parent is the root. */
-  lookup(directory: Uint8Array, name: string): Promise<Handle>;
+  lookup(directory: Uint8Array, name: string): Promise<LookupResult>;
   readLink(handle: Uint8Array): Promise<string>;
   read(handle: Uint8Array, offset: number, count: number): Promise<ReadResult>;
-  write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<void>;
-  commit(handle: Uint8Array): Promise<void>;
+  write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<AttributeChange>;
+  commit(handle: Uint8Array): Promise<AttributeChange>;
   /** A new object belongs to `owner` (the caller) unless the request's attributes say otherwise. */
-  create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<Handle>;
-  remove(directory: Uint8Array, name: string): Promise<void>;
-  removeDirectory(directory: Uint8Array, name: string): Promise<void>;
+  create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<CreateResult>;
+  /** The directory's attributes around the removal. */
+  remove(directory: Uint8Array, name: string): Promise<AttributeChange>;
+  removeDirectory(directory: Uint8Array, name: string): Promise<AttributeChange>;
   rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void>;
   link(handle: Uint8Array, directory: Uint8Array, name: string): Promise<void>;
   /** Every entry but '.' and '..', in no particular order. */
