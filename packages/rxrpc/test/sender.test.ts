@@ -4,11 +4,13 @@
  * flight, DATA leaves in jumbograms as large as the peer's trailer allows, a
  * jumbogram the window would cut short waits for the ACK that makes room (the
  * last packet never waits), the datagram that leaves no room for a full one
- * asks for an ACK, the cheap retransmission deadline used on every ACK is
+ * asks for an ACK, the next call on the channel starts from the window and
+ * jumbogram size the last one learned, the cheap retransmission deadline used on every ACK is
  * never later than the exact one, and a recovery sends every reported hole
  * again at once, each only once.
  */
 import { describe, expect, it } from 'vitest';
+import { PeerPath } from '../dist/call/peer-path.js';
 import { RttEstimator } from '../dist/call/rtt.js';
 import { Sender, type SenderLink } from '../dist/call/sender.js';
 import {
@@ -35,13 +37,15 @@ interface Sent {
   bytes: Uint8Array;
 }
 
-function harness(options: { initialCongestionWindow?: number } = {}) {
+function harness(options: { initialCongestionWindow?: number; path?: PeerPath } = {}) {
   const filled = fillCallOptions({ initialCongestionWindow: options.initialCongestionWindow ?? 8 });
+  const path = options.path ?? new PeerPath(filled);
   const sent: Sent[] = [];
   let serial = 1;
   const link: SenderLink = {
     options: filled,
     rtt: new RttEstimator(filled),
+    path,
     counters: emptySnapshot(),
     nextSerial: () => serial++,
     nextSerials: (count) => {
@@ -62,7 +66,7 @@ function harness(options: { initialCongestionWindow?: number } = {}) {
     release: () => undefined,
   };
   const sender = new Sender(link);
-  return { sender, sent };
+  return { sender, sent, path };
 }
 
 /** Queues `count` full packets (the last flagged LAST_PACKET when `last`), each filled with its seq. */
@@ -236,5 +240,27 @@ describe('Sender', () => {
     const partial = [SoftAck.ACK, ...Array(10).fill(SoftAck.ACK), SoftAck.NACK, SoftAck.ACK];
     expect(sender.onAck(ack(9, { rwind: 32, soft: partial }), 6)).toBe(true);
     expect(sent.map((datagram) => datagram.seqs)).toEqual([[20]]);
+  });
+
+  it('starts the next call on the channel from what the last one learned of the peer', () => {
+    const first = harness({ initialCongestionWindow: 8 });
+    queue(first.sender, 20);
+    first.sender.transmitReady(0);
+    expect(first.sent.map((datagram) => datagram.seqs.length)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    for (const firstPacket of [9, 21]) {
+      expect(first.sender.onAck(ack(firstPacket, { rwind: 24 }), 1)).toBe(true);
+      first.sender.transmitReady(1);
+    }
+    expect(first.sender.allAcked()).toBe(true);
+    // The next call: full jumbograms up to the peer's window of 24 before it has said a word.
+    const next = harness({ path: first.path });
+    queue(next.sender, 40);
+    next.sender.transmitReady(2);
+    expect(next.sent.map((datagram) => datagram.seqs.length)).toEqual([4, 4, 4, 4, 4, 4]);
+    // A channel's first call knows nothing yet.
+    const fresh = harness({ initialCongestionWindow: 8 });
+    queue(fresh.sender, 40);
+    fresh.sender.transmitReady(0);
+    expect(flatten(fresh.sent)).toHaveLength(8);
   });
 });

@@ -28,6 +28,7 @@ import {
 import { decodeAbortCode, decodeAck, encodeAbortBody, encodeAckBody, encodeHeader, encodePacket, localAckTrailer, stampSeq, type DataPacket, type PacketHeader } from '../wire/codec.js';
 import { Receiver } from './receiver.js';
 import type { TimerWheel, WheelEntry } from '../channel/timer-wheel.js';
+import type { PeerPath } from './peer-path.js';
 import type { RttEstimator } from './rtt.js';
 import { Sender } from './sender.js';
 
@@ -36,6 +37,8 @@ export interface CallLink {
   readonly isClient: boolean;
   readonly options: FilledCallOptions;
   readonly rtt: RttEstimator;
+  /** The channel's knowledge of the peer's window and ours, carried across its calls. */
+  readonly path: PeerPath;
   readonly counters: CounterSnapshot;
   /** The thread's one timer, shared by all its calls. */
   readonly timers: TimerWheel;

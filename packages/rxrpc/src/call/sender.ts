@@ -30,6 +30,7 @@ import {
   SoftAck,
 } from '../protocol.js';
 import { seqBefore, stampSerial, type AckBody, type AckTrailer } from '../wire/codec.js';
+import type { PeerPath } from './peer-path.js';
 import type { RttEstimator } from './rtt.js';
 
 interface TransmitEntry {
@@ -47,6 +48,7 @@ interface TransmitEntry {
 export interface SenderLink {
   readonly options: FilledCallOptions;
   readonly rtt: RttEstimator;
+  readonly path: PeerPath;
   readonly counters: CounterSnapshot;
   nextSerial(): number;
   /** The first of `count` consecutive serials (a jumbogram's packets take serial, serial + 1, ...). */
@@ -78,13 +80,9 @@ export class Sender {
   private nextToTransmit = 1;
   /** The seq that carries LAST_PACKET, once queued. */
   lastSeq: number | undefined;
-  congestionWindow: number;
-  private slowStartThreshold: number = MAX_SOFT_ACKS;
+  /** The peer's window and jumbogram size and our congestion window: the channel's, carried across its calls. */
+  private readonly path: PeerPath;
   private congestionCredit = 0;
-  /** The peer's advertised receive window (ACK trailer rwind); conservative until it speaks. */
-  peerWindow = 8;
-  /** Packets the peer accepts in one jumbogram (ACK trailer maxDgramPackets and maxMTU); 1 until it speaks. */
-  private peerJumboPackets = 1;
   private holeReports = 0;
   /** The packets of the datagram being sent (reused: one datagram at a time); at most JUMBO_PACKETS_MAX. */
   private readonly run: TransmitEntry[] = [];
@@ -103,7 +101,7 @@ export class Sender {
 
   constructor(link: SenderLink) {
     this.link = link;
-    this.congestionWindow = link.options.initialCongestionWindow;
+    this.path = link.path;
   }
 
   get queuedPackets(): number {
@@ -139,7 +137,7 @@ export class Sender {
   }
 
   private windowLimit(): number {
-    return Math.max(1, Math.min(this.congestionWindow, this.peerWindow, MAX_SOFT_ACKS));
+    return Math.max(1, Math.min(this.path.congestionWindow, this.path.peerWindow, MAX_SOFT_ACKS));
   }
 
   private inFlight(): number {
@@ -158,7 +156,7 @@ export class Sender {
   transmitReady(nowMs: number): number {
     let sent = 0;
     const limit = this.windowLimit();
-    const fullRun = Math.min(this.peerJumboPackets, limit);
+    const fullRun = Math.min(this.path.peerJumboPackets, limit);
     while (this.nextToTransmit < this.nextSeq && this.inFlight() < limit) {
       const room = limit - this.inFlight();
       const run = this.nextRun(room);
@@ -182,7 +180,7 @@ export class Sender {
   private nextRun(room: number): TransmitEntry[] {
     const run = this.run;
     run.length = 0;
-    const most = Math.min(room, this.peerJumboPackets);
+    const most = Math.min(room, this.path.peerJumboPackets);
     for (let seq = this.nextToTransmit; seq < this.nextSeq && run.length < most; seq++) {
       const entry = this.queue.get(seq);
       assert.ok(entry !== undefined, 'every seq between the hard-ACK point and nextSeq is queued');
@@ -269,9 +267,9 @@ export class Sender {
   }
 
   private applyTrailer(trailer: AckTrailer): void {
-    this.peerWindow = Math.max(1, Math.min(trailer.rwind, MAX_SOFT_ACKS));
+    this.path.peerWindow = Math.max(1, Math.min(trailer.rwind, MAX_SOFT_ACKS));
     const fitInMtu = Math.floor((trailer.maxMTU - HEADER_SIZE + JUMBO_HEADER_SIZE) / (JUMBO_DATA_SIZE + JUMBO_HEADER_SIZE));
-    this.peerJumboPackets = Math.max(1, Math.min(trailer.maxDgramPackets, fitInMtu, JUMBO_PACKETS_MAX));
+    this.path.peerJumboPackets = Math.max(1, Math.min(trailer.maxDgramPackets, fitInMtu, JUMBO_PACKETS_MAX));
   }
 
   private sampleRtt(ack: AckBody, nowMs: number): void {
@@ -339,8 +337,8 @@ export class Sender {
       if (this.recoveryPoint === undefined) {
         this.holeReports += 1;
         if (this.holeReports < FAST_RETRANSMIT_THRESHOLD) return;
-        this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
-        this.congestionWindow = this.slowStartThreshold;
+        this.path.slowStartThreshold = Math.max(2, Math.floor(this.path.congestionWindow / 2));
+        this.path.congestionWindow = this.path.slowStartThreshold;
         this.recoveryPoint = this.nextToTransmit - 1;
         this.recoveries += 1;
       }
@@ -350,13 +348,13 @@ export class Sender {
     if (newlyAcked === 0) return;
     this.holeReports = 0;
     if (this.recoveryPoint !== undefined) return;
-    if (this.congestionWindow < this.slowStartThreshold) {
-      this.congestionWindow = Math.min(this.congestionWindow + newlyAcked, MAX_SOFT_ACKS);
+    if (this.path.congestionWindow < this.path.slowStartThreshold) {
+      this.path.congestionWindow = Math.min(this.path.congestionWindow + newlyAcked, MAX_SOFT_ACKS);
     } else {
       this.congestionCredit += newlyAcked;
-      if (this.congestionCredit >= this.congestionWindow) {
-        this.congestionCredit -= this.congestionWindow;
-        this.congestionWindow = Math.min(this.congestionWindow + 1, MAX_SOFT_ACKS);
+      if (this.congestionCredit >= this.path.congestionWindow) {
+        this.congestionCredit -= this.path.congestionWindow;
+        this.path.congestionWindow = Math.min(this.path.congestionWindow + 1, MAX_SOFT_ACKS);
       }
     }
   }
@@ -398,12 +396,12 @@ export class Sender {
   /** Retransmission timeout: resend what the peer has not soft-ACKed, within a collapsed window. */
   onRetransmitTimeout(nowMs: number): void {
     this.link.rtt.onTimeout();
-    this.slowStartThreshold = Math.max(2, Math.floor(this.congestionWindow / 2));
-    this.congestionWindow = 1;
+    this.path.slowStartThreshold = Math.max(2, Math.floor(this.path.congestionWindow / 2));
+    this.path.congestionWindow = 1;
     this.holeReports = 0;
     this.recoveryPoint = undefined;
     let resent = 0;
-    const budget = Math.max(1, Math.min(this.slowStartThreshold, this.peerWindow));
+    const budget = Math.max(1, Math.min(this.path.slowStartThreshold, this.path.peerWindow));
     for (let seq = this.hardAck + 1; seq < this.nextToTransmit && resent < budget; seq++) {
       const entry = this.queue.get(seq);
       if (entry === undefined || entry.softAcked) continue;

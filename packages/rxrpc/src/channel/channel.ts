@@ -3,8 +3,9 @@
  *
  * Life: created with its connection (all four at once) in the thread the
  * stable placement assigns it; lives as long as the connection. Its state —
- * call number, current call, last ended call, release list, RTT — is touched
- * only by that one thread, in packet arrival order, so it needs no locks.
+ * call number, current call, last ended call, release list, RTT, peer path —
+ * is touched only by that one thread, in packet arrival order, so it needs no
+ * locks.
  *
  * The race this structure fixes: the client's final ACK for call N and the
  * first DATA of call N+1 may arrive in either order. Both go through this
@@ -16,12 +17,13 @@
  */
 import assert from 'node:assert/strict';
 import { Call, type CallLink } from '../call/call.js';
+import { PeerPath } from '../call/peer-path.js';
 import { RttEstimator } from '../call/rtt.js';
 import { AckReason, PacketFlag, PacketType } from '../protocol.js';
 import { decodeAck, encodeAckBody, encodePacket, localAckTrailer, splitData, type PacketHeader } from '../wire/codec.js';
 import type { BufferPool } from './buffer-pool.js';
 
-export type ChannelLink = Omit<CallLink, 'rtt' | 'release' | 'acquireBuffer' | 'headerTemplate'> & {
+export type ChannelLink = Omit<CallLink, 'rtt' | 'path' | 'release' | 'acquireBuffer' | 'headerTemplate'> & {
   readonly pool: BufferPool;
   headerTemplate(channel: number): ReturnType<CallLink['headerTemplate']>;
   /** Server side: a new call arrived; start the service handler for it. */
@@ -40,6 +42,7 @@ export class Channel {
   readonly index: number;
   private readonly link: ChannelLink;
   readonly rtt: RttEstimator;
+  readonly path: PeerPath;
   /** Number of the current call, or of the last one. */
   callNumber = 0;
   call: Call | undefined;
@@ -59,10 +62,12 @@ export class Channel {
     this.link = link;
     this.index = index;
     this.rtt = new RttEstimator(link.options);
+    this.path = new PeerPath(link.options);
     this.callLink = {
       isClient: link.isClient,
       options: link.options,
       rtt: this.rtt,
+      path: this.path,
       counters: link.counters,
       timers: link.timers,
       headerTemplate: () => link.headerTemplate(index),
