@@ -10,9 +10,10 @@
  * A datagram of a connection this worker has not heard of yet (a new
  * connection's first DATA) is forwarded to the routing thread, which creates
  * the connection as for any datagram it reads, announces it and posts the
- * datagram back through the worker's packet batches. While any forward is
- * unanswered, every datagram is forwarded, so a channel's packets keep their
- * arrival order across the two paths.
+ * datagram back through the worker's packet batches. While a forward of a
+ * connection is unanswered, that connection's later datagrams are forwarded
+ * too (even once it is announced), so its channels' packets keep their
+ * arrival order across the two paths; other connections are not held up.
  *
  * Life: created by the channel worker at start; `attach` gives it the socket
  * (a duplicate of the group member's descriptor, which it owns), posted by
@@ -48,7 +49,10 @@ export class WorkerSocket {
   private readonly keys = new Map<number, string>();
   /** The connection of the previous datagram: consecutive datagrams mostly share one. */
   private lastFound: ConnectionInfo | undefined;
-  private forwardsInFlight = 0;
+  /** Connection keys of the unanswered forwards, oldest first (answers come in order); at most FORWARDS_IN_FLIGHT_MAX. */
+  private readonly forwardedKeys: string[] = [];
+  /** How many of those each key has. */
+  private readonly keysInFlight = new Map<string, number>();
   private readonly thread: ChannelThread;
   private readonly hosted: HostedConnections;
   private readonly records: ChannelRecords;
@@ -85,9 +89,13 @@ export class WorkerSocket {
     if (this.lastFound?.id === connectionId) this.lastFound = undefined;
   }
 
-  /** The routing thread has handled a forward (and posted back its datagram, if any). */
+  /** The routing thread has handled the oldest forward (and posted back its datagram, if any). */
   forwardAnswered(): void {
-    this.forwardsInFlight -= 1;
+    const key = this.forwardedKeys.shift();
+    if (key === undefined) return;
+    const left = (this.keysInFlight.get(key) ?? 1) - 1;
+    if (left === 0) this.keysInFlight.delete(key);
+    else this.keysInFlight.set(key, left);
   }
 
   send(connection: ConnectionInfo, packet: Uint8Array): void {
@@ -101,7 +109,6 @@ export class WorkerSocket {
   }
 
   private receive(datagram: Uint8Array, address: string, port: number): void {
-    if (this.forwardsInFlight > 0) return this.forward(datagram, address, port);
     let header: PacketHeader;
     try {
       header = decodeHeader(datagram);
@@ -111,7 +118,10 @@ export class WorkerSocket {
     }
     const cid = (header.cid & CID_MASK) >>> 0;
     const connection = this.find(address, port, header.epoch, cid);
-    if (connection === undefined) return this.forward(datagram, address, port);
+    if (connection === undefined || this.keysInFlight.size > 0) {
+      const key = connectionKey(address, port, header.epoch, cid, true);
+      if (connection === undefined || this.keysInFlight.has(key)) return this.forward(key, datagram, address, port);
+    }
     countPacketRead(this.thread.counters, header.type);
     this.records.touch(connection.serialSlot);
     const channel = header.cid & CHANNEL_MASK;
@@ -127,12 +137,13 @@ export class WorkerSocket {
     return found;
   }
 
-  private forward(datagram: Uint8Array, address: string, port: number): void {
-    if (this.forwardsInFlight >= FORWARDS_IN_FLIGHT_MAX) {
+  private forward(key: string, datagram: Uint8Array, address: string, port: number): void {
+    if (this.forwardedKeys.length >= FORWARDS_IN_FLIGHT_MAX) {
       this.thread.counters.packetsRejected += 1;
       return;
     }
-    this.forwardsInFlight += 1;
+    this.forwardedKeys.push(key);
+    this.keysInFlight.set(key, (this.keysInFlight.get(key) ?? 0) + 1);
     // The datagram is a view of the receive ring, reused by the next batch: forward a copy.
     this.routes.forward(datagram.slice().buffer, address, port);
   }
