@@ -10,7 +10,10 @@
 //!   behind what the ring held (an owner busy with a burst need not wait
 //!   for the thread's wake-up; see completion_thread.rs);
 //! - polled: the owner calls `poll`, typically from a dedicated worker thread
-//!   that may spin for a bounded time (the lowest-latency path).
+//!   that may spin for a bounded time (the lowest-latency path);
+//! - owner-notified: created with a channel but no completion thread; the
+//!   owner waits on `channel_fd` itself (service_completions.rs) and on each
+//!   event calls `take_events`, `arm`, then `poll_owned` until it is empty.
 //!
 //! Owned by its JavaScript handle; every queue pair using it holds an `Arc`,
 //! so it is destroyed only after them. Drop stops and joins the completion
@@ -23,6 +26,7 @@ use crate::error::{check, Result, VerbsError};
 use crate::queue_pair_drain::{self, DrainMarkers};
 use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
+use crate::wakeup::set_nonblocking;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -178,6 +182,57 @@ impl CompletionQueue {
             return Ok(taken);
         }
         Ok(taken + self.poll_once(&mut out[taken..])?)
+    }
+
+    /// Owner-notified mode: the completion channel's descriptor, made non-blocking.
+    pub fn channel_fd(&self) -> Result<i32> {
+        assert!(self.is_threaded() && self.thread.lock().expect("CQ thread lock poisoned").is_none(), "channel_fd of a CQ without a channel or with a completion thread");
+        // SAFETY: the channel is live while the CQ is.
+        let fd = unsafe { sys::roce_comp_channel_fd(self.channel) };
+        set_nonblocking(fd)?;
+        Ok(fd)
+    }
+
+    /// Owner-notified mode: takes and acknowledges the channel's pending
+    /// events (acknowledged at once, so dropping the CQ never waits for them).
+    pub fn take_events(&self) -> u32 {
+        let mut taken = 0;
+        let mut cq = std::ptr::null_mut();
+        let mut context = std::ptr::null_mut();
+        // SAFETY: the channel's fd is non-blocking (channel_fd), so this returns when empty.
+        while unsafe { sys::ibv_get_cq_event(self.channel, &mut cq, &mut context) } == 0 {
+            debug_assert_eq!(cq, self.raw, "an event for a CQ that is not ours");
+            taken += 1;
+        }
+        if taken > 0 {
+            // SAFETY: we took exactly this many events for this CQ.
+            unsafe { sys::ibv_ack_cq_events(self.raw, taken) };
+        }
+        taken
+    }
+
+    /// Owner-notified mode: asks for an event at the next completion. Poll
+    /// the CQ empty afterwards: one that came before arming raises none.
+    pub fn arm(&self) -> Result<()> {
+        // SAFETY: the CQ is live.
+        check(unsafe { sys::roce_req_notify_cq(self.raw) }, "ibv_req_notify_cq")
+    }
+
+    /// Owner-notified mode: one ibv_poll_cq into `out`; drain markers are
+    /// taken out and their drains pushed on `finished`, for the caller to
+    /// finish once it has routed the completions before them. Returns
+    /// (polled, kept): fewer polled than `out.len()` means the CQ is empty.
+    pub fn poll_owned(&self, out: &mut [sys::roce_completion], finished: &mut Vec<Arc<queue_pair_drain::QueuePairDrain>>) -> Result<(usize, usize)> {
+        // SAFETY: the CQ is live; out has room for out.len() records.
+        let count = unsafe { sys::roce_poll_cq(self.raw, out.len() as i32, out.as_mut_ptr()) };
+        if count < 0 {
+            return Err(VerbsError::from_errno(-count, "ibv_poll_cq"));
+        }
+        let kept = self.markers.filter(&mut out[..count as usize], finished);
+        if let Some(account) = self.account.get() {
+            out[..kept].iter().for_each(|completion| account.completed(completion));
+        }
+        Ok((count as usize, kept))
     }
 
     /// One ibv_poll_cq, drain markers taken out.

@@ -84,6 +84,26 @@ pub struct ThreadOptions {
     pub poll_lock: Option<Arc<Mutex<()>>>,
 }
 
+/// Appends a Send completion (wrId below `wr_id_limit`) to `list`: a
+/// failure or flush marked, closing the list's transport (a flushed
+/// completion's opcode is not defined, so its wrId says it was a Send).
+/// False: not the list's (an id at or above the limit, or another opcode).
+pub fn release_send(list: &ReleaseList, wr_id_limit: u64, completion: &sys::roce_completion) -> bool {
+    let wr_id = completion.wr_id();
+    if wr_id >= wr_id_limit {
+        return false;
+    }
+    if completion.status != sys::IBV_WC_SUCCESS {
+        list.push_failed(wr_id);
+        return true;
+    }
+    if completion.opcode != sys::IBV_WC_SEND {
+        return false;
+    }
+    list.push(wr_id);
+    true
+}
+
 /// A running completion thread; dropping it stops and joins it.
 pub struct CompletionThread {
     wakeup: Arc<Wakeup>,
@@ -209,25 +229,11 @@ impl Polling {
         count
     }
 
-    /// Appends a Send completion to the release list (a failure or flush
-    /// marked, closing the list's transport: a flushed completion's opcode is
-    /// not defined, so its wrId says it was a Send). False: it goes to the
-    /// sink (no list, an id at or above the limit, or another opcode).
+    /// Appends a Send completion to the release list (`release_send`).
+    /// False: it goes to the sink.
     fn release(&self, completion: &sys::roce_completion) -> bool {
         let Some(list) = &self.options.release_list else { return false };
-        let wr_id = completion.wr_id();
-        if wr_id >= self.options.release_wr_id_limit {
-            return false;
-        }
-        if completion.status != sys::IBV_WC_SUCCESS {
-            list.push_failed(wr_id);
-            return true;
-        }
-        if completion.opcode != sys::IBV_WC_SEND {
-            return false;
-        }
-        list.push(wr_id);
-        true
+        release_send(list, self.options.release_wr_id_limit, completion)
     }
 
     /// Hands the batch to the sink, waiting while it is full. False: stop.

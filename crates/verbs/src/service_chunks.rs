@@ -11,8 +11,8 @@
 //!
 //! Life of a read buffer: taken by the worker that serves a call with a Read
 //! list (`take_read`), Reads posted into it (POSTED), its state set DONE or
-//! FAILED by the Send CQ's completion thread (an atomic store and a futex
-//! wake, nothing else), held while the RPC is processed and given back by
+//! FAILED by whoever routes the Send CQ's completions (an atomic store and
+//! a futex wake, nothing else: service_completions.rs), held while the RPC is processed and given back by
 //! that worker's release (xpo_release_ctxt). A buffer whose Reads may still
 //! land (the worker gave up waiting because the transport closed) is given
 //! back only by the teardown, after the queue pair was drained.
@@ -25,9 +25,9 @@
 //! on the completion path).
 //!
 //! Threads: free lists behind mutexes taken by workers and the main thread
-//! only; the completion thread only stores a read state and wakes.
+//! only; completion routing only stores a read state and wakes.
 
-use crate::service_queue::{futex_wait, futex_wake, WORKERS_MAX};
+use crate::service_queue::{futex_wake, WORKERS_MAX};
 use crate::service_transport::AreaMemory;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -173,9 +173,10 @@ impl ChunkBuffers {
         (READ_WR_ID_BASE..READ_WR_ID_BASE + READ_BUFFERS as u64).contains(&wr_id)
     }
 
-    /// Waits up to `timeout` for the Reads into `worker`'s buffer to end;
-    /// when they did, returns their Send Queue entries (`give_back`).
-    pub fn wait_reads(&self, worker: usize, timeout: Duration, closing: impl Fn() -> bool, give_back: impl FnOnce(u32)) -> ReadWait {
+    /// Waits up to `timeout` for the Reads into `worker`'s buffer to end,
+    /// in `sleep`s on the read futex word (which may route completions
+    /// meanwhile); when they did, returns their Send Queue entries (`give_back`).
+    pub fn wait_reads(&self, worker: usize, timeout: Duration, closing: impl Fn() -> bool, sleep: impl Fn(&AtomicU32, u32, Duration), give_back: impl FnOnce(u32)) -> ReadWait {
         let buffer = self.held_read(worker).expect("a read wait without a read buffer") as usize;
         let deadline = std::time::Instant::now() + timeout;
         loop {
@@ -195,7 +196,7 @@ impl ChunkBuffers {
             if remaining.is_zero() || closing {
                 return ReadWait::InFlight;
             }
-            futex_wait(&self.read_wake, sequence, remaining);
+            sleep(&self.read_wake, sequence, remaining);
         }
     }
 
@@ -263,6 +264,7 @@ impl ChunkBuffers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service_queue::futex_wait;
 
     fn segment(length: u32, address: u64) -> RemoteSegment {
         RemoteSegment { handle: 1, length, address }
@@ -286,11 +288,11 @@ mod tests {
         chunks.reads_posting(first, 3);
         chunks.on_read_completion(READ_WR_ID_BASE + first as u64, true);
         let mut given_back = 0;
-        assert_eq!(chunks.wait_reads(0, Duration::ZERO, || false, |entries| given_back = entries), ReadWait::Done);
+        assert_eq!(chunks.wait_reads(0, Duration::ZERO, || false, futex_wait, |entries| given_back = entries), ReadWait::Done);
         assert_eq!(given_back, 3);
         assert!(chunks.release_read(0));
         chunks.reads_posting(second, 1);
-        assert_eq!(chunks.wait_reads(1, Duration::ZERO, || true, |_| unreachable!()), ReadWait::InFlight);
+        assert_eq!(chunks.wait_reads(1, Duration::ZERO, || true, futex_wait, |_| unreachable!()), ReadWait::InFlight);
         assert!(!chunks.release_read(1), "its Read may still land");
         assert_eq!(chunks.in_use(), 1);
         chunks.reclaim_abandoned_reads();
@@ -304,7 +306,7 @@ mod tests {
         chunks.reads_posting(buffer, 2);
         chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, false);
         chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, true);
-        assert_eq!(chunks.wait_reads(0, Duration::ZERO, || false, |_| unreachable!()), ReadWait::Failed);
+        assert_eq!(chunks.wait_reads(0, Duration::ZERO, || false, futex_wait, |_| unreachable!()), ReadWait::Failed);
     }
 
     #[test]
@@ -317,7 +319,7 @@ mod tests {
             chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, false);
             true
         };
-        assert_eq!(chunks.wait_reads(0, Duration::from_secs(1), closing, |_| unreachable!()), ReadWait::Failed);
+        assert_eq!(chunks.wait_reads(0, Duration::from_secs(1), closing, futex_wait, |_| unreachable!()), ReadWait::Failed);
     }
 
     #[test]

@@ -14,10 +14,16 @@
 //! in the queue at most once and only the worker that took it receives from
 //! it; the queue is bounded by the number of transports (`TRANSPORTS_MAX`).
 //!
-//! Sleeping: workers block in a futex on `sequence`; producers bump it after
-//! queuing and wake one sleeper only if someone sleeps. A taker reads the
-//! sequence before it looks at the queue, so an append it missed changes the
-//! sequence and its futex wait returns at once: no lost wake-up.
+//! Sleeping: an idle worker that can take the poller role
+//! (service_completions.rs) routes the completions pending on the
+//! transports' channels itself and then sleeps in epoll_wait on them; the
+//! other idle workers block in a futex on `sequence`. Producers bump the
+//! sequence after queuing and wake one futex sleeper if someone sleeps
+//! there, else the role's holder. A taker reads the sequence before it
+//! looks at the queue, so an append it missed changes the sequence and its
+//! wait returns at once: no lost wake-up. What the holder routes in `take`
+//! wakes nobody (it takes the first transport itself; `pop` wakes another
+//! worker if more are queued).
 //!
 //! Life: created by JavaScript on the main thread (`serviceQueueCreate`),
 //! kept in the registry (service_transport.rs) by id so every worker thread
@@ -25,6 +31,9 @@
 //! wakes every sleeper for good; the memory goes with the last holder.
 
 use crate::bounded_queue::BoundedQueue;
+use crate::error::Result;
+use crate::service_completions::ServiceCompletions;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -38,6 +47,16 @@ pub const WORKERS_MAX: usize = 64;
 /// Longest a worker may block in one `take`: its event loop does not run
 /// meanwhile (messages, timers), so it comes back at least this often.
 pub const TAKE_WAIT_MAX: Duration = Duration::from_secs(1);
+/// Longest sleep of a worker that polls while it waits for a release or
+/// its Reads: a release by another worker bumps a futex word, which its
+/// epoll_wait does not see unless that worker also wakes it.
+const POLLING_WAIT_SLICE: Duration = Duration::from_millis(10);
+
+thread_local! {
+    /// True while this thread routes completions inside `take`: the
+    /// transports it queues are for it to take, not for another worker.
+    static ROUTING_FOR_TAKE: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Transport state bits (svc_xprt's xpt_flags).
 pub const BUSY: u32 = 1;
@@ -103,26 +122,22 @@ pub struct ServiceQueue {
     sleepers: AtomicU32,
     closed: AtomicBool,
     seats: Box<[WorkerSeat]>,
+    pub completions: ServiceCompletions,
     pub counters: QueueCounters,
 }
 
-impl Default for ServiceQueue {
-    fn default() -> Self {
-        ServiceQueue::new()
-    }
-}
-
 impl ServiceQueue {
-    pub fn new() -> ServiceQueue {
-        ServiceQueue {
+    pub fn new() -> Result<ServiceQueue> {
+        Ok(ServiceQueue {
             ready: BoundedQueue::new(TRANSPORTS_MAX),
             takers: Mutex::new(()),
             sequence: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
             closed: AtomicBool::new(false),
             seats: (0..WORKERS_MAX).map(|_| WorkerSeat::default()).collect(),
+            completions: ServiceCompletions::new()?,
             counters: QueueCounters::default(),
-        }
+        })
     }
 
     /// svc_xprt_enqueue: queues transport `id` if it has work and nobody
@@ -169,6 +184,15 @@ impl ServiceQueue {
                 self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
+            if let Some(poller) = self.completions.try_poller() {
+                ROUTING_FOR_TAKE.with(|routing| routing.set(true));
+                let handled = poller.poll(remaining, || self.sequence.load(Ordering::SeqCst) == sequence && !self.closed.load(Ordering::SeqCst));
+                ROUTING_FOR_TAKE.with(|routing| routing.set(false));
+                if handled == 0 {
+                    self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
             self.sleepers.fetch_add(1, Ordering::SeqCst);
             self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
             futex_wait(&self.sequence, sequence, remaining);
@@ -198,9 +222,30 @@ impl ServiceQueue {
 
     /// Wakes every sleeper; later takes return None at once.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::SeqCst);
         self.sequence.fetch_add(1, Ordering::SeqCst);
         futex_wake(&self.sequence, i32::MAX);
+        self.completions.wake();
+    }
+
+    /// Sleeps while `word` holds `expected`, at most `timeout` — a worker
+    /// waiting for a release or for its Reads. If the poller role is free it
+    /// takes it and routes completions meanwhile (they may be what it waits
+    /// for, and with one worker nobody else would route them).
+    pub fn wait_polling(&self, word: &AtomicU32, expected: u32, timeout: Duration) {
+        match self.completions.try_poller() {
+            Some(poller) => drop(poller.poll(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected)),
+            None => futex_wait(word, expected, timeout),
+        }
+    }
+
+    /// Routes the completions pending now if the poller role is free (the
+    /// main thread, while a closing transport's queue pair drains: the
+    /// workers may all be busy).
+    pub fn poll_now(&self) {
+        if let Some(poller) = self.completions.try_poller() {
+            poller.poll(Duration::ZERO, || false);
+        }
     }
 
     /// Transports queued now (a snapshot).
@@ -226,8 +271,13 @@ impl ServiceQueue {
 
     fn wake_one(&self) {
         self.sequence.fetch_add(1, Ordering::SeqCst);
+        if ROUTING_FOR_TAKE.with(|routing| routing.get()) {
+            return;
+        }
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             futex_wake(&self.sequence, 1);
+        } else {
+            self.completions.wake();
         }
     }
 }
@@ -260,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_transport_without_work_is_not_queued_and_one_with_work_is_queued_once() {
-        let queue = ServiceQueue::new();
+        let queue = ServiceQueue::new().unwrap();
         let flags = TransportFlags::default();
         queue.enqueue(7, &flags);
         assert!(queue.is_empty(), "no DATA: nothing to do");
@@ -274,7 +324,7 @@ mod tests {
 
     #[test]
     fn received_requeues_a_transport_that_still_has_work_and_not_one_that_has_none() {
-        let queue = ServiceQueue::new();
+        let queue = ServiceQueue::new().unwrap();
         let flags = TransportFlags::default();
         flags.set(DATA);
         queue.enqueue(3, &flags);
@@ -289,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_transport_closed_while_a_worker_owns_it_is_not_queued_again() {
-        let queue = ServiceQueue::new();
+        let queue = ServiceQueue::new().unwrap();
         let flags = TransportFlags::default();
         flags.set(DATA);
         queue.enqueue(5, &flags);
@@ -302,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_sleeping_worker_is_woken_by_an_enqueue_from_another_thread() {
-        let queue = Arc::new(ServiceQueue::new());
+        let queue = Arc::new(ServiceQueue::new().unwrap());
         let flags = Arc::new(TransportFlags::default());
         let taker = {
             let queue = queue.clone();
@@ -317,8 +367,27 @@ mod tests {
     }
 
     #[test]
+    fn the_poller_role_has_one_holder_and_an_enqueue_wakes_it_out_of_epoll_wait() {
+        let queue = Arc::new(ServiceQueue::new().unwrap());
+        let flags = Arc::new(TransportFlags::default());
+        let taker = {
+            let queue = queue.clone();
+            // Alone, it takes the poller role and sleeps in epoll_wait (no futex sleeper).
+            thread::spawn(move || queue.take(0, TAKE_WAIT_MAX))
+        };
+        thread::sleep(Duration::from_millis(50));
+        assert!(queue.completions.try_poller().is_none(), "the sleeping taker holds the role");
+        let started = Instant::now();
+        flags.set(DATA);
+        queue.enqueue(13, &flags);
+        assert_eq!(taker.join().unwrap(), Some(13));
+        assert!(started.elapsed() < Duration::from_millis(500), "woken through the eventfd, not timed out");
+        assert!(queue.completions.try_poller().is_some(), "given back when the take returned");
+    }
+
+    #[test]
     fn close_wakes_every_sleeper() {
-        let queue = Arc::new(ServiceQueue::new());
+        let queue = Arc::new(ServiceQueue::new().unwrap());
         let takers: Vec<_> = (0..3)
             .map(|worker| {
                 let queue = queue.clone();
@@ -336,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_dead_workers_seat_gives_back_the_transport_it_owned() {
-        let queue = ServiceQueue::new();
+        let queue = ServiceQueue::new().unwrap();
         let flags = TransportFlags::default();
         flags.set(DATA);
         queue.enqueue(5, &flags);
@@ -353,7 +422,7 @@ mod tests {
     fn stress_no_work_is_lost_and_no_transport_is_served_twice_at_once() {
         const TRANSPORTS: usize = 8;
         const ITEMS: u64 = 2000;
-        let queue = Arc::new(ServiceQueue::new());
+        let queue = Arc::new(ServiceQueue::new().unwrap());
         let flags: Arc<Vec<TransportFlags>> = Arc::new((0..TRANSPORTS).map(|_| TransportFlags::default()).collect());
         let work: Arc<Vec<AtomicU64>> = Arc::new((0..TRANSPORTS).map(|_| AtomicU64::new(0)).collect());
         let serving: Arc<Vec<AtomicBool>> = Arc::new((0..TRANSPORTS).map(|_| AtomicBool::new(false)).collect());

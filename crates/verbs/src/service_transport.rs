@@ -3,12 +3,14 @@
 //! and the registry that names transports and queues by id.
 //!
 //! What it owns: the connection's queue pair (on the JavaScript CmId, made
-//! here), a Receive CQ whose completion thread appends to `receives` and
-//! enqueues the transport (sets DATA), a Send CQ whose completion thread
-//! appends every Send to the release list (whose empty -> non-empty
-//! transition wakes a worker waiting for a send context, or else sets DATA
-//! and enqueues the transport: the seed's self-enqueue) and reports RDMA
-//! Reads to the chunk buffers, and three areas of registered memory
+//! here), a Receive CQ and a Send CQ with no completion thread: their
+//! channels are watched by the service queue's poller (service_completions.rs,
+//! an idle worker), which routes a Receive to `receives` and enqueues the
+//! transport (sets DATA), appends every Send to the release list and does
+//! nothing else (its empty -> non-empty transition wakes a worker waiting
+//! for a send context, or else sets DATA and enqueues the transport: the
+//! seed's self-enqueue) and reports RDMA Reads to the chunk buffers
+//! (`on_channel_event`), and three areas of registered memory
 //! allocated here: the Receive slots, the send contexts' buffers and the
 //! chunk buffers (service_chunks.rs), which every worker isolate sees as
 //! external ArrayBuffers (no copy, no per-isolate registration).
@@ -30,25 +32,27 @@
 //! dropped, registry entry removed. The memory itself lives until the last
 //! isolate's ArrayBuffer over it is collected.
 //!
-//! Threads: completion threads only append and enqueue (no lock, no
-//! JavaScript); the free lists are behind mutexes taken by workers and the
+//! Threads: completion routing (one thread at a time: the poller role) only
+//! appends and enqueues (no lock, no JavaScript); the free lists are behind mutexes taken by workers and the
 //! main thread only. Several workers may drain the release list at once
 //! (its drain swaps the whole batch out, as llist_del_all does).
 
 use crate::bounded_queue::{BoundedQueue, Waker};
 use crate::cm_id::{CmId, SendRequest};
 use crate::completion_queue::CompletionQueue;
-use crate::completion_thread::{CompletionSink, SinkOutcome, ThreadOptions, BATCH_MAX, RELEASE_WR_ID_LIMIT_DEFAULT};
+use crate::completion_thread::{release_send, RELEASE_WR_ID_LIMIT_DEFAULT};
+use crate::queue_pair_drain;
+use crate::service_completions::Channel;
 use crate::error::{Result, VerbsError};
 use crate::memory_region::{Access, MemoryRegion};
 use crate::protection_domain::ProtectionDomain;
 use crate::release_list::{ReleaseList, FAILED_BIT};
 use crate::service_chunks::{checked_total, ChunkBuffers, ReadWait, RemoteSegment, CHUNK_BYTES_MAX, READS_PER_CALL_MAX, READ_WR_ID_BASE, WRITES_PER_REPLY_MAX, WRITE_WR_ID};
-use crate::service_queue::{futex_wait, futex_wake, ServiceQueue, TransportFlags, BUSY, CLOSE, DATA, WORKERS_MAX};
+use crate::service_queue::{futex_wake, ServiceQueue, TransportFlags, BUSY, CLOSE, DATA, WORKERS_MAX};
 use crate::sys;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// Largest credit grant (Receives kept posted): svcrdma's own limit.
@@ -57,6 +61,8 @@ pub const CREDITS_MAX: u32 = 16384;
 pub const BUFFER_BYTES_MAX: u32 = 65536;
 /// Longest one wait for a send context: the worker rechecks the transport's state this often.
 const SEND_WAIT_SLICE: Duration = Duration::from_millis(100);
+/// Completions taken per ibv_poll_cq when routing a channel's event.
+const POLL_BATCH: usize = 32;
 
 /// The drain points of the seed, in `TransportCounters::drains` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,9 +151,10 @@ impl Drop for AreaMemory {
 
 /// What `finish` lets go: the verbs objects.
 struct Links {
-    /// Held so the CQs (and their completion threads) go only in `finish`.
-    _send_cq: Arc<CompletionQueue>,
-    _recv_cq: Arc<CompletionQueue>,
+    send_cq: Arc<CompletionQueue>,
+    recv_cq: Arc<CompletionQueue>,
+    /// The CQs' channels, in the service queue's epoll set until `finish`.
+    channel_fds: [i32; 2],
     receive_region: MemoryRegion,
     send_region: MemoryRegion,
     chunk_region: MemoryRegion,
@@ -281,18 +288,11 @@ impl ServiceTransport {
         });
         // Every context is free, being built, posted or on the list: the list never fills.
         let list = Arc::new(ReleaseList::new((shape.contexts_max as usize).next_power_of_two().max(2), Some(waker)));
-        assert!(transport.release_list.set(list.clone()).is_ok());
-        let thread_options = |release_list: Option<Arc<ReleaseList>>| ThreadOptions {
-            busy_poll: shape.busy_poll,
-            batch_max: BATCH_MAX,
-            release_list,
-            release_wr_id_limit: RELEASE_WR_ID_LIMIT_DEFAULT,
-            ..Default::default()
-        };
+        assert!(transport.release_list.set(list).is_ok());
+        // With channels, polled by the service queue's poller: no completion thread.
         let recv_cq = Arc::new(CompletionQueue::create(&device, slots + 1, true)?);
-        recv_cq.start_thread(thread_options(None), Box::new(ReceiveSink(Arc::downgrade(&transport))))?;
         let send_cq = Arc::new(CompletionQueue::create(&device, shape.send_queue_depth + 1, true)?);
-        send_cq.start_thread(thread_options(Some(list)), Box::new(SendSink(Arc::downgrade(&transport))))?;
+        let channel_fds = [recv_cq.channel_fd()?, send_cq.channel_fd()?];
         let mut capabilities = sys::roce_qp_capabilities { max_send_wr: shape.send_queue_depth, max_recv_wr: slots, max_send_sge: 1, max_recv_sge: 1, max_inline_data: 0 };
         cm_id.create_queue_pair(pd, &send_cq, &recv_cq, &mut capabilities)?;
         let local_write = Access { local_write: true, ..Default::default() };
@@ -303,9 +303,57 @@ impl ServiceTransport {
         // SAFETY: as above; RDMA Reads land in it, RDMA Writes read from it.
         let chunk_memory = &transport.chunks.memory;
         let chunk_region = unsafe { MemoryRegion::register(pd, chunk_memory.pointer, chunk_memory.length, local_write)? };
-        *transport.links.write().expect("links lock") = Some(Links { _send_cq: send_cq, _recv_cq: recv_cq, receive_region, send_region, chunk_region });
+        *transport.links.write().expect("links lock") = Some(Links { send_cq: send_cq.clone(), recv_cq: recv_cq.clone(), channel_fds, receive_region, send_region, chunk_region });
         transport.post_receives()?;
+        // In the registry before its channels are watched: the poller finds it by id.
+        registry().transports.lock().expect("registry lock").insert(transport.id, transport.clone());
+        let watched = recv_cq.arm().and_then(|()| send_cq.arm()).and_then(|()| {
+            let completions = &transport.queue.completions;
+            completions.watch(transport.id, Channel::Receive, channel_fds[0], shape.busy_poll)?;
+            completions.watch(transport.id, Channel::Send, channel_fds[1], shape.busy_poll)
+        });
+        if let Err(error) = watched {
+            transport.unwatch(channel_fds);
+            registry().transports.lock().expect("registry lock").remove(&transport.id);
+            return Err(error);
+        }
         Ok(transport)
+    }
+
+    fn unwatch(&self, channel_fds: [i32; 2]) {
+        channel_fds.iter().for_each(|fd| self.queue.completions.unwatch(*fd));
+    }
+
+    /// The poller took an event of this transport's `channel` (one thread
+    /// at a time): re-arm the CQ, then poll it empty and route what it
+    /// holds, as a completion thread did — Receives queued, Sends to the
+    /// release list, Reads to the chunk buffers; a drain whose marker came
+    /// is finished after the completions polled before it.
+    pub fn on_channel_event(&self, channel: Channel) {
+        let links = self.links.read().expect("links lock");
+        let Some(links) = links.as_ref() else { return };
+        let cq = if channel == Channel::Receive { &links.recv_cq } else { &links.send_cq };
+        cq.take_events();
+        if cq.arm().is_err() {
+            self.close();
+            return;
+        }
+        let mut polled = [sys::roce_completion::default(); POLL_BATCH];
+        let mut finished = Vec::new();
+        loop {
+            let Ok((count, kept)) = cq.poll_owned(&mut polled, &mut finished) else {
+                self.close();
+                break;
+            };
+            match channel {
+                Channel::Receive => self.on_receives(&polled[..kept]),
+                Channel::Send => self.on_sends(&polled[..kept]),
+            }
+            queue_pair_drain::finish(&mut finished);
+            if count < POLL_BATCH {
+                break;
+            }
+        }
     }
 
     /// The release list went empty -> non-empty (completion thread): a worker
@@ -327,18 +375,42 @@ impl ServiceTransport {
         }
     }
 
-    /// Receive completions (completion thread): queue them, mark DATA, enqueue.
-    fn on_receives(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome {
-        for (index, completion) in batch.iter().enumerate() {
-            if self.receives.append(*completion).is_err() {
-                self.flags.set(DATA);
-                self.enqueue();
-                return SinkOutcome::Full(batch[index..].to_vec());
-            }
+    /// Receive completions: queue them, mark DATA, enqueue. The queue holds
+    /// every slot (`shape.slots()`), so it never fills; if it did, the
+    /// transport would close rather than lose a completion silently.
+    fn on_receives(&self, completions: &[sys::roce_completion]) {
+        if completions.is_empty() {
+            return;
+        }
+        if completions.iter().any(|completion| self.receives.append(*completion).is_err()) {
+            self.close();
         }
         self.flags.set(DATA);
         self.enqueue();
-        SinkOutcome::Accepted
+    }
+
+    /// Send CQ completions: Sends go to the release list; here come the
+    /// signaled last Read of a call (its outcome stored, its worker woken)
+    /// and failures: a failed Read or Write closes the transport.
+    fn on_sends(&self, completions: &[sys::roce_completion]) {
+        let list = self.release_list();
+        for completion in completions {
+            if release_send(list, RELEASE_WR_ID_LIMIT_DEFAULT, completion) {
+                continue;
+            }
+            let succeeded = completion.status == sys::IBV_WC_SUCCESS;
+            if ChunkBuffers::is_read_wr_id(completion.wr_id()) {
+                self.chunks.on_read_completion(completion.wr_id(), succeeded);
+                // Counted here, not by the waiting worker: the Receive CQ's flush may close the
+                // transport first, and the worker then gives up on its Reads without their outcome.
+                if !succeeded && completion.status != sys::IBV_WC_WR_FLUSH_ERR {
+                    self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if !succeeded || !ChunkBuffers::is_read_wr_id(completion.wr_id()) {
+                self.close();
+            }
+        }
     }
 
     /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: one completed
@@ -435,7 +507,7 @@ impl ServiceTransport {
             let remaining = deadline.saturating_duration_since(Instant::now());
             // A transition while we were counted woke waiters instead of enqueuing: look at the list first.
             if acquired.is_none() && !remaining.is_zero() && self.release_list().is_empty() {
-                futex_wait(&self.send_wake, sequence, remaining.min(SEND_WAIT_SLICE));
+                self.queue.wait_polling(&self.send_wake, sequence, remaining.min(SEND_WAIT_SLICE));
             }
             self.send_waiters.fetch_sub(1, Ordering::SeqCst);
             if acquired.is_some() {
@@ -466,6 +538,8 @@ impl ServiceTransport {
     fn wake_send_waiters(&self) {
         self.send_wake.fetch_add(1, Ordering::SeqCst);
         futex_wake(&self.send_wake, i32::MAX);
+        // A waiter may be the poller, asleep in epoll_wait.
+        self.queue.completions.wake();
     }
 
     /// Pulls a call's Read chunks (`segments`: the position-zero chunk's,
@@ -506,7 +580,8 @@ impl ServiceTransport {
     /// Waits up to `wait` more for the Reads `worker` posted.
     pub fn wait_reads(&self, worker: usize, wait: Duration) -> ReadOutcome {
         let Some(buffer) = self.chunks.held_read(worker) else { return ReadOutcome::Failed };
-        let outcome = self.chunks.wait_reads(worker, wait, || self.is_closing(), |entries| {
+        let sleep = |word: &AtomicU32, expected: u32, timeout: Duration| self.queue.wait_polling(word, expected, timeout);
+        let outcome = self.chunks.wait_reads(worker, wait, || self.is_closing(), sleep, |entries| {
             self.give_back_send_queue(entries);
             // Reads free Send Queue room without a release-list push: tell the waiters.
             if self.send_waiters.load(Ordering::SeqCst) > 0 {
@@ -724,8 +799,13 @@ impl ServiceTransport {
             }
         }
         self.cm_id.destroy_queue_pair();
-        // Joins the completion threads and deregisters the memory.
-        drop(self.links.write().expect("links lock").take());
+        let mut links = self.links.write().expect("links lock");
+        if let Some(links) = links.as_ref() {
+            self.unwatch(links.channel_fds);
+        }
+        // Destroys the CQs and their channels and deregisters the memory.
+        drop(links.take());
+        drop(links);
         registry().transports.lock().expect("registry lock").remove(&self.id);
         self.contexts_in_use()
     }
@@ -795,44 +875,6 @@ impl ServiceTransport {
             }
         }
         Ok(())
-    }
-}
-
-/// The Receive CQ's completion sink.
-struct ReceiveSink(Weak<ServiceTransport>);
-
-impl CompletionSink for ReceiveSink {
-    fn deliver(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome {
-        match self.0.upgrade() {
-            Some(transport) => transport.on_receives(batch),
-            None => SinkOutcome::Closed,
-        }
-    }
-}
-
-/// The Send CQ's sink: Sends go to the release list; here come the
-/// signaled last Read of a call (its outcome stored, its worker woken) and
-/// failures: a failed Read or Write closes the transport.
-struct SendSink(Weak<ServiceTransport>);
-
-impl CompletionSink for SendSink {
-    fn deliver(&self, batch: Vec<sys::roce_completion>) -> SinkOutcome {
-        let Some(transport) = self.0.upgrade() else { return SinkOutcome::Closed };
-        for completion in batch {
-            let succeeded = completion.status == sys::IBV_WC_SUCCESS;
-            if ChunkBuffers::is_read_wr_id(completion.wr_id()) {
-                transport.chunks.on_read_completion(completion.wr_id(), succeeded);
-                // Counted here, not by the waiting worker: the Receive CQ's flush may close the
-                // transport first, and the worker then gives up on its Reads without their outcome.
-                if !succeeded && completion.status != sys::IBV_WC_WR_FLUSH_ERR {
-                    transport.counters.read_failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if !succeeded || !ChunkBuffers::is_read_wr_id(completion.wr_id()) {
-                transport.close();
-            }
-        }
-        SinkOutcome::Accepted
     }
 }
 

@@ -27,7 +27,7 @@ export interface SvcRdmaOptions {
   sendQueueDepth?: number;
   /** Bound on send contexts per connection (in flight + awaiting release). */
   sendContextsMax?: number;
-  /** Completion threads keep polling this long after a completion before sleeping. */
+  /** Completion threads (on worker threads: the idle worker that polls the channels) keep polling this long after a completion before sleeping. */
   busyPollMicros?: number;
   /**
    * How Receive completions reach the transport: 'threaded' (a completion thread

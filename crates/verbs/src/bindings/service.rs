@@ -4,7 +4,8 @@
 //! the process-wide registry, not in one environment's handles).
 //!
 //! Main thread: `serviceQueueCreate`, `serviceQueueClose`, `serviceQueueVacate`
-//! (a worker died), `serviceTransportCreate` (on an adopted CmId, before
+//! (a worker died), `serviceQueuePoll` (routes pending completions while a
+//! queue pair drains), `serviceTransportCreate` (on an adopted CmId, before
 //! accept), `serviceTransportClose`, `serviceTransportIdle`,
 //! `serviceTransportDrainQueuePair`, `serviceTransportFinish`.
 //! Workers: `serviceQueueTake` (blocks up to waitMs), `serviceTransportBuffers`,
@@ -57,6 +58,7 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceQueueVacate", service_queue_vacate)?;
     export(env, exports, "serviceQueueStats", service_queue_stats)?;
     export(env, exports, "serviceQueueClose", service_queue_close)?;
+    export(env, exports, "serviceQueuePoll", service_queue_poll)?;
     export(env, exports, "serviceTransportCreate", service_transport_create)?;
     export(env, exports, "serviceTransportBuffers", service_transport_buffers)?;
     export(env, exports, "serviceTransportNextReceive", service_transport_next_receive)?;
@@ -99,8 +101,14 @@ fn transport_arg(env: Env, arguments: &Arguments) -> Result<Arc<ServiceTransport
 /// `serviceQueueCreate() -> queueId`
 fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> {
     let id = next_id();
-    registry().queues.lock().expect("registry lock").insert(id, Arc::new(ServiceQueue::new()));
+    registry().queues.lock().expect("registry lock").insert(id, Arc::new(ServiceQueue::new()?));
     env.number(id as f64)
+}
+
+/// `serviceQueuePoll(queueId)`: routes the completions pending now, unless a worker polls.
+fn service_queue_poll(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    queue(id_arg(env, arguments.get(0), "queueId")?)?.poll_now();
+    env.undefined()
 }
 
 /// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks).
@@ -177,7 +185,6 @@ fn service_transport_create(env: Env, arguments: &Arguments) -> Result<napi_valu
     // Only matters while the connection does, which keeps the process alive itself.
     callback.unref(env);
     let transport = ServiceTransport::create(queue, cm_id, &pd, shape, Some(waker))?;
-    registry().transports.lock().expect("registry lock").insert(transport.id, transport.clone());
     env.number(transport.id as f64)
 }
 

@@ -4,8 +4,8 @@
  * @roce-rpc/verbs' object API: they live in a process-wide registry by id, so
  * the main thread and every worker thread reach the same native transport.
  *
- * The addon is loaded from the @roce-rpc/verbs package root, as that package
- * does itself; within one thread Node hands back the instance already loaded.
+ * The addon is the one @roce-rpc/verbs loads (ROCE_VERBS_NATIVE, else its
+ * package root's); within one thread Node hands back the instance already loaded.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -74,6 +74,8 @@ export interface NativeService {
   serviceQueueVacate(queueId: number, worker: number): number;
   serviceQueueStats(queueId: number): ServiceQueueStats;
   serviceQueueClose(queueId: number): void;
+  /** Routes the completions pending on the queue's channels now, unless a worker holds the poller role. */
+  serviceQueuePoll(queueId: number): void;
   serviceTransportCreate(
     queueId: number,
     cmId: unknown,
@@ -116,9 +118,10 @@ export const NATIVE_WAIT_MAX_MS = 1000;
 /** Worker seats of one queue (the native WORKERS_MAX). */
 export const WORKER_SEATS_MAX = 64;
 
+/** The file @roce-rpc/verbs loads (its ROCE_VERBS_NATIVE first): two instances would not share handles. */
 function load(): NativeService {
   const verbsEntry = fileURLToPath(import.meta.resolve('@roce-rpc/verbs'));
-  const addon = join(dirname(verbsEntry), '..', 'roce-verbs.linux-x64-gnu.node');
+  const addon = process.env['ROCE_VERBS_NATIVE'] || join(dirname(verbsEntry), '..', 'roce-verbs.linux-x64-gnu.node');
   return createRequire(import.meta.url)(addon) as NativeService;
 }
 
