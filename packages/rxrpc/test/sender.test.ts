@@ -34,6 +34,8 @@ interface Sent {
   seqs: number[];
   /** REQUEST_ACK on the datagram's last packet. */
   requestsAck: boolean;
+  /** MORE_PACKETS on the datagram's last packet: another datagram follows at once. */
+  more: boolean;
   bytes: Uint8Array;
 }
 
@@ -60,6 +62,7 @@ function harness(options: { initialCongestionWindow?: number; path?: PeerPath } 
       sent.push({
         seqs: packets.map((one) => one.header.seq),
         requestsAck: (packets[packets.length - 1]!.header.flags & PacketFlag.REQUEST_ACK) !== 0,
+        more: (packets[packets.length - 1]!.header.flags & PacketFlag.MORE_PACKETS) !== 0,
         bytes,
       });
     },
@@ -131,8 +134,10 @@ describe('Sender', () => {
       [1, 2, 3, 4],
       [5, 6, 7, 8],
     ]);
-    // The second one leaves no room for a full jumbogram: it asks for the ACK that reopens the window.
+    // The second one leaves no room for a full jumbogram: it asks for the ACK that reopens the
+    // window; the first tells the receiver that another follows at once.
     expect(sent.map((datagram) => datagram.requestsAck)).toEqual([false, true]);
+    expect(sent.map((datagram) => datagram.more)).toEqual([true, false]);
     expect(sent.every((datagram) => datagram.bytes.byteLength === JUMBO_DATAGRAM_SIZE)).toBe(true);
     // Three packets hard-ACKed: room for 5, one full jumbogram goes, 1 slot stays empty.
     sent.length = 0;
@@ -156,7 +161,10 @@ describe('Sender', () => {
       [5, 6],
     ]);
     // The last datagram ends the data: nothing more to wait for, no ACK requested for the window.
-    expect(sent[1]!.requestsAck).toBe(false);
+    expect(sent.map((datagram) => [datagram.more, datagram.requestsAck])).toEqual([
+      [true, false],
+      [false, false],
+    ]);
 
     const small = harness({ initialCongestionWindow: 32 });
     queue(small.sender, 9);

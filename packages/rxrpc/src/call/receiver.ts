@@ -83,6 +83,11 @@ export class Receiver {
     if ((flags & PacketFlag.REQUEST_ACK) !== 0) return AckReason.REQUESTED;
     if (outOfSequence) return AckReason.OUT_OF_SEQUENCE;
     if (this.unackedPackets >= this.options.ackEveryPackets) return AckReason.DELAY;
+    // The sender's burst ends here (the packet is not followed by another of its jumbogram and
+    // lacks MORE_PACKETS) before the end of its data: it may be waiting for this ACK to open its
+    // window, and a delayed ACK would stall it for ackDelayMs. The last packet needs none: the
+    // reply or the final ACK acknowledges it.
+    if ((flags & (PacketFlag.MORE_PACKETS | PacketFlag.JUMBO_PACKET | PacketFlag.LAST_PACKET)) === 0) return AckReason.IDLE;
     return undefined;
   }
 

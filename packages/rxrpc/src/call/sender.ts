@@ -65,6 +65,9 @@ export interface SenderLink {
  */
 const jumbogramScratch = new Uint8Array(JUMBO_DATAGRAM_SIZE);
 
+/** Flags a queued packet gets anew on each transmission. */
+const BURST_FLAGS = PacketFlag.REQUEST_ACK | PacketFlag.MORE_PACKETS;
+
 /** Reports of a hole that trigger a fast retransmit: TCP's three duplicate ACKs. */
 const FAST_RETRANSMIT_THRESHOLD = 3;
 
@@ -162,9 +165,12 @@ export class Sender {
       const run = this.nextRun(room);
       if (run.length === room && room < fullRun && this.inFlight() > 0 && !this.endsWithLast(run)) break;
       this.nextToTransmit += run.length;
-      const stalls = this.nextToTransmit < this.nextSeq && limit - this.inFlight() < fullRun;
-      // Ask for an ACK when the window leaves no room for the next full datagram: it reopens the window at once.
-      const extraFlags = stalls ? PacketFlag.REQUEST_ACK : 0;
+      const more = this.nextToTransmit < this.nextSeq;
+      const stalls = more && limit - this.inFlight() < fullRun;
+      // Ask for an ACK when the window leaves no room for the next full datagram: it reopens the
+      // window at once. MORE_PACKETS tells the receiver another datagram follows at once, so it
+      // need not ACK this one.
+      const extraFlags = stalls ? PacketFlag.REQUEST_ACK : more ? PacketFlag.MORE_PACKETS : 0;
       if (run.length === 1) this.send(run[0]!, nowMs, extraFlags);
       else this.sendJumbo(run, nowMs, extraFlags);
       sent += run.length;
@@ -204,7 +210,7 @@ export class Sender {
     for (let index = 0; index < run.length; index++) {
       const entry = run[index]!;
       const packet = entry.packet;
-      packet[HEADER_OFFSET.flags] = (packet[HEADER_OFFSET.flags]! & ~PacketFlag.REQUEST_ACK) | (entry === last ? extraFlags : 0);
+      packet[HEADER_OFFSET.flags] = (packet[HEADER_OFFSET.flags]! & ~BURST_FLAGS) | (entry === last ? extraFlags : extraFlags & PacketFlag.MORE_PACKETS);
       entry.serial = (firstSerial + index) >>> 0;
       stampSerial(packet, entry.serial);
       entry.sentAtMs = nowMs;
@@ -230,7 +236,7 @@ export class Sender {
   private send(entry: TransmitEntry, nowMs: number, extraFlags: number): void {
     const retransmission = entry.transmissions > 0;
     const flagsAt = HEADER_OFFSET.flags;
-    entry.packet[flagsAt] = (entry.packet[flagsAt]! & ~PacketFlag.REQUEST_ACK) | extraFlags | (retransmission ? PacketFlag.REQUEST_ACK : 0);
+    entry.packet[flagsAt] = (entry.packet[flagsAt]! & ~BURST_FLAGS) | extraFlags | (retransmission ? PacketFlag.REQUEST_ACK : 0);
     entry.serial = this.link.nextSerial();
     stampSerial(entry.packet, entry.serial);
     entry.sentAtMs = nowMs;
