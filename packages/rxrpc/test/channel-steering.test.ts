@@ -134,6 +134,25 @@ describe('a server with channel workers on a steered port', () => {
     expect(stats.counters.busyPacketsSent).toBe(0);
   });
 
+  it('answers every call of a burst of back-to-back calls on 20 new connections, whose first datagrams go through the routing thread', async () => {
+    // Each call completes the previous one on its channel only if the channel sees them in
+    // order (a later call first would make the earlier one stale and leave it unanswered).
+    const burst = Array.from({ length: 20 }, () => epoch++);
+    for (const connectionEpoch of burst) {
+      for (let callNumber = 1; callNumber <= 4; callNumber++) {
+        peer.send('127.0.0.1', server.port, { epoch: connectionEpoch, cid: 0x301, callNumber, serviceId: DYING_WORKER_SERVICE_ID }, words(WHOAMI_OPCODE));
+      }
+    }
+    for (const connectionEpoch of burst) {
+      for (let callNumber = 1; callNumber <= 4; callNumber++) {
+        await peer.expect((header) => header.epoch === connectionEpoch && header.callNumber === callNumber && header.type === PacketType.DATA);
+      }
+    }
+    const stats = await server.stats();
+    expect(stats.counters.busyPacketsSent).toBe(0);
+    expect(stats.counters.callsFailed).toBe(0);
+  });
+
   it('still answers connection pings and ends a connection on its ABORT on the routing thread', async () => {
     const connectionEpoch = epoch++;
     await whoamiPerChannel(connectionEpoch, 0x200, 1);

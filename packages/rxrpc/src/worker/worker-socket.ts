@@ -18,7 +18,8 @@
  * Life: created by the channel worker at start; `attach` gives it the socket
  * (a duplicate of the group member's descriptor, which it owns), posted by
  * the routing thread after bind and again to a replacement worker. Touched
- * only by its worker's thread; closed when the worker ends.
+ * only by its worker's thread; the socket's descriptor closes with its
+ * handle when the worker ends.
  */
 import type { ChannelRecords } from '../connection/channel-records.js';
 import type { ConnectionInfo } from '../connection/connection-info.js';
@@ -101,11 +102,6 @@ export class WorkerSocket {
   send(connection: ConnectionInfo, packet: Uint8Array): void {
     countPacketSent(this.thread.counters, packet[HEADER_OFFSET.type] ?? 0);
     this.socket?.send(packet, connection.peerAddress, connection.peerPort);
-  }
-
-  close(): void {
-    this.socket?.close();
-    this.socket = undefined;
   }
 
   private receive(datagram: Uint8Array, address: string, port: number): void {
