@@ -19,22 +19,32 @@ export function channelWorker(cid: number, channel: number, workers: number): nu
   return ((cid >>> 2) + channel) % workers;
 }
 
-// Classic BPF (linux/filter.h, bpf_common.h): opcodes of the instructions used.
-const BPF_LD_W_LEN = 0x00 | 0x00 | 0x80;
-const BPF_LD_W_ABS = 0x00 | 0x00 | 0x20;
-const BPF_LD_B_ABS = 0x00 | 0x10 | 0x20;
-const BPF_JGE_K = 0x05 | 0x30 | 0x00;
-const BPF_JGT_K = 0x05 | 0x20 | 0x00;
-const BPF_JEQ_K = 0x05 | 0x10 | 0x00;
-const BPF_JSET_K = 0x05 | 0x40 | 0x00;
-const BPF_AND_K = 0x04 | 0x50 | 0x00;
-const BPF_RSH_K = 0x04 | 0x70 | 0x00;
-const BPF_ADD_X = 0x04 | 0x00 | 0x08;
-const BPF_ADD_K = 0x04 | 0x00 | 0x00;
-const BPF_MOD_K = 0x04 | 0x90 | 0x00;
-const BPF_TAX = 0x07 | 0x00;
-const BPF_RET_A = 0x06 | 0x10;
-const BPF_RET_K = 0x06 | 0x00;
+/** Classic BPF opcode parts (linux/bpf_common.h, filter.h): class | size | mode, or class | operation | source. */
+const BPF = {
+  LD: 0x00,
+  ALU: 0x04,
+  JMP: 0x05,
+  RET: 0x06,
+  MISC: 0x07,
+  W: 0x00,
+  B: 0x10,
+  ABS: 0x20,
+  LEN: 0x80,
+  ADD: 0x00,
+  AND: 0x50,
+  RSH: 0x70,
+  MOD: 0x90,
+  JEQ: 0x10,
+  JGT: 0x20,
+  JGE: 0x30,
+  JSET: 0x40,
+  K: 0x00,
+  X: 0x08,
+  /** RET's source: the accumulator. */
+  A: 0x10,
+  /** MISC: X = A. */
+  TAX: 0x00,
+} as const;
 
 /** The routing thread's socket: index 0 of the steered group (workers follow at 1 + worker index). */
 export const ROUTING_SOCKET = 0;
@@ -58,25 +68,25 @@ export function steeringProgram(workers: number): Uint32Array {
     const next = instructions.length + 1;
     instructions.push([code, jumpTrueTo === undefined ? 0 : jumpTrueTo - next, jumpFalseTo === undefined ? 0 : jumpFalseTo - next, k]);
   };
-  add(BPF_LD_W_LEN); // 0: A = payload length
-  add(BPF_JGE_K, HEADER_SIZE, 2, routing); // 1
-  add(BPF_LD_B_ABS, HEADER_OFFSET.type); // 2
-  add(BPF_JGT_K, PacketType.ACKALL, routing, 4); // 3: types 1..5 are a call's
-  add(BPF_JEQ_K, 0, routing, 5); // 4
-  add(BPF_LD_B_ABS, HEADER_OFFSET.flags); // 5
-  add(BPF_JSET_K, PacketFlag.CLIENT_INITIATED, 7, routing); // 6
-  add(BPF_LD_W_ABS, HEADER_OFFSET.callNumber); // 7
-  add(BPF_JEQ_K, 0, routing, 9); // 8: call number 0 is the connection's
-  add(BPF_LD_W_ABS, HEADER_OFFSET.cid); // 9
-  add(BPF_AND_K, CHANNEL_MASK); // 10
-  add(BPF_TAX); // 11: X = channel
-  add(BPF_LD_W_ABS, HEADER_OFFSET.cid); // 12
-  add(BPF_RSH_K, 2); // 13
-  add(BPF_ADD_X); // 14
-  add(BPF_MOD_K, workers); // 15
-  add(BPF_ADD_K, 1); // 16
-  add(BPF_RET_A); // 17
-  add(BPF_RET_K, ROUTING_SOCKET); // 18 = routing
+  add(BPF.LD | BPF.W | BPF.LEN); // 0: A = payload length
+  add(BPF.JMP | BPF.JGE | BPF.K, HEADER_SIZE, 2, routing); // 1
+  add(BPF.LD | BPF.B | BPF.ABS, HEADER_OFFSET.type); // 2
+  add(BPF.JMP | BPF.JGT | BPF.K, PacketType.ACKALL, routing, 4); // 3: types 1..5 are a call's
+  add(BPF.JMP | BPF.JEQ | BPF.K, 0, routing, 5); // 4
+  add(BPF.LD | BPF.B | BPF.ABS, HEADER_OFFSET.flags); // 5
+  add(BPF.JMP | BPF.JSET | BPF.K, PacketFlag.CLIENT_INITIATED, 7, routing); // 6
+  add(BPF.LD | BPF.W | BPF.ABS, HEADER_OFFSET.callNumber); // 7
+  add(BPF.JMP | BPF.JEQ | BPF.K, 0, routing, 9); // 8: call number 0 is the connection's
+  add(BPF.LD | BPF.W | BPF.ABS, HEADER_OFFSET.cid); // 9
+  add(BPF.ALU | BPF.AND | BPF.K, CHANNEL_MASK); // 10
+  add(BPF.MISC | BPF.TAX); // 11: X = channel
+  add(BPF.LD | BPF.W | BPF.ABS, HEADER_OFFSET.cid); // 12
+  add(BPF.ALU | BPF.RSH | BPF.K, 2); // 13
+  add(BPF.ALU | BPF.ADD | BPF.X); // 14
+  add(BPF.ALU | BPF.MOD | BPF.K, workers); // 15
+  add(BPF.ALU | BPF.ADD | BPF.K, 1); // 16
+  add(BPF.RET | BPF.A); // 17
+  add(BPF.RET | BPF.K, ROUTING_SOCKET); // 18 = routing
   const encoded = new Uint32Array(instructions.length * 2);
   instructions.forEach(([code, jt, jf, k], index) => {
     encoded[2 * index] = (code | (jt << 16) | (jf << 24)) >>> 0;
