@@ -265,6 +265,14 @@ describe('Sender', () => {
     queue(next.sender, 40);
     next.sender.transmitReady(2);
     expect(next.sent.map((datagram) => datagram.seqs.length)).toEqual([4, 4, 4, 4, 4, 4]);
+    // A timeout collapses the window; the next call starts at the initial window again and may
+    // slow-start past the threshold the loss set.
+    next.sender.onRetransmitTimeout(3);
+    expect(next.path.congestionWindow).toBe(1);
+    expect(next.path.slowStartThreshold).toBeLessThan(24);
+    const after = harness({ initialCongestionWindow: 8, path: next.path });
+    expect(after.path.congestionWindow).toBe(8);
+    expect(after.path.slowStartThreshold).toBe(255);
     // A channel's first call knows nothing yet.
     const fresh = harness({ initialCongestionWindow: 8 });
     queue(fresh.sender, 40);

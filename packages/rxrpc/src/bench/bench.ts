@@ -13,6 +13,9 @@
  *   RSS after 10 k and after N calls (N = --rss-calls, default 200 000; --rss-only skips
  *                                       everything else, e.g. for --rss-calls 1000000)
  *
+ * Every row is the median of --repeats samples (default 3), ours and the
+ * baseline taken in turns.
+ *
  * The OpenAFS side is peers/rxbench.c, built here with rxgen from
  * interfaces/bench.xg and linked with libafsrpc (Debian libopenafs-dev).
  */
@@ -31,7 +34,6 @@ import { RxServer } from '../server.js';
 const run = promisify(execFile);
 const [Null, , Send, Receive] = BENCH_PACKAGE.procedures;
 const MIB = 1 << 20;
-const REPEATS = 3;
 
 const { values: flags } = parseArgs({
   options: {
@@ -42,6 +44,8 @@ const { values: flags } = parseArgs({
     'rss-only': { type: 'boolean', default: false },
     /** Only the 1 MiB bulk rows (servers, clients, raw UDP). */
     'bulk-only': { type: 'boolean', default: false },
+    /** Samples per row (its median is printed): more steady the rows on a loaded host. */
+    repeats: { type: 'string', default: '3' },
     workers: { type: 'string', default: String(Math.max(1, Math.min(4, os.availableParallelism()))) },
     /** Our client's datagram transport (the servers run 'native'; a 'dgram' server is measured beside it). */
     'client-transport': { type: 'string', default: 'dgram' },
@@ -50,6 +54,7 @@ const { values: flags } = parseArgs({
 const nullCalls = Number(flags['null-calls']);
 const bulkCount = Number(flags['bulk-count']);
 const rssCalls = Number(flags['rss-calls']);
+const REPEATS = Number(flags.repeats);
 
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);

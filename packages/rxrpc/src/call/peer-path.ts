@@ -7,7 +7,8 @@
  * (as OpenAFS keeps these in its peer), touched only by the channel's owning
  * thread. A new call's Sender starts from it, so only a channel's first call
  * sends single packets into a small window until the peer's first ACK; each
- * Sender writes back what it learns.
+ * Sender writes back what it learns. The slow-start threshold a loss set is
+ * not carried: each call may slow-start from the window the last one reached.
  */
 import type { FilledCallOptions } from '../options.js';
 import { MAX_SOFT_ACKS } from '../protocol.js';

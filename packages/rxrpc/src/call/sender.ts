@@ -105,6 +105,10 @@ export class Sender {
   constructor(link: SenderLink) {
     this.link = link;
     this.path = link.path;
+    // A call starts from the window the last one reached (never below the initial one) and may
+    // slow-start beyond it: a loss in an earlier call does not cap this one's growth for good.
+    this.path.congestionWindow = Math.max(this.path.congestionWindow, link.options.initialCongestionWindow);
+    this.path.slowStartThreshold = MAX_SOFT_ACKS;
   }
 
   get queuedPackets(): number {
