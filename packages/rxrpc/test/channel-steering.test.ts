@@ -7,7 +7,8 @@
  * are still handled there with channel workers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AckReason, PacketFlag, PacketType, RxServer, decodeAck, encodeAbortBody, encodeAckBody, HEADER_SIZE, type PacketHeader } from '../dist/index.js';
+import { AckReason, PacketFlag, PacketType, RxClient, RxServer, decodeAck, encodeAbortBody, encodeAckBody, HEADER_SIZE, type PacketHeader } from '../dist/index.js';
+import { BENCH_PACKAGE } from '../dist/generated/bench.js';
 import { NativeDatagramSocket } from '../dist/endpoint/native-datagram-socket.js';
 import { channelWorker, steeringProgram } from '../dist/worker/channel-placement.js';
 import { DYING_WORKER_SERVICE_ID } from './fixtures/dying-worker-service.js';
@@ -177,5 +178,31 @@ describe('a server with channel workers on a steered port', () => {
     const again = await whoamiPerChannel(connectionEpoch, 0x200, 2);
     expect(again).toHaveLength(4);
     expect((await server.stats()).connections).toBe(connections);
+  });
+});
+
+describe('idle reaping with steered channel workers', () => {
+  it('keeps a connection whose packets only its workers read alive while it calls, and reaps it once idle', async () => {
+    const server = await RxServer.listen({ serviceModule: new URL('../dist/bench/bench-service.js', import.meta.url), address: '127.0.0.1', workers: 2, connectionIdleMs: 400 });
+    const client = await RxClient.open();
+    const closedAt: number[] = [];
+    server.onConnection(() => () => void closedAt.push(performance.now()));
+    try {
+      const connection = client.connect('127.0.0.1', server.port, 42);
+      const [Null] = BENCH_PACKAGE.procedures;
+      // Three idle periods' worth of calls: the routing thread sees only the first datagram.
+      const until = performance.now() + 1_200;
+      while (performance.now() < until) {
+        await connection.invoke(Null!, {});
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const lastCall = performance.now();
+      expect(closedAt).toEqual([]);
+      await expect.poll(() => closedAt.length, { timeout: 3_000 }).toBe(1);
+      expect(closedAt[0]! - lastCall).toBeGreaterThanOrEqual(300);
+    } finally {
+      await client.close();
+      await server.close();
+    }
   });
 });
