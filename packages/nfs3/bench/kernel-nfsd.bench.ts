@@ -16,7 +16,10 @@
  *   dd write    `dd bs=1M conv=fsync` of NFS3_BENCH_MIB (32) MiB, MB/s
  *   dd read     the same file after drop_caches, MB/s
  *   fio write   sequential 1 MiB O_DIRECT writes, MB/s;  fio read: the same, reads
- *   creates     empty files created by a shell loop (`: > f$i`), NFS3_BENCH_CREATES (100), per s
+ *   creates     empty files created by a shell loop (`: > f$i`), NFS3_BENCH_CREATES (100), per s;
+ *               "RPCs per create": what the client sent meanwhile (its /proc/self/mountstats), per
+ *               file, by procedure in the round's lines: a server whose replies lack attributes
+ *               or cache-consistency data would make the client send more
  *   tree copy   `cp -a` of NFS3_BENCH_TREE_FILES (300) small files in, then out, files per s
  *   GETATTR     fstat() of an open file on a mount with actimeo=0 (one GETATTR each), median µs
  *
@@ -27,7 +30,7 @@
  * Targets (issue 7): ≥ 0.8× the kernel for sequential read and write and for creates.
  */
 import { spawn, execFile } from 'node:child_process';
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -119,6 +122,14 @@ function medianMicros(mountPoint: string): number {
   return samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
 }
 
+/** RPCs the client sent on this mount so far, by procedure (the per-op lines of /proc/self/mountstats). */
+function rpcsSent(mountPoint: string): Map<string, number> {
+  const stats = readFileSync('/proc/self/mountstats', 'utf8');
+  const section = stats.slice(stats.indexOf(` mounted on ${mountPoint} `)).split('\ndevice ')[0]!;
+  const perOp = section.slice(section.indexOf('per-op statistics'));
+  return new Map([...perOp.matchAll(/^\s+([A-Z_]+): (\d+)/gm)].map((match) => [match[1]!, Number(match[2])]));
+}
+
 async function measure(target: Target): Promise<Figures> {
   const mountPoint = `/tmp/bench-${target.name}`;
   const attributeless = `${mountPoint}-actimeo0`;
@@ -132,7 +143,12 @@ async function measure(target: Target): Promise<Figures> {
     await shell(`cmp /tmp/bench-source ${mountPoint}/seq`);
     figures['fio write MB/s'] = await fioMBps(`${mountPoint}/fio`, 'write');
     figures['fio read MB/s'] = await fioMBps(`${mountPoint}/fio`, 'read');
-    figures['creates /s'] = creates / (await timed(`mkdir ${mountPoint}/creates && cd ${mountPoint}/creates && i=0; while [ $i -lt ${creates} ]; do : > f$i; i=$((i+1)); done`));
+    await shell(`mkdir ${mountPoint}/creates`);
+    const sentBefore = rpcsSent(mountPoint);
+    figures['creates /s'] = creates / (await timed(`cd ${mountPoint}/creates && i=0; while [ $i -lt ${creates} ]; do : > f$i; i=$((i+1)); done`));
+    const sent = [...rpcsSent(mountPoint)].map(([procedure, count]) => [procedure, count - (sentBefore.get(procedure) ?? 0)] as const).filter(([, count]) => count > 0);
+    figures['RPCs per create'] = sent.reduce((total, [, count]) => total + count, 0) / creates;
+    console.log(`${target.name}: RPCs per create ${sent.map(([procedure, count]) => `${procedure} ${(count / creates).toFixed(2)}`).join(', ')}`);
     figures['tree cp in files/s'] = treeFiles / (await timed(`cp -a /tmp/bench-tree ${mountPoint}/tree`));
     await shell('echo 3 > /proc/sys/vm/drop_caches');
     figures['tree cp out files/s'] = treeFiles / (await timed(`rm -rf /tmp/bench-tree-back && cp -a ${mountPoint}/tree /tmp/bench-tree-back`));

@@ -27,7 +27,7 @@ import { nanosecondsFromTime, requestedMode, timeFromNanoseconds } from '../attr
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import { blockingHostFiles, pooledHostFiles, type HostFiles } from './host-files.js';
+import { blockingHostFiles, pooledHostFiles, type HostFiles, type HostPath } from './host-files.js';
 import type { SharedPathHints } from './shared-path-hints.js';
 import type {
   AttributeChange, CreateRequest, CreateResult, DirectoryEntry, Handle, LookupResult, NfsStore, Owner, ReadResult, StoredObject, StoreStatistics, WriteStability,
@@ -59,6 +59,8 @@ const scanEntriesMax = 200_000;
 const pathCacheEntriesMax = 500_000;
 /** Largest offset a JS number holds exactly. */
 const maxFileBytes = Number.MAX_SAFE_INTEGER;
+/** Relative paths made of ASCII only (one byte per char in latin1 and UTF-8 alike). */
+const asciiOnly = /^[\x00-\x7f]*$/;
 /** Only root can give a new object to its caller (the process's identity does not change). */
 const runsAsRoot = process.getuid?.() === 0;
 
@@ -73,6 +75,8 @@ export class DirectoryStore implements NfsStore {
   readonly maxFileBytes = maxFileBytes;
   private readonly codec: HandleCodec;
   private readonly root: Buffer;
+  /** The root as node would encode it (UTF-8), for paths whose names are ASCII. */
+  private readonly rootText: string;
   private readonly device: bigint;
   private readonly rootInode: bigint;
   private readonly paths = new Map<bigint, string>();
@@ -89,6 +93,7 @@ export class DirectoryStore implements NfsStore {
     private readonly pathHints: SharedPathHints | undefined,
   ) {
     this.root = Buffer.from(root);
+    this.rootText = root;
     this.openOptions = Object.freeze({ root, handleSecret: Buffer.from(secret) });
     this.codec = new HandleCodec(StoreKind.DIRECTORY, secret);
     this.device = rootStats.dev;
@@ -261,8 +266,9 @@ export class DirectoryStore implements NfsStore {
     this.paths.clear();
   }
 
-  private hostPath(path: string): Buffer {
-    return path === '' ? this.root : Buffer.concat([this.root, Buffer.from('/' + path, 'latin1')]);
+  private hostPath(path: string): HostPath {
+    if (path === '') return this.root;
+    return asciiOnly.test(path) ? `${this.rootText}/${path}` : Buffer.concat([this.root, Buffer.from('/' + path, 'latin1')]);
   }
 
   private handleOf(stats: BigIntStats): Handle {
@@ -391,7 +397,7 @@ export class DirectoryStore implements NfsStore {
   }
 
   /** Only a server running as root can give objects away; otherwise they stay the server's, as the README says. */
-  private async giveTo(host: Buffer, owner: Owner): Promise<void> {
+  private async giveTo(host: HostPath, owner: Owner): Promise<void> {
     if (runsAsRoot) await this.files.lchown(host, owner.uid, owner.gid);
   }
 

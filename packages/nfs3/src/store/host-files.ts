@@ -17,15 +17,21 @@
 import * as fs from 'node:fs';
 import type { BigIntStats, BigIntStatsFs } from 'node:fs';
 
+/**
+ * A path on the host: a string when every byte of it is ASCII (node encodes it in native code,
+ * cheaper than building a Buffer in JavaScript), else the exact bytes (NFS names are bytes).
+ */
+export type HostPath = string | Buffer;
+
 export interface HostFiles {
-  lstat(path: Buffer): Promise<BigIntStats>;
+  lstat(path: HostPath): Promise<BigIntStats>;
   /** null when nothing has that name (ENOENT): no error built for the answer every create's LOOKUP gets. */
-  lstatIfExists(path: Buffer): Promise<BigIntStats | null>;
-  readlink(path: Buffer): Promise<Buffer>;
-  readdir(path: Buffer): Promise<Buffer[]>;
+  lstatIfExists(path: HostPath): Promise<BigIntStats | null>;
+  readlink(path: HostPath): Promise<Buffer>;
+  readdir(path: HostPath): Promise<Buffer[]>;
   statfs(path: string): Promise<BigIntStatsFs>;
   /** A descriptor; `mode` applies when O_CREAT creates the file. */
-  open(path: Buffer, flags: number, mode?: number): Promise<number>;
+  open(path: HostPath, flags: number, mode?: number): Promise<number>;
   fstat(fd: number): Promise<BigIntStats>;
   /** Bytes read into `buffer` from `offset` (0 at end of file). */
   read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
@@ -36,17 +42,17 @@ export interface HostFiles {
   ftruncate(fd: number, length: number): Promise<void>;
   fchown(fd: number, uid: number, gid: number): Promise<void>;
   close(fd: number): Promise<void>;
-  mkdir(path: Buffer, mode: number): Promise<void>;
-  symlink(target: Buffer, path: Buffer): Promise<void>;
-  unlink(path: Buffer): Promise<void>;
-  rmdir(path: Buffer): Promise<void>;
-  rename(from: Buffer, to: Buffer): Promise<void>;
-  link(existing: Buffer, created: Buffer): Promise<void>;
-  chmod(path: Buffer, mode: number): Promise<void>;
-  lchown(path: Buffer, uid: number, gid: number): Promise<void>;
+  mkdir(path: HostPath, mode: number): Promise<void>;
+  symlink(target: Buffer, path: HostPath): Promise<void>;
+  unlink(path: HostPath): Promise<void>;
+  rmdir(path: HostPath): Promise<void>;
+  rename(from: HostPath, to: HostPath): Promise<void>;
+  link(existing: HostPath, created: HostPath): Promise<void>;
+  chmod(path: HostPath, mode: number): Promise<void>;
+  lchown(path: HostPath, uid: number, gid: number): Promise<void>;
   /** Seconds since the epoch (fractions kept). */
-  utimes(path: Buffer, atime: number, mtime: number): Promise<void>;
-  lutimes(path: Buffer, atime: number, mtime: number): Promise<void>;
+  utimes(path: HostPath, atime: number, mtime: number): Promise<void>;
+  lutimes(path: HostPath, atime: number, mtime: number): Promise<void>;
 }
 
 /** A node callback call as a promise of its one result. */
