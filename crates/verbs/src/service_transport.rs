@@ -415,8 +415,16 @@ impl ServiceTransport {
 
     /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: one completed
     /// Receive, or None (then only a release follows). Failed Receives
-    /// (flushes) give their slot back and close the transport.
+    /// (flushes) give their slot back and close the transport. Ends the
+    /// receive step (svc_xprt_received, in the same call: one crossing from
+    /// JavaScript fewer per RPC), so another worker may take the next call.
     pub fn next_receive(&self, worker: usize) -> Option<Receive> {
+        let taken = self.take_receive(worker);
+        self.queue.received(worker, self.id, &self.flags);
+        taken
+    }
+
+    fn take_receive(&self, worker: usize) -> Option<Receive> {
         assert_eq!(self.queue.seat(worker), (self.id, true), "worker {worker} receives without owning transport {}", self.id);
         assert!(!self.using[worker].swap(true, Ordering::AcqRel), "worker {worker} receives twice without a release");
         self.users.fetch_add(1, Ordering::AcqRel);

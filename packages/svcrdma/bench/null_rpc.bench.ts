@@ -13,7 +13,9 @@
  *      completion threads that keep polling that long after a completion
  *      before sleeping (busyPollMicros), against the same kernel figures.
  *
- * Env: BENCH_ROUNDS (default 500), BENCH_THREADS (default 2), BENCH_BUSY_POLL_MICROS, RXE_LAB_ADDR.
+ * Env: BENCH_ROUNDS (default 500), BENCH_THREADS (default 2), BENCH_BUSY_POLL_MICROS,
+ * BENCH_CLIENT_BURST_MS (the client's burst window, default 20: its event loop spins that long
+ * after a reply, taking CPU from a server beside it in the 2-vCPU guest), RXE_LAB_ADDR.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,6 +28,7 @@ const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 500);
 const threads = Number(process.env.BENCH_THREADS ?? 2);
 const busyPollMicros = process.env.BENCH_BUSY_POLL_MICROS === undefined ? null : Number(process.env.BENCH_BUSY_POLL_MICROS);
+const clientBurstWindowMs = Number(process.env.BENCH_CLIENT_BURST_MS ?? 20);
 
 function summary(times: number[]): { median: number; p99: number } {
   const sorted = [...times].sort((a, b) => a - b);
@@ -119,7 +122,7 @@ interface Load {
 
 /** `rounds` NULL calls with `outstanding` in flight at all times. */
 async function nullLoad(port: number, outstanding: number): Promise<Load> {
-  const client = await RdmaRpcClient.connect({ address, port });
+  const client = await RdmaRpcClient.connect({ address, port, burstWindowMs: clientBurstWindowMs });
   const times: number[] = [];
   let issued = 0;
   const started = performance.now();
@@ -160,6 +163,7 @@ const inProcess = SvcRdmaServer.listen(dispatcher, { address, port: OUR_IN_PROCE
 const describeLoad = (load: Load) => `${load.callsPerSecond.toFixed(0)} calls/s median ${format(load.median)} p99 ${format(load.p99)}`;
 const ratios = (load: Load, kernel: Load) =>
   `${(load.callsPerSecond / kernel.callsPerSecond).toFixed(2)}x calls/s, ${(load.median / kernel.median).toFixed(2)}x median rtt`;
+console.log(`NULL loads: ${rounds} calls each, client burst window ${clientBurstWindowMs} ms, ${threads} worker threads`);
 for (const outstanding of [1, 4, 16]) {
   const kernel = await nullLoad(KERNEL_PORT, outstanding);
   const ours = await nullLoad(OUR_PORT, outstanding);

@@ -9,7 +9,7 @@
 //! accept), `serviceTransportClose`, `serviceTransportIdle`,
 //! `serviceTransportDrainQueuePair`, `serviceTransportFinish`.
 //! Workers: `serviceQueueTake` (blocks up to waitMs), `serviceTransportBuffers`,
-//! `serviceTransportNextReceive`, `serviceQueueReceived`,
+//! `serviceTransportNextReceive` (ends the receive step: svc_xprt_received),
 //! `serviceTransportReadChunks` and `serviceTransportReadWait` (block up to
 //! waitMs), `serviceTransportGetSendContext` (may block up to waitMs),
 //! `serviceTransportPostReply`, `serviceTransportRelease`.
@@ -54,7 +54,6 @@ const READ_REFUSED: f64 = -4.0;
 pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceQueueCreate", service_queue_create)?;
     export(env, exports, "serviceQueueTake", service_queue_take)?;
-    export(env, exports, "serviceQueueReceived", service_queue_received)?;
     export(env, exports, "serviceQueueVacate", service_queue_vacate)?;
     export(env, exports, "serviceQueueStats", service_queue_stats)?;
     export(env, exports, "serviceQueueClose", service_queue_close)?;
@@ -116,18 +115,6 @@ fn service_queue_take(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
     let taken = queue.take(worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
     env.number(taken.unwrap_or(0) as f64)
-}
-
-/// `serviceQueueReceived(queueId, worker, transportId)`: svc_xprt_received.
-fn service_queue_received(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
-    let worker = worker_arg(env, arguments.get(1))?;
-    match transport(id_arg(env, arguments.get(2), "transportId")?) {
-        Ok(transport) => queue.received(worker, transport.id, &transport.flags),
-        // Torn down meanwhile: only the seat is left to clear.
-        Err(_) => drop(queue.vacate(worker)),
-    }
-    env.undefined()
 }
 
 /// `serviceQueueVacate(queueId, worker) -> transportId | 0`: a worker died;
@@ -225,10 +212,19 @@ fn service_transport_buffers(env: Env, arguments: &Arguments) -> Result<napi_val
     Ok(buffers)
 }
 
-/// `serviceTransportNextReceive(transportId, worker) -> slot * 2^17 + byteLength | -1`
+/// `serviceTransportNextReceive(transportId, worker, queueId) -> slot * 2^17 + byteLength | -1`:
+/// one Receive, and the receive step ended (svc_xprt_received).
 fn service_transport_next_receive(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let transport = transport_arg(env, arguments)?;
-    let receive = transport.next_receive(worker_arg(env, arguments.get(1))?);
+    let worker = worker_arg(env, arguments.get(1))?;
+    let transport = match transport_arg(env, arguments) {
+        Ok(transport) => transport,
+        Err(error) => {
+            // Torn down meanwhile: only the seat is left to clear.
+            queue(id_arg(env, arguments.get(2), "queueId")?)?.vacate(worker);
+            return Err(error);
+        }
+    };
+    let receive = transport.next_receive(worker);
     env.number(receive.map_or(-1.0, |receive| receive.slot as f64 * RECEIVE_SLOT_FACTOR + receive.byte_length as f64))
 }
 

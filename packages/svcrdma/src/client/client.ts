@@ -49,7 +49,15 @@ export interface RdmaRpcClientOptions {
    * completion thread hands each batch to a callback.
    */
   completions?: 'threaded' | 'polled';
+  /**
+   * 'polled': after a wake the event loop keeps taking completions every turn until this long
+   * passes without one (EventLoopPoller's burst window). Default 20; 0..1000.
+   */
+  burstWindowMs?: number;
 }
+
+/** Longest burst window a client may ask for (its event loop spins meanwhile). */
+const BURST_WINDOW_MS_MAX = 1000;
 
 interface PendingCall {
   readonly xid: number;
@@ -93,7 +101,11 @@ export class RdmaRpcClient {
       credential: options.credential ?? authNone,
       busyPollMicros: options.busyPollMicros ?? 0,
       completions: options.completions ?? 'polled',
+      burstWindowMs: options.burstWindowMs ?? 20,
     };
+    if (!Number.isInteger(filled.burstWindowMs) || filled.burstWindowMs < 0 || filled.burstWindowMs > BURST_WINDOW_MS_MAX) {
+      throw new SvcRdmaError(SvcRdmaErrorCode.BAD_OPTION, `burstWindowMs must be an integer in [0, ${BURST_WINDOW_MS_MAX}], got ${filled.burstWindowMs}`);
+    }
     let resources: ClientResources | undefined;
     const inline = filled.inlineBytes;
     const cmId = await connect({
@@ -101,7 +113,7 @@ export class RdmaRpcClient {
       port: options.port ?? DEFAULT_PORT,
       privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
       createQueuePair: (id) => {
-        resources = new ClientResources(id, filled.slots, inline, filled.busyPollMicros, filled.completions === 'polled');
+        resources = new ClientResources(id, filled.slots, inline, filled.busyPollMicros, filled.completions === 'polled', filled.burstWindowMs);
         return resources.queuePair;
       },
     });
@@ -267,7 +279,7 @@ class ClientResources {
   private readonly sendRegion: MemoryRegion;
   private readonly receiveRegion: MemoryRegion;
   onSend: (completion: Completion) => void = () => {};
-  private readonly poller = new EventLoopPoller();
+  private readonly poller: EventLoopPoller;
   onReceive: (completion: Completion) => void = () => {};
 
   constructor(
@@ -276,7 +288,9 @@ class ClientResources {
     readonly slotBytes: number,
     busyPollMicros: number,
     polled: boolean,
+    burstWindowMs: number,
   ) {
+    this.poller = new EventLoopPoller(burstWindowMs);
     this.device = openDevice(cmId.deviceName);
     this.protectionDomain = this.device.allocateProtectionDomain();
     const route = (completion: Completion) => {

@@ -70,7 +70,6 @@ export interface TransportBuffers {
 export interface NativeService {
   serviceQueueCreate(): number;
   serviceQueueTake(queueId: number, worker: number, waitMs: number): number;
-  serviceQueueReceived(queueId: number, worker: number, transportId: number): void;
   serviceQueueVacate(queueId: number, worker: number): number;
   serviceQueueStats(queueId: number): ServiceQueueStats;
   serviceQueueClose(queueId: number): void;
@@ -90,7 +89,8 @@ export interface NativeService {
     onClose: () => void,
   ): number;
   serviceTransportBuffers(transportId: number): TransportBuffers;
-  serviceTransportNextReceive(transportId: number, worker: number): number;
+  /** One Receive (slot * RECEIVE_SLOT_FACTOR + byteLength) or -1; ends the receive step (svc_xprt_received). */
+  serviceTransportNextReceive(transportId: number, worker: number, queueId: number): number;
   /** `segments`: SEGMENT_WORDS words per segment. Returns a read buffer, or a ReadStatus. */
   serviceTransportReadChunks(transportId: number, worker: number, segments: Uint32Array, waitMs: number): number;
   serviceTransportReadWait(transportId: number, worker: number, waitMs: number): number;

@@ -83,9 +83,8 @@ export class WorkerTransport {
    * pays no microtask hops between receive and release.
    */
   serveOne(): void | Promise<void> {
-    const received = nativeService.serviceTransportNextReceive(this.id, this.seat);
-    // The receive step is over: another worker may take the next call now.
-    nativeService.serviceQueueReceived(this.queueId, this.seat, this.id);
+    // Also ends the receive step: another worker may take the next call now.
+    const received = nativeService.serviceTransportNextReceive(this.id, this.seat, this.queueId);
     let pending: void | Promise<void> = undefined;
     try {
       if (received >= 0) pending = this.process(Math.floor(received / RECEIVE_SLOT_FACTOR), received % RECEIVE_SLOT_FACTOR);
