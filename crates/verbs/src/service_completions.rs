@@ -114,6 +114,12 @@ impl ServiceCompletions {
         Some(PollerRole { completions: self })
     }
 
+    /// True while someone holds the poller role (sequentially consistent:
+    /// a worker that counted itself a futex sleeper sleeps only if the role is held).
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::SeqCst)
+    }
+
     /// Brings the role's holder out of epoll_wait if it sleeps there. The
     /// caller changed what the holder's `may_sleep` looks at first
     /// (sequentially consistent on both sides: no lost wake-up).
@@ -202,6 +208,6 @@ impl PollerRole<'_> {
 
 impl Drop for PollerRole<'_> {
     fn drop(&mut self) {
-        self.completions.held.store(false, Ordering::Release);
+        self.completions.held.store(false, Ordering::SeqCst);
     }
 }

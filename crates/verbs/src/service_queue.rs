@@ -212,8 +212,12 @@ impl ServiceQueue {
                 continue;
             }
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
-            futex_wait(&self.sequence, sequence, remaining);
+            // Only while someone polls: a transient holder (a waiting worker, the backstop) that
+            // gave the role back without seeing this sleeper would leave the channels unwatched.
+            if self.completions.is_held() {
+                self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
+                futex_wait(&self.sequence, sequence, remaining);
+            }
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -252,8 +256,21 @@ impl ServiceQueue {
     /// for, and with one worker nobody else would route them).
     pub fn wait_polling(&self, word: &AtomicU32, expected: u32, timeout: Duration) {
         match self.completions.try_poller() {
-            Some(poller) => drop(poller.poll(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected)),
+            Some(poller) => {
+                poller.poll(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected);
+                drop(poller);
+                self.hand_off_poller_role();
+            }
             None => futex_wait(word, expected, timeout),
+        }
+    }
+
+    /// After a transient holder gave the role back: a worker asleep in the
+    /// futex (it slept while the role was held) wakes and takes it.
+    fn hand_off_poller_role(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.sequence.fetch_add(1, Ordering::SeqCst);
+            futex_wake(&self.sequence, 1);
         }
     }
 
@@ -263,6 +280,8 @@ impl ServiceQueue {
     pub fn poll_now(&self) {
         if let Some(poller) = self.completions.try_poller() {
             poller.poll(Duration::ZERO, || false);
+            drop(poller);
+            self.hand_off_poller_role();
         }
         // Transports `received` queued without a wake wait no longer than this backstop's period.
         if !self.ready.is_empty() {
