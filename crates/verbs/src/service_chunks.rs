@@ -156,7 +156,7 @@ impl ChunkBuffers {
         self.read_states[buffer as usize].store(READ_FAILED, Ordering::Release);
     }
 
-    /// A Read completion (completion thread): only the last Read of a call
+    /// A Read completion (completion routing): only the last Read of a call
     /// is signaled, an earlier one reports only a failure (or flush). Stores
     /// the outcome and wakes the waiting worker; nothing else.
     pub fn on_read_completion(&self, wr_id: u64, succeeded: bool) {
@@ -314,7 +314,7 @@ mod tests {
         let chunks = ChunkBuffers::new(4096, 4);
         let buffer = chunks.take_read(0).unwrap();
         chunks.reads_posting(buffer, 1);
-        // The completion thread stores the failure, then closes, while the worker is between its looks.
+        // Completion routing stores the failure, then closes, while the worker is between its looks.
         let closing = || {
             chunks.on_read_completion(READ_WR_ID_BASE + buffer as u64, false);
             true

@@ -2,13 +2,12 @@
 //! thread (the ready queue of Linux's svc_xprt_enqueue / svc_recv).
 //!
 //! Why: RPC-over-RDMA transports are served by a pool of worker threads, as
-//! nfsd threads serve svc_xprts. A completion thread (a Receive arrived, or
+//! nfsd threads serve svc_xprts. Completion routing (a Receive arrived, or
 //! the release list went empty -> non-empty) marks its transport as having
 //! work and enqueues it here without a lock and without JavaScript; an idle
-//! worker blocked in `take` wakes, owns the transport's receive step
-//! (BUSY), receives one RPC and calls `received`, which clears BUSY and
-//! enqueues the transport again if it still has work, so the next call on a
-//! busy connection goes to another worker while the first one is processed.
+//! worker in `take` takes it, owns the transport's receive step (BUSY),
+//! receives one RPC and calls `received`, which clears BUSY and queues the
+//! transport again if it still has work, for the first worker to come back.
 //!
 //! The XPT_BUSY rule: `enqueue` sets BUSY before queuing, so a transport is
 //! in the queue at most once and only the worker that took it receives from
@@ -27,7 +26,7 @@
 //!
 //! Life: created by JavaScript on the main thread (`serviceQueueCreate`),
 //! kept in the registry (service_transport.rs) by id so every worker thread
-//! reaches it; its transports and completion threads hold `Arc`s. `close`
+//! reaches it; its transports hold `Arc`s. `close`
 //! wakes every sleeper for good; the memory goes with the last holder.
 
 use crate::bounded_queue::BoundedQueue;
@@ -65,7 +64,7 @@ pub const DATA: u32 = 1 << 1;
 /// The transport is closing: no new posts; the main thread tears it down (XPT_CLOSE).
 pub const CLOSE: u32 = 1 << 2;
 
-/// The state bits of one transport, shared by its completion threads and the workers.
+/// The state bits of one transport, shared by completion routing and the workers.
 #[derive(Default)]
 pub struct TransportFlags(AtomicU32);
 
@@ -141,7 +140,7 @@ impl ServiceQueue {
     }
 
     /// svc_xprt_enqueue: queues transport `id` if it has work and nobody
-    /// owns it. Lock-free; any thread (completion threads included).
+    /// owns it. Lock-free; any thread (completion routing included).
     pub fn enqueue(&self, id: u64, flags: &TransportFlags) {
         if self.queue_if_ready(id, flags) {
             self.wake_one();

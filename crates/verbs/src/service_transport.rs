@@ -28,7 +28,7 @@
 //! `post_reply` and `release`. CLOSE stops new posts and calls `on_close` (the main thread,
 //! once); the main thread waits until no worker uses it (`is_idle`), drains
 //! the queue pair, then `finish`es it: drain (teardown), Receives flushed,
-//! contexts checked, QP destroyed, CQs (and their threads) and regions
+//! contexts checked, QP destroyed, CQs (out of the poller's set) and regions
 //! dropped, registry entry removed. The memory itself lives until the last
 //! isolate's ArrayBuffer over it is collected.
 //!
@@ -356,7 +356,7 @@ impl ServiceTransport {
         }
     }
 
-    /// The release list went empty -> non-empty (completion thread): a worker
+    /// The release list went empty -> non-empty (completion routing): a worker
     /// waiting for a send context takes it and drains after its wait;
     /// otherwise the transport marks itself as having work and enqueues itself.
     fn on_release_pending(&self) {
