@@ -110,6 +110,9 @@ pub struct SendOutcome {
 
 /// Longest steering program: the kernel's BPF_MAXINSNS.
 pub const STEERING_INSTRUCTIONS_MAX: usize = 4096;
+/// A reuseport program that picks no socket (an index past any group), so
+/// the kernel falls back to its 4-tuple hash: see `DatagramSocket::open`.
+const HASH_ONLY_PROGRAM: [libc::sock_filter; 1] = [libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: u32::MAX }];
 /// Members a steered group may have besides its first socket.
 pub const STEERED_MEMBERS_MAX: usize = 64;
 
@@ -128,8 +131,19 @@ pub struct DatagramSocket {
 impl DatagramSocket {
     /// Binds `address:port` (port 0: any), with SO_REUSEPORT if asked and
     /// `buffer_bytes` socket buffers each way (Linux caps them at rmem_max/wmem_max).
+    ///
+    /// Port 0 with SO_REUSEPORT starts a group of its own: without more, the
+    /// kernel may pick a port on which another socket of this user already
+    /// has a reuseport group (a steered server's, another test's) and join
+    /// it, so each would get the other's datagrams or none. A socket that
+    /// carries a group before its bind conflicts with every socket already
+    /// on a port, so it gets a free one; the group it carries has
+    /// `HASH_ONLY_PROGRAM`, which leaves the choice among the sockets that
+    /// join later (by this port, explicitly) to the kernel's 4-tuple hash, as
+    /// a group without a program.
     pub fn open(address: IpAddr, port: u16, reuse_port: bool, buffer_bytes: usize) -> Result<DatagramSocket> {
-        let fd = bound_descriptor(SocketAddr::new(address, port), reuse_port, buffer_bytes, None)?;
+        let program = (reuse_port && port == 0).then_some(HASH_ONLY_PROGRAM.as_slice());
+        let fd = bound_descriptor(SocketAddr::new(address, port), reuse_port, buffer_bytes, program)?;
         DatagramSocket::over(fd)
     }
 
@@ -592,6 +606,39 @@ mod tests {
             assert_eq!(first_bytes(&mut readers[3]), vec![3]);
             assert!(first.duplicate_descriptor(4).is_err());
             first.close();
+        }
+    }
+
+    #[test]
+    fn a_reuseport_socket_on_port_0_starts_its_own_group_which_later_sockets_join_by_its_port() {
+        for address in ["127.0.0.1", "::1"] {
+            let ip: IpAddr = address.parse().unwrap();
+            let mut group = DatagramSocket::open(ip, 0, true, 1 << 16).unwrap();
+            let port = group.local_address().unwrap().port();
+            let detach = |socket: &DatagramSocket| {
+                let none = 0i32;
+                // SAFETY: the option takes (and ignores) an int; it fails with ENOENT when the socket's group has no program.
+                unsafe { libc::setsockopt(socket.fd, libc::SOL_SOCKET, libc::SO_DETACH_REUSEPORT_BPF, (&none as *const i32).cast(), size_of::<i32>() as libc::socklen_t) }
+            };
+            // A socket that carries its group into the bind, as a port-0 reuseport one does, cannot
+            // land on a port in use: the kernel's port-0 choice skips every such port.
+            assert!(bound_descriptor(SocketAddr::new(ip, port), true, 1 << 16, Some(&HASH_ONLY_PROGRAM)).is_err());
+            // Joining by the port still works, and the kernel's hash spreads peers over the members.
+            let mut joined = DatagramSocket::open(ip, port, true, 1 << 16).unwrap();
+            let to = SocketAddr::new(ip, port);
+            let mut clients: Vec<DatagramSocket> = (0..16).map(|_| DatagramSocket::open(ip, 0, false, 1 << 16).unwrap()).collect();
+            for client in &mut clients {
+                write_send_slot(client, 0, b"spread", to);
+                assert_eq!(client.send_batch(1).unwrap().sent, 1);
+            }
+            let (first, second) = (group.receive_batch().unwrap(), joined.receive_batch().unwrap());
+            assert_eq!(first + second, 16);
+            assert!(first > 0 && second > 0, "16 peers all hashed to one member: {first} / {second}");
+            // The port-0 socket carried its group (with the hash-only program) into its bind.
+            assert_eq!(detach(&group), 0);
+            let mut explicit = DatagramSocket::open(ip, 0, false, 1 << 16).unwrap();
+            assert_ne!(detach(&explicit), 0, "a socket outside any group has no program to detach");
+            explicit.close();
         }
     }
 
