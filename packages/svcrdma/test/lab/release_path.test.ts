@@ -6,13 +6,13 @@
  * that goes away with calls in flight is torn down after qp.drain(), so every
  * posted Send is accounted for before the contexts go, none reclaimed blind.
  */
+import { until } from '@roce-rpc/lab';
 import { authNone, writeCallHeader } from '@roce-rpc/oncrpc';
 import { XdrWriter, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCallHeader, RdmaProcedure, RdmaRpcClient, SvcRdmaServer } from '../../src/index.js';
 import { BarePeer } from './bare_peer.ts';
 import { nullDispatcher } from './null_dispatcher.ts';
-import { until } from './until.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const PROGRAM = 0x2000_0102;

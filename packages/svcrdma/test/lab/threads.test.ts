@@ -9,12 +9,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { until } from '@roce-rpc/lab';
 import { liveObjects } from '@roce-rpc/verbs';
 import { xdrUint, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaThreadedServer } from '../../dist/index.js';
 import { THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure } from './thread_service.mjs';
-import { until } from './until.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */

@@ -12,13 +12,13 @@
  * the teardown drain point (a Send in flight at the disconnect is released
  * after the queue pair drained).
  */
+import { until } from '@roce-rpc/lab';
 import { readReplyBody, writeCallHeader, authNone } from '@roce-rpc/oncrpc';
 import { XdrReader, XdrWriter } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReplyHeader, encodeCallHeader, RdmaProcedure, SvcRdmaThreadedServer, type CallHeaderFields, type ReadChunk, type RdmaSegment, type WriteChunk } from '../../dist/index.js';
 import { BarePeer } from './bare_peer.ts';
 import { CHUNK_PROGRAM, CHUNK_VERSION, ChunkProcedure, pattern } from './chunk_service.mjs';
-import { until } from './until.ts';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 /** Not 20049 (the kernel's) nor the other lab servers' ports. */

@@ -10,11 +10,11 @@
  * already on the server (so the worker never runs an empty receive, whose
  * self-enqueue drain would release the context instead).
  */
+import { until as untilPolled } from '@roce-rpc/lab';
 import { xdrUint, xdrVoid } from '@roce-rpc/xdr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RdmaRpcClient, SvcRdmaThreadedServer } from '../../dist/index.js';
 import { DRAIN_PROGRAM, DRAIN_VERSION, DrainProcedure } from './drain_service.mjs';
-import { until as untilPolled } from './until.ts';
 
 /** This file polls every 2 ms, a finer step than the other lab files. */
 const until = (condition: () => boolean, what: string): Promise<void> => untilPolled(condition, what, 20_000, 2);
