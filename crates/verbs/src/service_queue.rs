@@ -391,19 +391,34 @@ mod tests {
     }
 
     #[test]
-    fn a_sleeping_worker_is_woken_by_an_enqueue_from_another_thread() {
+    fn with_one_worker_polling_and_one_asleep_in_the_futex_an_enqueue_is_taken_at_once_by_one_of_them() {
         let queue = Arc::new(ServiceQueue::new().unwrap());
         let flags = Arc::new(TransportFlags::default());
-        let taker = {
-            let queue = queue.clone();
-            thread::spawn(move || queue.take(0, TAKE_WAIT_MAX))
-        };
+        let (taken, taken_by) = std::sync::mpsc::channel();
+        let takers: Vec<_> = (0..2)
+            .map(|worker| {
+                let (queue, taken) = (queue.clone(), taken.clone());
+                thread::spawn(move || {
+                    let id = queue.take(worker, TAKE_WAIT_MAX);
+                    taken.send((worker, id)).unwrap();
+                })
+            })
+            .collect();
         thread::sleep(Duration::from_millis(50));
+        assert!(queue.completions.try_poller().is_none(), "one sleeping taker holds the poller role, the other sleeps in the futex");
         let started = Instant::now();
         flags.set(DATA);
         queue.enqueue(11, &flags);
-        assert_eq!(taker.join().unwrap(), Some(11));
-        assert!(started.elapsed() < Duration::from_millis(500), "woken, not timed out");
+        let (first, id) = taken_by.recv_timeout(Duration::from_millis(500)).expect("woken, not timed out");
+        assert_eq!(id, Some(11));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        queue.close();
+        let (second, id) = taken_by.recv_timeout(Duration::from_millis(500)).expect("close wakes the other");
+        assert_ne!(first, second);
+        assert_eq!(id, None);
+        for taker in takers {
+            taker.join().unwrap();
+        }
     }
 
     #[test]
