@@ -237,16 +237,8 @@ impl CompletionQueue {
 
     /// One ibv_poll_cq, drain markers taken out.
     fn poll_once(&self, out: &mut [sys::roce_completion]) -> Result<usize> {
-        // SAFETY: the CQ is live; out has room for out.len() records.
-        let count = unsafe { sys::roce_poll_cq(self.raw, out.len() as i32, out.as_mut_ptr()) };
-        if count < 0 {
-            return Err(VerbsError::from_errno(-count, "ibv_poll_cq"));
-        }
         let mut finished = Vec::new();
-        let kept = self.markers.filter(&mut out[..count as usize], &mut finished);
-        if let Some(account) = self.account.get() {
-            out[..kept].iter().for_each(|completion| account.completed(completion));
-        }
+        let (_, kept) = self.poll_owned(out, &mut finished)?;
         queue_pair_drain::finish(&mut finished);
         Ok(kept)
     }

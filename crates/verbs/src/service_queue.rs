@@ -254,34 +254,30 @@ impl ServiceQueue {
     /// takes it and routes completions meanwhile (they may be what it waits
     /// for, and with one worker nobody else would route them).
     pub fn wait_polling(&self, word: &AtomicU32, expected: u32, timeout: Duration) {
-        match self.completions.try_poller() {
-            Some(poller) => {
-                poller.poll(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected);
-                drop(poller);
-                self.hand_off_poller_role();
-            }
-            None => futex_wait(word, expected, timeout),
+        if !self.poll_as_transient_holder(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected) {
+            futex_wait(word, expected, timeout);
         }
     }
 
-    /// After a transient holder gave the role back: a worker asleep in the
-    /// futex (it slept while the role was held) wakes and takes it.
-    fn hand_off_poller_role(&self) {
+    /// Routes completions as a passing holder of the poller role, if it is
+    /// free (false if not), then hands the role to a worker asleep in the
+    /// futex (it slept while the role was held, so no one would poll).
+    fn poll_as_transient_holder(&self, wait: Duration, may_sleep: impl Fn() -> bool) -> bool {
+        let Some(poller) = self.completions.try_poller() else { return false };
+        poller.poll(wait, may_sleep);
+        drop(poller);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.sequence.fetch_add(1, Ordering::SeqCst);
             futex_wake(&self.sequence, 1);
         }
+        true
     }
 
     /// The main thread's backstop: routes the completions pending now if the
     /// poller role is free (every worker may be busy), and wakes a worker if
     /// a transport waits in the queue.
     pub fn poll_now(&self) {
-        if let Some(poller) = self.completions.try_poller() {
-            poller.poll(Duration::ZERO, || false);
-            drop(poller);
-            self.hand_off_poller_role();
-        }
+        self.poll_as_transient_holder(Duration::ZERO, || false);
         // Transports `received` queued without a wake wait no longer than this backstop's period.
         if !self.ready.is_empty() {
             self.wake_one();

@@ -399,7 +399,8 @@ impl ServiceTransport {
                 continue;
             }
             let succeeded = completion.status == sys::IBV_WC_SUCCESS;
-            if ChunkBuffers::is_read_wr_id(completion.wr_id()) {
+            let is_read = ChunkBuffers::is_read_wr_id(completion.wr_id());
+            if is_read {
                 self.chunks.on_read_completion(completion.wr_id(), succeeded);
                 // Counted here, not by the waiting worker: the Receive CQ's flush may close the
                 // transport first, and the worker then gives up on its Reads without their outcome.
@@ -407,7 +408,7 @@ impl ServiceTransport {
                     self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            if !succeeded || !ChunkBuffers::is_read_wr_id(completion.wr_id()) {
+            if !succeeded || !is_read {
                 self.close();
             }
         }
