@@ -30,14 +30,61 @@ export function connectionKey(address: string, port: number, epoch: number, cid:
 }
 
 /** The same test as equal connectionKey()s, on the fields themselves. */
-export function matchesConnection(info: ConnectionInfo, address: string, port: number, epoch: number, cid: number, fromClient: boolean): boolean {
+function matchesConnection(info: ConnectionInfo, address: string, port: number, epoch: number, cid: number, fromClient: boolean): boolean {
   if (info.epoch !== epoch || info.cid !== cid || info.isClient === fromClient) return false;
   if (!fromClient || (epoch & EPOCH_ONLY_MATCH_BIT) !== 0) return true;
   return info.peerPort === port && info.peerAddress === address;
 }
 
+/**
+ * Connections by connectionKey, remembering the one the last lookup found:
+ * consecutive packets mostly belong to one connection, and matching its
+ * fields directly skips building the string key for each of them. Used by
+ * the routing thread's table and by each channel worker's socket for the
+ * connections announced to it.
+ */
+export class ConnectionIndex<Entry> {
+  private readonly byKey = new Map<string, Entry>();
+  private lastFound: Entry | undefined;
+  private readonly infoOf: (entry: Entry) => ConnectionInfo;
+
+  constructor(infoOf: (entry: Entry) => ConnectionInfo) {
+    this.infoOf = infoOf;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  get(key: string): Entry | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** The connection a packet belongs to (see connectionKey for what is matched). */
+  lookup(address: string, port: number, epoch: number, cid: number, fromClient: boolean): Entry | undefined {
+    const last = this.lastFound;
+    if (last !== undefined && matchesConnection(this.infoOf(last), address, port, epoch, cid, fromClient)) return last;
+    const found = this.byKey.get(connectionKey(address, port, epoch, cid, fromClient));
+    if (found !== undefined) this.lastFound = found;
+    return found;
+  }
+
+  set(key: string, entry: Entry): void {
+    this.byKey.set(key, entry);
+  }
+
+  delete(key: string): void {
+    if (this.lastFound !== undefined && this.lastFound === this.byKey.get(key)) this.lastFound = undefined;
+    this.byKey.delete(key);
+  }
+
+  values(): IterableIterator<Entry> {
+    return this.byKey.values();
+  }
+}
+
 export class ConnectionTable {
-  private readonly byKey = new Map<string, Connection>();
+  private readonly byKey = new ConnectionIndex<Connection>((connection) => connection.info);
   private readonly byId = new Map<number, Connection>();
   /**
    * Serial slots not in use, one per possible connection, reused oldest
@@ -50,12 +97,6 @@ export class ConnectionTable {
   private freeHead = 0;
   private freeCount = 0;
   private nextId = 1;
-  /**
-   * The connection the last lookup found: consecutive packets mostly belong
-   * to one connection, and matching its fields directly skips building the
-   * string key for each of them.
-   */
-  private lastFound: Connection | undefined;
   readonly maxConnections: number;
   private readonly serials: SerialTable;
 
@@ -77,11 +118,7 @@ export class ConnectionTable {
 
   /** The connection a packet belongs to (see connectionKey for what is matched). */
   lookup(address: string, port: number, epoch: number, cid: number, fromClient: boolean): Connection | undefined {
-    const last = this.lastFound;
-    if (last !== undefined && matchesConnection(last.info, address, port, epoch, cid, fromClient)) return last;
-    const found = this.byKey.get(connectionKey(address, port, epoch, cid, fromClient));
-    if (found !== undefined) this.lastFound = found;
-    return found;
+    return this.byKey.lookup(address, port, epoch, cid, fromClient);
   }
 
   byConnectionId(id: number): Connection | undefined {
@@ -90,7 +127,7 @@ export class ConnectionTable {
 
   /** Returns undefined when the table is full. */
   add(key: string, info: Omit<ConnectionInfo, 'id' | 'serialSlot'>, nowMs: number): Connection | undefined {
-    assert.ok(!this.byKey.has(key), 'a connection key is added once');
+    assert.ok(this.byKey.get(key) === undefined, 'a connection key is added once');
     if (this.freeCount === 0) return undefined;
     const serialSlot = this.freeSlots[this.freeHead]!;
     this.freeHead = (this.freeHead + 1) % this.freeSlots.length;
@@ -107,7 +144,6 @@ export class ConnectionTable {
     if (this.byKey.get(connection.key) !== connection) return;
     this.byKey.delete(connection.key);
     this.byId.delete(connection.info.id);
-    if (this.lastFound === connection) this.lastFound = undefined;
     this.releaseSlot(connection.info.serialSlot);
   }
 

@@ -23,7 +23,7 @@
  */
 import type { ChannelRecords } from '../connection/channel-records.js';
 import type { ConnectionInfo } from '../connection/connection-info.js';
-import { connectionKey, matchesConnection } from '../connection/connection-table.js';
+import { ConnectionIndex, connectionKey } from '../connection/connection-table.js';
 import { NativeDatagramSocket } from '../endpoint/native-datagram-socket.js';
 import { countPacketRead, countPacketSent } from '../metrics.js';
 import { CHANNEL_MASK, CID_MASK, HEADER_OFFSET } from '../protocol.js';
@@ -44,12 +44,10 @@ export interface WorkerSocketRoutes {
 
 export class WorkerSocket {
   private socket: NativeDatagramSocket | undefined;
-  /** The connections announced to this worker, by connectionKey; bounded by the server's maxConnections. */
-  private readonly connections = new Map<string, ConnectionInfo>();
+  /** The connections announced to this worker; bounded by the server's maxConnections. */
+  private readonly connections = new ConnectionIndex<ConnectionInfo>((info) => info);
   /** The same connections' keys by id, for their close. */
   private readonly keys = new Map<number, string>();
-  /** The connection of the previous datagram: consecutive datagrams mostly share one. */
-  private lastFound: ConnectionInfo | undefined;
   /** Connection keys of the unanswered forwards, oldest first (answers come in order); at most FORWARDS_IN_FLIGHT_MAX. */
   private readonly forwardedKeys: string[] = [];
   /** How many of those each key has. */
@@ -87,7 +85,6 @@ export class WorkerSocket {
     if (key === undefined) return;
     this.keys.delete(connectionId);
     this.connections.delete(key);
-    if (this.lastFound?.id === connectionId) this.lastFound = undefined;
   }
 
   /** The routing thread has handled the oldest forward (and posted back its datagram, if any). */
@@ -113,7 +110,7 @@ export class WorkerSocket {
       return;
     }
     const cid = (header.cid & CID_MASK) >>> 0;
-    const connection = this.find(address, port, header.epoch, cid);
+    const connection = this.connections.lookup(address, port, header.epoch, cid, true);
     if (connection === undefined || this.keysInFlight.size > 0) {
       const key = connectionKey(address, port, header.epoch, cid, true);
       if (connection === undefined || this.keysInFlight.has(key)) return this.forward(key, datagram, address, port);
@@ -123,14 +120,6 @@ export class WorkerSocket {
     const channel = header.cid & CHANNEL_MASK;
     if (!this.hosted.admit(connection, channel, header.callNumber, header.type)) return;
     this.thread.deliver(connection.id, channel, datagram, header);
-  }
-
-  private find(address: string, port: number, epoch: number, cid: number): ConnectionInfo | undefined {
-    const last = this.lastFound;
-    if (last !== undefined && matchesConnection(last, address, port, epoch, cid, true)) return last;
-    const found = this.connections.get(connectionKey(address, port, epoch, cid, true));
-    if (found !== undefined) this.lastFound = found;
-    return found;
   }
 
   private forward(key: string, datagram: Uint8Array, address: string, port: number): void {
