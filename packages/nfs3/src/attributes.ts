@@ -60,8 +60,6 @@ export async function failedChangeConsistency(store: NfsStore, handle: Uint8Arra
   return { before: { attributes_follow: false }, after: await postOpAttributesOf(store, handle) };
 }
 
-export const noWeakCacheConsistency: wcc_data = { before: { attributes_follow: false }, after: { attributes_follow: false } };
-
 /** Mode bits from a new object's sattr3, or the default a fresh object of that type gets. */
 export function requestedMode(attributes: sattr3, type: typeof NF3REG | typeof NF3DIR | typeof NF3LNK): number {
   if (attributes.mode.set_it === true) return attributes.mode.mode & 0o7777;
