@@ -16,7 +16,7 @@
  * (its handler has not finished the reply).
  */
 import assert from 'node:assert/strict';
-import { Call, type CallLink } from '../call/call.js';
+import { Call, type CallEvents, type CallLink } from '../call/call.js';
 import { PeerPath } from '../call/peer-path.js';
 import { RttEstimator } from '../call/rtt.js';
 import { AckReason, PacketFlag, PacketType } from '../protocol.js';
@@ -38,9 +38,19 @@ interface EndedCall {
   receivedThrough: number;
 }
 
-export class Channel {
+/**
+ * The channel is its calls' link (and hears of their end) through methods
+ * of its own: one class for every channel of every connection, so the code
+ * on a call's path sees the same call targets whichever connection it serves
+ * (a closure per channel made V8 drop its optimized code for each new one).
+ */
+export class Channel implements CallLink, CallEvents {
   readonly index: number;
   private readonly link: ChannelLink;
+  readonly isClient: boolean;
+  readonly options: ChannelLink['options'];
+  readonly counters: ChannelLink['counters'];
+  readonly timers: ChannelLink['timers'];
   readonly rtt: RttEstimator;
   readonly path: PeerPath;
   /** Number of the current call, or of the last one. */
@@ -56,31 +66,44 @@ export class Channel {
    * so its later packets are built in recycled buffers, not new ones.
    */
   private readonly releaseList: Uint8Array[] = [];
-  private readonly callLink: CallLink;
 
   constructor(link: ChannelLink, index: number) {
     this.link = link;
     this.index = index;
+    this.isClient = link.isClient;
+    this.options = link.options;
+    this.counters = link.counters;
+    this.timers = link.timers;
     this.rtt = new RttEstimator(link.options);
     this.path = new PeerPath(link.options);
-    this.callLink = {
-      isClient: link.isClient,
-      options: link.options,
-      rtt: this.rtt,
-      path: this.path,
-      counters: link.counters,
-      timers: link.timers,
-      headerTemplate: () => link.headerTemplate(index),
-      nextSerial: () => link.nextSerial(),
-      nextSerials: (count) => link.nextSerials(count),
-      transmit: (packet) => link.transmit(packet),
-      acquireBuffer: (size) => link.pool.acquire(size),
-      release: (packet) => this.release(packet),
-      nowMs: () => link.nowMs(),
-    };
   }
 
-  private release(packet: Uint8Array): void {
+  headerTemplate(): ReturnType<CallLink['headerTemplate']> {
+    return this.link.headerTemplate(this.index);
+  }
+
+  nextSerial(): number {
+    return this.link.nextSerial();
+  }
+
+  nextSerials(count: number): number {
+    return this.link.nextSerials(count);
+  }
+
+  transmit(packet: Uint8Array): void {
+    this.link.transmit(packet);
+  }
+
+  acquireBuffer(size: number): Uint8Array {
+    return this.link.pool.acquire(size);
+  }
+
+  nowMs(): number {
+    return this.link.nowMs();
+  }
+
+  /** A packet of the current call the peer has hard-ACKed: onto the release list. */
+  release(packet: Uint8Array): void {
     if (this.releaseList.length >= this.link.options.sendQueuePackets) this.drainReleaseList();
     this.releaseList.push(packet);
   }
@@ -96,12 +119,12 @@ export class Channel {
     this.callNumber = callNumber;
     this.link.counters.callsPerChannel[this.index]! += 1;
     this.callStartedMs = this.link.nowMs();
-    const call = new Call(this.callLink, callNumber, { ended: (ended) => this.onCallEnded(ended) });
+    const call = new Call(this, callNumber, this);
     this.call = call;
     return call;
   }
 
-  private onCallEnded(call: Call): void {
+  ended(call: Call): void {
     if (this.call !== call) return;
     this.call = undefined;
     this.link.counters.channelBusyMs[this.index]! += this.link.nowMs() - this.callStartedMs;
