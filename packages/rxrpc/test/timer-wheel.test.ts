@@ -11,6 +11,8 @@ import { TICK_MS, TimerWheel, type WheelEntry } from '../dist/channel/timer-whee
 class Recorder implements WheelEntry {
   wheelSlot = -1;
   wheelAtMs = Number.POSITIVE_INFINITY;
+  wheelPrevious: WheelEntry | undefined = undefined;
+  wheelNext: WheelEntry | undefined = undefined;
   readonly firedAtMs: number[] = [];
   onWheelTimer(): void {
     this.firedAtMs.push(performance.now());
@@ -60,6 +62,26 @@ describe('TimerWheel', () => {
     expect(moved.firedAtMs).toHaveLength(1);
     expect(moved.firedAtMs[0]!).toBeGreaterThanOrEqual(now + 40);
     expect(cancelled.firedAtMs).toHaveLength(0);
+  });
+
+  it('keeps the entries sharing a slot apart: a cancel or move at its head, middle or tail leaves the others due', async () => {
+    const wheel = new TimerWheel();
+    const entries = Array.from({ length: 5 }, () => new Recorder());
+    const now = performance.now();
+    for (const entry of entries) wheel.schedule(entry, now + 10);
+    const [head, second, middle, fourth, tail] = entries as [Recorder, Recorder, Recorder, Recorder, Recorder];
+    wheel.cancel(middle);
+    wheel.schedule(head, now + 50);
+    wheel.cancel(tail);
+    wheel.schedule(tail, now + 10);
+    expect(wheel.size).toBe(4);
+    await settle(30);
+    expect(entries.map((entry) => entry.firedAtMs.length)).toEqual([0, 1, 0, 1, 1]);
+    expect([second, fourth, tail].every((entry) => entry.wheelSlot === -1)).toBe(true);
+    await settle(60);
+    expect(head.firedAtMs).toHaveLength(1);
+    expect(middle.firedAtMs).toHaveLength(0);
+    expect(wheel.size).toBe(0);
   });
 
   it('keeps a deadline beyond one revolution of the wheel until it is due', async () => {
@@ -116,6 +138,8 @@ describe('TimerWheel', () => {
     const repeating: WheelEntry = {
       wheelSlot: -1,
       wheelAtMs: Number.POSITIVE_INFINITY,
+      wheelPrevious: undefined,
+      wheelNext: undefined,
       onWheelTimer() {
         fired += 1;
         if (fired < 3) wheel.schedule(repeating, performance.now() + 5);

@@ -85,6 +85,8 @@ export class Call implements WheelEntry {
   /** The call's place in its thread's TimerWheel (owned by the wheel). */
   wheelSlot = -1;
   wheelAtMs = Number.POSITIVE_INFINITY;
+  wheelPrevious: WheelEntry | undefined = undefined;
+  wheelNext: WheelEntry | undefined = undefined;
   /**
    * Data the application wrote that is not yet packed into queued packets.
    * Bounded by one write beyond the transmit queue: CallStream writers wait
