@@ -96,6 +96,30 @@ describe.each([false, true])('directory store (blocking system calls: %s): handl
     await expect(DirectoryStore.open({ root: bed.directory!, handleSecret: Buffer.alloc(4) })).rejects.toMatchObject({ code: 'ERR_NFS3_STORE_SECRET' });
   });
 
+  it('reuseReadBuffer: each READ answers its own bytes in one kept buffer; refused without blocking calls', async () => {
+    const options = { root: bed.directory!, handleSecret: randomBytes(32) };
+    await expect(DirectoryStore.open({ ...options, reuseReadBuffer: true })).rejects.toMatchObject({ code: 'ERR_NFS3_INVALID_OPTION', message: expect.stringContaining('reuseReadBuffer') });
+    await expect(DirectoryStore.open({ ...options, blockingCalls: true, reuseReadBuffer: 1 as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_NFS3_INVALID_OPTION' });
+    await writeFile(join(bed.directory!, 'long'), Buffer.alloc(5000, 'a'));
+    await writeFile(join(bed.directory!, 'short'), 'bbb');
+    const store = await DirectoryStore.open({ ...options, blockingCalls: true, reuseReadBuffer: true });
+    const handleOf = async (name: string) => (await store.lookup(store.rootHandle, name)).object!.handle;
+    const long = await store.read(await handleOf('long'), 0, 4096);
+    expect(long.data.toString()).toBe('a'.repeat(4096));
+    expect(long.eof).toBe(false);
+    const short = await store.read(await handleOf('short'), 1, 4096);
+    expect(short.data.toString()).toBe('bb');
+    expect(short.eof).toBe(true);
+    // The same memory: the first answer is valid only until the next READ (the caller's contract).
+    expect(short.data.buffer).toBe(long.data.buffer);
+    expect(Buffer.from(long.data.subarray(0, 2)).toString()).toBe('bb');
+    // Growing past the kept buffer takes a larger one.
+    await writeFile(join(bed.directory!, 'longer'), Buffer.alloc(9000, 'c'));
+    const longer = await store.read(await handleOf('longer'), 0, 9000);
+    expect(longer.data.equals(Buffer.alloc(9000, 'c'))).toBe(true);
+    expect((await store.read(await handleOf('long'), 4000, 4096)).data.equals(Buffer.alloc(1000, 'a'))).toBe(true);
+  });
+
   it('a memory store handle is STALE in a new instance with the same secret', async () => {
     const secret = randomBytes(32);
     const first = new MemoryStore({ handleSecret: secret });

@@ -35,10 +35,13 @@ import { DirectoryStore, SharedPathHints, createNfsService } from '@roce-rpc/nfs
  */
 export async function createCallHandler(options) {
   // Blocking system calls: this thread serves one RPC at a time, as an nfsd thread (host-files.ts).
+  // One kept READ buffer: svcrdma copies a reply's data into its registered write buffer before
+  // this thread takes its next call.
   const store = await DirectoryStore.open({
     root: options.root,
     handleSecret: Buffer.from(options.handleSecret),
     blockingCalls: true,
+    reuseReadBuffer: true,
     pathHints: SharedPathHints.over(options.pathHints),
   });
   const dispatcher = new Dispatcher({ stringEncoding: 'latin1' });
