@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { HandleCodec, StoreKind } from '../src/index.js';
 import { nfs } from './helpers.js';
@@ -39,6 +39,17 @@ describe('handle codec: a MAC computed once per handle, never trusted without on
     received.fill(0);
     expect(restarted.decode(handle)).toEqual(identity(9));
     expect(() => new HandleCodec(StoreKind.DIRECTORY, randomBytes(32)).decode(handle)).toThrow(expect.objectContaining({ status: nfs.NFS3ERR_BADHANDLE }));
+  });
+
+  it('the MAC is SHA-256 over the secret then the first 24 bytes (layout 2); a layout-1 (HMAC) handle is BADHANDLE', () => {
+    const secret = randomBytes(32);
+    const handle = new HandleCodec(StoreKind.DIRECTORY, secret).encode(identity(77));
+    expect(handle[0]).toBe(2);
+    expect(handle.subarray(24).equals(createHash('sha256').update(secret).update(handle.subarray(0, 24)).digest().subarray(0, 8))).toBe(true);
+    const layoutOne = Buffer.from(handle);
+    layoutOne[0] = 1;
+    createHmac('sha256', secret).update(layoutOne.subarray(0, 24)).digest().copy(layoutOne, 24, 0, 8);
+    expect(() => new HandleCodec(StoreKind.DIRECTORY, secret).decode(layoutOne)).toThrow(expect.objectContaining({ status: nfs.NFS3ERR_BADHANDLE }));
   });
 
   it('keeps working past its bound of remembered handles (the table starts over)', () => {
