@@ -24,8 +24,9 @@
 //! transport is queued and no futex sleeper can take it. Workers that wait
 //! for a release or for their Reads take the role too when it is free
 //! (`ServiceQueue::wait_polling`), so a single worker never waits on
-//! completions nobody polls; the main thread polls a closing transport's
-//! channels too while its queue pair drains (`ServiceQueue::poll_now`).
+//! completions nobody polls; while every worker is busy the queue's backstop
+//! thread (service_backstop.rs) polls every 10 ms if the role is free, which
+//! also finishes a closing transport's drain markers (`ServiceQueue::poll_now`).
 //!
 //! Life: created with its ServiceQueue (owned by it); transports `watch`
 //! their channels when created, after they are in the registry, and
@@ -35,7 +36,8 @@
 use crate::error::{Result, VerbsError};
 use crate::service_transport::registry;
 use crate::sys::last_errno;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::service_queue::futex_wake;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Events taken per epoll_wait: a burst beyond it is taken by the next call.
@@ -65,6 +67,8 @@ pub struct ServiceCompletions {
     /// How long the holder keeps polling an empty set before it sleeps:
     /// the largest `busy_poll` of the transports watched.
     busy_poll_micros: AtomicU64,
+    /// Channels in the set (the backstop sleeps while there are none).
+    watched: AtomicU32,
 }
 
 impl ServiceCompletions {
@@ -82,7 +86,7 @@ impl ServiceCompletions {
             unsafe { libc::close(epoll) };
             return Err(VerbsError::from_errno(errno, "eventfd"));
         }
-        let completions = ServiceCompletions { epoll, wake_fd, held: AtomicBool::new(false), sleeping: AtomicBool::new(false), busy_poll_micros: AtomicU64::new(0) };
+        let completions = ServiceCompletions { epoll, wake_fd, held: AtomicBool::new(false), sleeping: AtomicBool::new(false), busy_poll_micros: AtomicU64::new(0), watched: AtomicU32::new(0) };
         completions.add(wake_fd, WAKE_KEY)?;
         Ok(completions)
     }
@@ -90,13 +94,24 @@ impl ServiceCompletions {
     /// Watches `fd` (a non-blocking completion channel of `transport`).
     pub fn watch(&self, transport: u64, channel: Channel, fd: i32, busy_poll: Duration) -> Result<()> {
         self.busy_poll_micros.fetch_max(busy_poll.as_micros() as u64, Ordering::Relaxed);
-        self.add(fd, key(transport, channel))
+        self.add(fd, key(transport, channel))?;
+        if self.watched.fetch_add(1, Ordering::SeqCst) == 0 {
+            futex_wake(&self.watched, i32::MAX);
+        }
+        Ok(())
     }
 
     /// Stops watching `fd` (before its channel is destroyed).
     pub fn unwatch(&self, fd: i32) {
         // SAFETY: removing a descriptor from our set; ENOENT (never added) is harmless.
-        unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+        if unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) } == 0 {
+            self.watched.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The number of channels watched, as a futex word: the first `watch` wakes its sleepers.
+    pub fn watched(&self) -> &AtomicU32 {
+        &self.watched
     }
 
     fn add(&self, fd: i32, key: u64) -> Result<()> {

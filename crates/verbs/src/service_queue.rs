@@ -241,12 +241,17 @@ impl ServiceQueue {
         held
     }
 
-    /// Wakes every sleeper; later takes return None at once.
+    /// Wakes every sleeper (the backstop too); later takes return None at once.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.sequence.fetch_add(1, Ordering::SeqCst);
         futex_wake(&self.sequence, i32::MAX);
+        futex_wake(self.completions.watched(), i32::MAX);
         self.completions.wake();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Sleeps while `word` holds `expected`, at most `timeout` — a worker
@@ -273,9 +278,9 @@ impl ServiceQueue {
         true
     }
 
-    /// The main thread's backstop: routes the completions pending now if the
-    /// poller role is free (every worker may be busy), and wakes a worker if
-    /// a transport waits in the queue.
+    /// The backstop (service_backstop.rs): routes the completions pending now
+    /// if the poller role is free (every worker may be busy), and wakes a
+    /// worker if a transport waits in the queue.
     pub fn poll_now(&self) {
         self.poll_as_transient_holder(Duration::ZERO, || false);
         // Transports `received` queued without a wake wait no longer than this backstop's period.

@@ -3,9 +3,9 @@
 //! from the main thread and from every worker thread (the objects live in
 //! the process-wide registry, not in one environment's handles).
 //!
-//! Main thread: `serviceQueueCreate`, `serviceQueueClose`, `serviceQueueVacate`
-//! (a worker died), `serviceQueuePoll` (routes pending completions while a
-//! queue pair drains), `serviceTransportCreate` (on an adopted CmId, before
+//! Main thread: `serviceQueueCreate` (starts the queue's backstop thread),
+//! `serviceQueueClose`, `serviceQueueVacate` (a worker died),
+//! `serviceTransportCreate` (on an adopted CmId, before
 //! accept), `serviceTransportClose`, `serviceTransportIdle`,
 //! `serviceTransportDrainQueuePair`, `serviceTransportFinish`.
 //! Workers: `serviceQueueTake` (blocks up to waitMs), `serviceTransportBuffers`,
@@ -29,6 +29,7 @@ use crate::napi::handle::unwrap;
 use crate::napi::sys::*;
 use crate::napi::threadsafe::javascript_waker;
 use crate::napi::Env;
+use crate::service_backstop;
 use crate::service_chunks::{RemoteSegment, READ_BUFFERS, WRITES_PER_REPLY_MAX};
 use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
 use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ReadOutcome, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
@@ -57,7 +58,6 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceQueueVacate", service_queue_vacate)?;
     export(env, exports, "serviceQueueStats", service_queue_stats)?;
     export(env, exports, "serviceQueueClose", service_queue_close)?;
-    export(env, exports, "serviceQueuePoll", service_queue_poll)?;
     export(env, exports, "serviceTransportCreate", service_transport_create)?;
     export(env, exports, "serviceTransportBuffers", service_transport_buffers)?;
     export(env, exports, "serviceTransportNextReceive", service_transport_next_receive)?;
@@ -100,14 +100,10 @@ fn transport_arg(env: Env, arguments: &Arguments) -> Result<Arc<ServiceTransport
 /// `serviceQueueCreate() -> queueId`
 fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> {
     let id = next_id();
-    registry().queues.lock().expect("registry lock").insert(id, Arc::new(ServiceQueue::new()?));
+    let queue = Arc::new(ServiceQueue::new()?);
+    service_backstop::start(queue.clone())?;
+    registry().queues.lock().expect("registry lock").insert(id, queue);
     env.number(id as f64)
-}
-
-/// `serviceQueuePoll(queueId)`: routes the completions pending now, unless a worker polls.
-fn service_queue_poll(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    queue(id_arg(env, arguments.get(0), "queueId")?)?.poll_now();
-    env.undefined()
 }
 
 /// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks).

@@ -73,8 +73,6 @@ export interface NativeService {
   serviceQueueVacate(queueId: number, worker: number): number;
   serviceQueueStats(queueId: number): ServiceQueueStats;
   serviceQueueClose(queueId: number): void;
-  /** Routes the completions pending on the queue's channels now, unless a worker holds the poller role. */
-  serviceQueuePoll(queueId: number): void;
   serviceTransportCreate(
     queueId: number,
     cmId: unknown,

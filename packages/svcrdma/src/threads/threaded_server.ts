@@ -7,8 +7,9 @@
  * take a transport with work from the native service queue, receive one RPC,
  * let others take the transport, process it with the service module's
  * CallHandler, reply, release (drain). Completions are routed by an idle
- * worker (the native poller role); while connections are open this thread
- * routes those no worker got to within BACKSTOP_POLL_MS.
+ * worker (the native poller role); those no worker got to (every worker busy
+ * in a procedure) by the service queue's native backstop thread within 10 ms
+ * (crates/verbs service_backstop.rs), not by this thread.
  *
  * Life: `SvcRdmaThreadedServer.listen()` starts the workers and resolves once
  * each loaded the service module; `close()` stops listening, disconnects every
@@ -27,14 +28,6 @@ import { OpenConnections } from '../transport/open_connections.js';
 
 /** RDMA Reads a client may have outstanding against us, and we against it (Linux: svcrdma_ord). */
 const READ_DEPTH = 16;
-/**
- * While connections are open, this thread routes the completions no worker
- * polled for this long (every worker busy in a procedure): Receives queued and
- * Sends on the release list as the device reports them — the kernel's
- * completion handlers run whatever its nfsd threads do — and the drain markers
- * of a teardown seen. An idle worker routes them at once; this is the backstop.
- */
-const BACKSTOP_POLL_MS = 10;
 
 export interface SvcRdmaThreadedServerOptions extends SvcRdmaThreadsOptions {
   /** Told about internal errors (a transport was closed, a worker died); default: ignored. */
@@ -59,8 +52,6 @@ export class SvcRdmaThreadedServer {
   /** Final native counters of closed connections, folded. */
   private readonly closedTotals: SvcRdmaThreadsMetrics['transports'] = emptyTransportTotals();
   private readonly devices = new OpenDevices();
-  /** Routes completions while connections are open (BACKSTOP_POLL_MS); null when none is. */
-  private backstop: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly listener: Listener,
@@ -104,7 +95,6 @@ export class SvcRdmaThreadedServer {
     }
     this.connections.add(connection);
     this.counts.accepted++;
-    this.backstop ??= setInterval(() => nativeService.serviceQueuePoll(this.pool.queueId), BACKSTOP_POLL_MS).unref();
     const inline = this.options.receiveInlineBytes;
     await cmId.accept({
       privateData: encodeConnectPrivateData({ sendBytes: inline, receiveBytes: inline, remoteInvalidate: false }),
@@ -115,10 +105,6 @@ export class SvcRdmaThreadedServer {
 
   private onClosed(connection: ThreadedConnection): void {
     this.connections.delete(connection);
-    if (this.connections.size === 0 && this.backstop !== null) {
-      clearInterval(this.backstop);
-      this.backstop = null;
-    }
     this.counts.closed++;
     addTransportTotals(this.closedTotals, connection.metrics());
     this.pool.transportGone(connection.transportId);
