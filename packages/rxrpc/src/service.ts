@@ -20,8 +20,12 @@ export interface ServerCallInfo {
 export interface RxService {
   serviceId: number;
   name: string;
-  /** Runs one call. Reject with an error carrying `abortCode` to ABORT the call with that code. */
-  handle(call: CallStream, info: ServerCallInfo): Promise<void>;
+  /**
+   * Runs one call. Reject (or throw) with an error carrying `abortCode` to
+   * ABORT the call with that code. Returns nothing when it finished the call
+   * before returning: no promise to settle.
+   */
+  handle(call: CallStream, info: ServerCallInfo): Promise<void> | void;
 }
 
 /** A whole-message procedure: request arguments in, reply bytes out. */
@@ -44,32 +48,40 @@ export function rxgenService(serviceId: number, name: string, procedures: Readon
   return {
     serviceId,
     name,
-    async handle(call, info) {
+    handle(call, info) {
       const whole = call.takeWholeRequest();
-      if (whole !== undefined && whole.byteLength >= OPCODE_SIZE) {
-        // The request arrived whole before the handler ran: no stream reads, and a reply computed
-        // at once is sent at once (a small call's latency is mostly promise turns otherwise).
-        const opcode = new DataView(whole.buffer, whole.byteOffset, OPCODE_SIZE).getInt32(0);
-        const procedure = procedures.get(opcode);
-        if (procedure === undefined) throw unknownOpcode(opcode);
-        if (typeof procedure !== 'function') {
-          call.unread(whole.subarray(OPCODE_SIZE));
-          return procedure.split(call, info);
-        }
-        const reply = procedure(whole.subarray(OPCODE_SIZE), info);
-        const bytes = reply instanceof Uint8Array ? reply : await reply;
-        if (!call.endAtOnce(bytes)) await call.end(bytes);
-        return;
-      }
-      if (whole !== undefined) call.unread(whole);
-      const opcode = await call.readOpcode();
+      if (whole === undefined || whole.byteLength < OPCODE_SIZE) return handleStreamed(call, whole, procedures, info);
+      // The request arrived whole before the handler ran: no stream reads, and a reply computed
+      // at once is sent at once, with no promise at all (a small call's CPU and latency are
+      // otherwise largely promise turns).
+      const opcode = new DataView(whole.buffer, whole.byteOffset, OPCODE_SIZE).getInt32(0);
       const procedure = procedures.get(opcode);
       if (procedure === undefined) throw unknownOpcode(opcode);
-      if (typeof procedure !== 'function') return procedure.split(call, info);
-      const args = await call.readAll();
-      await call.end(await procedure(args, info));
+      if (typeof procedure !== 'function') {
+        call.unread(whole.subarray(OPCODE_SIZE));
+        return procedure.split(call, info);
+      }
+      const reply = procedure(whole.subarray(OPCODE_SIZE), info);
+      if (!(reply instanceof Uint8Array)) return reply.then((bytes) => endWith(call, bytes));
+      return endWith(call, reply);
     },
   };
+}
+
+/** Sends `bytes` as the whole reply: at once when the call can take it, else once it can. */
+function endWith(call: CallStream, bytes: Uint8Array): Promise<void> | undefined {
+  return call.endAtOnce(bytes) ? undefined : call.end(bytes);
+}
+
+/** A request that had not arrived whole when its handler started: read as a stream. */
+async function handleStreamed(call: CallStream, whole: Uint8Array | undefined, procedures: ReadonlyMap<number, Procedure>, info: ServerCallInfo): Promise<void> {
+  if (whole !== undefined) call.unread(whole);
+  const opcode = await call.readOpcode();
+  const procedure = procedures.get(opcode);
+  if (procedure === undefined) throw unknownOpcode(opcode);
+  if (typeof procedure !== 'function') return procedure.split(call, info);
+  const args = await call.readAll();
+  await call.end(await procedure(args, info));
 }
 
 /** Imports a service module (a URL or path exporting `services: RxService[]`) on the calling thread. */

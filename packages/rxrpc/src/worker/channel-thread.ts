@@ -34,6 +34,18 @@ export interface ChannelThreadOptions {
   onCallEnded?: (call: Call, view: ConnectionView, channel: Channel) => void;
 }
 
+/** The handler returned without ending its reply (a handler may leave an empty reply to us). */
+function replyUnfinished(stream: CallStream): boolean {
+  const { call } = stream;
+  return call.phase !== 'complete' && call.phase !== 'failed' && !call.canBeSuperseded();
+}
+
+/** A handler's error ABORTs its call: with the error's abortCode if it carries one. */
+function abortForError(stream: CallStream, error: unknown): void {
+  const code = error instanceof RxError && error.abortCode !== undefined ? error.abortCode : RxErrorCode.USER_ABORT;
+  stream.abort(code, error instanceof Error ? error.message : String(error));
+}
+
 export class ChannelThread {
   readonly options: FilledCallOptions;
   readonly counters: CounterSnapshot = emptySnapshot();
@@ -133,18 +145,37 @@ export class ChannelThread {
       cid: view.info.cid,
       callNumber: call.callNumber,
     };
-    void this.runHandler(service, stream, info);
+    this.runHandler(service, stream, info);
   }
 
-  /** Never rejects: what the handler throws aborts its call. */
-  private async runHandler(service: RxService, stream: CallStream, info: ServerCallInfo): Promise<void> {
+  /**
+   * Never throws, and what it leaves running never rejects: what the handler
+   * throws aborts its call. A handler that finished its call before returning
+   * costs no promise here either.
+   */
+  private runHandler(service: RxService, stream: CallStream, info: ServerCallInfo): void {
     this.handlersRunning += 1;
+    let running: Promise<void> | void;
     try {
-      await service.handle(stream, info);
-      if (stream.call.phase !== 'complete' && stream.call.phase !== 'failed' && !stream.call.canBeSuperseded()) await stream.end();
+      running = service.handle(stream, info);
     } catch (error) {
-      const code = error instanceof RxError && error.abortCode !== undefined ? error.abortCode : RxErrorCode.USER_ABORT;
-      stream.abort(code, error instanceof Error ? error.message : String(error));
+      abortForError(stream, error);
+      this.handlersRunning -= 1;
+      return;
+    }
+    if (running === undefined && !replyUnfinished(stream)) {
+      this.handlersRunning -= 1;
+      return;
+    }
+    void this.settleHandler(stream, running);
+  }
+
+  private async settleHandler(stream: CallStream, running: Promise<void> | void): Promise<void> {
+    try {
+      await running;
+      if (replyUnfinished(stream)) await stream.end();
+    } catch (error) {
+      abortForError(stream, error);
     } finally {
       this.handlersRunning -= 1;
     }
