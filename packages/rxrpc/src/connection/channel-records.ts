@@ -59,8 +59,15 @@ export class ChannelRecords {
     for (let word = 0; word < RECORD_WORDS; word++) Atomics.store(this.words, slot * RECORD_WORDS + word, 0);
   }
 
+  /**
+   * Marks the connection active. Stores only when the flag is clear: it is
+   * set for nearly every packet, by each worker that hosts one of the
+   * connection's channels, and a store per packet would move the record's
+   * cache line between their cores every time; a load keeps it shared.
+   */
   touch(slot: number): void {
-    Atomics.store(this.words, slot * RECORD_WORDS + ACTIVITY, 1);
+    const index = slot * RECORD_WORDS + ACTIVITY;
+    if (Atomics.load(this.words, index) === 0) Atomics.store(this.words, index, 1);
   }
 
   /** True when a worker read a packet of the connection since the last call. */
