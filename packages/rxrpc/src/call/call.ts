@@ -42,8 +42,8 @@ export interface CallLink {
   readonly counters: CounterSnapshot;
   /** The thread's one timer, shared by all its calls. */
   readonly timers: TimerWheel;
-  /** Header fields shared by every packet of the connection's channel. */
-  headerTemplate(): Omit<PacketHeader, 'callNumber' | 'seq' | 'serial' | 'type' | 'flags'>;
+  /** Header fields shared by every packet of the connection's channel (the same object every time: copy, never change). */
+  headerTemplate(): Readonly<Omit<PacketHeader, 'callNumber' | 'seq' | 'serial' | 'type' | 'flags'>>;
   nextSerial(): number;
   nextSerials(count: number): number;
   transmit(packet: Uint8Array): void;

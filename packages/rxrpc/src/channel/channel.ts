@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { Call, type CallEvents, type CallLink } from '../call/call.js';
 import { PeerPath } from '../call/peer-path.js';
 import { RttEstimator } from '../call/rtt.js';
-import { AckReason, PacketFlag, PacketType } from '../protocol.js';
+import { AckReason, HEADER_SIZE, PacketFlag, PacketType } from '../protocol.js';
 import { decodeAck, encodeAckBody, encodePacket, localAckTrailer, splitData, type PacketHeader } from '../wire/codec.js';
 import type { BufferPool } from './buffer-pool.js';
 
@@ -53,6 +53,8 @@ export class Channel implements CallLink, CallEvents {
   readonly timers: ChannelLink['timers'];
   readonly rtt: RttEstimator;
   readonly path: PeerPath;
+  /** The header fields every packet of this channel shares, built once (calls copy it into theirs). */
+  private readonly template: ReturnType<CallLink['headerTemplate']>;
   /** Number of the current call, or of the last one. */
   callNumber = 0;
   call: Call | undefined;
@@ -76,10 +78,11 @@ export class Channel implements CallLink, CallEvents {
     this.timers = link.timers;
     this.rtt = new RttEstimator(link.options);
     this.path = new PeerPath(link.options);
+    this.template = Object.freeze(link.headerTemplate(index));
   }
 
   headerTemplate(): ReturnType<CallLink['headerTemplate']> {
-    return this.link.headerTemplate(this.index);
+    return this.template;
   }
 
   nextSerial(): number {
@@ -140,8 +143,8 @@ export class Channel implements CallLink, CallEvents {
     return this.newCall((this.callNumber + 1) >>> 0);
   }
 
-  /** Every packet for this channel, in arrival order. `body` follows the header. */
-  receive(header: PacketHeader, datagram: Uint8Array, body: Uint8Array): void {
+  /** Every packet for this channel, in arrival order (`header` decoded from `datagram`). */
+  receive(header: PacketHeader, datagram: Uint8Array): void {
     if (!this.link.isClient && header.type === PacketType.DATA && header.callNumber > this.callNumber) {
       const started = this.startServerCall(header);
       if (started === undefined) return;
@@ -151,15 +154,16 @@ export class Channel implements CallLink, CallEvents {
       return;
     }
     const call = this.call;
-    if (call === undefined || header.callNumber !== call.callNumber) return this.receiveStale(header, body);
+    // DATA is split from the datagram itself; only the other types need a view of the body.
+    if (call === undefined || header.callNumber !== call.callNumber) return this.receiveStale(header, datagram.subarray(HEADER_SIZE));
     switch (header.type) {
       case PacketType.DATA:
         for (const packet of splitData(datagram, header)) call.onData(packet);
         return;
       case PacketType.ACK:
-        return call.onAck(header, body);
+        return call.onAck(header, datagram.subarray(HEADER_SIZE));
       case PacketType.ABORT:
-        return call.onAbort(body);
+        return call.onAbort(datagram.subarray(HEADER_SIZE));
       case PacketType.ACKALL:
         return call.onAckAll();
       case PacketType.BUSY:
@@ -206,7 +210,7 @@ export class Channel implements CallLink, CallEvents {
 
   private controlHeader(header: PacketHeader, type: number, flags: number): PacketHeader {
     return {
-      ...this.link.headerTemplate(this.index),
+      ...this.template,
       callNumber: header.callNumber,
       seq: 0,
       serial: this.link.nextSerial(),

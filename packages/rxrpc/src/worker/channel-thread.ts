@@ -19,7 +19,7 @@ import type { SerialTable } from '../connection/serial-table.js';
 import { RxError } from '../errors.js';
 import { emptySnapshot, type CounterSnapshot } from '../metrics.js';
 import type { FilledCallOptions } from '../options.js';
-import { HEADER_SIZE, RxErrorCode } from '../protocol.js';
+import { RxErrorCode } from '../protocol.js';
 import type { RxService, ServerCallInfo } from '../service.js';
 import { decodeHeader, type PacketHeader } from '../wire/codec.js';
 import type { HostStats } from './channel-hosts.js';
@@ -104,7 +104,7 @@ export class ChannelThread {
     }
     try {
       const header = decoded ?? decodeHeader(datagram);
-      channel.receive(header, datagram, datagram.subarray(HEADER_SIZE));
+      channel.receive(header, datagram);
     } catch (error) {
       if (error instanceof RxError) {
         this.counters.packetsRejected += 1;
