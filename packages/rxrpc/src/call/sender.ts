@@ -422,6 +422,8 @@ export class Sender {
 
   /** Drops every queued packet (call ended in error), handing buffers back. */
   discard(): void {
+    // Most calls end with every packet hard-ACKed: an empty queue needs no iterator and no new table.
+    if (this.queue.size === 0) return;
     for (const entry of this.queue.values()) this.link.release(entry.packet);
     this.queue.clear();
   }
