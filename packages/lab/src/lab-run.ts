@@ -67,6 +67,9 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
   }
   const kernel = findGuestKernel();
   const labDir = join(filled.workspaceDir, labDirName);
+  // Before the kernel is extracted (seconds of xz on a busy host): a lab directory that cannot be
+  // written fails the run at once.
+  ensureLabDir(labDir);
   const bootImage = ensureBootImage(kernel, labDir);
   const initrd = ensureInitrd(kernel, labDir);
   const runDir = createRunDir(join(labDir, 'runs'));
@@ -264,6 +267,14 @@ function readStatus(path: string): { word: string; rest: string } | null {
   }
   const space = text.indexOf(' ');
   return space < 0 ? { word: text, rest: '' } : { word: text.slice(0, space), rest: text.slice(space + 1) };
+}
+
+function ensureLabDir(labDir: string): void {
+  try {
+    mkdirSync(labDir, { recursive: true });
+  } catch (error) {
+    throw new LabError(LabErrorCode.labDirFailed, `cannot create the lab directory ${labDir}`, [], error);
+  }
 }
 
 function createRunDir(runsDir: string): string {
