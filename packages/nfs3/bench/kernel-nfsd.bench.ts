@@ -23,6 +23,9 @@
  *   tree copy   `cp -a` of NFS3_BENCH_TREE_FILES (300) small files in, then out, files per s
  *   GETATTR     fstat() of an open file on a mount with actimeo=0 (one GETATTR each), median µs
  *
+ * Each mount's negotiated rsize/wsize is printed with the round (the kernel's nfsd offers its
+ * max_block_size, 512 KiB in the 3 GiB guest; ours offer maxTransferBytes, 1 MiB).
+ *
  * NFS3_BENCH_CPU_PROF=DIR (a directory the host sees, e.g. under /work/main/.lab) runs our
  * servers with `node --cpu-prof` (every thread, the workers too, writes a .cpuprofile there on
  * exit): sampling slows them, so a profiling run's figures are not the benchmark's.
@@ -134,6 +137,9 @@ async function measure(target: Target): Promise<Figures> {
   const mountPoint = `/tmp/bench-${target.name}`;
   const attributeless = `${mountPoint}-actimeo0`;
   await shell(`mkdir -p ${mountPoint} ${attributeless} && mount -t nfs -o ${target.mountOptions} ${target.source} ${mountPoint}`);
+  // What the client settled on from the server's FSINFO (rtpref/wtpref, capped by rtmax/wtmax).
+  const mounted = (await shell(`grep ' ${mountPoint} ' /proc/mounts`)).match(/rsize=\d+,wsize=\d+/)?.[0];
+  console.log(`${target.name}: ${mounted ?? 'rsize/wsize not shown'}`);
   const figures: Figures = {};
   try {
     const bytes = fileMiB * 1024 * 1024;
