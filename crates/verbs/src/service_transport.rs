@@ -414,6 +414,50 @@ impl ServiceTransport {
         }
     }
 
+    /// svc_recv for worker `worker`: takes transports from `queue` until one
+    /// has a completed Receive for JavaScript to serve (returned), or `wait`
+    /// passes or the queue closes (None). A transport queued with nothing
+    /// received — DATA set by its release list's empty -> non-empty
+    /// transition, the seed's self-enqueue — is served here: an empty
+    /// receive, then the release's drain, as svc_recv does when
+    /// xpo_recvfrom returns 0, without a return to JavaScript and back.
+    pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<u64> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let id = queue.take(worker, deadline.saturating_duration_since(Instant::now()))?;
+            let transport = registry().transports.lock().expect("registry lock").get(&id).cloned();
+            // Gone (torn down): JavaScript learns it from its next call and forgets its view.
+            if !transport.is_some_and(|transport| transport.release_if_nothing_received(worker)) {
+                return Some(id);
+            }
+        }
+    }
+
+    /// For worker `worker`, which owns BUSY: if no Receive is queued, ends
+    /// the receive step as an empty receive and releases (the drain point
+    /// self-enqueue), as `next_receive` then `release` would; false (nothing
+    /// done) if a Receive is queued or the transport closes.
+    fn release_if_nothing_received(&self, worker: usize) -> bool {
+        assert_eq!(self.queue.seat(worker), (self.id, true), "worker {worker} receives without owning transport {}", self.id);
+        if self.is_closing() || !self.receives.is_empty() {
+            return false;
+        }
+        // Counted as a user until the drain is over, so that the teardown waits for it.
+        self.users.fetch_add(1, Ordering::AcqRel);
+        self.flags.clear(DATA);
+        // A Receive routed since the check keeps DATA (its router sets it after the append), so
+        // `received` queues the transport again.
+        if !self.receives.is_empty() {
+            self.flags.set(DATA);
+        }
+        self.counters.empty_receives.fetch_add(1, Ordering::Relaxed);
+        self.queue.received(worker, self.id, &self.flags);
+        self.drain(DrainPoint::SelfEnqueue);
+        self.users.fetch_sub(1, Ordering::AcqRel);
+        self.queue.leave(worker);
+        true
+    }
+
     /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: one completed
     /// Receive, or None (then only a release follows). Failed Receives
     /// (flushes) give their slot back and close the transport. Ends the

@@ -106,10 +106,11 @@ fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> 
     env.number(id as f64)
 }
 
-/// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks).
+/// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks): a
+/// transport with a call to serve; empty receives are served natively.
 fn service_queue_take(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
-    let taken = queue.take(worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
+    let taken = ServiceTransport::take_call(&queue, worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
     env.number(taken.unwrap_or(0) as f64)
 }
 
