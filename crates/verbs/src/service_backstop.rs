@@ -1,6 +1,7 @@
 //! The service queue's backstop: a native thread that routes the
 //! completions no worker got to, every `BACKSTOP_PERIOD` while the queue
-//! watches any completion channel (`ServiceQueue::poll_now`).
+//! watches any completion channel (`ServiceQueue::poll_now`), less often
+//! (down to every `QUIET_PERIOD_MAX`) while its turns find nothing to do.
 //!
 //! Why: the poller role is held only by a worker in `take` (or waiting for
 //! a release or its Reads). While every worker is busy inside a procedure
@@ -10,8 +11,13 @@
 //! must be seen, and a transport `received` queued without a wake must be
 //! taken. The main thread did this with a JavaScript interval timer, which
 //! cost about a tenth of a vCPU in the emulated lab (a timer turn of its
-//! event loop per 10 ms, ~1 ms of CPU each); this thread's turn is a futex
-//! timeout and, only when the role is free, one epoll_wait.
+//! event loop per 10 ms, ~1 ms of CPU each); this thread's turn is a sleep
+//! and, only when the role is free, one epoll_wait. Even so a timer wake
+//! costs up to ~1 ms of emulated CPU under load (1-7% of a vCPU at 100 per
+//! second, measured at 1 outstanding NULL call), so a quiet backstop backs
+//! off: while workers come back to `take` and poll themselves there is
+//! nothing for it to do; the first turn that routes something or wakes a
+//! worker brings it back to `BACKSTOP_PERIOD`.
 //!
 //! Life: started by `serviceQueueCreate` with its own `Arc` of the queue;
 //! asleep (in a futex on the count of watched channels, woken by the
@@ -24,8 +30,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest a completion waits for routing while every worker is busy.
+/// Longest a completion waits for routing while every worker is busy (once the backstop is busy too).
 pub const BACKSTOP_PERIOD: Duration = Duration::from_millis(10);
+/// Longest period of a backstop whose turns found nothing to do (doubling from `BACKSTOP_PERIOD`).
+pub const QUIET_PERIOD_MAX: Duration = Duration::from_millis(40);
 /// Longest sleep with nothing watched: bounds the thread's life after a close it missed.
 const IDLE_SLEEP: Duration = Duration::from_secs(1);
 
@@ -43,16 +51,18 @@ pub fn start(queue: Arc<ServiceQueue>) -> Result<()> {
 }
 
 fn run(queue: &ServiceQueue) {
+    let mut period = BACKSTOP_PERIOD;
     while !queue.is_closed() {
         let watched = queue.completions.watched();
         if watched.load(Ordering::SeqCst) == 0 {
             futex_wait(watched, 0, IDLE_SLEEP);
             continue;
         }
-        std::thread::sleep(BACKSTOP_PERIOD);
-        if !queue.is_closed() {
-            queue.poll_now();
+        std::thread::sleep(period);
+        if queue.is_closed() {
+            break;
         }
+        period = if queue.poll_now() { BACKSTOP_PERIOD } else { (period * 2).min(QUIET_PERIOD_MAX) };
     }
 }
 
@@ -65,8 +75,9 @@ mod tests {
 
     /// The case nobody else covers: a transport `received` queued again
     /// (without a wake) while the only idle worker sleeps in epoll_wait
-    /// holding the poller role. The backstop wakes it within a period or
-    /// two; without it the worker would sleep out its whole take wait.
+    /// holding the poller role. The backstop wakes it within a few periods
+    /// (it has backed off to its quiet period by then); without it the
+    /// worker would sleep out its whole take wait.
     #[test]
     fn a_transport_queued_without_a_wake_is_taken_within_a_few_backstop_periods() {
         let queue = Arc::new(ServiceQueue::new().unwrap());

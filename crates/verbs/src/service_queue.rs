@@ -259,7 +259,7 @@ impl ServiceQueue {
     /// takes it and routes completions meanwhile (they may be what it waits
     /// for, and with one worker nobody else would route them).
     pub fn wait_polling(&self, word: &AtomicU32, expected: u32, timeout: Duration) {
-        if !self.poll_as_transient_holder(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected) {
+        if self.poll_as_transient_holder(timeout.min(POLLING_WAIT_SLICE), || word.load(Ordering::SeqCst) == expected).is_none() {
             futex_wait(word, expected, timeout);
         }
     }
@@ -267,26 +267,28 @@ impl ServiceQueue {
     /// Routes completions as a passing holder of the poller role, if it is
     /// free (false if not), then hands the role to a worker asleep in the
     /// futex (it slept while the role was held, so no one would poll).
-    fn poll_as_transient_holder(&self, wait: Duration, may_sleep: impl Fn() -> bool) -> bool {
-        let Some(poller) = self.completions.try_poller() else { return false };
-        poller.poll(wait, may_sleep);
+    fn poll_as_transient_holder(&self, wait: Duration, may_sleep: impl Fn() -> bool) -> Option<usize> {
+        let poller = self.completions.try_poller()?;
+        let handled = poller.poll(wait, may_sleep);
         drop(poller);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.sequence.fetch_add(1, Ordering::SeqCst);
             futex_wake(&self.sequence, 1);
         }
-        true
+        Some(handled)
     }
 
     /// The backstop (service_backstop.rs): routes the completions pending now
     /// if the poller role is free (every worker may be busy), and wakes a
-    /// worker if a transport waits in the queue.
-    pub fn poll_now(&self) {
-        self.poll_as_transient_holder(Duration::ZERO, || false);
+    /// worker if a transport waits in the queue. True if it did either.
+    pub fn poll_now(&self) -> bool {
+        let handled = self.poll_as_transient_holder(Duration::ZERO, || false).unwrap_or(0);
         // Transports `received` queued without a wake wait no longer than this backstop's period.
         if !self.ready.is_empty() {
             self.wake_one();
+            return true;
         }
+        handled > 0
     }
 
     /// Transports queued now (a snapshot).
