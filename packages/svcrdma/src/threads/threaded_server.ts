@@ -8,7 +8,7 @@
  * let others take the transport, process it with the service module's
  * CallHandler, reply, release (drain). Completions are routed by an idle
  * worker (the native poller role); those no worker got to (every worker busy
- * in a procedure) by the service queue's native backstop thread within 10 ms
+ * in a procedure) by the service queue's native backstop thread within 10-40 ms
  * (crates/verbs service_backstop.rs), not by this thread.
  *
  * Life: `SvcRdmaThreadedServer.listen()` starts the workers and resolves once
