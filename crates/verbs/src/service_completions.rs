@@ -202,20 +202,25 @@ impl PollerRole<'_> {
             return handled;
         }
         let busy_poll = Duration::from_micros(completions.busy_poll_micros.load(Ordering::Relaxed)).min(wait);
-        let started = Instant::now();
-        while started.elapsed() < busy_poll {
-            if !may_sleep() {
-                return 0;
+        // The clock only when busy polling: it is a system call into an emulated HPET in the lab.
+        let mut spun = Duration::ZERO;
+        if !busy_poll.is_zero() {
+            let started = Instant::now();
+            while started.elapsed() < busy_poll {
+                if !may_sleep() {
+                    return 0;
+                }
+                let handled = completions.handle(Duration::ZERO);
+                if handled > 0 {
+                    return handled;
+                }
+                // SAFETY: plain syscall: a spinner must not starve rxe's softirq work on a small guest.
+                unsafe { libc::sched_yield() };
             }
-            let handled = completions.handle(Duration::ZERO);
-            if handled > 0 {
-                return handled;
-            }
-            // SAFETY: plain syscall: a spinner must not starve rxe's softirq work on a small guest.
-            unsafe { libc::sched_yield() };
+            spun = started.elapsed();
         }
         completions.sleeping.store(true, Ordering::SeqCst);
-        let handled = if may_sleep() { completions.handle(wait.saturating_sub(started.elapsed())) } else { 0 };
+        let handled = if may_sleep() { completions.handle(wait.saturating_sub(spun)) } else { 0 };
         completions.sleeping.store(false, Ordering::SeqCst);
         handled
     }

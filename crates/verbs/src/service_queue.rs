@@ -187,7 +187,8 @@ impl ServiceQueue {
         assert!(wait <= TAKE_WAIT_MAX, "a take may block at most {TAKE_WAIT_MAX:?}");
         let seat = &self.seats[worker];
         assert!(!seat.busy.load(Ordering::Acquire), "worker {worker} takes while it owns a transport's receive step");
-        let deadline = Instant::now() + wait;
+        // Read only once the queue was found empty: the clock is a system call into an emulated HPET in the lab.
+        let mut deadline = None;
         loop {
             let sequence = self.sequence.load(Ordering::SeqCst);
             if let Some(id) = self.pop() {
@@ -196,7 +197,8 @@ impl ServiceQueue {
                 self.counters.takes.fetch_add(1, Ordering::Relaxed);
                 return Some(id);
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let remaining = deadline.get_or_insert(now + wait).saturating_duration_since(now);
             if self.closed.load(Ordering::Acquire) || remaining.is_zero() {
                 self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
                 return None;

@@ -421,15 +421,20 @@ impl ServiceTransport {
     /// transition, the seed's self-enqueue — is served here: an empty
     /// receive, then the release's drain, as svc_recv does when
     /// xpo_recvfrom returns 0, without a return to JavaScript and back.
+    /// The clock is read only after an empty receive, so the whole call may
+    /// block up to twice `wait` (the first take's, then what is left).
     pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<u64> {
-        let deadline = Instant::now() + wait;
+        let mut remaining = wait;
+        let mut deadline = None;
         loop {
-            let id = queue.take(worker, deadline.saturating_duration_since(Instant::now()))?;
+            let id = queue.take(worker, remaining)?;
             let transport = registry().transports.lock().expect("registry lock").get(&id).cloned();
             // Gone (torn down): JavaScript learns it from its next call and forgets its view.
             if !transport.is_some_and(|transport| transport.release_if_nothing_received(worker)) {
                 return Some(id);
             }
+            let now = Instant::now();
+            remaining = deadline.get_or_insert(now + wait).saturating_duration_since(now);
         }
     }
 
@@ -547,7 +552,8 @@ impl ServiceTransport {
     /// transition, a drain or release that freed something, Reads that
     /// completed) and drains after the wait (sq-wait).
     fn acquire<T>(&self, wait: Duration, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
-        let deadline = Instant::now() + wait;
+        // Read only once an attempt failed: the clock is a system call into an emulated HPET in the lab.
+        let mut deadline = None;
         let mut waited = false;
         loop {
             if self.is_closing() {
@@ -557,15 +563,17 @@ impl ServiceTransport {
             self.send_waiters.fetch_add(1, Ordering::SeqCst);
             let sequence = self.send_wake.load(Ordering::SeqCst);
             let acquired = attempt();
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            if acquired.is_some() {
+                self.send_waiters.fetch_sub(1, Ordering::SeqCst);
+                return acquired;
+            }
+            let now = Instant::now();
+            let remaining = deadline.get_or_insert(now + wait).saturating_duration_since(now);
             // A transition while we were counted woke waiters instead of enqueuing: look at the list first.
-            if acquired.is_none() && !remaining.is_zero() && self.release_list().is_empty() {
+            if !remaining.is_zero() && self.release_list().is_empty() {
                 self.queue.wait_polling(&self.send_wake, sequence, remaining.min(SEND_WAIT_SLICE));
             }
             self.send_waiters.fetch_sub(1, Ordering::SeqCst);
-            if acquired.is_some() {
-                return acquired;
-            }
             if remaining.is_zero() {
                 self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
                 return None;
