@@ -70,7 +70,7 @@ fn run(queue: &ServiceQueue) {
 mod tests {
     use super::*;
     use crate::service_completions::Channel;
-    use crate::service_queue::{TransportFlags, DATA, TAKE_WAIT_MAX};
+    use crate::service_queue::{wait_until, TransportFlags, DATA, TAKE_WAIT_MAX};
     use std::time::Instant;
 
     /// The case nobody else covers: a transport `received` queued again
@@ -97,7 +97,7 @@ mod tests {
                 (id, Instant::now())
             })
         };
-        std::thread::sleep(Duration::from_millis(100));
+        wait_until("the idle worker polling", || queue.completions.is_held());
         assert!(queue.completions.try_poller().is_none(), "the idle worker sleeps in epoll_wait with the role");
         let queued = Instant::now();
         queue.received(1, 9, &flags);

@@ -345,6 +345,17 @@ pub fn futex_wake(word: &AtomicU32, count: i32) {
     }
 }
 
+/// Test support: waits until `condition` holds (a thread reached the state a
+/// test needs: a fixed sleep is too short on a loaded machine).
+#[cfg(test)]
+pub(crate) fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < Duration::from_secs(10), "not {what} after 10 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +363,17 @@ mod tests {
     use std::thread;
 
     const SHORT: Duration = Duration::from_millis(20);
+
+    /// A worker's loop of takes (each bounded by TAKE_WAIT_MAX), until a
+    /// transport or the queue's close.
+    fn take_until_closed(queue: &ServiceQueue, worker: usize) -> Option<u64> {
+        loop {
+            let taken = queue.take(worker, TAKE_WAIT_MAX);
+            if taken.is_some() || queue.is_closed() {
+                return taken;
+            }
+        }
+    }
 
     #[test]
     fn a_transport_without_work_is_not_queued_and_one_with_work_is_queued_once() {
@@ -404,12 +426,14 @@ mod tests {
             .map(|worker| {
                 let (queue, taken) = (queue.clone(), taken.clone());
                 thread::spawn(move || {
-                    let id = queue.take(worker, TAKE_WAIT_MAX);
+                    let id = take_until_closed(&queue, worker);
                     taken.send((worker, id)).unwrap();
                 })
             })
             .collect();
-        thread::sleep(Duration::from_millis(50));
+        wait_until("one taker polling and one in the futex", || {
+            queue.completions.is_held() && queue.sleepers.load(Ordering::SeqCst) == 1
+        });
         assert!(queue.completions.try_poller().is_none(), "one sleeping taker holds the poller role, the other sleeps in the futex");
         let started = Instant::now();
         flags.set(DATA);
@@ -433,9 +457,9 @@ mod tests {
         let taker = {
             let queue = queue.clone();
             // Alone, it takes the poller role and sleeps in epoll_wait (no futex sleeper).
-            thread::spawn(move || queue.take(0, TAKE_WAIT_MAX))
+            thread::spawn(move || take_until_closed(&queue, 0))
         };
-        thread::sleep(Duration::from_millis(50));
+        wait_until("the taker polling", || queue.completions.is_held());
         assert!(queue.completions.try_poller().is_none(), "the sleeping taker holds the role");
         let started = Instant::now();
         flags.set(DATA);
@@ -451,10 +475,12 @@ mod tests {
         let takers: Vec<_> = (0..3)
             .map(|worker| {
                 let queue = queue.clone();
-                thread::spawn(move || queue.take(worker, TAKE_WAIT_MAX))
+                thread::spawn(move || take_until_closed(&queue, worker))
             })
             .collect();
-        thread::sleep(Duration::from_millis(50));
+        wait_until("one taker polling and two in the futex", || {
+            queue.completions.is_held() && queue.sleepers.load(Ordering::SeqCst) == 2
+        });
         let started = Instant::now();
         queue.close();
         for taker in takers {
