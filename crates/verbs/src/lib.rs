@@ -29,6 +29,7 @@ pub mod service_backstop;
 pub mod service_chunks;
 pub mod service_completions;
 pub mod service_queue;
+pub mod service_seat;
 pub mod service_transport;
 pub mod sys;
 pub mod wakeup;

@@ -32,9 +32,10 @@
 use crate::bounded_queue::BoundedQueue;
 use crate::error::Result;
 use crate::service_completions::ServiceCompletions;
+use crate::service_seat::SeatArea;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Transports one queue serves: far above what a server accepts at once
@@ -121,6 +122,8 @@ pub struct ServiceQueue {
     sleepers: AtomicU32,
     closed: AtomicBool,
     seats: Box<[WorkerSeat]>,
+    /// Each seat's mailbox and staging bytes (service_seat.rs), made by its first worker.
+    seat_areas: Box<[OnceLock<SeatArea>]>,
     pub completions: ServiceCompletions,
     pub counters: QueueCounters,
 }
@@ -134,6 +137,7 @@ impl ServiceQueue {
             sleepers: AtomicU32::new(0),
             closed: AtomicBool::new(false),
             seats: (0..WORKERS_MAX).map(|_| WorkerSeat::default()).collect(),
+            seat_areas: (0..WORKERS_MAX).map(|_| OnceLock::new()).collect(),
             completions: ServiceCompletions::new()?,
             counters: QueueCounters::default(),
         })
@@ -234,6 +238,11 @@ impl ServiceQueue {
     pub fn seat(&self, worker: usize) -> (u64, bool) {
         let seat = &self.seats[worker];
         (seat.transport.load(Ordering::Acquire), seat.busy.load(Ordering::Acquire))
+    }
+
+    /// Worker `worker`'s mailbox and staging bytes (made on first use, kept for the seat's next worker).
+    pub fn seat_area(&self, worker: usize) -> &SeatArea {
+        self.seat_areas[worker].get_or_init(SeatArea::default)
     }
 
     /// A worker died: forget its seat; returns what it held.

@@ -23,9 +23,10 @@
 //!
 //! Life: created by the main thread for an accepted connection
 //! (`serviceTransportCreate`), kept in the registry so any worker reaches it
-//! by id. Workers take it from the service queue and call `next_receive`
-//! (only the worker owning BUSY), `read_chunks`, `get_send_context`,
-//! `post_reply` and `release`. CLOSE stops new posts and calls `on_close` (the main thread,
+//! by id. Workers take it from the service queue with a call
+//! (`take_call`: `next_receive`, only the worker owning BUSY), then call
+//! `read_chunks`, `post_staged_reply` (or `get_send_context` and
+//! `post_reply` for a reply with Writes) and `release`. CLOSE stops new posts and calls `on_close` (the main thread,
 //! once); the main thread waits until no worker uses it (`is_idle`), drains
 //! the queue pair, then `finish`es it: drain (teardown), Receives flushed,
 //! contexts checked, QP destroyed, CQs (out of the poller's set) and regions
@@ -415,52 +416,34 @@ impl ServiceTransport {
     }
 
     /// svc_recv for worker `worker`: takes transports from `queue` until one
-    /// has a completed Receive for JavaScript to serve (returned), or `wait`
-    /// passes or the queue closes (None). A transport queued with nothing
-    /// received — DATA set by its release list's empty -> non-empty
-    /// transition, the seed's self-enqueue — is served here: an empty
-    /// receive, then the release's drain, as svc_recv does when
-    /// xpo_recvfrom returns 0, without a return to JavaScript and back.
-    /// The clock is read only after an empty receive, so the whole call may
-    /// block up to twice `wait` (the first take's, then what is left).
-    pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<u64> {
+    /// has a completed Receive for JavaScript to serve — returned with it,
+    /// the receive step already ended (`next_receive`) — or `wait` passes or
+    /// the queue closes (None). A transport taken with nothing received —
+    /// DATA set by its release list's empty -> non-empty transition, the
+    /// seed's self-enqueue — is served here: an empty receive, then the
+    /// release's drain, as svc_recv does when xpo_recvfrom returns 0; so is a
+    /// closing one (its flushed Receives go back). None of it returns to
+    /// JavaScript. The clock is read only after such a turn, so the whole
+    /// call may block up to twice `wait` (the first take's, then what is left).
+    pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<(u64, Receive)> {
         let mut remaining = wait;
         let mut deadline = None;
         loop {
             let id = queue.take(worker, remaining)?;
             let transport = registry().transports.lock().expect("registry lock").get(&id).cloned();
-            // Gone (torn down): JavaScript learns it from its next call and forgets its view.
-            if !transport.is_some_and(|transport| transport.release_if_nothing_received(worker)) {
-                return Some(id);
+            match transport {
+                Some(transport) => match transport.next_receive(worker) {
+                    Some(receive) => return Some((id, receive)),
+                    None => transport.release(worker),
+                },
+                // Torn down after the teardown gave up waiting for it: only the seat is left to clear.
+                None => {
+                    queue.vacate(worker);
+                }
             }
             let now = Instant::now();
             remaining = deadline.get_or_insert(now + wait).saturating_duration_since(now);
         }
-    }
-
-    /// For worker `worker`, which owns BUSY: if no Receive is queued, ends
-    /// the receive step as an empty receive and releases (the drain point
-    /// self-enqueue), as `next_receive` then `release` would; false (nothing
-    /// done) if a Receive is queued or the transport closes.
-    fn release_if_nothing_received(&self, worker: usize) -> bool {
-        assert_eq!(self.queue.seat(worker), (self.id, true), "worker {worker} receives without owning transport {}", self.id);
-        if self.is_closing() || !self.receives.is_empty() {
-            return false;
-        }
-        // Counted as a user until the drain is over, so that the teardown waits for it.
-        self.users.fetch_add(1, Ordering::AcqRel);
-        self.flags.clear(DATA);
-        // A Receive routed since the check keeps DATA (its router sets it after the append), so
-        // `received` queues the transport again.
-        if !self.receives.is_empty() {
-            self.flags.set(DATA);
-        }
-        self.counters.empty_receives.fetch_add(1, Ordering::Relaxed);
-        self.queue.received(worker, self.id, &self.flags);
-        self.drain(DrainPoint::SelfEnqueue);
-        self.users.fetch_sub(1, Ordering::AcqRel);
-        self.queue.leave(worker);
-        true
     }
 
     /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: one completed
@@ -703,6 +686,21 @@ impl ServiceTransport {
         Ok(posted)
     }
 
+    /// An inline reply (or RDMA_ERROR) that worker `worker` staged: a send
+    /// context for its Send (the drain points of `get_send_context`, waiting
+    /// up to `wait`), the bytes copied into the context's buffer, the Send
+    /// posted. False: dropped (no context in time, or the transport closes).
+    pub fn post_staged_reply(&self, worker: usize, staged: &[u8], wait: Duration) -> Result<bool> {
+        if staged.len() > self.shape.context_bytes as usize {
+            return Err(VerbsError::invalid(format!("a reply of {} bytes beyond the send context's {}", staged.len(), self.shape.context_bytes)));
+        }
+        let Some((context, _)) = self.get_send_context(worker, wait, 1, false) else { return Ok(false) };
+        let offset = context as usize * self.shape.context_bytes as usize;
+        // SAFETY: the context's buffer lies inside the send area and belongs to this worker until it is posted (CONTEXT_BUILDING).
+        unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), self.send_memory.pointer().add(offset), staged.len()) };
+        self.post_reply(worker, context, staged.len() as u32, &[])
+    }
+
     fn post_context(&self, context: u32, length: u32, writes: &[RemoteSegment], buffer: Option<u32>) -> Result<()> {
         let links = self.links.read().expect("links lock");
         let Some(links) = links.as_ref() else { return Err(VerbsError::closed("ServiceTransport")) };
@@ -741,7 +739,11 @@ impl ServiceTransport {
     /// drained — between-rpcs after an RPC, self-enqueue after an empty receive.
     pub fn release(&self, worker: usize) {
         assert!(self.using[worker].swap(false, Ordering::AcqRel), "worker {worker} releases without a receive");
-        assert_eq!(self.held_contexts[worker].load(Ordering::Acquire), -1, "worker {worker} releases while building a reply");
+        // A reply abandoned between its send context and its post (our error in the worker): the context goes back unposted.
+        let context = self.held_contexts[worker].swap(-1, Ordering::AcqRel);
+        if context >= 0 {
+            self.put_unposted(context as u32);
+        }
         let slot = self.held_slots[worker].swap(-1, Ordering::AcqRel);
         if slot >= 0 {
             self.free_slot(slot as u32);

@@ -8,11 +8,13 @@
 //! `serviceTransportCreate` (on an adopted CmId, before
 //! accept), `serviceTransportClose`, `serviceTransportIdle`,
 //! `serviceTransportDrainQueuePair`, `serviceTransportFinish`.
-//! Workers: `serviceQueueTake` (blocks up to waitMs), `serviceTransportBuffers`,
-//! `serviceTransportNextReceive` (ends the receive step: svc_xprt_received),
+//! Workers: `serviceQueueSeatArea` (once), `serviceQueueTake` (blocks up
+//! to waitMs; the call's Receive in the seat's mailbox, its receive step
+//! ended: svc_xprt_received), `serviceTransportBuffers`,
 //! `serviceTransportReadChunks` and `serviceTransportReadWait` (block up to
-//! waitMs), `serviceTransportGetSendContext` (may block up to waitMs),
-//! `serviceTransportPostReply`, `serviceTransportRelease`.
+//! waitMs), `serviceTransportGetSendContext` (may block up to waitMs; only
+//! for a reply with Writes), `serviceTransportFinishCall` (post, release,
+//! take the next call: one crossing per RPC for an inline reply).
 //!
 //! Segment lists (Read chunks to pull, Writes to post) cross as a
 //! Uint32Array of [handle, length, address high word, address low word] per
@@ -32,14 +34,15 @@ use crate::napi::Env;
 use crate::service_backstop;
 use crate::service_chunks::{RemoteSegment, READ_BUFFERS, WRITES_PER_REPLY_MAX};
 use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
+use crate::service_seat::{BYTE_LENGTH, POSTED, SLOT};
 use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ReadOutcome, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Receives are returned as one number: slot * RECEIVE_SLOT_FACTOR + byteLength.
-const RECEIVE_SLOT_FACTOR: f64 = (BUFFER_BYTES_MAX as f64) * 2.0;
+/// Longest a staged reply waits for a send context (as long as a take may block).
+const SEND_CONTEXT_WAIT: Duration = TAKE_WAIT_MAX;
 /// A send context is returned as one number: (write buffer + 1) * CONTEXT_FACTOR + context.
 const CONTEXT_FACTOR: f64 = 4_294_967_296.0;
 /// Words per segment in a segment list.
@@ -55,17 +58,16 @@ const READ_REFUSED: f64 = -4.0;
 pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceQueueCreate", service_queue_create)?;
     export(env, exports, "serviceQueueTake", service_queue_take)?;
+    export(env, exports, "serviceQueueSeatArea", service_queue_seat_area)?;
     export(env, exports, "serviceQueueVacate", service_queue_vacate)?;
     export(env, exports, "serviceQueueStats", service_queue_stats)?;
     export(env, exports, "serviceQueueClose", service_queue_close)?;
     export(env, exports, "serviceTransportCreate", service_transport_create)?;
     export(env, exports, "serviceTransportBuffers", service_transport_buffers)?;
-    export(env, exports, "serviceTransportNextReceive", service_transport_next_receive)?;
     export(env, exports, "serviceTransportReadChunks", service_transport_read_chunks)?;
     export(env, exports, "serviceTransportReadWait", service_transport_read_wait)?;
     export(env, exports, "serviceTransportGetSendContext", service_transport_get_send_context)?;
-    export(env, exports, "serviceTransportPostReply", service_transport_post_reply)?;
-    export(env, exports, "serviceTransportRelease", service_transport_release)?;
+    export(env, exports, "serviceTransportFinishCall", service_transport_finish_call)?;
     export(env, exports, "serviceTransportClose", service_transport_close)?;
     export(env, exports, "serviceTransportIdle", service_transport_idle)?;
     export(env, exports, "serviceTransportDrainQueuePair", service_transport_drain_queue_pair)?;
@@ -107,11 +109,30 @@ fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> 
 }
 
 /// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks): a
-/// transport with a call to serve; empty receives are served natively.
+/// transport with a call to serve, its Receive in the seat's mailbox (SLOT,
+/// BYTE_LENGTH) and its receive step ended; empty receives are served natively.
 fn service_queue_take(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
-    let taken = ServiceTransport::take_call(&queue, worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?);
-    env.number(taken.unwrap_or(0) as f64)
+    take_call(env, &queue, worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?)
+}
+
+/// Takes the next call for `worker` (none if `wait` is zero): its transport's id or 0.
+fn take_call(env: Env, queue: &ServiceQueue, worker: usize, wait: Duration) -> Result<napi_value> {
+    if wait.is_zero() {
+        return env.number(0.0);
+    }
+    let Some((id, receive)) = ServiceTransport::take_call(queue, worker, wait) else { return env.number(0.0) };
+    let seat = queue.seat_area(worker);
+    seat.put(SLOT, receive.slot);
+    seat.put(BYTE_LENGTH, receive.byte_length);
+    env.number(id as f64)
+}
+
+/// `serviceQueueSeatArea(queueId, worker) -> ArrayBuffer`: the seat's
+/// mailbox and staging bytes (service_seat.rs), the same for every worker on the seat.
+fn service_queue_seat_area(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
+    external_area(env, queue.seat_area(worker_arg(env, arguments.get(1))?).memory())
 }
 
 /// `serviceQueueVacate(queueId, worker) -> transportId | 0`: a worker died;
@@ -209,22 +230,6 @@ fn service_transport_buffers(env: Env, arguments: &Arguments) -> Result<napi_val
     Ok(buffers)
 }
 
-/// `serviceTransportNextReceive(transportId, worker, queueId) -> slot * 2^17 + byteLength | -1`:
-/// one Receive, and the receive step ended (svc_xprt_received).
-fn service_transport_next_receive(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let worker = worker_arg(env, arguments.get(1))?;
-    let transport = match transport_arg(env, arguments) {
-        Ok(transport) => transport,
-        Err(error) => {
-            // Torn down meanwhile: only the seat is left to clear.
-            queue(id_arg(env, arguments.get(2), "queueId")?)?.vacate(worker);
-            return Err(error);
-        }
-    };
-    let receive = transport.next_receive(worker);
-    env.number(receive.map_or(-1.0, |receive| receive.slot as f64 * RECEIVE_SLOT_FACTOR + receive.byte_length as f64))
-}
-
 /// A segment list (see the top of this file), at most `max` segments.
 fn segments_arg(env: Env, value: napi_value, name: &str, max: usize) -> Result<Vec<RemoteSegment>> {
     let (pointer, length) = env.to_bytes(value, name)?;
@@ -287,25 +292,49 @@ fn service_transport_get_send_context(env: Env, arguments: &Arguments) -> Result
     env.number(acquired.map_or(-1.0, |(context, buffer)| buffer.map_or(0.0, |buffer| (buffer as f64 + 1.0) * CONTEXT_FACTOR) + context as f64))
 }
 
-/// `serviceTransportPostReply(transportId, worker, context, length, writes) -> posted`:
-/// the Writes (a segment list, sources end to end in the context's write
-/// buffer; empty for an inline reply), then the Send.
-fn service_transport_post_reply(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let transport = transport_arg(env, arguments)?;
+/// `serviceTransportFinishCall(transportId, worker, queueId, takeWaitMs,
+/// replyLength[, context, writes]) -> next transportId | 0`: the end of one
+/// RPC and the start of the next in one crossing. Posts the reply — staged
+/// in the seat area (`replyLength` bytes; 0: no reply), or, with `context`,
+/// that send context's reply of `replyLength` bytes after its Writes (a
+/// segment list, sources end to end in its write buffer) — then releases
+/// the call (xpo_release_ctxt + drain), then, if `takeWaitMs` > 0, takes
+/// the next call as `serviceQueueTake` does. The mailbox's POSTED word says
+/// whether the reply was posted. The release happens whenever the transport
+/// exists, even if the reply's arguments are refused (the error is thrown after it).
+fn service_transport_finish_call(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(2), "queueId")?)?;
     let worker = worker_arg(env, arguments.get(1))?;
-    let context = env.to_u32(arguments.get(2), "context")?;
+    let transport = match transport_arg(env, arguments) {
+        Ok(transport) => transport,
+        Err(error) => {
+            // Torn down meanwhile: only the seat is left to clear.
+            queue.vacate(worker);
+            return Err(error);
+        }
+    };
+    let posted = post_reply_of_call(env, arguments, &queue, &transport, worker);
+    transport.release(worker);
+    queue.seat_area(worker).put(POSTED, posted? as u32);
+    let wait = wait_arg(env, arguments.get(3))?;
+    take_call(env, &queue, worker, wait)
+}
+
+/// The reply `serviceTransportFinishCall` posts: false if none or dropped.
+fn post_reply_of_call(env: Env, arguments: &Arguments, queue: &ServiceQueue, transport: &ServiceTransport, worker: usize) -> Result<bool> {
+    let length = env.to_integer(arguments.get(4), "replyLength", BUFFER_BYTES_MAX as u64)? as usize;
+    if env.type_of(arguments.get(5))? == NAPI_UNDEFINED {
+        if length == 0 {
+            return Ok(false);
+        }
+        return transport.post_staged_reply(worker, queue.seat_area(worker).staged(length), SEND_CONTEXT_WAIT);
+    }
+    let context = env.to_u32(arguments.get(5), "context")?;
     if context >= transport.shape.contexts_max {
         return Err(VerbsError::invalid(format!("context {context} beyond contextsMax")));
     }
-    let length = env.to_u32(arguments.get(3), "length")?;
-    let writes = segments_arg(env, arguments.get(4), "writes", WRITES_PER_REPLY_MAX)?;
-    env.boolean(transport.post_reply(worker, context, length, &writes)?)
-}
-
-/// `serviceTransportRelease(transportId, worker)`: xpo_release_ctxt + drain.
-fn service_transport_release(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    transport_arg(env, arguments)?.release(worker_arg(env, arguments.get(1))?);
-    env.undefined()
+    let writes = segments_arg(env, arguments.get(6), "writes", WRITES_PER_REPLY_MAX)?;
+    transport.post_reply(worker, context, length as u32, &writes)
 }
 
 fn service_transport_close(env: Env, arguments: &Arguments) -> Result<napi_value> {

@@ -69,7 +69,10 @@ export interface TransportBuffers {
 
 export interface NativeService {
   serviceQueueCreate(): number;
+  /** A transport with a call (its Receive in the seat's mailbox, the receive step ended), or 0. */
   serviceQueueTake(queueId: number, worker: number, waitMs: number): number;
+  /** The seat's mailbox (MailboxWord) and staging bytes (from STAGING_OFFSET), shared by every worker on the seat. */
+  serviceQueueSeatArea(queueId: number, worker: number): ArrayBuffer;
   serviceQueueVacate(queueId: number, worker: number): number;
   serviceQueueStats(queueId: number): ServiceQueueStats;
   serviceQueueClose(queueId: number): void;
@@ -87,15 +90,17 @@ export interface NativeService {
     onClose: () => void,
   ): number;
   serviceTransportBuffers(transportId: number): TransportBuffers;
-  /** One Receive (slot * RECEIVE_SLOT_FACTOR + byteLength) or -1; ends the receive step (svc_xprt_received). */
-  serviceTransportNextReceive(transportId: number, worker: number, queueId: number): number;
   /** `segments`: SEGMENT_WORDS words per segment. Returns a read buffer, or a ReadStatus. */
   serviceTransportReadChunks(transportId: number, worker: number, segments: Uint32Array, waitMs: number): number;
   serviceTransportReadWait(transportId: number, worker: number, waitMs: number): number;
   /** (writeBuffer + 1) * CONTEXT_FACTOR + context, or -1. */
   serviceTransportGetSendContext(transportId: number, worker: number, waitMs: number, workRequests: number, withWriteBuffer: boolean): number;
-  serviceTransportPostReply(transportId: number, worker: number, context: number, length: number, writes: Uint32Array): boolean;
-  serviceTransportRelease(transportId: number, worker: number): void;
+  /**
+   * Posts the call's reply — `replyLength` staged bytes (0: none), or with `context` that
+   * context's reply after its Writes — releases the call, and takes the next if `takeWaitMs` > 0
+   * (0: none). The mailbox's POSTED word tells whether the reply was posted.
+   */
+  serviceTransportFinishCall(transportId: number, worker: number, queueId: number, takeWaitMs: number, replyLength: number, context?: number, writes?: Uint32Array): number;
   serviceTransportClose(transportId: number): void;
   serviceTransportIdle(transportId: number): boolean;
   serviceTransportDrainQueuePair(transportId: number, onDrained: () => void): void;
@@ -103,8 +108,10 @@ export interface NativeService {
   serviceTransportMetrics(transportId: number): NativeTransportMetrics;
 }
 
-/** serviceTransportNextReceive's number: slot * RECEIVE_SLOT_FACTOR + byteLength (verbs' BUFFER_BYTES_MAX * 2). */
-export const RECEIVE_SLOT_FACTOR = 2 ** 17;
+/** Words of a seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area. */
+export const MailboxWord = { SLOT: 0, BYTE_LENGTH: 1, POSTED: 2 } as const;
+/** Where a seat's staging bytes begin (after MAILBOX_WORDS words); as many as the largest send context. */
+export const STAGING_OFFSET = 16;
 /** serviceTransportGetSendContext's number: (writeBuffer + 1) * CONTEXT_FACTOR + context. */
 export const CONTEXT_FACTOR = 2 ** 32;
 /** Words of one segment in a segment list: handle, length, address high word, address low word. */

@@ -1,11 +1,12 @@
 /**
  * A service worker thread: the svc_recv loop of an nfsd thread. It blocks in
- * the verbs core until a transport has work (`serviceQueueTake`: the futex is
- * woken by the completion thread that queued a Receive or by a release-list
- * transition, with no event-loop hop), serves one RPC on it (WorkerTransport),
- * and takes the next. Every NATIVE take that times out, and every
- * SERVED_PER_YIELD RPCs, it lets its event loop run (messages from the pool:
- * 'stop', transports torn down).
+ * the verbs core until a transport has a call (`serviceQueueTake`: woken in
+ * epoll_wait or the futex by the Receive's completion or a release-list
+ * transition, with no event-loop hop), serves it (WorkerTransport), and takes
+ * the next in the same native call that posts the reply and releases the
+ * RPC. Every native take that times out, and every SERVED_PER_YIELD RPCs, it
+ * lets its event loop run (messages from the pool: 'stop', transports torn
+ * down).
  *
  * Life: started by the WorkerPool (main thread) with its seat, the service
  * queue's id and the service module; it imports the module and builds its
@@ -31,6 +32,8 @@ const TRANSPORT_VIEWS_MAX = 4096;
 const data = workerData as WorkerData;
 const counters = new WorkerCounterRow(data.counters, data.seat);
 const views = new Map<number, WorkerTransport>();
+/** The seat's mailbox (the call a take received) and staging bytes (a reply to post), native memory. */
+const seatArea = nativeService.serviceQueueSeatArea(data.queueId, data.seat);
 let stopping = false;
 
 parentPort!.on('message', (message: PoolMessage) => {
@@ -49,7 +52,7 @@ function viewOf(transportId: number, handler: CallHandler): WorkerTransport {
   let view = views.get(transportId);
   if (view === undefined) {
     assert(views.size < TRANSPORT_VIEWS_MAX, 'more transport views than the service queue has transports');
-    view = new WorkerTransport(transportId, data.queueId, data.seat, handler, counters);
+    view = new WorkerTransport(transportId, data.queueId, data.seat, handler, counters, seatArea);
     views.set(transportId, view);
   }
   return view;
@@ -59,22 +62,30 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 async function serve(handler: CallHandler): Promise<void> {
   let servedSinceYield = 0;
-  while (!stopping) {
-    const transportId = nativeService.serviceQueueTake(data.queueId, data.seat, TAKE_WAIT_MS);
-    if (transportId !== 0) {
-      counters.add('served');
-      try {
-        // Awaited only when a procedure answered with a promise: no microtask hop otherwise.
-        const pending = viewOf(transportId, handler).serveOne();
-        if (pending !== undefined) await pending;
-      } catch (error) {
-        // Torn down under us after the pool's idle wait gave up: forget it.
-        if ((error as { code?: string }).code === 'ERR_VERBS_CLOSED') views.delete(transportId);
-        // Ours, not the procedure's (the dispatcher answers those): the transport was closed.
-        else parentPort!.postMessage({ type: 'failure', message: String((error as Error)?.stack ?? error) });
-      }
+  // A transport taken with a call (in the mailbox) is served before the worker stops.
+  let taken = 0;
+  while (!stopping || taken !== 0) {
+    if (taken === 0) taken = nativeService.serviceQueueTake(data.queueId, data.seat, TAKE_WAIT_MS);
+    if (taken === 0) {
+      servedSinceYield = 0;
+      await yieldToEventLoop();
+      continue;
     }
-    if (transportId === 0 || ++servedSinceYield >= SERVED_PER_YIELD) {
+    counters.add('served');
+    const transportId = taken;
+    const yieldAfter = ++servedSinceYield >= SERVED_PER_YIELD || stopping;
+    taken = 0;
+    try {
+      // Awaited only when a procedure answered with a promise: no microtask hop otherwise.
+      const next = viewOf(transportId, handler).serveCall(yieldAfter ? 0 : TAKE_WAIT_MS);
+      taken = typeof next === 'number' ? next : await next;
+    } catch (error) {
+      // Torn down under us after the pool's idle wait gave up: forget it.
+      if ((error as { code?: string }).code === 'ERR_VERBS_CLOSED') views.delete(transportId);
+      // Ours, not the procedure's (the dispatcher answers those): the transport was closed.
+      else parentPort!.postMessage({ type: 'failure', message: String((error as Error)?.stack ?? error) });
+    }
+    if (yieldAfter) {
       servedSinceYield = 0;
       await yieldToEventLoop();
     }

@@ -7,10 +7,11 @@
  * to each worker in its workerData; lives as long as the pool.
  */
 export const WORKER_COUNTERS = [
-  /** Transports taken from the service queue. */
+  /** Calls taken from the service queue (a take, or the end of the previous call, received each). */
   'served',
   /** RPC calls received (after an empty receive nothing is counted). */
   'calls',
+  /** Inline replies answered (counted before their post; those not posted count in droppedReplies too). */
   'inlineReplies',
   /** Replies that pushed bytes by RDMA Write (Write chunks, Reply chunk) before their Send. */
   'chunkReplies',
@@ -20,7 +21,7 @@ export const WORKER_COUNTERS = [
   'rejected',
   /** ERR_CHUNK answered past the decoder: Reads refused or failed, a reply that fits no chunk or buffer. */
   'chunkErrors',
-  /** Replies not sent: the transport was closing or no send context came free. */
+  /** Replies answered but not sent: the transport was closing or no send context came free. */
   'droppedReplies',
   /** Errors of ours while serving (the transport is closed; the worker goes on). */
   'failures',

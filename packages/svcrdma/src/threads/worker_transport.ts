@@ -1,18 +1,22 @@
 /**
  * WorkerTransport: one worker thread's view of a native service transport —
- * the svc_recv steps after `take`: receive one RPC, let other workers take the
- * transport (svc_xprt_received), pull its Read chunks, process, reply (RDMA
- * Writes chained before the Send), release (the drain).
+ * the svc_recv steps after `take` (which received one RPC and let other
+ * workers take the transport: svc_xprt_received): pull its Read chunks,
+ * process, reply (RDMA Writes chained before the Send), release (the drain)
+ * and take the next call — the last three in one native call.
  *
  * Life: created by a worker the first time it takes the transport, dropped when
  * the main thread says the transport was torn down (or a native call finds it
  * gone). Worker thread only. The Receive slots, the send contexts' buffers and
  * the chunk buffers are the transport's registered memory, seen here as
  * external ArrayBuffers: a call's bytes are read in place from its slot and its
- * pulled Read chunks from its read buffer, both held until the release; the
- * reply is encoded straight into a send context's buffer and the bytes it
- * RDMA Writes are copied end to end into the write buffer that goes with the
- * context, given back by the drain that releases the context.
+ * pulled Read chunks from its read buffer, both held until the release. An
+ * inline reply (or RDMA_ERROR) is encoded into the worker's seat area (its
+ * staging bytes, service_seat.rs), which the native end of the call copies into
+ * the send context it gets; a reply with RDMA Writes gets its send context
+ * first, is encoded straight into its buffer, and the bytes it Writes are copied
+ * end to end into the write buffer that goes with the context, given back by
+ * the drain that releases the context.
  *
  * Limits of a worker (answered RDMA_ERROR / ERR_CHUNK, counted in
  * `chunkErrors`): a Read list the native side refuses (beyond a chunk buffer,
@@ -28,7 +32,7 @@ import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
 import type { RdmaWrite } from '../reply/scatter.js';
 import type { CallHandler, RdmaCallContext } from '../transport/transport.js';
 import type { XdrReadChunk } from '@roce-rpc/xdr';
-import { CONTEXT_FACTOR, nativeService, ReadStatus, RECEIVE_SLOT_FACTOR, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS } from './native_service.js';
+import { CONTEXT_FACTOR, MailboxWord, nativeService, ReadStatus, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS, STAGING_OFFSET } from './native_service.js';
 import type { WorkerCounterRow } from './worker_metrics.js';
 
 const callContext: RdmaCallContext = { transport: 'rdma' };
@@ -47,10 +51,24 @@ interface AssembledCall {
 
 type SendablePlan = Exclude<ReplyPlan, { kind: 'error' }>;
 
+/**
+ * What the end of a call posts: `length` staged bytes (context null: an inline
+ * reply or RDMA_ERROR), or a send context's reply after its Writes.
+ */
+interface ReplyOrder {
+  readonly length: number;
+  readonly context: number | null;
+  readonly writes: Uint32Array;
+  readonly counter: 'inlineReplies' | 'chunkReplies' | 'errorReplies';
+}
+
 export class WorkerTransport {
   private readonly receiveArea: Uint8Array;
   private readonly sendArea: Uint8Array;
   private readonly chunkArea: Uint8Array;
+  /** The seat's mailbox words and staging bytes (as many as one send context holds). */
+  private readonly mailbox: Uint32Array;
+  private readonly staging: Uint8Array;
   private readonly slotBytes: number;
   private readonly contextBytes: number;
   private readonly chunkBytes: number;
@@ -63,6 +81,7 @@ export class WorkerTransport {
     private readonly seat: number,
     private readonly handler: CallHandler,
     private readonly counters: WorkerCounterRow,
+    seatArea: ArrayBuffer,
   ) {
     const buffers = nativeService.serviceTransportBuffers(id);
     this.receiveArea = new Uint8Array(buffers.receive);
@@ -71,46 +90,57 @@ export class WorkerTransport {
     this.slotBytes = buffers.slotBytes;
     // The context buffer is sized to the client's receive size: our largest Send.
     this.contextBytes = buffers.contextBytes;
+    this.mailbox = new Uint32Array(seatArea, 0, Object.keys(MailboxWord).length);
+    this.staging = new Uint8Array(seatArea, STAGING_OFFSET, this.contextBytes);
     this.chunkBytes = buffers.chunkBytes;
     this.credits = buffers.credits;
     this.sendQueueDepth = buffers.sendQueueDepth;
   }
 
   /**
-   * The worker took this transport (it owns BUSY): one RPC, or only a release.
-   * Synchronous when the procedure answers synchronously (NULL, most of
-   * them): a promise only for a procedure that returned one, so the common RPC
-   * pays no microtask hops between receive and release.
+   * Serves the call the take left in the seat's mailbox, then — one native
+   * call — posts its reply, releases it and, if `takeWaitMs` > 0, takes the
+   * next call: returns that call's transport (0: none). Synchronous when the
+   * procedure answers synchronously (NULL, most of them): a promise only for a
+   * procedure that returned one, so the common RPC pays no microtask hops.
    */
-  serveOne(): void | Promise<void> {
-    // Also ends the receive step: another worker may take the next call now.
-    const received = nativeService.serviceTransportNextReceive(this.id, this.seat, this.queueId);
-    let pending: void | Promise<void> = undefined;
+  serveCall(takeWaitMs: number): number | Promise<number> {
+    let reply: ReplyOrder | null | Promise<ReplyOrder | null>;
     try {
-      if (received >= 0) pending = this.process(Math.floor(received / RECEIVE_SLOT_FACTOR), received % RECEIVE_SLOT_FACTOR);
+      reply = this.process(this.mailbox[MailboxWord.SLOT]!, this.mailbox[MailboxWord.BYTE_LENGTH]!);
     } catch (error) {
-      this.fail();
+      this.abandon();
       throw error;
-    } finally {
-      if (pending === undefined) nativeService.serviceTransportRelease(this.id, this.seat);
     }
-    return pending?.then(
-      () => nativeService.serviceTransportRelease(this.id, this.seat),
+    if (!(reply instanceof Promise)) return this.finish(reply, takeWaitMs);
+    return reply.then(
+      (settled) => this.finish(settled, takeWaitMs),
       (error: unknown) => {
-        this.fail();
-        nativeService.serviceTransportRelease(this.id, this.seat);
+        this.abandon();
         throw error;
       },
     );
   }
 
-  /** Our error, not the procedure's (the dispatcher answers those): the transport closes. */
-  private fail(): void {
+  /** Our error, not the procedure's (the dispatcher answers those): the transport closes, the call is released unanswered. */
+  private abandon(): void {
     this.counters.add('failures');
     nativeService.serviceTransportClose(this.id);
+    nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, 0, 0);
   }
 
-  private process(slot: number, byteLength: number): void | Promise<void> {
+  /** Counts the reply before the native call (which may then block in the next take), the drop after it. */
+  private finish(reply: ReplyOrder | null, takeWaitMs: number): number {
+    if (reply !== null) this.counters.add(reply.counter);
+    const next =
+      reply?.context == null
+        ? nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply?.length ?? 0)
+        : nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply.length, reply.context, reply.writes);
+    if (reply !== null && this.mailbox[MailboxWord.POSTED] !== 1) this.counters.add('droppedReplies');
+    return next;
+  }
+
+  private process(slot: number, byteLength: number): ReplyOrder | null | Promise<ReplyOrder | null> {
     this.counters.add('calls');
     const start = slot * this.slotBytes;
     const message = this.receiveArea.subarray(start, start + byteLength);
@@ -125,12 +155,12 @@ export class WorkerTransport {
     if (call === null) return this.answerChunkError(header);
     const reply = this.handler.handleCall(call.message, callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
     if (reply instanceof Promise) return reply.then((settled) => this.answer(header, settled));
-    this.answer(header, reply);
+    return this.answer(header, reply);
   }
 
-  /** The procedure's reply (null: none is sent) planned, encoded and posted. */
-  private answer(header: CallTransportHeader, reply: { message: ReplyBody } | null): void {
-    if (reply === null) return;
+  /** The procedure's reply (null: none is sent) planned and encoded. */
+  private answer(header: CallTransportHeader, reply: { message: ReplyBody } | null): ReplyOrder | null {
+    if (reply === null) return null;
     const plan = planReply({
       xid: header.xid,
       credits: grantCredits(header.credits, this.credits),
@@ -140,7 +170,7 @@ export class WorkerTransport {
       sendLimitBytes: this.contextBytes,
     });
     if (plan.kind === 'error' || !this.fitsChunkBuffer(plan.writes)) return this.answerChunkError(header);
-    this.sendReply(plan);
+    return this.encodeReply(plan);
   }
 
   /**
@@ -189,19 +219,27 @@ export class WorkerTransport {
     return writes.length < this.sendQueueDepth && writeBytes(writes) <= this.chunkBytes;
   }
 
-  private sendReply(plan: SendablePlan): void {
-    const acquired = this.getSendContext(plan.writes.length + 1, plan.writes.length > 0);
-    if (acquired === null) return;
+  /** An inline reply is staged; one with Writes is built in the send context it gets (null: none came free, dropped). */
+  private encodeReply(plan: SendablePlan): ReplyOrder | null {
+    if (plan.writes.length === 0) return { length: this.encodeInline(plan, this.staging), context: null, writes: emptySegments, counter: 'inlineReplies' };
+    const acquired = this.getSendContext(plan.writes.length + 1, true);
+    if (acquired === null) {
+      this.counters.add('chunkReplies');
+      return null;
+    }
     const { context, writeBuffer } = acquired;
-    const buffer = this.contextBuffer(context);
+    const length = this.encodeInline(plan, this.contextBuffer(context));
+    return { length, context, writes: this.stageWrites(plan.writes, writeBuffer!), counter: 'chunkReplies' };
+  }
+
+  /** The transport header, then the inline part of the reply pulled up behind it (one SGE per Send); returns the length. */
+  private encodeInline(plan: SendablePlan, buffer: Uint8Array): number {
     let length = encodeReplyHeader(plan.header, buffer).length;
-    // Pull-up: the inline reply is copied behind the header, one SGE per Send.
     for (const part of plan.sendParts) {
       buffer.set(part, length);
       length += part.length;
     }
-    const writes = writeBuffer === null ? emptySegments : this.stageWrites(plan.writes, writeBuffer);
-    this.post(context, length, writes, plan.writes.length > 0 ? 'chunkReplies' : 'inlineReplies');
+    return length;
   }
 
   /** Copies each Write's sources end to end into the write buffer; returns the Writes' segment list. */
@@ -216,30 +254,33 @@ export class WorkerTransport {
     return segmentList(writes.map((write) => write.target));
   }
 
-  private answerChunkError(header: CallTransportHeader): void {
+  private answerChunkError(header: CallTransportHeader): ReplyOrder {
     this.counters.add('chunkErrors');
-    this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
+    return this.encodeError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
   }
 
-  private answerRejection(rejection: HeaderRejection): void {
+  private answerRejection(rejection: HeaderRejection): ReplyOrder | null {
     this.counters.add('rejected');
-    if (rejection.answer === RejectAnswer.DISCONNECT) return nativeService.serviceTransportClose(this.id);
-    if (rejection.answer === RejectAnswer.DROP || rejection.xid === null) return;
+    if (rejection.answer === RejectAnswer.DISCONNECT) {
+      nativeService.serviceTransportClose(this.id);
+      return null;
+    }
+    if (rejection.answer === RejectAnswer.DROP || rejection.xid === null) return null;
     // The call's credit request is unknown: grant what is posted, as Linux's sc_fc_credits does.
-    this.sendError(rejection.xid, this.credits, rejection.answer);
+    return this.encodeError(rejection.xid, this.credits, rejection.answer);
   }
 
-  private sendError(xid: number, requestedCredits: number, answer: RejectAnswer): void {
-    const acquired = this.getSendContext(1, false);
-    if (acquired === null) return;
-    const length = encodeErrorHeader(xid, grantCredits(requestedCredits, this.credits), answer, this.contextBuffer(acquired.context)).length;
-    this.post(acquired.context, length, emptySegments, 'errorReplies');
+  /** An RDMA_ERROR, staged. */
+  private encodeError(xid: number, requestedCredits: number, answer: RejectAnswer): ReplyOrder {
+    const length = encodeErrorHeader(xid, grantCredits(requestedCredits, this.credits), answer, this.staging).length;
+    return { length, context: null, writes: emptySegments, counter: 'errorReplies' };
   }
 
   /**
    * A send context with Send Queue room for `workRequests` and, if asked, a
    * write buffer (drain points empty-free-list and sq-wait are native), or
-   * null: the reply is dropped.
+   * null: the reply is dropped. Only replies with Writes get one here; the
+   * native end of the call gets one for a staged reply.
    */
   private getSendContext(workRequests: number, withWriteBuffer: boolean): { context: number; writeBuffer: number | null } | null {
     const acquired = nativeService.serviceTransportGetSendContext(this.id, this.seat, NATIVE_WAIT_MAX_MS, workRequests, withWriteBuffer);
@@ -255,10 +296,6 @@ export class WorkerTransport {
     return this.sendArea.subarray(context * this.contextBytes, (context + 1) * this.contextBytes);
   }
 
-  private post(context: number, length: number, writes: Uint32Array, counter: 'inlineReplies' | 'chunkReplies' | 'errorReplies'): void {
-    if (nativeService.serviceTransportPostReply(this.id, this.seat, context, length, writes)) this.counters.add(counter);
-    else this.counters.add('droppedReplies');
-  }
 }
 
 const emptySegments = new Uint32Array(0);

@@ -1,0 +1,92 @@
+//! A worker seat's area: the memory one worker thread and the verbs core
+//! pass an RPC through, so that a call costs one crossing from JavaScript
+//! into native code and back instead of five.
+//!
+//! Why: each JavaScript-to-native call (a take, the next Receive, a send
+//! context, the post, the release) cost arguments, a result object or
+//! number and, in the emulated lab, microseconds of CPU. Here the take
+//! leaves the call it received in the mailbox (slot and length of its
+//! Receive) and returns only the transport; the worker encodes an inline
+//! reply (or RDMA_ERROR) into the staging bytes; one native call then gets
+//! the send context (with the seed's drain points), copies the staged reply
+//! into it, posts it, releases the RPC and takes the next call, leaving the
+//! post's outcome and the next call in the mailbox.
+//!
+//! Layout: `MAILBOX_WORDS` u32 words (`SLOT`, `BYTE_LENGTH`, `POSTED`), then
+//! `STAGING_BYTES` of staging (the largest inline reply: a send context's
+//! largest buffer).
+//!
+//! Life: created by the first worker on the seat (`ServiceQueue::seat_area`)
+//! and kept by the queue, so a replacement worker on the seat gets the same
+//! area; the memory goes with the queue and the last isolate's ArrayBuffer
+//! over it. Only the worker on the seat (its JavaScript and its native
+//! calls, one at a time on one thread) reads or writes it.
+
+use crate::service_transport::{AreaMemory, BUFFER_BYTES_MAX};
+use std::sync::Arc;
+
+/// Mailbox word: the Receive slot of the call the last take returned.
+pub const SLOT: usize = 0;
+/// Mailbox word: that Receive's byte length.
+pub const BYTE_LENGTH: usize = 1;
+/// Mailbox word: 1 if the last finished call's reply was posted, else 0 (dropped, or none).
+pub const POSTED: usize = 2;
+/// Words of the mailbox (the staging bytes follow it, 8-byte aligned).
+pub const MAILBOX_WORDS: usize = 4;
+/// Bytes of the staging area: an inline reply never exceeds a send context's buffer.
+pub const STAGING_BYTES: usize = BUFFER_BYTES_MAX as usize;
+
+/// One seat's mailbox and staging bytes.
+pub struct SeatArea {
+    memory: Arc<AreaMemory>,
+}
+
+impl Default for SeatArea {
+    fn default() -> SeatArea {
+        SeatArea { memory: AreaMemory::new(MAILBOX_WORDS * 4 + STAGING_BYTES) }
+    }
+}
+
+impl SeatArea {
+    /// The memory, for the worker's ArrayBuffer over it.
+    pub fn memory(&self) -> &Arc<AreaMemory> {
+        &self.memory
+    }
+
+    /// Writes mailbox word `word`.
+    pub fn put(&self, word: usize, value: u32) {
+        assert!(word < MAILBOX_WORDS);
+        // SAFETY: inside the area (word < MAILBOX_WORDS); only the seat's own thread touches it (see the top).
+        unsafe { self.memory.pointer().cast::<u32>().add(word).write_unaligned(value) };
+    }
+
+    /// Reads mailbox word `word`.
+    pub fn get(&self, word: usize) -> u32 {
+        assert!(word < MAILBOX_WORDS);
+        // SAFETY: as in `put`.
+        unsafe { self.memory.pointer().cast::<u32>().add(word).read_unaligned() }
+    }
+
+    /// The first `length` staged bytes (the worker wrote them before its call).
+    pub fn staged(&self, length: usize) -> &[u8] {
+        assert!(length <= STAGING_BYTES, "{length} staged bytes beyond the staging area");
+        // SAFETY: inside the area; the seat's thread wrote them and is now in this native call, so nothing changes them.
+        unsafe { std::slice::from_raw_parts(self.memory.pointer().add(MAILBOX_WORDS * 4), length) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_words_and_staging_bytes_do_not_overlap() {
+        let seat = SeatArea::default();
+        assert_eq!(seat.memory().length(), MAILBOX_WORDS * 4 + STAGING_BYTES);
+        seat.put(SLOT, 7);
+        seat.put(BYTE_LENGTH, u32::MAX);
+        seat.put(POSTED, 1);
+        assert_eq!((seat.get(SLOT), seat.get(BYTE_LENGTH), seat.get(POSTED)), (7, u32::MAX, 1));
+        assert!(seat.staged(STAGING_BYTES).iter().all(|byte| *byte == 0), "the mailbox is not part of the staged bytes");
+    }
+}
