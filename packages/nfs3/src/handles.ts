@@ -20,14 +20,15 @@
  * update and digest (four blocks): 1.0 against 2.1 µs on the host, and every new object (each
  * CREATE) makes one. Layout 1 was HMAC-SHA256: its handles are BADHANDLE here.
  *
- * The MAC is computed once per handle, not once per call: a MAC costs µs on the host
- * (~35 µs once with the secret as a Buffer, which node turned into a key object each time) and a
- * kernel client sends the same few handles again and again, several per call (LOOKUP: the
- * directory's and the result's), which under TCG made MACs the largest share of a call. Handles
- * this codec made or verified are remembered, bounded (see below), so a remembered handle is a
- * Map lookup. In front of that Map, the last few handles decoded are compared byte by byte: one
- * call decodes the same two or three handles up to four times (a CREATE: the directory's before,
- * during and after, the new file's), and a 32-byte compare costs less than the Map's string key.
+ * The MAC is computed once per handle, not once per call: a kernel client sends the same few
+ * handles again and again, several per call (LOOKUP: the directory's and the result's), and
+ * under TCG a MAC costs about as much as the rest of a GETATTR. Handles this codec made or
+ * verified are remembered, bounded (see below), each in two tables without string keys: by file
+ * id, for encode (a bigint key, then generation and device compared), and by 30 bits of its MAC,
+ * for decode (a small-integer key, then all 32 bytes compared: a collision or a forged handle
+ * with a matching prefix only costs a MAC). In front of those, the last few handles decoded are
+ * compared byte by byte: one call decodes the same two or three handles up to four times (a
+ * CREATE: the directory's before, during and after, the new file's).
  *
  * Life: a HandleCodec is created by its store with the store's secret and lives as long as it;
  * used only on its store's thread (the main thread, or one of svcrdma's workers).
@@ -50,7 +51,7 @@ export const handleSecretBytesMin = 16;
  * which bounds memory against a client sending endless distinct (valid) handles.
  */
 export const rememberedHandlesMax = 65_536;
-/** Handles compared byte by byte before the Map: the few one call names (directory, object, target directory). */
+/** Handles compared byte by byte before the tables: the few one call names (directory, object, target directory). */
 const recentHandlesMax = 4;
 
 export const StoreKind = { MEMORY: 1, DIRECTORY: 2 } as const;
@@ -62,15 +63,21 @@ export interface HandleIdentity {
   generation: number;
 }
 
+/** A handle this codec made or verified, and what decode() answers for it. */
+interface RememberedHandle {
+  readonly handle: Buffer;
+  readonly identity: Readonly<HandleIdentity>;
+}
+
 export class HandleCodec {
   /** The secret, then room for the 24 handle bytes a MAC covers (written before each hash). */
   private readonly macInput: Buffer;
   private readonly secretBytes: number;
-  /** Handle bytes (latin1) → identity, for handles made or verified here; identities are frozen. */
-  private readonly identities = new Map<string, Readonly<HandleIdentity>>();
-  /** Identity (generation:device:fileId) → its handle; the handles are never written to. */
-  private readonly handles = new Map<string, Buffer>();
-  /** Copies of the last handles decoded and their identities, replaced round robin. */
+  /** For encode: by file id; the handles are never written to. */
+  private readonly byFileId = new Map<bigint, RememberedHandle>();
+  /** For decode: by macKey() of the handle. */
+  private readonly byMacKey = new Map<number, RememberedHandle>();
+  /** The last handles decoded (remembered ones: never written to) and their identities, replaced round robin. */
   private readonly recentHandles: Buffer[] = [];
   private readonly recentIdentities: Readonly<HandleIdentity>[] = [];
   private nextRecent = 0;
@@ -88,13 +95,16 @@ export class HandleCodec {
 
   /** The handle of `identity`; the same Buffer for the same identity while remembered (callers must not write to it). */
   encode(identity: HandleIdentity): Buffer {
-    const identityKey = `${identity.generation}:${identity.device}:${identity.fileId}`;
-    const known = this.handles.get(identityKey);
-    if (known !== undefined) return known;
-    const handle = this.computeHandle(identity);
-    // What decode() reads back from these bytes.
-    const decoded = Object.freeze({ generation: handle.readUInt32BE(4), device: handle.readBigUInt64BE(8), fileId: handle.readBigUInt64BE(16) });
-    this.remember(identityKey, handle, decoded);
+    const known = this.byFileId.get(identity.fileId);
+    if (known !== undefined && known.identity.generation === identity.generation && known.identity.device === identity.device) return known.handle;
+    // What decode() reads back from the handle's bytes.
+    const decoded = Object.freeze({
+      generation: identity.generation >>> 0,
+      device: BigInt.asUintN(64, identity.device),
+      fileId: BigInt.asUintN(64, identity.fileId),
+    });
+    const handle = this.computeHandle(decoded);
+    this.remember({ handle, identity: decoded });
     return handle;
   }
 
@@ -106,40 +116,42 @@ export class HandleCodec {
     for (let index = 0; index < this.recentHandles.length; index++) {
       if (sameHandle(handle, this.recentHandles[index]!)) return this.recentIdentities[index]!;
     }
-    const identity = this.decodeRemembered(Buffer.from(handle.buffer, handle.byteOffset, handle.byteLength));
-    this.recentHandles[this.nextRecent] = Buffer.from(handle);
-    this.recentIdentities[this.nextRecent] = identity;
+    const known = this.byMacKey.get(macKey(handle));
+    const remembered = known !== undefined && sameHandle(handle, known.handle) ? known : this.verify(handle);
+    this.recentHandles[this.nextRecent] = remembered.handle;
+    this.recentIdentities[this.nextRecent] = remembered.identity;
     this.nextRecent = (this.nextRecent + 1) % recentHandlesMax;
-    return identity;
+    return remembered.identity;
   }
 
-  private decodeRemembered(bytes: Buffer): Readonly<HandleIdentity> {
-    const known = this.identities.get(bytes.toString('latin1'));
-    if (known !== undefined) return known;
+  /** A handle not remembered: its MAC checked, then remembered (a copy: `handle` may be a view of a reused buffer). */
+  private verify(handle: Uint8Array): RememberedHandle {
+    const bytes = Buffer.from(handle);
     if (!timingSafeEqual(this.mac(bytes), bytes.subarray(macOffset))) {
       throw new NfsStatusError(NFS3ERR_BADHANDLE, 'file handle MAC does not match');
     }
     const identity = Object.freeze({ generation: bytes.readUInt32BE(4), device: bytes.readBigUInt64BE(8), fileId: bytes.readBigUInt64BE(16) });
-    this.remember(`${identity.generation}:${identity.device}:${identity.fileId}`, Buffer.from(bytes), identity);
-    return identity;
+    const remembered = { handle: bytes, identity };
+    this.remember(remembered);
+    return remembered;
   }
 
-  private remember(identityKey: string, handle: Buffer, identity: Readonly<HandleIdentity>): void {
-    if (this.handles.size >= this.rememberedMax) {
-      this.handles.clear();
-      this.identities.clear();
+  private remember(remembered: RememberedHandle): void {
+    if (this.byFileId.size >= this.rememberedMax || this.byMacKey.size >= this.rememberedMax) {
+      this.byFileId.clear();
+      this.byMacKey.clear();
     }
-    this.handles.set(identityKey, handle);
-    this.identities.set(handle.toString('latin1'), identity);
+    this.byFileId.set(remembered.identity.fileId, remembered);
+    this.byMacKey.set(macKey(remembered.handle), remembered);
   }
 
-  private computeHandle(identity: HandleIdentity): Buffer {
+  private computeHandle(identity: Readonly<HandleIdentity>): Buffer {
     const handle = Buffer.alloc(handleBytes);
-    handle.writeUInt8(handleLayout, 0);
-    handle.writeUInt8(this.kind, 1);
-    handle.writeUInt32BE(identity.generation >>> 0, 4);
-    handle.writeBigUInt64BE(BigInt.asUintN(64, identity.device), 8);
-    handle.writeBigUInt64BE(BigInt.asUintN(64, identity.fileId), 16);
+    handle[0] = handleLayout;
+    handle[1] = this.kind;
+    handle.writeUInt32BE(identity.generation, 4);
+    handle.writeBigUInt64BE(identity.device, 8);
+    handle.writeBigUInt64BE(identity.fileId, 16);
     this.mac(handle).copy(handle, macOffset);
     return handle;
   }
@@ -163,6 +175,11 @@ export async function loadHandleSecret(path: string): Promise<Buffer> {
     await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
     return secret;
   }
+}
+
+/** 30 bits of the handle's MAC: a small integer, so the decode table's key costs no allocation. */
+function macKey(handle: Uint8Array): number {
+  return ((handle[macOffset]! << 22) | (handle[macOffset + 1]! << 14) | (handle[macOffset + 2]! << 6) | (handle[macOffset + 3]! >>> 2)) >>> 0;
 }
 
 /** Byte-wise equality of two handles of handleBytes, from the end: handles differ first in their MAC. */
