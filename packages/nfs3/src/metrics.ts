@@ -19,7 +19,7 @@ export interface NfsMetrics {
 const statusNames = new Map<number, string>(Object.entries(nfsstat3_values).map(([name, value]) => [value, name]));
 
 /** Any procedure handler: `never` accepts every argument type, so typed handlers fit unchanged. */
-type Handler = (argument: never, call: RpcCall) => Promise<unknown>;
+type Handler = (argument: never, call: RpcCall) => unknown;
 
 export function createMetrics(): NfsMetrics {
   return { calls: {}, statuses: {}, bytesRead: 0, bytesWritten: 0 };
@@ -36,14 +36,17 @@ function record(metrics: NfsMetrics, procedure: string, result: unknown): void {
   if (procedure === 'NFSPROC3_WRITE') metrics.bytesWritten += count;
 }
 
-/** The same handlers, each counting its call and result. */
+/** The same handlers, each counting its call and result; a handler that answers at once still does (no promise added). */
 export function countedHandlers<Handlers extends Record<string, Handler>>(handlers: Handlers, metrics: NfsMetrics): Handlers {
-  const counted: Record<string, (argument: unknown, call: RpcCall) => Promise<unknown>> = {};
+  const counted: Record<string, (argument: unknown, call: RpcCall) => unknown> = {};
   for (const [procedure, handler] of Object.entries(handlers)) {
-    counted[procedure] = async (argument, call) => {
-      const result = await handler(argument as never, call);
+    const recorded = (result: unknown): unknown => {
       record(metrics, procedure, result);
       return result;
+    };
+    counted[procedure] = (argument, call) => {
+      const result = handler(argument as never, call);
+      return result instanceof Promise ? result.then(recorded) : recorded(result);
     };
   }
   return counted as unknown as Handlers;

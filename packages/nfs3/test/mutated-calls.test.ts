@@ -123,3 +123,36 @@ describe.each<StoreKindName>(['memory', 'directory'])('mutated NFSv3 calls on th
     }
   });
 });
+
+describe('the memory store answers a small-file workload without a promise', () => {
+  it('GETATTR, ACCESS, SETATTR, LOOKUP, CREATE, WRITE, COMMIT, REMOVE: the dispatcher returns each reply at once, and the calls took effect', async () => {
+    const store = new MemoryStore();
+    const dispatcher = new Dispatcher({ stringEncoding: 'latin1' });
+    const service = createNfsService(dispatcher, { store });
+    const root = store.rootHandle;
+    const file = (await store.create(root, 'file', { kind: 'file', mode: 'unchecked', attributes: noAttributes }, { uid: 0, gid: 0 })).object.handle;
+    const immediate: [string, unknown][] = [
+      ['NFSPROC3_GETATTR', { object: { data: file } }],
+      ['NFSPROC3_ACCESS', { object: { data: file }, access: 0x3f }],
+      ['NFSPROC3_SETATTR', { object: { data: file }, new_attributes: { ...noAttributes, mode: { set_it: true, mode: 0o600 } }, guard: { check: false } }],
+      ['NFSPROC3_LOOKUP', { what: { dir: { data: root }, name: 'file' } }],
+      ['NFSPROC3_LOOKUP', { what: { dir: { data: root }, name: 'absent' } }],
+      ['NFSPROC3_CREATE', { where: { dir: { data: root }, name: 'created' }, how: { mode: nfs.UNCHECKED, obj_attributes: noAttributes } }],
+      ['NFSPROC3_WRITE', { file: { data: file }, offset: 0n, count: 5, stable: nfs.FILE_SYNC, data: Buffer.from('bytes') }],
+      ['NFSPROC3_COMMIT', { file: { data: file }, offset: 0n, count: 0 }],
+      ['NFSPROC3_REMOVE', { object: { dir: { data: root }, name: 'created' } }],
+      // A failure with no attributes to fetch afterwards answers at once too.
+      ['NFSPROC3_GETATTR', { object: { data: Buffer.alloc(32) } }],
+    ];
+    for (const [procedure, argument] of immediate) {
+      const reply = dispatcher.handleCall(encodeCall(procedure, argument).bytes, context);
+      expect(reply instanceof Promise, procedure).toBe(false);
+      expect(reply?.kind, procedure).toBe('SUCCESS');
+    }
+    const attributes = await store.getAttributes(file);
+    expect([attributes.mode, attributes.size]).toEqual([0o600, 5n]);
+    expect((await store.lookup(root, 'created')).object).toBeNull();
+    expect(service.metrics.calls).toMatchObject({ NFSPROC3_GETATTR: 2, NFSPROC3_LOOKUP: 2, NFSPROC3_CREATE: 1, NFSPROC3_REMOVE: 1 });
+    expect(service.metrics.statuses).toMatchObject({ NFS3ERR_NOENT: 1, NFS3ERR_BADHANDLE: 1 });
+  });
+});

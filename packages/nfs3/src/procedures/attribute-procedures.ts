@@ -6,42 +6,56 @@ import { failedChangeConsistency, nanosecondsFromTime, weakCacheConsistencyOf } 
 import { statusOf } from '../errors.js';
 import { callerIdentity } from '../identity.js';
 import * as nfs from '../protocol/nfs3.generated.js';
+import type { Awaitable, NfsStore } from '../store/store.js';
+import { answer } from './answer.js';
 import type { ProcedureContext } from './context.js';
 
 export function attributeProcedures(context: ProcedureContext) {
   const { store } = context;
   return {
-    NFSPROC3_GETATTR: async (args: nfs.GETATTR3args): Promise<nfs.GETATTR3res> => {
-      try {
-        return { status: nfs.NFS3_OK, resok: { obj_attributes: await store.getAttributes(args.object.data) } };
-      } catch (error) {
-        return { status: statusOf(error) };
-      }
+    NFSPROC3_GETATTR: (args: nfs.GETATTR3args): Awaitable<nfs.GETATTR3res> =>
+      answer(
+        () => store.getAttributes(args.object.data),
+        (attributes): nfs.GETATTR3res => ({ status: nfs.NFS3_OK, resok: { obj_attributes: attributes } }),
+        (error): nfs.GETATTR3res => ({ status: statusOf(error) }),
+      ),
+
+    NFSPROC3_SETATTR: (args: nfs.SETATTR3args): Awaitable<nfs.SETATTR3res> => {
+      if (args.guard.check) return guardedSetAttributes(store, args, args.guard.obj_ctime);
+      return answer(
+        () => store.setAttributes(args.object.data, args.new_attributes),
+        (change): nfs.SETATTR3res => ({ status: nfs.NFS3_OK, resok: { obj_wcc: weakCacheConsistencyOf(change) } }),
+        (error) => failedSetAttributes(store, args, error),
+      );
     },
 
-    NFSPROC3_SETATTR: async (args: nfs.SETATTR3args): Promise<nfs.SETATTR3res> => {
-      try {
-        if (args.guard.check) {
-          const current = await store.getAttributes(args.object.data);
-          if (nanosecondsFromTime(args.guard.obj_ctime) !== nanosecondsFromTime(current.ctime)) {
-            return { status: nfs.NFS3ERR_NOT_SYNC, resfail: { obj_wcc: weakCacheConsistencyOf({ before: current, after: current }) } };
-          }
-        }
-        return { status: nfs.NFS3_OK, resok: { obj_wcc: weakCacheConsistencyOf(await store.setAttributes(args.object.data, args.new_attributes)) } };
-      } catch (error) {
-        return { status: statusOf(error), resfail: { obj_wcc: await failedChangeConsistency(store, args.object.data) } };
-      }
-    },
-
-    NFSPROC3_ACCESS: async (args: nfs.ACCESS3args, call: RpcCall): Promise<nfs.ACCESS3res> => {
-      try {
-        const attributes = await store.getAttributes(args.object.data);
-        return { status: nfs.NFS3_OK, resok: { obj_attributes: { attributes_follow: true, attributes }, access: allowedAccess(attributes, args.access, call) } };
-      } catch (error) {
-        return { status: statusOf(error), resfail: { obj_attributes: { attributes_follow: false } } };
-      }
-    },
+    NFSPROC3_ACCESS: (args: nfs.ACCESS3args, call: RpcCall): Awaitable<nfs.ACCESS3res> =>
+      answer(
+        () => store.getAttributes(args.object.data),
+        (attributes): nfs.ACCESS3res => ({
+          status: nfs.NFS3_OK,
+          resok: { obj_attributes: { attributes_follow: true, attributes }, access: allowedAccess(attributes, args.access, call) },
+        }),
+        (error): nfs.ACCESS3res => ({ status: statusOf(error), resfail: { obj_attributes: { attributes_follow: false } } }),
+      ),
   };
+}
+
+/** SETATTR with a ctime guard: the object's ctime must still be the client's. */
+async function guardedSetAttributes(store: NfsStore, args: nfs.SETATTR3args, guardCtime: nfs.nfstime3): Promise<nfs.SETATTR3res> {
+  try {
+    const current = await store.getAttributes(args.object.data);
+    if (nanosecondsFromTime(guardCtime) !== nanosecondsFromTime(current.ctime)) {
+      return { status: nfs.NFS3ERR_NOT_SYNC, resfail: { obj_wcc: weakCacheConsistencyOf({ before: current, after: current }) } };
+    }
+    return { status: nfs.NFS3_OK, resok: { obj_wcc: weakCacheConsistencyOf(await store.setAttributes(args.object.data, args.new_attributes)) } };
+  } catch (error) {
+    return failedSetAttributes(store, args, error);
+  }
+}
+
+async function failedSetAttributes(store: NfsStore, args: nfs.SETATTR3args, error: unknown): Promise<nfs.SETATTR3res> {
+  return { status: statusOf(error), resfail: { obj_wcc: await failedChangeConsistency(store, args.object.data) } };
 }
 
 /**

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { postOpAttributes, postOpAttributesOf } from '../attributes.js';
 import { NfsStatusError, statusOf } from '../errors.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import type { NfsStore } from '../store/store.js';
+import type { NfsStore, StoredObject } from '../store/store.js';
 import type { ProcedureContext } from './context.js';
 
 export const cookieVerifier = Buffer.from('nfs3ck01', 'latin1');
@@ -129,7 +129,12 @@ export function directoryProcedures(context: ProcedureContext) {
 /** An entry with its handle and attributes; an entry gone meanwhile is sent without them. */
 async function plusEntry(store: NfsStore, directory: Uint8Array, entry: CookedEntry): Promise<nfs.entryplus3> {
   const base = { fileid: entry.fileId, name: entry.name, cookie: entry.cookie, nextentry: null };
-  const { object } = await store.lookup(directory, entry.name).catch(() => ({ object: null }));
+  let object: StoredObject | null;
+  try {
+    ({ object } = await store.lookup(directory, entry.name));
+  } catch {
+    object = null;
+  }
   if (object === null) return { ...base, name_attributes: { attributes_follow: false }, name_handle: { handle_follows: false } };
   return { ...base, name_attributes: postOpAttributes(object.attributes), name_handle: { handle_follows: true, handle: { data: object.handle } } };
 }

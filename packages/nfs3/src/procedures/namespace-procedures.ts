@@ -8,7 +8,8 @@ import { callerIdentity } from '../identity.js';
 import { attributesOrNull, failedChangeConsistency, postOpAttributes, postOpAttributesOf, weakCacheConsistency, weakCacheConsistencyOf } from '../attributes.js';
 import { statusOf } from '../errors.js';
 import * as nfs from '../protocol/nfs3.generated.js';
-import type { CreateRequest, NfsStore } from '../store/store.js';
+import type { Awaitable, CreateRequest, NfsStore } from '../store/store.js';
+import { answer } from './answer.js';
 import type { ProcedureContext } from './context.js';
 
 interface CreatedResult {
@@ -20,30 +21,28 @@ interface CreatedResult {
 type CreationResult = { status: 0; resok: CreatedResult } | { status: Exclude<nfs.nfsstat3, 0>; resfail: { dir_wcc: nfs.wcc_data } };
 
 /** The shared body of CREATE, MKDIR and SYMLINK. */
-async function createObject(store: NfsStore, where: nfs.diropargs3, request: CreateRequest, call: RpcCall): Promise<CreationResult> {
-  try {
-    const { object, directory } = await store.create(where.dir.data, where.name, request, callerIdentity(call));
-    return {
+function createObject(store: NfsStore, where: nfs.diropargs3, request: CreateRequest, call: RpcCall): Awaitable<CreationResult> {
+  return answer(
+    () => store.create(where.dir.data, where.name, request, callerIdentity(call)),
+    ({ object, directory }): CreationResult => ({
       status: nfs.NFS3_OK,
       resok: {
         obj: { handle_follows: true, handle: { data: object.handle } },
         obj_attributes: postOpAttributes(object.attributes),
         dir_wcc: weakCacheConsistencyOf(directory),
       },
-    };
-  } catch (error) {
-    return { status: statusOf(error), resfail: { dir_wcc: await failedChangeConsistency(store, where.dir.data) } };
-  }
+    }),
+    async (error): Promise<CreationResult> => ({ status: statusOf(error), resfail: { dir_wcc: await failedChangeConsistency(store, where.dir.data) } }),
+  );
 }
 
 /** The shared body of REMOVE and RMDIR. */
-async function removeName(store: NfsStore, object: nfs.diropargs3, removeDirectory: boolean): Promise<nfs.REMOVE3res> {
-  try {
-    const change = removeDirectory ? await store.removeDirectory(object.dir.data, object.name) : await store.remove(object.dir.data, object.name);
-    return { status: nfs.NFS3_OK, resok: { dir_wcc: weakCacheConsistencyOf(change) } };
-  } catch (error) {
-    return { status: statusOf(error), resfail: { dir_wcc: await failedChangeConsistency(store, object.dir.data) } };
-  }
+function removeName(store: NfsStore, object: nfs.diropargs3, removeDirectory: boolean): Awaitable<nfs.REMOVE3res> {
+  return answer(
+    () => (removeDirectory ? store.removeDirectory(object.dir.data, object.name) : store.remove(object.dir.data, object.name)),
+    (change): nfs.REMOVE3res => ({ status: nfs.NFS3_OK, resok: { dir_wcc: weakCacheConsistencyOf(change) } }),
+    async (error): Promise<nfs.REMOVE3res> => ({ status: statusOf(error), resfail: { dir_wcc: await failedChangeConsistency(store, object.dir.data) } }),
+  );
 }
 
 function createRequest(how: nfs.createhow3): CreateRequest {
@@ -54,18 +53,18 @@ function createRequest(how: nfs.createhow3): CreateRequest {
 export function namespaceProcedures(context: ProcedureContext) {
   const { store } = context;
   return {
-    NFSPROC3_LOOKUP: async (args: nfs.LOOKUP3args): Promise<nfs.LOOKUP3res> => {
-      try {
-        const { object, directory } = await store.lookup(args.what.dir.data, args.what.name);
-        if (object === null) return { status: nfs.NFS3ERR_NOENT, resfail: { dir_attributes: postOpAttributes(directory) } };
-        return {
-          status: nfs.NFS3_OK,
-          resok: { object: { data: object.handle }, obj_attributes: postOpAttributes(object.attributes), dir_attributes: postOpAttributes(directory) },
-        };
-      } catch (error) {
-        return { status: statusOf(error), resfail: { dir_attributes: await postOpAttributesOf(store, args.what.dir.data) } };
-      }
-    },
+    NFSPROC3_LOOKUP: (args: nfs.LOOKUP3args): Awaitable<nfs.LOOKUP3res> =>
+      answer(
+        () => store.lookup(args.what.dir.data, args.what.name),
+        ({ object, directory }): nfs.LOOKUP3res => {
+          if (object === null) return { status: nfs.NFS3ERR_NOENT, resfail: { dir_attributes: postOpAttributes(directory) } };
+          return {
+            status: nfs.NFS3_OK,
+            resok: { object: { data: object.handle }, obj_attributes: postOpAttributes(object.attributes), dir_attributes: postOpAttributes(directory) },
+          };
+        },
+        async (error): Promise<nfs.LOOKUP3res> => ({ status: statusOf(error), resfail: { dir_attributes: await postOpAttributesOf(store, args.what.dir.data) } }),
+      ),
 
     NFSPROC3_READLINK: async (args: nfs.READLINK3args): Promise<nfs.READLINK3res> => {
       try {
@@ -76,11 +75,11 @@ export function namespaceProcedures(context: ProcedureContext) {
       }
     },
 
-    NFSPROC3_CREATE: (args: nfs.CREATE3args, call: RpcCall): Promise<nfs.CREATE3res> => createObject(store, args.where, createRequest(args.how), call),
+    NFSPROC3_CREATE: (args: nfs.CREATE3args, call: RpcCall): Awaitable<nfs.CREATE3res> => createObject(store, args.where, createRequest(args.how), call),
 
-    NFSPROC3_MKDIR: (args: nfs.MKDIR3args, call: RpcCall): Promise<nfs.MKDIR3res> => createObject(store, args.where, { kind: 'directory', attributes: args.attributes }, call),
+    NFSPROC3_MKDIR: (args: nfs.MKDIR3args, call: RpcCall): Awaitable<nfs.MKDIR3res> => createObject(store, args.where, { kind: 'directory', attributes: args.attributes }, call),
 
-    NFSPROC3_SYMLINK: (args: nfs.SYMLINK3args, call: RpcCall): Promise<nfs.SYMLINK3res> =>
+    NFSPROC3_SYMLINK: (args: nfs.SYMLINK3args, call: RpcCall): Awaitable<nfs.SYMLINK3res> =>
       createObject(store, args.where, { kind: 'symlink', attributes: args.symlink.symlink_attributes, target: args.symlink.symlink_data }, call),
 
     // Devices, sockets and FIFOs are not served: an export of plain files needs none.
@@ -90,9 +89,9 @@ export function namespaceProcedures(context: ProcedureContext) {
       return { status: nfs.NFS3ERR_NOTSUPP, resfail: { dir_wcc } };
     },
 
-    NFSPROC3_REMOVE: (args: nfs.REMOVE3args): Promise<nfs.REMOVE3res> => removeName(store, args.object, false),
+    NFSPROC3_REMOVE: (args: nfs.REMOVE3args): Awaitable<nfs.REMOVE3res> => removeName(store, args.object, false),
 
-    NFSPROC3_RMDIR: (args: nfs.RMDIR3args): Promise<nfs.RMDIR3res> => removeName(store, args.object, true),
+    NFSPROC3_RMDIR: (args: nfs.RMDIR3args): Awaitable<nfs.RMDIR3res> => removeName(store, args.object, true),
 
     NFSPROC3_RENAME: async (args: nfs.RENAME3args): Promise<nfs.RENAME3res> => {
       const fromBefore = await attributesOrNull(store, args.from.dir.data);

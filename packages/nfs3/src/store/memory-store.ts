@@ -13,6 +13,9 @@
  * `changed()`): a kernel client's CREATE reads the directory's and the new file's attributes
  * three times, a GETATTR once, and building them (BigInts, three nfstime3) was a fixed cost of
  * every call. The kept fattr3 is shared with callers, who only read it.
+ *
+ * The calls of a small-file workload (GETATTR, SETATTR, LOOKUP, CREATE, WRITE, COMMIT, REMOVE)
+ * answer at once, not with a promise (store.ts): nothing here waits.
  */
 import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
@@ -104,18 +107,18 @@ export class MemoryStore implements NfsStore {
     this.rootHandle = this.handleOf(this.root);
   }
 
-  async getAttributes(handle: Uint8Array): Promise<fattr3> {
+  getAttributes(handle: Uint8Array): fattr3 {
     return this.attributesOf(this.resolve(handle));
   }
 
-  async setAttributes(handle: Uint8Array, attributes: sattr3): Promise<AttributeChange> {
+  setAttributes(handle: Uint8Array, attributes: sattr3): AttributeChange {
     const node = this.resolve(handle);
     const before = this.attributesOf(node);
     this.applyAttributes(node, attributes);
     return { before, after: this.attributesOf(node) };
   }
 
-  async lookup(directory: Uint8Array, name: string): Promise<LookupResult> {
+  lookup(directory: Uint8Array, name: string): LookupResult {
     checkName(name);
     const parent = this.resolveDirectory(directory);
     const found = name === '.' ? parent : name === '..' ? (parent.parent ?? parent) : parent.children?.get(name);
@@ -138,7 +141,7 @@ export class MemoryStore implements NfsStore {
     return { data: Buffer.from(node.data.subarray(start, end)), eof: end >= node.size, attributes: this.attributesOf(node) };
   }
 
-  async write(handle: Uint8Array, offset: number, data: Uint8Array, _stability: WriteStability): Promise<AttributeChange> {
+  write(handle: Uint8Array, offset: number, data: Uint8Array, _stability: WriteStability): AttributeChange {
     const node = this.resolveFile(handle);
     const before = this.attributesOf(node);
     const end = offset + data.byteLength;
@@ -150,12 +153,12 @@ export class MemoryStore implements NfsStore {
     return { before, after: this.attributesOf(node) };
   }
 
-  async commit(handle: Uint8Array): Promise<AttributeChange> {
+  commit(handle: Uint8Array): AttributeChange {
     const attributes = this.attributesOf(this.resolveFile(handle));
     return { before: attributes, after: attributes };
   }
 
-  async create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<CreateResult> {
+  create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): CreateResult {
     checkNewName(name);
     const parent = this.resolveDirectory(directory);
     const before = this.attributesOf(parent);
@@ -177,7 +180,7 @@ export class MemoryStore implements NfsStore {
     return { object: this.objectOf(node), directory: { before, after: this.attributesOf(parent) } };
   }
 
-  async remove(directory: Uint8Array, name: string): Promise<AttributeChange> {
+  remove(directory: Uint8Array, name: string): AttributeChange {
     checkName(name);
     const parent = this.resolveDirectory(directory);
     const before = this.attributesOf(parent);
@@ -187,7 +190,7 @@ export class MemoryStore implements NfsStore {
     return { before, after: this.attributesOf(parent) };
   }
 
-  async removeDirectory(directory: Uint8Array, name: string): Promise<AttributeChange> {
+  removeDirectory(directory: Uint8Array, name: string): AttributeChange {
     if (name === '.') throw new NfsStatusError(nfs.NFS3ERR_INVAL, "RMDIR of '.'");
     if (name === '..') throw new NfsStatusError(nfs.NFS3ERR_EXIST, "RMDIR of '..'");
     checkName(name);

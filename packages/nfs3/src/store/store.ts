@@ -1,13 +1,21 @@
 /**
  * The store interface: what the NFS procedures need from a file system. Handles are the
- * store's own opaque bytes (see handles.ts); every method throws NfsStatusError (or a host
+ * store's own opaque bytes (see handles.ts); every method fails with NfsStatusError (or a host
  * errno error, mapped by statusOf) for operating errors, and never follows a symlink.
+ *
+ * A method answers either a value (and fails by throwing) or a promise (and fails by rejecting):
+ * the memory store answers its calls at once, and the procedures then answer theirs without a
+ * promise (procedures/answer.ts) — under the lab's emulation each promise a call goes through is
+ * a measurable share of a GETATTR. Callers `await` or use `answer()`, which take both.
  *
  * Two implementations: MemoryStore (the default) and DirectoryStore (a host directory).
  */
 import type { fattr3, sattr3 } from '../protocol/nfs3.generated.js';
 
 export type Handle = Buffer;
+
+/** What a store method answers: the value at once, or its promise. */
+export type Awaitable<T> = T | Promise<T>;
 
 /** How durable a WRITE must be before it is answered (stable_how). */
 export type WriteStability = 'unstable' | 'data' | 'file';
@@ -76,23 +84,23 @@ export interface NfsStore {
   readonly rootHandle: Handle;
   /** Largest file size the store accepts (FSINFO maxfilesize); writes past it get NFS3ERR_FBIG. */
   readonly maxFileBytes: number;
-  getAttributes(handle: Uint8Array): Promise<fattr3>;
-  setAttributes(handle: Uint8Array, attributes: sattr3): Promise<AttributeChange>;
+  getAttributes(handle: Uint8Array): Awaitable<fattr3>;
+  setAttributes(handle: Uint8Array, attributes: sattr3): Awaitable<AttributeChange>;
   /** '.' is the directory itself; '..' its parent, and the root's parent is the root. */
-  lookup(directory: Uint8Array, name: string): Promise<LookupResult>;
-  readLink(handle: Uint8Array): Promise<string>;
-  read(handle: Uint8Array, offset: number, count: number): Promise<ReadResult>;
-  write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Promise<AttributeChange>;
-  commit(handle: Uint8Array): Promise<AttributeChange>;
+  lookup(directory: Uint8Array, name: string): Awaitable<LookupResult>;
+  readLink(handle: Uint8Array): Awaitable<string>;
+  read(handle: Uint8Array, offset: number, count: number): Awaitable<ReadResult>;
+  write(handle: Uint8Array, offset: number, data: Uint8Array, stability: WriteStability): Awaitable<AttributeChange>;
+  commit(handle: Uint8Array): Awaitable<AttributeChange>;
   /** A new object belongs to `owner` (the caller) unless the request's attributes say otherwise. */
-  create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Promise<CreateResult>;
+  create(directory: Uint8Array, name: string, request: CreateRequest, owner: Owner): Awaitable<CreateResult>;
   /** The directory's attributes around the removal. */
-  remove(directory: Uint8Array, name: string): Promise<AttributeChange>;
-  removeDirectory(directory: Uint8Array, name: string): Promise<AttributeChange>;
-  rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Promise<void>;
-  link(handle: Uint8Array, directory: Uint8Array, name: string): Promise<void>;
+  remove(directory: Uint8Array, name: string): Awaitable<AttributeChange>;
+  removeDirectory(directory: Uint8Array, name: string): Awaitable<AttributeChange>;
+  rename(fromDirectory: Uint8Array, fromName: string, toDirectory: Uint8Array, toName: string): Awaitable<void>;
+  link(handle: Uint8Array, directory: Uint8Array, name: string): Awaitable<void>;
   /** Every entry but '.' and '..', in no particular order. */
-  listDirectory(directory: Uint8Array): Promise<DirectoryEntry[]>;
-  statistics(): Promise<StoreStatistics>;
+  listDirectory(directory: Uint8Array): Awaitable<DirectoryEntry[]>;
+  statistics(): Awaitable<StoreStatistics>;
   close(): Promise<void>;
 }
