@@ -20,8 +20,9 @@ import {
 } from '@roce-rpc/xdr';
 import { CallStream, concat } from './call/call-stream.js';
 import { RxError } from './errors.js';
-import { OPCODE_SIZE, RxErrorCode } from './protocol.js';
+import { RxErrorCode } from './protocol.js';
 import { rxgenService, type Procedure, type RxService, type ServerCallInfo } from './service.js';
+import { encodeOpcode } from './wire/codec.js';
 
 /** Arguments of one call are at most this large when read before a split stream (hostile peers). */
 const SPLIT_ARGUMENTS_BYTES_MAX = 64 * 1024;
@@ -42,9 +43,7 @@ export function decodeValue<T>(codec: XdrCodec<T>, bytes: Uint8Array, abortCode:
 }
 
 export function encodeRequest<A>(descriptor: RxProcedureDescriptor<A, unknown>, args: A): Uint8Array {
-  const opcode = new Uint8Array(OPCODE_SIZE);
-  new DataView(opcode.buffer).setInt32(0, descriptor.opcode);
-  return concat([opcode, ...encodeValue(descriptor.argument, args)]);
+  return concat([encodeOpcode(descriptor.opcode), ...encodeValue(descriptor.argument, args)]);
 }
 
 /**

@@ -7,6 +7,7 @@
 import { RxError } from './errors.js';
 import type { CallStream } from './call/call-stream.js';
 import { OPCODE_SIZE, RxErrorCode } from './protocol.js';
+import { decodeOpcode } from './wire/codec.js';
 
 export interface ServerCallInfo {
   serviceId: number;
@@ -36,6 +37,13 @@ export interface SplitProcedure {
 }
 export type Procedure = SimpleProcedure | SplitProcedure;
 
+/**
+ * The arguments of a request that is only its opcode. A small request is a
+ * copy held in the V8 heap, and a view of its rest would first move it into
+ * an ArrayBuffer of its own (a malloc per call, freed by the garbage collector).
+ */
+const NO_ARGUMENTS = new Uint8Array(0);
+
 function unknownOpcode(opcode: number): RxError {
   return new RxError('ERR_RX_CALL_ABORTED', `opcode ${opcode} is not implemented`, RxErrorCode.RXGEN_OPCODE);
 }
@@ -54,14 +62,14 @@ export function rxgenService(serviceId: number, name: string, procedures: Readon
       // The request arrived whole before the handler ran: no stream reads, and a reply computed
       // at once is sent at once, with no promise at all (a small call's CPU and latency are
       // otherwise largely promise turns).
-      const opcode = new DataView(whole.buffer, whole.byteOffset, OPCODE_SIZE).getInt32(0);
+      const opcode = decodeOpcode(whole);
       const procedure = procedures.get(opcode);
       if (procedure === undefined) throw unknownOpcode(opcode);
       if (typeof procedure !== 'function') {
         call.unread(whole.subarray(OPCODE_SIZE));
         return procedure.split(call, info);
       }
-      const reply = procedure(whole.subarray(OPCODE_SIZE), info);
+      const reply = procedure(whole.byteLength === OPCODE_SIZE ? NO_ARGUMENTS : whole.subarray(OPCODE_SIZE), info);
       if (!(reply instanceof Uint8Array)) return reply.then((bytes) => endWith(call, bytes));
       return endWith(call, reply);
     },

@@ -19,6 +19,7 @@ import {
   splitData,
   type PacketHeader,
 } from '../dist/index.js';
+import { decodeOpcode, encodeOpcode } from '../dist/wire/codec.js';
 
 const header: PacketHeader = {
   epoch: 0x5f00_0001,
@@ -85,6 +86,16 @@ describe('ABORT bodies', () => {
     expect(decodeAbortCode(encodeAbortBody(-455))).toBe(-455);
     expect(decodeAbortCode(encodeAbortBody(363524))).toBe(363524);
     expect(() => decodeAbortCode(new Uint8Array(3))).toThrow(RxError);
+  });
+});
+
+describe('rxgen opcodes', () => {
+  it('are one signed 32-bit word in network order at the start of a request', () => {
+    expect([...encodeOpcode(-455)]).toEqual([0xff, 0xff, 0xfe, 0x39]);
+    expect([...encodeOpcode(0x1234_5678)]).toEqual([0x12, 0x34, 0x56, 0x78]);
+    for (const opcode of [0, 1, 503, -455, 0x7fff_ffff, -0x8000_0000]) expect(decodeOpcode(encodeOpcode(opcode))).toBe(opcode);
+    // Only the first word counts: the arguments follow it.
+    expect(decodeOpcode(Uint8Array.of(0, 0, 0x01, 0xf7, 0xaa, 0xbb))).toBe(503);
   });
 });
 

@@ -8,6 +8,7 @@
  */
 import { RxError } from '../errors.js';
 import { RxErrorCode, OPCODE_SIZE } from '../protocol.js';
+import { decodeOpcode } from '../wire/codec.js';
 import type { Call } from './call.js';
 
 /** Reads a handler may have waiting at once: one read and one write. */
@@ -141,7 +142,7 @@ export class CallStream {
   /** rxgen calls start with a 4-byte opcode. */
   async readOpcode(): Promise<number> {
     const bytes = await this.readExactly(OPCODE_SIZE);
-    return new DataView(bytes.buffer, bytes.byteOffset, 4).getInt32(0);
+    return decodeOpcode(bytes);
   }
 
   async write(data: Uint8Array): Promise<void> {

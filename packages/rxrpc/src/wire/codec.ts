@@ -21,6 +21,7 @@ import {
   JUMBO_HEADER_OFFSET,
   JUMBO_HEADER_SIZE,
   MAX_SOFT_ACKS,
+  OPCODE_SIZE,
   PacketFlag,
   PacketType,
   SoftAck,
@@ -93,6 +94,24 @@ function writeUint16(bytes: Uint8Array, at: number, value: number): void {
   bytes[at + 1] = value;
 }
 
+/**
+ * rxgen's opcode, the signed 32-bit word a request starts with (the caller
+ * checks that `request` holds OPCODE_SIZE bytes). Byte arithmetic, not a
+ * DataView: a small request is a copy held in the V8 heap, and asking it for
+ * its `.buffer` would first move it into an ArrayBuffer of its own (a malloc
+ * per call, freed by the garbage collector).
+ */
+export function decodeOpcode(request: Uint8Array): number {
+  return (request[0]! << 24) | (request[1]! << 16) | (request[2]! << 8) | request[3]!;
+}
+
+/** The OPCODE_SIZE bytes that start a request for `opcode`. */
+export function encodeOpcode(opcode: number): Uint8Array {
+  const bytes = new Uint8Array(OPCODE_SIZE);
+  writeUint32(bytes, 0, opcode);
+  return bytes;
+}
+
 export function decodeHeader(packet: Uint8Array): PacketHeader {
   if (packet.byteLength < HEADER_SIZE) {
     throw new RxError('ERR_RX_SHORT_PACKET', `packet of ${packet.byteLength} bytes is shorter than the ${HEADER_SIZE}-byte header`);
@@ -149,8 +168,8 @@ export function decodeAck(body: Uint8Array): AckBody {
   if (body.byteLength < ACK_BODY_SIZE) {
     throw new RxError('ERR_RX_SHORT_PACKET', `ACK body of ${body.byteLength} bytes is shorter than ${ACK_BODY_SIZE}`);
   }
-  const v = view(body);
-  const nAcks = v.getUint8(ACK_OFFSET.nAcks);
+  // Read for every ACK: byte arithmetic, no DataView per packet (as the header).
+  const nAcks = body[ACK_OFFSET.nAcks]!;
   if (ACK_BODY_SIZE + nAcks > body.byteLength) {
     throw malformed(`ACK claims ${nAcks} soft-ACKs but carries ${body.byteLength - ACK_BODY_SIZE}`);
   }
@@ -162,19 +181,19 @@ export function decodeAck(body: Uint8Array): AckBody {
   const trailer =
     body.byteLength >= trailerAt + ACK_TRAILER_SIZE
       ? {
-          maxMTU: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.maxMTU),
-          ifMTU: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.ifMTU),
-          rwind: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.rwind),
-          maxDgramPackets: v.getUint32(trailerAt + ACK_TRAILER_OFFSET.maxDgramPackets),
+          maxMTU: readUint32(body, trailerAt + ACK_TRAILER_OFFSET.maxMTU),
+          ifMTU: readUint32(body, trailerAt + ACK_TRAILER_OFFSET.ifMTU),
+          rwind: readUint32(body, trailerAt + ACK_TRAILER_OFFSET.rwind),
+          maxDgramPackets: readUint32(body, trailerAt + ACK_TRAILER_OFFSET.maxDgramPackets),
         }
       : undefined;
   return {
-    bufferSpace: v.getUint16(ACK_OFFSET.bufferSpace),
-    maxSkew: v.getUint16(ACK_OFFSET.maxSkew),
-    firstPacket: v.getUint32(ACK_OFFSET.firstPacket),
-    previousPacket: v.getUint32(ACK_OFFSET.previousPacket),
-    serial: v.getUint32(ACK_OFFSET.serial),
-    reason: v.getUint8(ACK_OFFSET.reason),
+    bufferSpace: readUint16(body, ACK_OFFSET.bufferSpace),
+    maxSkew: readUint16(body, ACK_OFFSET.maxSkew),
+    firstPacket: readUint32(body, ACK_OFFSET.firstPacket),
+    previousPacket: readUint32(body, ACK_OFFSET.previousPacket),
+    serial: readUint32(body, ACK_OFFSET.serial),
+    reason: body[ACK_OFFSET.reason]!,
     acks,
     trailer,
   };
