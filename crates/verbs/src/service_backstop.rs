@@ -9,7 +9,11 @@
 //! receive queue as the device reports them (as the kernel's completion
 //! handlers run whatever its nfsd threads do), a teardown's drain markers
 //! must be seen, and a transport `received` queued without a wake must be
-//! taken. The main thread did this with a JavaScript interval timer, which
+//! taken. It also routes the Sends of a transport that had no release
+//! since its previous turn (`ServiceTransport::route_idle_sends`): a Send
+//! CQ raises no event while nobody waits on it (service_transport.rs), so
+//! the trailing edge of a burst reaches the release list — and its
+//! transition the self-enqueue — within two of its periods. The main thread did this with a JavaScript interval timer, which
 //! cost about a tenth of a vCPU in the emulated lab (a timer turn of its
 //! event loop per 10 ms, ~1 ms of CPU each); this thread's turn is a sleep
 //! and, only when the role is free, one epoll_wait. Even so a timer wake
@@ -26,6 +30,7 @@
 
 use crate::error::{Result, VerbsError};
 use crate::service_queue::{futex_wait, ServiceQueue};
+use crate::service_transport::ServiceTransport;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,7 +67,10 @@ fn run(queue: &ServiceQueue) {
         if queue.is_closed() {
             break;
         }
-        period = if queue.poll_now() { BACKSTOP_PERIOD } else { (period * 2).min(QUIET_PERIOD_MAX) };
+        // Both, always: a transport's trailing-edge Sends, then what waits on the channels and in the queue.
+        let routed = ServiceTransport::route_idle_sends(queue);
+        let polled = queue.poll_now();
+        period = if routed || polled { BACKSTOP_PERIOD } else { (period * 2).min(QUIET_PERIOD_MAX) };
     }
 }
 

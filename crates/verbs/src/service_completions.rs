@@ -14,7 +14,8 @@
 //!
 //! The poller role: at most one thread holds it (`try_poller`, never
 //! waiting). Its holder takes the channels' events, re-arms each CQ that
-//! had one, polls it empty and routes the completions exactly as the
+//! had one (a Send CQ only while someone waits on it: service_transport.rs),
+//! polls it empty and routes the completions exactly as the
 //! completion threads did (`ServiceTransport::on_channel_event`: Receives
 //! to the transport's receive queue and DATA + enqueue, Sends to the
 //! release list only, Reads to the chunk buffers, drain markers finished

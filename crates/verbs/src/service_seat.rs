@@ -10,9 +10,9 @@
 //! reply (or RDMA_ERROR) into the staging bytes; one native call then gets
 //! the send context (with the seed's drain points), copies the staged reply
 //! into it, posts it, releases the RPC and takes the next call, leaving the
-//! post's outcome and the next call in the mailbox.
+//! next call in the mailbox.
 //!
-//! Layout: `MAILBOX_WORDS` u32 words (`SLOT`, `BYTE_LENGTH`, `POSTED`), then
+//! Layout: `MAILBOX_WORDS` u32 words (`SLOT`, `BYTE_LENGTH`), then
 //! `STAGING_BYTES` of staging (the largest inline reply: a send context's
 //! largest buffer).
 //!
@@ -29,10 +29,8 @@ use std::sync::Arc;
 pub const SLOT: usize = 0;
 /// Mailbox word: that Receive's byte length.
 pub const BYTE_LENGTH: usize = 1;
-/// Mailbox word: 1 if the last finished call's reply was posted, else 0 (dropped, or none).
-pub const POSTED: usize = 2;
-/// Words of the mailbox (the staging bytes follow it, 8-byte aligned).
-pub const MAILBOX_WORDS: usize = 4;
+/// Words of the mailbox (the staging bytes follow it, 8 bytes in).
+pub const MAILBOX_WORDS: usize = 2;
 /// Bytes of the staging area: an inline reply never exceeds a send context's buffer.
 pub const STAGING_BYTES: usize = BUFFER_BYTES_MAX as usize;
 
@@ -85,8 +83,7 @@ mod tests {
         assert_eq!(seat.memory().length(), MAILBOX_WORDS * 4 + STAGING_BYTES);
         seat.put(SLOT, 7);
         seat.put(BYTE_LENGTH, u32::MAX);
-        seat.put(POSTED, 1);
-        assert_eq!((seat.get(SLOT), seat.get(BYTE_LENGTH), seat.get(POSTED)), (7, u32::MAX, 1));
+        assert_eq!((seat.get(SLOT), seat.get(BYTE_LENGTH)), (7, u32::MAX));
         assert!(seat.staged(STAGING_BYTES).iter().all(|byte| *byte == 0), "the mailbox is not part of the staged bytes");
     }
 }

@@ -15,6 +15,22 @@
 //! chunk buffers (service_chunks.rs), which every worker isolate sees as
 //! external ArrayBuffers (no copy, no per-isolate registration).
 //!
+//! Send completions: routing a Send only appends its context to the
+//! release list (as above), but the Send CQ raises an event only while
+//! someone waits for one of its completions — a worker short of a context
+//! or Send Queue room (sq-wait), a worker waiting for its Reads, a teardown
+//! waiting for its drain markers: each arms it (`arm_send_events`) after
+//! counting itself, and the event's routing re-arms it while anyone still
+//! waits. Otherwise its completions are polled (`route_sends`, one thread
+//! at a time, lock-free): by a worker whose free list is empty, right
+//! before its empty-free-list drain, and by the backstop for a transport
+//! with no release since its previous turn (`route_idle_sends`: the
+//! trailing edge of a burst, whose transition self-enqueues the transport).
+//! Why: an event cost the idle worker a wake, a read and a re-arm (a system
+//! call each in the lab) per reply, and at one outstanding call the
+//! trailing-edge self-enqueue of every reply a second wake and an empty
+//! receive; now a reply's Send is routed by the next reply's get.
+//!
 //! Send Queue: every work request takes an entry (`sq_available`) before it
 //! is posted — a reply its Writes and its Send, given back by the drain that
 //! releases its context; a call's Reads, given back when they completed. A
@@ -33,8 +49,9 @@
 //! dropped, registry entry removed. The memory itself lives until the last
 //! isolate's ArrayBuffer over it is collected.
 //!
-//! Threads: completion routing (one thread at a time: the poller role) only
-//! appends and enqueues (no lock, no JavaScript); the free lists are behind mutexes taken by workers and the
+//! Threads: completion routing (one thread at a time per CQ: the poller
+//! role; `route_sends` for the Send CQ) only appends and enqueues (no lock,
+//! no JavaScript); the free lists are behind mutexes taken by workers and the
 //! main thread only. Several workers may drain the release list at once
 //! (its drain swaps the whole batch out, as llist_del_all does).
 
@@ -64,6 +81,12 @@ pub const BUFFER_BYTES_MAX: u32 = 65536;
 const SEND_WAIT_SLICE: Duration = Duration::from_millis(100);
 /// Completions taken per ibv_poll_cq when routing a channel's event.
 const POLL_BATCH: usize = 32;
+
+thread_local! {
+    /// True while this thread routes Send completions right before it drains
+    /// the release list itself: the list's transition then asks for no drain.
+    static DRAIN_FOLLOWS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// The drain points of the seed, in `TransportCounters::drains` order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +199,8 @@ pub struct TransportCounters {
     pub exhausted: AtomicU64,
     pub failed_sends: AtomicU64,
     pub lost_sends: AtomicU64,
+    /// Replies not posted: no send context (or Send Queue room, or write buffer) in time, or the transport closing.
+    pub dropped_replies: AtomicU64,
     /// Calls whose Read chunks were pulled, their bytes, and failed Reads (posts refused, or
     /// completed in error by the device; flushed ones are not counted).
     pub read_calls: AtomicU64,
@@ -237,6 +262,20 @@ pub struct ServiceTransport {
     allocated_contexts: AtomicU32,
     send_wake: AtomicU32,
     send_waiters: AtomicU32,
+    /// The Send CQ asks for an event at its next completion (see "Send completions" at the top).
+    send_cq_armed: AtomicBool,
+    /// Signaled Sends posted whose completions were not routed yet.
+    sends_in_flight: AtomicU32,
+    /// Workers waiting for their Reads' completion (on the Send CQ).
+    read_waiters: AtomicU32,
+    /// The queue pair is being drained: its markers' completions must raise events.
+    draining: AtomicBool,
+    /// One thread at a time polls the Send CQ; others leave a note (`send_routing_again`) and go.
+    send_routing: AtomicBool,
+    send_routing_again: AtomicBool,
+    /// Releases so far, and their count when the backstop last looked (a transport gone idle).
+    releases: AtomicU32,
+    releases_seen_by_backstop: AtomicU32,
     /// Workers between `next_receive` and `release`.
     users: AtomicU32,
     /// What each worker holds, for `worker_died`: a slot (-1 none), a context being built (-1 none).
@@ -275,6 +314,14 @@ impl ServiceTransport {
             allocated_contexts: AtomicU32::new(0),
             send_wake: AtomicU32::new(0),
             send_waiters: AtomicU32::new(0),
+            send_cq_armed: AtomicBool::new(true),
+            sends_in_flight: AtomicU32::new(0),
+            read_waiters: AtomicU32::new(0),
+            draining: AtomicBool::new(false),
+            send_routing: AtomicBool::new(false),
+            send_routing_again: AtomicBool::new(false),
+            releases: AtomicU32::new(0),
+            releases_seen_by_backstop: AtomicU32::new(0),
             users: AtomicU32::new(0),
             held_slots: (0..WORKERS_MAX).map(|_| AtomicI64::new(-1)).collect(),
             held_contexts: (0..WORKERS_MAX).map(|_| AtomicI64::new(-1)).collect(),
@@ -326,14 +373,25 @@ impl ServiceTransport {
     }
 
     /// The poller took an event of this transport's `channel` (one thread
-    /// at a time): re-arm the CQ, then poll it empty and route what it
-    /// holds, as a completion thread did — Receives queued, Sends to the
-    /// release list, Reads to the chunk buffers; a drain whose marker came
-    /// is finished after the completions polled before it.
+    /// at a time): for the Receive CQ, re-arm it, then poll it empty and
+    /// route what it holds — Receives queued; for the Send CQ, route what it
+    /// holds (Sends to the release list, Reads to the chunk buffers, drain
+    /// markers finished after the completions polled before them) and re-arm
+    /// it only if someone waits for its completions (`wants_send_events`).
     pub fn on_channel_event(&self, channel: Channel) {
-        let links = self.links.read().expect("links lock");
-        let Some(links) = links.as_ref() else { return };
-        let cq = if channel == Channel::Receive { &links.recv_cq } else { &links.send_cq };
+        let guard = self.links.read().expect("links lock");
+        let Some(links) = guard.as_ref() else { return };
+        if channel == Channel::Send {
+            links.send_cq.take_events();
+            self.send_cq_armed.store(false, Ordering::SeqCst);
+            drop(guard);
+            self.route_sends();
+            if self.wants_send_events() {
+                self.arm_send_events();
+            }
+            return;
+        }
+        let cq = &links.recv_cq;
         cq.take_events();
         if cq.arm().is_err() {
             self.close();
@@ -346,10 +404,7 @@ impl ServiceTransport {
                 self.close();
                 break;
             };
-            match channel {
-                Channel::Receive => self.on_receives(&polled[..kept]),
-                Channel::Send => self.on_sends(&polled[..kept]),
-            }
+            self.on_receives(&polled[..kept]);
             queue_pair_drain::finish(&mut finished);
             if count < POLL_BATCH {
                 break;
@@ -357,10 +412,105 @@ impl ServiceTransport {
         }
     }
 
+    /// Someone waits for what only a Send CQ completion brings: a send
+    /// context or Send Queue room (sq-wait), its Reads, a drain's markers.
+    fn wants_send_events(&self) -> bool {
+        self.send_waiters.load(Ordering::SeqCst) > 0 || self.read_waiters.load(Ordering::SeqCst) > 0 || self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Arms the Send CQ if it is not, then routes what it holds (what came
+    /// before arming raises no event). Called by whoever is about to wait
+    /// for a Send CQ completion, after counting itself a waiter.
+    fn arm_send_events(&self) {
+        if !self.send_cq_armed.swap(true, Ordering::SeqCst) {
+            let links = self.links.read().expect("links lock");
+            if links.as_ref().is_some_and(|links| links.send_cq.arm().is_err()) {
+                drop(links);
+                self.close();
+                return;
+            }
+        }
+        self.route_sends();
+    }
+
+    /// Polls the Send CQ empty and routes what it holds, unless another
+    /// thread is at it: then it leaves a note, and that thread polls again
+    /// before it stops (so no completion waits for a poll nobody makes, and
+    /// a drain marker is finished only after the completions before it).
+    /// Lock-free: nobody waits for anybody. Returns the completions routed here.
+    fn route_sends(&self) -> usize {
+        let mut routed = 0;
+        self.send_routing_again.store(true, Ordering::SeqCst);
+        loop {
+            if self.send_routing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return routed;
+            }
+            while self.send_routing_again.swap(false, Ordering::SeqCst) {
+                routed += self.poll_send_cq();
+            }
+            self.send_routing.store(false, Ordering::SeqCst);
+            if !self.send_routing_again.load(Ordering::SeqCst) {
+                return routed;
+            }
+        }
+    }
+
+    fn poll_send_cq(&self) -> usize {
+        let links = self.links.read().expect("links lock");
+        let Some(links) = links.as_ref() else { return 0 };
+        let mut polled = [sys::roce_completion::default(); POLL_BATCH];
+        let mut finished = Vec::new();
+        let mut routed = 0;
+        loop {
+            let Ok((count, kept)) = links.send_cq.poll_owned(&mut polled, &mut finished) else {
+                self.close();
+                return routed;
+            };
+            self.on_sends(&polled[..kept]);
+            routed += count;
+            queue_pair_drain::finish(&mut finished);
+            if count < POLL_BATCH {
+                return routed;
+            }
+        }
+    }
+
+    /// Routes the Send completions the CQ holds, then drains the release
+    /// list at `point` — the route's empty -> non-empty transition enqueues
+    /// nobody (`DRAIN_FOLLOWS`): the drain it would ask for is the next step.
+    fn route_sends_and_drain(&self, point: DrainPoint) -> usize {
+        if self.sends_in_flight.load(Ordering::SeqCst) > 0 {
+            DRAIN_FOLLOWS.with(|follows| follows.set(true));
+            self.route_sends();
+            DRAIN_FOLLOWS.with(|follows| follows.set(false));
+        }
+        self.drain(point)
+    }
+
+    /// The backstop's turn (service_backstop.rs): the Sends of a transport
+    /// with no release since its previous turn (an idle connection: the
+    /// trailing edge of a burst) are routed, so their transition enqueues
+    /// the transport (self-enqueue). True if it routed any.
+    pub fn route_idle_sends(queue: &ServiceQueue) -> bool {
+        let transports: Vec<Arc<ServiceTransport>> = registry().transports.lock().expect("registry lock").values().filter(|transport| std::ptr::eq(Arc::as_ptr(&transport.queue), queue)).cloned().collect();
+        let mut routed = false;
+        for transport in transports {
+            let releases = transport.releases.load(Ordering::SeqCst);
+            let seen = transport.releases_seen_by_backstop.swap(releases, Ordering::SeqCst);
+            if releases == seen && transport.sends_in_flight.load(Ordering::SeqCst) > 0 {
+                routed |= transport.route_sends() > 0;
+            }
+        }
+        routed
+    }
+
     /// The release list went empty -> non-empty (completion routing): a worker
     /// waiting for a send context takes it and drains after its wait;
     /// otherwise the transport marks itself as having work and enqueues itself.
     fn on_release_pending(&self) {
+        if DRAIN_FOLLOWS.with(|follows| follows.get()) {
+            return;
+        }
         if self.send_waiters.load(Ordering::SeqCst) > 0 {
             self.wake_send_waiters();
             return;
@@ -397,6 +547,7 @@ impl ServiceTransport {
         let list = self.release_list();
         for completion in completions {
             if release_send(list, RELEASE_WR_ID_LIMIT_DEFAULT, completion) {
+                self.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
             let succeeded = completion.status == sys::IBV_WC_SUCCESS;
@@ -503,7 +654,10 @@ impl ServiceTransport {
     /// holds none of them.
     pub fn get_send_context(&self, worker: usize, wait: Duration, work_requests: u32, with_write_buffer: bool) -> Option<(u32, Option<u32>)> {
         assert!((1..=self.shape.send_queue_depth).contains(&work_requests), "a reply of {work_requests} work requests for a Send Queue of {}", self.shape.send_queue_depth);
-        let (context, buffer) = self.acquire(wait, || self.try_send_resources(work_requests, with_write_buffer))?;
+        let Some((context, buffer)) = self.acquire(wait, || self.try_send_resources(work_requests, with_write_buffer)) else {
+            self.counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         let before = self.context_states[context as usize].swap(CONTEXT_BUILDING, Ordering::AcqRel);
         assert_eq!(before, CONTEXT_FREE, "send context {context} handed out while in use");
         self.context_work_requests[context as usize].store(work_requests, Ordering::Release);
@@ -516,7 +670,7 @@ impl ServiceTransport {
 
     fn try_send_resources(&self, work_requests: u32, with_write_buffer: bool) -> Option<(u32, Option<u32>)> {
         let context = self.pop_free_context().or_else(|| {
-            self.drain(DrainPoint::EmptyFreeList);
+            self.route_sends_and_drain(DrainPoint::EmptyFreeList);
             self.pop_free_context().or_else(|| self.allocate_context())
         })?;
         let buffer = if with_write_buffer { self.chunks.take_write() } else { None };
@@ -552,6 +706,10 @@ impl ServiceTransport {
             }
             let now = Instant::now();
             let remaining = deadline.get_or_insert(now + wait).saturating_duration_since(now);
+            // Completions routed now or later wake us (counted as a waiter: the transition wakes waiters).
+            if !remaining.is_zero() {
+                self.arm_send_events();
+            }
             // A transition while we were counted woke waiters instead of enqueuing: look at the list first.
             if !remaining.is_zero() && self.release_list().is_empty() {
                 self.queue.wait_polling(&self.send_wake, sequence, remaining.min(SEND_WAIT_SLICE));
@@ -625,6 +783,9 @@ impl ServiceTransport {
     pub fn wait_reads(&self, worker: usize, wait: Duration) -> ReadOutcome {
         let Some(buffer) = self.chunks.held_read(worker) else { return ReadOutcome::Failed };
         let sleep = |word: &AtomicU32, expected: u32, timeout: Duration| self.queue.wait_polling(word, expected, timeout);
+        self.read_waiters.fetch_add(1, Ordering::SeqCst);
+        // The last Read's completion is on the Send CQ: it must raise an event (or be here already).
+        self.arm_send_events();
         let outcome = self.chunks.wait_reads(worker, wait, || self.is_closing(), sleep, |entries| {
             self.give_back_send_queue(entries);
             // Reads free Send Queue room without a release-list push: tell the waiters.
@@ -632,6 +793,7 @@ impl ServiceTransport {
                 self.wake_send_waiters();
             }
         });
+        self.read_waiters.fetch_sub(1, Ordering::SeqCst);
         match outcome {
             ReadWait::Done => ReadOutcome::Done(buffer),
             ReadWait::InFlight if !self.is_closing() => ReadOutcome::InFlight,
@@ -677,6 +839,7 @@ impl ServiceTransport {
         }
         let posted = !self.is_closing() && self.post_context(context, length, writes, buffer).is_ok();
         if !posted {
+            self.counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
             self.put_unposted(context);
             self.close();
         } else if !writes.is_empty() {
@@ -713,9 +876,11 @@ impl ServiceTransport {
         }
         let sge = links.send_region.sge(context as u64 * self.shape.context_bytes as u64, length as u64)?;
         self.context_states[context as usize].store(CONTEXT_POSTED, Ordering::Release);
+        self.sends_in_flight.fetch_add(1, Ordering::SeqCst);
         let request = SendRequest { wr_id: context as u64, opcode: sys::IBV_WR_SEND, flags: sys::IBV_SEND_SIGNALED, sges: &[sge], remote_address: 0, rkey: 0, immediate: 0 };
         let posted = self.cm_id.post_send(&request, &[Some(&links.send_region)]);
         if posted.is_err() {
+            self.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
             self.context_states[context as usize].store(CONTEXT_BUILDING, Ordering::Release);
         }
         posted
@@ -752,6 +917,7 @@ impl ServiceTransport {
         if self.chunks.release_read(worker) && self.send_waiters.load(Ordering::SeqCst) > 0 {
             self.wake_send_waiters();
         }
+        self.releases.fetch_add(1, Ordering::SeqCst);
         self.drain(if slot >= 0 { DrainPoint::BetweenRpcs } else { DrainPoint::SelfEnqueue });
         self.users.fetch_sub(1, Ordering::AcqRel);
         self.queue.leave(worker);
@@ -826,7 +992,11 @@ impl ServiceTransport {
 
     /// ib_drain_qp on the transport's queue pair; `done` runs once both markers were polled.
     pub fn drain_queue_pair(&self, done: Waker) -> Result<()> {
-        self.cm_id.drain(done)
+        self.draining.store(true, Ordering::SeqCst);
+        self.cm_id.drain(done)?;
+        // The markers' completions (and the flushed Sends before them) must raise an event.
+        self.arm_send_events();
+        Ok(())
     }
 
     pub fn is_closing(&self) -> bool {

@@ -34,7 +34,7 @@ use crate::napi::Env;
 use crate::service_backstop;
 use crate::service_chunks::{RemoteSegment, READ_BUFFERS, WRITES_PER_REPLY_MAX};
 use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
-use crate::service_seat::{BYTE_LENGTH, POSTED, SLOT};
+use crate::service_seat::{BYTE_LENGTH, SLOT};
 use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ReadOutcome, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -299,8 +299,8 @@ fn service_transport_get_send_context(env: Env, arguments: &Arguments) -> Result
 /// that send context's reply of `replyLength` bytes after its Writes (a
 /// segment list, sources end to end in its write buffer) — then releases
 /// the call (xpo_release_ctxt + drain), then, if `takeWaitMs` > 0, takes
-/// the next call as `serviceQueueTake` does. The mailbox's POSTED word says
-/// whether the reply was posted. The release happens whenever the transport
+/// the next call as `serviceQueueTake` does. A reply not posted is counted
+/// in the transport's `droppedReplies`. The release happens whenever the transport
 /// exists, even if the reply's arguments are refused (the error is thrown after it).
 fn service_transport_finish_call(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(2), "queueId")?)?;
@@ -315,7 +315,7 @@ fn service_transport_finish_call(env: Env, arguments: &Arguments) -> Result<napi
     };
     let posted = post_reply_of_call(env, arguments, &queue, &transport, worker);
     transport.release(worker);
-    queue.seat_area(worker).put(POSTED, posted? as u32);
+    posted?;
     let wait = wait_arg(env, arguments.get(3))?;
     take_call(env, &queue, worker, wait)
 }
@@ -392,6 +392,7 @@ fn transport_metrics(env: Env, transport: &ServiceTransport) -> Result<napi_valu
     set_number(env, metrics, "exhausted", load(&counters.exhausted))?;
     set_number(env, metrics, "failedSends", load(&counters.failed_sends))?;
     set_number(env, metrics, "lostSends", load(&counters.lost_sends))?;
+    set_number(env, metrics, "droppedReplies", load(&counters.dropped_replies))?;
     set_number(env, metrics, "readCalls", load(&counters.read_calls))?;
     set_number(env, metrics, "readBytes", load(&counters.read_bytes))?;
     set_number(env, metrics, "readFailures", load(&counters.read_failures))?;

@@ -21,6 +21,8 @@ export interface NativeTransportMetrics {
   exhausted: number;
   failedSends: number;
   lostSends: number;
+  /** Replies not posted: no send context (Send Queue room, write buffer) in time, or the transport closing. */
+  droppedReplies: number;
   /** Calls whose Read chunks were pulled (RDMA Read), their bytes, calls whose Reads failed. */
   readCalls: number;
   readBytes: number;
@@ -98,7 +100,7 @@ export interface NativeService {
   /**
    * Posts the call's reply — `replyLength` staged bytes (0: none), or with `context` that
    * context's reply after its Writes — releases the call, and takes the next if `takeWaitMs` > 0
-   * (0: none). The mailbox's POSTED word tells whether the reply was posted.
+   * (0: none). A reply not posted counts in the transport's droppedReplies.
    */
   serviceTransportFinishCall(transportId: number, worker: number, queueId: number, takeWaitMs: number, replyLength: number, context?: number, writes?: Uint32Array): number;
   serviceTransportClose(transportId: number): void;
@@ -109,9 +111,9 @@ export interface NativeService {
 }
 
 /** Words of a seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area. */
-export const MailboxWord = { SLOT: 0, BYTE_LENGTH: 1, POSTED: 2 } as const;
-/** Where a seat's staging bytes begin (after MAILBOX_WORDS words); as many as the largest send context. */
-export const STAGING_OFFSET = 16;
+export const MailboxWord = { SLOT: 0, BYTE_LENGTH: 1 } as const;
+/** Where a seat's staging bytes begin (after the mailbox); as many as the largest send context. */
+export const STAGING_OFFSET = 8;
 /** serviceTransportGetSendContext's number: (writeBuffer + 1) * CONTEXT_FACTOR + context. */
 export const CONTEXT_FACTOR = 2 ** 32;
 /** Words of one segment in a segment list: handle, length, address high word, address low word. */

@@ -154,6 +154,7 @@ function emptyTransportTotals(): SvcRdmaThreadsMetrics['transports'] {
     exhausted: 0,
     failedSends: 0,
     lostSends: 0,
+    droppedReplies: 0,
     readCalls: 0,
     readBytes: 0,
     readFailures: 0,
@@ -166,7 +167,7 @@ function emptyTransportTotals(): SvcRdmaThreadsMetrics['transports'] {
 }
 
 function addTransportTotals(into: SvcRdmaThreadsMetrics['transports'], from: SvcRdmaThreadsMetrics['transports']): void {
-  const counters = ['receives', 'emptyReceives', 'selfEnqueues', 'sqWaits', 'allocations', 'exhausted', 'failedSends', 'lostSends', 'readCalls', 'readBytes', 'readFailures', 'writeReplies', 'writtenBytes'] as const;
+  const counters = ['receives', 'emptyReceives', 'selfEnqueues', 'sqWaits', 'allocations', 'exhausted', 'failedSends', 'lostSends', 'droppedReplies', 'readCalls', 'readBytes', 'readFailures', 'writeReplies', 'writtenBytes'] as const;
   for (const key of counters) into[key] += from[key];
   for (const [point, count] of Object.entries(from.drains)) into.drains[point] = (into.drains[point] ?? 0) + count;
   for (const [point, count] of Object.entries(from.released)) into.released[point] = (into.released[point] ?? 0) + count;

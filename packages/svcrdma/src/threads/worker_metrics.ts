@@ -11,7 +11,7 @@ export const WORKER_COUNTERS = [
   'served',
   /** RPC calls received (after an empty receive nothing is counted). */
   'calls',
-  /** Inline replies answered (counted before their post; those not posted count in droppedReplies too). */
+  /** Inline replies answered (counted before their post; the transports' droppedReplies counts those not posted). */
   'inlineReplies',
   /** Replies that pushed bytes by RDMA Write (Write chunks, Reply chunk) before their Send. */
   'chunkReplies',
@@ -21,8 +21,6 @@ export const WORKER_COUNTERS = [
   'rejected',
   /** ERR_CHUNK answered past the decoder: Reads refused or failed, a reply that fits no chunk or buffer. */
   'chunkErrors',
-  /** Replies answered but not sent: the transport was closing or no send context came free. */
-  'droppedReplies',
   /** Errors of ours while serving (the transport is closed; the worker goes on). */
   'failures',
 ] as const;

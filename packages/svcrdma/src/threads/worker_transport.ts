@@ -129,15 +129,13 @@ export class WorkerTransport {
     nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, 0, 0);
   }
 
-  /** Counts the reply before the native call (which may then block in the next take), the drop after it. */
+  /** Counts the reply before the native call, which may then block in the next take (a drop is counted natively). */
   private finish(reply: ReplyOrder | null, takeWaitMs: number): number {
-    if (reply !== null) this.counters.add(reply.counter);
-    const next =
-      reply?.context == null
-        ? nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply?.length ?? 0)
-        : nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply.length, reply.context, reply.writes);
-    if (reply !== null && this.mailbox[MailboxWord.POSTED] !== 1) this.counters.add('droppedReplies');
-    return next;
+    if (reply === null) return nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, 0);
+    this.counters.add(reply.counter);
+    return reply.context === null
+      ? nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply.length)
+      : nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply.length, reply.context, reply.writes);
   }
 
   private process(slot: number, byteLength: number): ReplyOrder | null | Promise<ReplyOrder | null> {
@@ -279,15 +277,12 @@ export class WorkerTransport {
   /**
    * A send context with Send Queue room for `workRequests` and, if asked, a
    * write buffer (drain points empty-free-list and sq-wait are native), or
-   * null: the reply is dropped. Only replies with Writes get one here; the
+   * null: the reply is dropped (counted natively). Only replies with Writes get one here; the
    * native end of the call gets one for a staged reply.
    */
   private getSendContext(workRequests: number, withWriteBuffer: boolean): { context: number; writeBuffer: number | null } | null {
     const acquired = nativeService.serviceTransportGetSendContext(this.id, this.seat, NATIVE_WAIT_MAX_MS, workRequests, withWriteBuffer);
-    if (acquired < 0) {
-      this.counters.add('droppedReplies');
-      return null;
-    }
+    if (acquired < 0) return null;
     const writeBuffer = Math.floor(acquired / CONTEXT_FACTOR) - 1;
     return { context: acquired % CONTEXT_FACTOR, writeBuffer: writeBuffer >= 0 ? writeBuffer : null };
   }

@@ -238,7 +238,7 @@ describe('drain points sq-wait and teardown on worker threads, with chunk I/O', 
       const metrics = narrow.metrics();
       console.log(`sq-wait: workers ${JSON.stringify(metrics.workers)}; transports ${JSON.stringify(metrics.transports)}`);
       expect(metrics.workers.chunkReplies).toBe(CALLS);
-      expect(metrics.workers.droppedReplies).toBe(0);
+      expect(metrics.transports.droppedReplies).toBe(0);
       expect(metrics.transports.released['sq-wait']).toBeGreaterThanOrEqual(1);
     } finally {
       client.close();
