@@ -191,17 +191,17 @@ pub struct PollerRole<'a> {
 }
 
 impl PollerRole<'_> {
-    /// Routes every completion pending now; if there was none, keeps
+    /// Routes every completion pending now or, if there is none, keeps
     /// polling for the busy-poll window, then sleeps up to `wait` unless
     /// `may_sleep` says something changed meanwhile (it is asked after the
     /// role is marked sleeping, so `ServiceCompletions::wake` after that
     /// change is not lost). Returns the channel events handled.
     pub fn poll(&self, wait: Duration, may_sleep: impl Fn() -> bool) -> usize {
         let completions = self.completions;
-        let handled = completions.handle(Duration::ZERO);
-        if handled > 0 || wait.is_zero() {
-            return handled;
+        if wait.is_zero() {
+            return completions.handle(Duration::ZERO);
         }
+        // No separate look first: epoll_wait returns at once with what is pending (one system call, not two).
         let busy_poll = Duration::from_micros(completions.busy_poll_micros.load(Ordering::Relaxed)).min(wait);
         // The clock only when busy polling: it is a system call into an emulated HPET in the lab.
         let mut spun = Duration::ZERO;

@@ -44,8 +44,8 @@ pub const TRANSPORTS_MAX: usize = 4096;
 /// Worker threads one queue serves: each has a seat recording what it holds,
 /// so a dead worker's transport can be given back.
 pub const WORKERS_MAX: usize = 64;
-/// Longest a worker may block in one `take`: its event loop does not run
-/// meanwhile (messages, timers), so it comes back at least this often.
+/// Longest wait of one `take` (it may block up to 1.5 times it): the
+/// worker's event loop does not run meanwhile (messages, timers).
 pub const TAKE_WAIT_MAX: Duration = Duration::from_secs(1);
 /// Longest sleep of a worker that polls while it waits for a release or
 /// its Reads: a release by another worker bumps a futex word, which its
@@ -186,13 +186,16 @@ impl ServiceQueue {
 
     /// Blocks worker `worker` until a transport has work (it is BUSY and
     /// recorded on the worker's seat), the wait times out (None) or the
-    /// queue closes (None).
+    /// queue closes (None). The first sleep is the whole `wait` and reads no
+    /// clock (it is a system call into an emulated HPET in the lab, and the
+    /// common wake brings work); if it ended without work for this worker,
+    /// at most half of `wait` is left, so a take blocks up to 1.5 times `wait`.
     pub fn take(&self, worker: usize, wait: Duration) -> Option<u64> {
         assert!(wait <= TAKE_WAIT_MAX, "a take may block at most {TAKE_WAIT_MAX:?}");
         let seat = &self.seats[worker];
         assert!(!seat.busy.load(Ordering::Acquire), "worker {worker} takes while it owns a transport's receive step");
-        // Read only once the queue was found empty: the clock is a system call into an emulated HPET in the lab.
-        let mut deadline = None;
+        let mut deadline: Option<Instant> = None;
+        let mut slept = false;
         loop {
             let sequence = self.sequence.load(Ordering::SeqCst);
             if let Some(id) = self.pop() {
@@ -201,12 +204,19 @@ impl ServiceQueue {
                 self.counters.takes.fetch_add(1, Ordering::Relaxed);
                 return Some(id);
             }
-            let now = Instant::now();
-            let remaining = deadline.get_or_insert(now + wait).saturating_duration_since(now);
+            let remaining = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None if slept => {
+                    deadline = Some(Instant::now() + wait / 2);
+                    wait / 2
+                }
+                None => wait,
+            };
             if self.closed.load(Ordering::Acquire) || remaining.is_zero() {
                 self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
+            slept = true;
             if let Some(poller) = self.completions.try_poller() {
                 ROUTING_FOR_TAKE.with(|routing| routing.set(true));
                 let handled = poller.poll(remaining, || self.sequence.load(Ordering::SeqCst) == sequence && !self.closed.load(Ordering::SeqCst));
@@ -214,16 +224,16 @@ impl ServiceQueue {
                 if handled == 0 {
                     self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
                 }
-                continue;
+            } else {
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                // Only while someone polls: a transient holder (a waiting worker, the backstop) that
+                // gave the role back without seeing this sleeper would leave the channels unwatched.
+                if self.completions.is_held() {
+                    self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
+                    futex_wait(&self.sequence, sequence, remaining);
+                }
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
             }
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            // Only while someone polls: a transient holder (a waiting worker, the backstop) that
-            // gave the role back without seeing this sleeper would leave the channels unwatched.
-            if self.completions.is_held() {
-                self.counters.sleeps.fetch_add(1, Ordering::Relaxed);
-                futex_wait(&self.sequence, sequence, remaining);
-            }
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
     }
 

@@ -575,7 +575,8 @@ impl ServiceTransport {
     /// release's drain, as svc_recv does when xpo_recvfrom returns 0; so is a
     /// closing one (its flushed Receives go back). None of it returns to
     /// JavaScript. The clock is read only after such a turn, so the whole
-    /// call may block up to twice `wait` (the first take's, then what is left).
+    /// call may block up to three times `wait` (each take may block 1.5
+    /// times its wait: the first take's, then what is left).
     pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<(u64, Receive)> {
         let mut remaining = wait;
         let mut deadline = None;
