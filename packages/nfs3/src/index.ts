@@ -7,7 +7,7 @@ export { HandleCodec, StoreKind, handleBytes, loadHandleSecret, type HandleIdent
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export { DirectoryStore, type DirectoryStoreOptions } from './store/directory-store.js';
 export { SharedPathHints } from './store/shared-path-hints.js';
-export type { CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store/store.js';
+export type { Awaitable, CreateRequest, DirectoryEntry, Handle, NfsStore, Owner, ReadResult, StoreStatistics, WriteStability } from './store/store.js';
 export { cookieVerifier } from './procedures/directory-procedures.js';
 export * as nfs3 from './protocol/nfs3.generated.js';
 export * as mount3 from './protocol/mount3.generated.js';
