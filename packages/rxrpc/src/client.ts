@@ -134,8 +134,11 @@ export class RxClient {
 
   /** @internal */
   forget(connection: ClientConnection): void {
+    const reason = 'connection closed by the application';
     this.connections.delete(connection.connection.info.id);
-    this.endpoint.closeConnection(connection.connection, 'connection closed by the application');
+    // Channels first, while the endpoint still routes their packets: they send the final ACKs they owe.
+    this.thread.close(connection.connection.info.id, new RxError('ERR_RX_CLOSED', reason));
+    this.endpoint.closeConnection(connection.connection, reason);
   }
 
   stats(): CounterSnapshot {

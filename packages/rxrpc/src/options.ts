@@ -10,6 +10,13 @@ export interface CallTimingOptions {
   /** Delay before an unrequested ACK is sent, so a reply can carry the acknowledgement instead. */
   ackDelayMs?: number;
   /**
+   * Client: how long the final ACK of a completed call waits on its channel. The next call's first
+   * DATA on that channel acknowledges the whole reply (the server completes the old call on it), so
+   * back-to-back calls send no final ACK at all (Linux AF_RXRPC defers it the same way). 0 sends it
+   * at once, as OpenAFS's rx client does.
+   */
+  finalAckDelayMs?: number;
+  /**
    * Lower bound of the retransmission timeout. Loopback RTTs are far below it, but a receiving
    * thread descheduled on a loaded host answers late: each spurious timeout collapses cwnd to 1
    * (OpenAFS adds 200 ms to its RTO for the same reason; TCP's minimum is 200 ms too).
@@ -43,6 +50,7 @@ export type FilledCallOptions = Required<CallOptions>;
 
 export const kDefaultCallOptions: FilledCallOptions = Object.freeze({
   ackDelayMs: 5,
+  finalAckDelayMs: 5,
   minRetransmitTimeoutMs: 200,
   initialRetransmitTimeoutMs: 500,
   maxRetransmitTimeoutMs: 8_000,
@@ -75,6 +83,7 @@ export function checkTransport(name: string, value: unknown): DatagramTransportK
 export function fillCallOptions(options: CallOptions = {}): FilledCallOptions {
   const merged = { ...kDefaultCallOptions, ...stripUndefined(options) };
   checkInteger('ackDelayMs', merged.ackDelayMs, 0, 10_000);
+  checkInteger('finalAckDelayMs', merged.finalAckDelayMs, 0, 10_000);
   checkInteger('minRetransmitTimeoutMs', merged.minRetransmitTimeoutMs, 1, 60_000);
   checkInteger('initialRetransmitTimeoutMs', merged.initialRetransmitTimeoutMs, 1, 60_000);
   checkInteger('maxRetransmitTimeoutMs', merged.maxRetransmitTimeoutMs, merged.minRetransmitTimeoutMs, 600_000);

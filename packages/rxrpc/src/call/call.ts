@@ -8,7 +8,7 @@
  * buffers: the sender hands every packet to the channel's release list.
  *
  * Phases. Client: sending the request -> receiving the reply -> complete
- * (final ACK sent). Server: receiving the request -> sending the reply ->
+ * (its channel then owes the final ACK, see Channel). Server: receiving the request -> sending the reply ->
  * complete when the reply is hard-ACKed, an ACKALL arrives, or the next call
  * on the channel starts (which proves the client has the whole reply).
  */
@@ -162,7 +162,8 @@ export class Call implements WheelEntry {
 
   private afterReceive(): void {
     if (this.link.isClient && this.receiver.complete()) {
-      this.sendAck(AckReason.DELAY, this.receiver.latestSerial);
+      // Otherwise the channel sends it later, unless the next call's DATA acknowledges the reply first.
+      if (this.link.options.finalAckDelayMs === 0) this.sendAck(AckReason.DELAY, this.receiver.latestSerial);
       this.finish();
       return;
     }
@@ -501,6 +502,11 @@ export class Call implements WheelEntry {
     this.link.counters.callsFailed += 1;
     this.onWake?.();
     this.events.ended(this);
+  }
+
+  /** Serial of the latest packet we received: the one a final ACK answers. */
+  get latestReceivedSerial(): number {
+    return this.receiver.latestSerial;
   }
 
   /** Seq of the last packet we received; the client re-ACKs it when the server retransmits. */

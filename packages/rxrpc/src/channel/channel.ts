@@ -14,6 +14,11 @@
  * completed and call N+1 started — no BUSY. The late ACK for N is then just
  * a stale packet. BUSY is sent only when call N is really still in progress
  * (its handler has not finished the reply).
+ *
+ * A client channel owes the final ACK of its last completed call; it waits
+ * finalAckDelayMs on the thread's timer wheel and is dropped when the next
+ * call starts first, since that call's DATA acknowledges the reply. Back to
+ * back, a call then costs one datagram each way instead of three.
  */
 import assert from 'node:assert/strict';
 import { Call, type CallEvents, type CallLink } from '../call/call.js';
@@ -22,6 +27,7 @@ import { RttEstimator } from '../call/rtt.js';
 import { AckReason, HEADER_SIZE, PacketFlag, PacketType } from '../protocol.js';
 import { decodeAck, encodeAckBody, encodePacket, localAckTrailer, splitData, type PacketHeader } from '../wire/codec.js';
 import type { BufferPool } from './buffer-pool.js';
+import type { WheelEntry } from './timer-wheel.js';
 
 export type ChannelLink = Omit<CallLink, 'rtt' | 'path' | 'release' | 'acquireBuffer' | 'headerTemplate'> & {
   readonly pool: BufferPool;
@@ -36,6 +42,8 @@ interface EndedCall {
   callNumber: number;
   completed: boolean;
   receivedThrough: number;
+  /** Serial of the reply packet that completed it: the one its final ACK answers. */
+  latestSerial: number;
 }
 
 /**
@@ -44,7 +52,7 @@ interface EndedCall {
  * on a call's path sees the same call targets whichever connection it serves
  * (a closure per channel made V8 drop its optimized code for each new one).
  */
-export class Channel implements CallLink, CallEvents {
+export class Channel implements CallLink, CallEvents, WheelEntry {
   readonly index: number;
   private readonly link: ChannelLink;
   readonly isClient: boolean;
@@ -68,6 +76,13 @@ export class Channel implements CallLink, CallEvents {
    * so its later packets are built in recycled buffers, not new ones.
    */
   private readonly releaseList: Uint8Array[] = [];
+  /** Client: lastEnded's final ACK is still to be sent (the wheel holds the channel meanwhile). */
+  private finalAckOwed = false;
+  /** The channel's place in its thread's TimerWheel, for the owed final ACK (owned by the wheel). */
+  wheelSlot = -1;
+  wheelAtMs = Number.POSITIVE_INFINITY;
+  wheelPrevious: WheelEntry | undefined = undefined;
+  wheelNext: WheelEntry | undefined = undefined;
 
   constructor(link: ChannelLink, index: number) {
     this.link = link;
@@ -131,7 +146,12 @@ export class Channel implements CallLink, CallEvents {
     if (this.call !== call) return;
     this.call = undefined;
     this.link.counters.channelBusyMs[this.index]! += this.link.nowMs() - this.callStartedMs;
-    this.lastEnded = { callNumber: call.callNumber, completed: call.phase === 'complete', receivedThrough: call.receivedThrough };
+    const completed = call.phase === 'complete';
+    this.lastEnded = { callNumber: call.callNumber, completed, receivedThrough: call.receivedThrough, latestSerial: call.latestReceivedSerial };
+    if (this.link.isClient && completed && this.options.finalAckDelayMs > 0) {
+      this.finalAckOwed = true;
+      this.timers.schedule(this, this.link.nowMs() + this.options.finalAckDelayMs);
+    }
     this.drainReleaseList();
     this.link.callEnded(call, this);
   }
@@ -140,7 +160,25 @@ export class Channel implements CallLink, CallEvents {
   startClientCall(): Call {
     assert.ok(this.link.isClient, 'only clients start calls');
     assert.equal(this.call, undefined, 'a channel carries one call at a time');
+    if (this.finalAckOwed) {
+      // The new call's first DATA acknowledges the previous reply.
+      this.finalAckOwed = false;
+      this.timers.cancel(this);
+    }
     return this.newCall((this.callNumber + 1) >>> 0);
+  }
+
+  /** The owed final ACK's delay ran out with no next call: send it. */
+  onWheelTimer(): void {
+    this.sendOwedFinalAck();
+  }
+
+  private sendOwedFinalAck(): void {
+    if (!this.finalAckOwed) return;
+    this.finalAckOwed = false;
+    this.timers.cancel(this);
+    const ended = this.lastEnded!;
+    this.sendStatelessAck(ended.callNumber, ended.latestSerial, AckReason.DELAY, ended.receivedThrough);
   }
 
   /** Every packet for this channel, in arrival order (`header` decoded from `datagram`). */
@@ -189,7 +227,7 @@ export class Channel implements CallLink, CallEvents {
   private receiveStale(header: PacketHeader, body: Uint8Array): void {
     if (header.type === PacketType.ACK && (header.flags & PacketFlag.REQUEST_ACK) !== 0 && decodeAck(body).reason === AckReason.PING) {
       // A ping about a call we no longer (or do not yet) hold still measures the path: answer it.
-      this.sendStatelessAck(header, AckReason.PING_RESPONSE, 0);
+      this.sendStatelessAck(header.callNumber, header.serial, AckReason.PING_RESPONSE, 0);
       return;
     }
     const ended = this.lastEnded;
@@ -199,8 +237,10 @@ export class Channel implements CallLink, CallEvents {
       return;
     }
     if (header.type === PacketType.DATA && this.link.isClient && forLastEnded && ended.completed) {
-      // Our final ACK was lost: the server retransmits its reply. ACK it again.
-      this.sendStatelessAck(header, AckReason.DUPLICATE, ended.receivedThrough);
+      // Our final ACK was lost or is still owed: the server retransmits its reply. ACK it now.
+      this.finalAckOwed = false;
+      this.timers.cancel(this);
+      this.sendStatelessAck(header.callNumber, header.serial, AckReason.DUPLICATE, ended.receivedThrough);
       return;
     }
     if (forLastEnded && header.type === PacketType.ACK) return;
@@ -208,10 +248,10 @@ export class Channel implements CallLink, CallEvents {
     if (header.type === PacketType.DATA) this.link.counters.spuriousPacketsRead += 1;
   }
 
-  private controlHeader(header: PacketHeader, type: number, flags: number): PacketHeader {
+  private controlHeader(callNumber: number, type: number, flags: number): PacketHeader {
     return {
       ...this.template,
-      callNumber: header.callNumber,
+      callNumber,
       seq: 0,
       serial: this.link.nextSerial(),
       type,
@@ -220,28 +260,30 @@ export class Channel implements CallLink, CallEvents {
   }
 
   private sendBusy(header: PacketHeader): void {
-    this.link.transmit(encodePacket(this.controlHeader(header, PacketType.BUSY, 0), undefined));
+    this.link.transmit(encodePacket(this.controlHeader(header.callNumber, PacketType.BUSY, 0), undefined));
     this.link.counters.busyPacketsSent += 1;
   }
 
   /** An ACK from the channel itself, for a call it no longer holds: `receivedThrough` is all it claims. */
-  private sendStatelessAck(header: PacketHeader, reason: AckReason, receivedThrough: number): void {
+  private sendStatelessAck(callNumber: number, serial: number, reason: AckReason, receivedThrough: number): void {
     const body = encodeAckBody({
       bufferSpace: 0,
       maxSkew: 0,
       firstPacket: receivedThrough + 1,
       previousPacket: receivedThrough,
-      serial: header.serial,
+      serial,
       reason,
       acks: new Uint8Array(0),
       trailer: localAckTrailer(this.link.options.receiveWindow),
     });
-    this.link.transmit(encodePacket(this.controlHeader(header, PacketType.ACK, 0), body));
+    this.link.transmit(encodePacket(this.controlHeader(callNumber, PacketType.ACK, 0), body));
     this.link.counters.ackPacketsSent += 1;
   }
 
   /** The connection is going away: fail whatever call is running. */
   close(error: import('../errors.js').RxError): void {
+    // The server holds the last reply until it is acknowledged: do not leave it waiting for its timeouts.
+    this.sendOwedFinalAck();
     this.call?.fail(error);
     this.drainReleaseList();
   }
