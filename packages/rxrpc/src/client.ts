@@ -74,7 +74,8 @@ export class RxClient {
       services: [],
       transmit: (info, packet) => {
         const connection = this.endpoint.connections.byConnectionId(info.id);
-        if (connection !== undefined) this.endpoint.sendTo(connection, packet.slice());
+        // node:dgram reads the bytes on a later tick, after which a pooled buffer may be reused; the native transport copies at once.
+        if (connection !== undefined) this.endpoint.sendTo(connection, this.transport === 'native' ? packet : packet.slice());
       },
       onCallEnded: (_call, view) => this.connections.get(view.info.id)?.channelFreed(),
     });

@@ -6,7 +6,9 @@
  *                                       channels on the routing thread (workers 0) over the
  *                                       native datagram transport and over node:dgram, and on
  *                                       --workers channel workers; server CPU time per call;
- *                                       client ours vs OpenAFS (same server: ours)
+ *                                       client ours vs OpenAFS (same server: ours), our client
+ *                                       on --client-transport (default native, batched sends) and
+ *                                       the 4-concurrent row again on node:dgram
  *   1 MiB split Send / Receive MiB/s:   the same pairs, 1 call at a time and 4 concurrent calls
  *                                       (4 C client threads on one connection), and a raw UDP
  *                                       blast as the ceiling; --bulk-only runs only these rows
@@ -55,8 +57,8 @@ const { values: flags } = parseArgs({
     /** Samples per row (its median is printed): more steady the rows on a loaded host. */
     repeats: { type: 'string', default: '3' },
     workers: { type: 'string', default: String(Math.max(1, Math.min(4, os.availableParallelism()))) },
-    /** Our client's datagram transport (the servers run 'native'; a 'dgram' server is measured beside it). */
-    'client-transport': { type: 'string', default: 'dgram' },
+    /** Our client's datagram transport (the servers run 'native'; a 'dgram' server and client are measured beside them). */
+    'client-transport': { type: 'string', default: 'native' },
   },
 });
 const nullCalls = Number(flags['null-calls']);
@@ -275,6 +277,14 @@ async function main(): Promise<void> {
     if (!bulkOnly) {
       row('Null calls/s, 1 at a time', ...(await alternate(() => ourNullRate(connection, nullCalls, 1), () => cNullRun(ours, nullCalls, 1))), 'calls/s', 'openafs');
       row('Null calls/s, 4 concurrent', ...(await alternate(() => ourNullRate(connection, nullCalls * 2, 4), () => cNullRun(ours, nullCalls * 2, 4))), 'calls/s', 'openafs');
+      if (flags['client-transport'] === 'native') {
+        // node:dgram sends one datagram per system call where the native socket batches them.
+        const dgramClient = await RxClient.open({ transport: 'dgram' });
+        const dgramConnection = dgramClient.connect('127.0.0.1', server.port, 42);
+        await ourNullRate(dgramConnection, Math.max(500, warmupCalls), 4);
+        row('Null calls/s, 4 concurrent, node:dgram client', ...(await alternate(() => ourNullRate(dgramConnection, nullCalls * 2, 4), () => cNullRun(ours, nullCalls * 2, 4))), 'calls/s', 'openafs');
+        await dgramClient.close();
+      }
     }
     row('1 MiB split Send', ...(await alternate(() => ourBulkRate(connection, 'send', bulkCount), () => cBulkRun(ours, 'send'))), 'MiB/s', 'openafs');
     row('1 MiB split Receive', ...(await alternate(() => ourBulkRate(connection, 'receive', bulkCount), () => cBulkRun(ours, 'receive'))), 'MiB/s', 'openafs');
