@@ -26,6 +26,7 @@ pub mod queue_pair_drain;
 pub mod release_list;
 pub mod send_queue_account;
 pub mod service_backstop;
+pub mod service_call_header;
 pub mod service_chunks;
 pub mod service_completions;
 pub mod service_queue;

@@ -6,13 +6,15 @@
 //! context, the post, the release) cost arguments, a result object or
 //! number and, in the emulated lab, microseconds of CPU. Here the take
 //! leaves the call it received in the mailbox (slot and length of its
-//! Receive) and returns only the transport; the worker encodes an inline
+//! Receive, and for a plain call the fields of its transport header,
+//! service_call_header.rs) and returns only the transport; the worker encodes an inline
 //! reply (or RDMA_ERROR) into the staging bytes; one native call then gets
 //! the send context (with the seed's drain points), copies the staged reply
 //! into it, posts it, releases the RPC and takes the next call, leaving the
 //! next call in the mailbox.
 //!
-//! Layout: `MAILBOX_WORDS` u32 words (`SLOT`, `BYTE_LENGTH`), then
+//! Layout: `MAILBOX_WORDS` u32 words (`SLOT`, `BYTE_LENGTH`,
+//! `PLAIN_HEADER_BYTES`, `PLAIN_XID`, `PLAIN_CREDITS`), then
 //! `STAGING_BYTES` of staging (the largest inline reply: a send context's
 //! largest buffer).
 //!
@@ -29,8 +31,14 @@ use std::sync::Arc;
 pub const SLOT: usize = 0;
 /// Mailbox word: that Receive's byte length.
 pub const BYTE_LENGTH: usize = 1;
-/// Words of the mailbox (the staging bytes follow it, 8 bytes in).
-pub const MAILBOX_WORDS: usize = 2;
+/// Mailbox word: the bytes of the call's transport header if it is plain
+/// (service_call_header.rs), 0 if the worker must decode it.
+pub const PLAIN_HEADER_BYTES: usize = 2;
+/// Mailbox words of a plain call: its xid and the credits it asked for (host order).
+pub const PLAIN_XID: usize = 3;
+pub const PLAIN_CREDITS: usize = 4;
+/// Words of the mailbox (the staging bytes follow it, 20 bytes in).
+pub const MAILBOX_WORDS: usize = 5;
 /// Bytes of the staging area: an inline reply never exceeds a send context's buffer.
 pub const STAGING_BYTES: usize = BUFFER_BYTES_MAX as usize;
 
@@ -82,8 +90,8 @@ mod tests {
         let seat = SeatArea::default();
         assert_eq!(seat.memory().length(), MAILBOX_WORDS * 4 + STAGING_BYTES);
         seat.put(SLOT, 7);
-        seat.put(BYTE_LENGTH, u32::MAX);
-        assert_eq!((seat.get(SLOT), seat.get(BYTE_LENGTH)), (7, u32::MAX));
+        seat.put(PLAIN_CREDITS, u32::MAX);
+        assert_eq!((seat.get(SLOT), seat.get(PLAIN_CREDITS)), (7, u32::MAX));
         assert!(seat.staged(STAGING_BYTES).iter().all(|byte| *byte == 0), "the mailbox is not part of the staged bytes");
     }
 }

@@ -60,6 +60,7 @@ use crate::cm_id::{CmId, SendRequest};
 use crate::completion_queue::CompletionQueue;
 use crate::completion_thread::{release_send, RELEASE_WR_ID_LIMIT_DEFAULT};
 use crate::queue_pair_drain;
+use crate::service_call_header::{plain_call_header, PlainCallHeader};
 use crate::service_completions::Channel;
 use crate::error::{Result, VerbsError};
 use crate::memory_region::{Access, MemoryRegion};
@@ -219,6 +220,8 @@ pub struct TransportCounters {
 pub struct Receive {
     pub slot: u32,
     pub byte_length: u32,
+    /// Its transport header, if the call is plain (service_call_header.rs).
+    pub plain: Option<PlainCallHeader>,
 }
 
 /// How a worker's pull of a call's Read chunks ended.
@@ -626,7 +629,7 @@ impl ServiceTransport {
                 self.close();
                 continue;
             }
-            taken = Some(Receive { slot, byte_length: completion.byte_len });
+            taken = Some(Receive { slot, byte_length: completion.byte_len, plain: self.plain_header_of(slot, completion.byte_len) });
         }
         if !self.receives.is_empty() {
             self.flags.set(DATA);
@@ -643,6 +646,14 @@ impl ServiceTransport {
             }
         }
         taken
+    }
+
+    /// The transport header of the call received into `slot`, if it is plain.
+    fn plain_header_of(&self, slot: u32, byte_length: u32) -> Option<PlainCallHeader> {
+        let length = byte_length.min(self.shape.slot_bytes) as usize;
+        // SAFETY: the slot lies inside the receive area; its Receive completed and the taking worker holds it, so nothing writes it now.
+        let received = unsafe { std::slice::from_raw_parts(self.receive_memory.pointer().add(slot as usize * self.shape.slot_bytes as usize), length) };
+        plain_call_header(received)
     }
 
     /// A send context for worker `worker` to build a reply of

@@ -34,7 +34,8 @@ use crate::napi::Env;
 use crate::service_backstop;
 use crate::service_chunks::{RemoteSegment, READ_BUFFERS, WRITES_PER_REPLY_MAX};
 use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
-use crate::service_seat::{BYTE_LENGTH, SLOT};
+use crate::service_call_header::{PlainCallHeader, PLAIN_HEADER_BYTES as PLAIN_CALL_HEADER_BYTES};
+use crate::service_seat::{BYTE_LENGTH, PLAIN_CREDITS, PLAIN_HEADER_BYTES, PLAIN_XID, SLOT};
 use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ReadOutcome, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -110,7 +111,8 @@ fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> 
 
 /// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks): a
 /// transport with a call to serve, its Receive in the seat's mailbox (SLOT,
-/// BYTE_LENGTH) and its receive step ended; empty receives are served natively.
+/// BYTE_LENGTH; PLAIN_HEADER_BYTES, PLAIN_XID, PLAIN_CREDITS for a plain call,
+/// else PLAIN_HEADER_BYTES 0) and its receive step ended; empty receives are served natively.
 fn service_queue_take(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
     take_call(env, &queue, worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?)
@@ -125,6 +127,10 @@ fn take_call(env: Env, queue: &ServiceQueue, worker: usize, wait: Duration) -> R
     let seat = queue.seat_area(worker);
     seat.put(SLOT, receive.slot);
     seat.put(BYTE_LENGTH, receive.byte_length);
+    let plain = receive.plain.unwrap_or(PlainCallHeader { xid: 0, credits: 0 });
+    seat.put(PLAIN_HEADER_BYTES, if receive.plain.is_some() { PLAIN_CALL_HEADER_BYTES as u32 } else { 0 });
+    seat.put(PLAIN_XID, plain.xid);
+    seat.put(PLAIN_CREDITS, plain.credits);
     env.number(id as f64)
 }
 

@@ -110,10 +110,15 @@ export interface NativeService {
   serviceTransportMetrics(transportId: number): NativeTransportMetrics;
 }
 
-/** Words of a seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area. */
-export const MailboxWord = { SLOT: 0, BYTE_LENGTH: 1 } as const;
+/**
+ * Words of a seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area:
+ * the call's Receive slot and length; for a plain call (RDMA_MSG without chunks, recognised
+ * natively: verbs' service_call_header.rs) its header's length, xid and credits asked, else
+ * PLAIN_HEADER_BYTES 0.
+ */
+export const MailboxWord = { SLOT: 0, BYTE_LENGTH: 1, PLAIN_HEADER_BYTES: 2, PLAIN_XID: 3, PLAIN_CREDITS: 4 } as const;
 /** Where a seat's staging bytes begin (after the mailbox); as many as the largest send context. */
-export const STAGING_OFFSET = 8;
+export const STAGING_OFFSET = 20;
 /** serviceTransportGetSendContext's number: (writeBuffer + 1) * CONTEXT_FACTOR + context. */
 export const CONTEXT_FACTOR = 2 ** 32;
 /** Words of one segment in a segment list: handle, length, address high word, address low word. */

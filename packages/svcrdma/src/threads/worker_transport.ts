@@ -18,12 +18,20 @@
  * end to end into the write buffer that goes with the context, given back by
  * the drain that releases the context.
  *
+ * A plain call (RDMA_MSG without chunks, nearly every call without bulk
+ * data) is recognised by the native take, which leaves its xid and credits in
+ * the mailbox: the worker dispatches the RPC message behind the header and,
+ * for a reply without bulk items that fits inline, writes the fixed RDMA_MSG
+ * reply header itself — no decoder, plan or encoder objects per RPC. Every
+ * other call, and a plain call's bulk or long reply, takes the full path.
+ *
  * Limits of a worker (answered RDMA_ERROR / ERR_CHUNK, counted in
  * `chunkErrors`): a Read list the native side refuses (beyond a chunk buffer,
  * more Reads than the Send Queue holds), a reply whose Writes exceed a chunk
  * buffer or the Send Queue, a reply that fits nowhere (planReply).
  */
 import { HeaderRejection, RejectAnswer } from '../errors.js';
+import { ITEM_ABSENT, MIN_MESSAGE_HEADER_BYTES, RdmaProcedure, RPCRDMA_VERSION } from '../protocol.js';
 import type { CallTransportHeader, RdmaSegment, ReadChunk } from '../header/chunks.js';
 import { decodeCallHeader } from '../header/decode.js';
 import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
@@ -69,6 +77,8 @@ export class WorkerTransport {
   /** The seat's mailbox words and staging bytes (as many as one send context holds). */
   private readonly mailbox: Uint32Array;
   private readonly staging: Uint8Array;
+  /** The staging bytes as words, for a plain call's reply header. */
+  private readonly stagingWords: DataView;
   private readonly slotBytes: number;
   private readonly contextBytes: number;
   private readonly chunkBytes: number;
@@ -92,6 +102,7 @@ export class WorkerTransport {
     this.contextBytes = buffers.contextBytes;
     this.mailbox = new Uint32Array(seatArea, 0, Object.keys(MailboxWord).length);
     this.staging = new Uint8Array(seatArea, STAGING_OFFSET, this.contextBytes);
+    this.stagingWords = new DataView(seatArea, STAGING_OFFSET, this.contextBytes);
     this.chunkBytes = buffers.chunkBytes;
     this.credits = buffers.credits;
     this.sendQueueDepth = buffers.sendQueueDepth;
@@ -142,6 +153,7 @@ export class WorkerTransport {
     this.counters.add('calls');
     const start = slot * this.slotBytes;
     const message = this.receiveArea.subarray(start, start + byteLength);
+    if (this.mailbox[MailboxWord.PLAIN_HEADER_BYTES] !== 0) return this.processPlain(message);
     let header: CallTransportHeader;
     try {
       header = decodeCallHeader(message);
@@ -154,6 +166,39 @@ export class WorkerTransport {
     const reply = this.handler.handleCall(call.message, callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
     if (reply instanceof Promise) return reply.then((settled) => this.answer(header, settled));
     return this.answer(header, reply);
+  }
+
+  /** A plain call (its header decoded natively, in the mailbox): the RPC message behind the header dispatched. */
+  private processPlain(received: Uint8Array): ReplyOrder | null | Promise<ReplyOrder | null> {
+    const headerBytes = this.mailbox[MailboxWord.PLAIN_HEADER_BYTES]!;
+    const xid = this.mailbox[MailboxWord.PLAIN_XID]!;
+    const credits = this.mailbox[MailboxWord.PLAIN_CREDITS]!;
+    const reply = this.handler.handleCall(received.subarray(headerBytes), callContext);
+    if (reply instanceof Promise) return reply.then((settled) => this.answerPlain(received, xid, credits, settled));
+    return this.answerPlain(received, xid, credits, reply);
+  }
+
+  /**
+   * A plain call's reply: without bulk items and within the client's inline
+   * size, staged behind the fixed RDMA_MSG reply header (what planReply and
+   * encodeReplyHeader produce for a call without chunks); otherwise planned
+   * from the fully decoded header (bulk items inline, or ERR_CHUNK).
+   */
+  private answerPlain(received: Uint8Array, xid: number, credits: number, reply: { message: ReplyBody } | null): ReplyOrder | null {
+    if (reply === null) return null;
+    const body = reply.message;
+    if (body.bulk.length > 0 || MIN_MESSAGE_HEADER_BYTES + body.byteLength > this.contextBytes) return this.answer(decodeCallHeader(received), reply);
+    const words = this.stagingWords;
+    words.setUint32(0, xid);
+    words.setUint32(4, RPCRDMA_VERSION);
+    words.setUint32(8, grantCredits(credits, this.credits));
+    words.setUint32(12, RdmaProcedure.MSG);
+    // Replies carry no Read list; no Write list, no Reply chunk.
+    words.setUint32(16, ITEM_ABSENT);
+    words.setUint32(20, ITEM_ABSENT);
+    words.setUint32(24, ITEM_ABSENT);
+    this.staging.set(body.inline, MIN_MESSAGE_HEADER_BYTES);
+    return { length: MIN_MESSAGE_HEADER_BYTES + body.byteLength, context: null, writes: emptySegments, counter: 'inlineReplies' };
   }
 
   /** The procedure's reply (null: none is sent) planned and encoded. */
