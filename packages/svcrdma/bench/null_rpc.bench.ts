@@ -9,11 +9,18 @@
  *      its own process on the main thread, on BENCH_THREADS worker threads
  *      (default 2), and in the client's process.
  *
+ *   Every server, the kernel's included, first gets BENCH_WARMUP_CALLS untimed
+ *   NULL calls (16 outstanding) from the same client: the figures are of
+ *   servers past their start, not of V8 compiling our path (a fresh
+ *   2-thread server's CPU per call fell 5.7 -> 1.9 ms over its first 2 000
+ *   calls in the lab, 2026-12-07 21:45 UTC), as a long-running server is.
+ *   BENCH_WARMUP_CALLS=0 gives the cold figures.
+ *
  *   3. with BENCH_BUSY_POLL_MICROS set, the worker-thread server once more with
  *      completion threads that keep polling that long after a completion
  *      before sleeping (busyPollMicros), against the same kernel figures.
  *
- * Env: BENCH_ROUNDS (default 500), BENCH_THREADS (default 2), BENCH_BUSY_POLL_MICROS,
+ * Env: BENCH_ROUNDS (default 500), BENCH_WARMUP_CALLS (default 3000), BENCH_THREADS (default 2), BENCH_BUSY_POLL_MICROS,
  * BENCH_CLIENT_BURST_MS (the client's burst window, default 20: its event loop spins that long
  * after a reply, taking CPU from a server beside it in the 2-vCPU guest), RXE_LAB_ADDR.
  */
@@ -26,6 +33,7 @@ import { RdmaRpcClient, SvcRdmaServer } from '../dist/index.js';
 
 const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? 500);
+const warmupCalls = Number(process.env.BENCH_WARMUP_CALLS ?? 3000);
 const threads = Number(process.env.BENCH_THREADS ?? 2);
 const busyPollMicros = process.env.BENCH_BUSY_POLL_MICROS === undefined ? null : Number(process.env.BENCH_BUSY_POLL_MICROS);
 const clientBurstWindowMs = Number(process.env.BENCH_CLIENT_BURST_MS ?? 20);
@@ -120,14 +128,14 @@ interface Load {
   p99: number;
 }
 
-/** `rounds` NULL calls with `outstanding` in flight at all times. */
-async function nullLoad(port: number, outstanding: number): Promise<Load> {
+/** `calls` NULL calls with `outstanding` in flight at all times. */
+async function nullLoad(port: number, outstanding: number, calls = rounds): Promise<Load> {
   const client = await RdmaRpcClient.connect({ address, port, burstWindowMs: clientBurstWindowMs });
   const times: number[] = [];
   let issued = 0;
   const started = performance.now();
   const lane = async () => {
-    while (issued < rounds) {
+    while (issued < calls) {
       issued++;
       const begin = performance.now();
       await client.call(NFS_PROGRAM, NFS_V4, 0, xdrVoid, undefined, xdrVoid);
@@ -137,7 +145,7 @@ async function nullLoad(port: number, outstanding: number): Promise<Load> {
   await Promise.all(Array.from({ length: outstanding }, lane));
   const seconds = (performance.now() - started) / 1000;
   await client.close();
-  return { callsPerSecond: rounds / seconds, ...summary(times) };
+  return { callsPerSecond: calls / seconds, ...summary(times) };
 }
 
 const format = (value: number) => `${(value * 1000).toFixed(0)} µs`;
@@ -163,7 +171,9 @@ const inProcess = SvcRdmaServer.listen(dispatcher, { address, port: OUR_IN_PROCE
 const describeLoad = (load: Load) => `${load.callsPerSecond.toFixed(0)} calls/s median ${format(load.median)} p99 ${format(load.p99)}`;
 const ratios = (load: Load, kernel: Load) =>
   `${(load.callsPerSecond / kernel.callsPerSecond).toFixed(2)}x calls/s, ${(load.median / kernel.median).toFixed(2)}x median rtt`;
-console.log(`NULL loads: ${rounds} calls each, client burst window ${clientBurstWindowMs} ms, ${threads} worker threads`);
+const ports = [KERNEL_PORT, OUR_PORT, OUR_THREADS_PORT, OUR_IN_PROCESS_PORT, ...(busyPollServer === null ? [] : [OUR_BUSY_POLL_PORT])];
+if (warmupCalls > 0) for (const port of ports) await nullLoad(port, 16, warmupCalls);
+console.log(`NULL loads: ${rounds} calls each after ${warmupCalls} untimed warm-up calls per server, client burst window ${clientBurstWindowMs} ms, ${threads} worker threads`);
 for (const outstanding of [1, 4, 16]) {
   const kernel = await nullLoad(KERNEL_PORT, outstanding);
   const ours = await nullLoad(OUR_PORT, outstanding);
