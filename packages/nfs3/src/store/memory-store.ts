@@ -7,7 +7,8 @@
  * (with the same secret) or NFS3ERR_BADHANDLE (with a new random one).
  *
  * Data is written in place, so every WRITE is as durable as this store gets: COMMIT only has to
- * answer with the write verifier.
+ * answer with the write verifier. A file's data lives in 1 MiB extents (file-extents.ts): a READ
+ * inside one is answered with a view, not a copy, and the extent is copied before its next write.
  *
  * A node's fattr3 is built once and kept until the node changes (every change goes through
  * `changed()`): a kernel client's CREATE reads the directory's and the new file's attributes
@@ -24,6 +25,7 @@ import { HandleCodec, StoreKind, handleSecretBytesMin } from '../handles.js';
 import { nanosecondsFromTime, nowNanoseconds, requestedMode, timeFromNanoseconds } from '../attributes.js';
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
 import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
+import { FileExtents } from './file-extents.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import type {
   AttributeChange, CreateRequest, CreateResult, DirectoryEntry, Handle, LookupResult, NfsStore, Owner, ReadResult, StoredObject, StoreStatistics, WriteStability,
@@ -59,8 +61,8 @@ interface MemoryNode {
   uid: number;
   gid: number;
   nlink: number;
-  /** Regular files: contents, capacity ≥ size (grown by doubling). */
-  data: Buffer;
+  /** Regular files: contents (bytes past `size` read as zero); null for other types. */
+  data: FileExtents | null;
   size: number;
   /** Directories: entries by name (latin1). */
   children: Map<string, MemoryNode> | null;
@@ -137,8 +139,8 @@ export class MemoryStore implements NfsStore {
     const end = Math.min(start + count, node.size);
     node.atime = nowNanoseconds();
     changed(node);
-    // A copy: the reply is encoded later, and a WRITE in between must not change it.
-    return { data: Buffer.from(node.data.subarray(start, end)), eof: end >= node.size, attributes: this.attributesOf(node) };
+    // Lent, not copied (file-extents.ts): a WRITE before the reply is sent writes a copy.
+    return { data: fileData(node).read(start, end), eof: end >= node.size, attributes: this.attributesOf(node) };
   }
 
   write(handle: Uint8Array, offset: number, data: Uint8Array, _stability: WriteStability): AttributeChange {
@@ -146,8 +148,10 @@ export class MemoryStore implements NfsStore {
     const before = this.attributesOf(node);
     const end = offset + data.byteLength;
     if (end > maxFileBytes) throw new NfsStatusError(nfs.NFS3ERR_FBIG, `write ends at ${end}, past ${maxFileBytes}`);
-    this.resize(node, Math.max(node.size, end));
-    node.data.set(data, offset);
+    const file = fileData(node);
+    this.reserveBytes(file.growthOf(offset, data.byteLength));
+    file.write(offset, data);
+    node.size = Math.max(node.size, end);
     node.mtime = node.ctime = nowNanoseconds();
     changed(node);
     return { before, after: this.attributesOf(node) };
@@ -308,7 +312,7 @@ export class MemoryStore implements NfsStore {
     if (this.nodes.size >= this.maxObjects) throw new NfsStatusError(nfs.NFS3ERR_NOSPC, `store holds its maximum of ${this.maxObjects} objects`);
     const now = nowNanoseconds();
     const node: MemoryNode = {
-      fileId: this.nextFileId++, type, mode, uid, gid, nlink: 1, data: Buffer.alloc(0), size: 0,
+      fileId: this.nextFileId++, type, mode, uid, gid, nlink: 1, data: type === nfs.NF3REG ? new FileExtents() : null, size: 0,
       children: type === nfs.NF3DIR ? new Map() : null, parent: null, target: '', atime: now, mtime: now, ctime: now, createVerifier: null,
       attributes: null, handle: null,
     };
@@ -347,22 +351,23 @@ export class MemoryStore implements NfsStore {
   }
 
   private free(node: MemoryNode): void {
-    this.bytesUsed -= node.data.length;
+    this.bytesUsed -= node.data?.allocatedBytes ?? 0;
     this.nodes.delete(node.fileId);
   }
 
-  /** Grows capacity by doubling (bounded by maxBytes) so sequential writes copy O(log n) times. */
+  /** Counts `growth` more bytes of file data, or refuses them (NOSPC) before anything changed. */
+  private reserveBytes(growth: number): void {
+    if (this.bytesUsed + growth > this.maxBytes) throw new NfsStatusError(nfs.NFS3ERR_NOSPC, `store holds its maximum of ${this.maxBytes} bytes`);
+    this.bytesUsed += growth;
+  }
+
+  /** A file's new size: a shrink drops what lies past it (a later extension reads zeros), an extension allocates nothing (a hole). */
   private resize(node: MemoryNode, size: number): void {
-    if (size > node.data.length) {
-      const capacity = Math.min(Math.max(size, node.data.length * 2, 4096), maxFileBytes);
-      const growth = capacity - node.data.length;
-      if (this.bytesUsed + growth > this.maxBytes) throw new NfsStatusError(nfs.NFS3ERR_NOSPC, `store holds its maximum of ${this.maxBytes} bytes`);
-      const grown = Buffer.alloc(capacity);
-      node.data.copy(grown, 0, 0, node.size);
-      node.data = grown;
-      this.bytesUsed += growth;
-    } else if (size < node.size) {
-      node.data.fill(0, size, node.size); // a later extension must read zeros, not old data
+    if (size < node.size) {
+      const file = fileData(node);
+      const allocated = file.allocatedBytes;
+      file.truncate(size);
+      this.bytesUsed += file.allocatedBytes - allocated;
     }
     node.size = size;
   }
@@ -390,12 +395,18 @@ export class MemoryStore implements NfsStore {
     const size = node.type === nfs.NF3LNK ? node.target.length : node.type === nfs.NF3DIR ? 4096 : node.size;
     node.attributes = Object.freeze({
       type: node.type, mode: node.mode, nlink: node.nlink, uid: node.uid, gid: node.gid,
-      size: BigInt(size), used: BigInt(node.type === nfs.NF3REG ? node.data.length : size),
+      size: BigInt(size), used: BigInt(node.data === null ? size : node.data.allocatedBytes),
       rdev: noDevice, fsid: this.device, fileid: node.fileId,
       atime: timeFromNanoseconds(node.atime), mtime: timeFromNanoseconds(node.mtime), ctime: timeFromNanoseconds(node.ctime),
     });
     return node.attributes;
   }
+}
+
+/** A regular file's data (resolveFile and the NF3REG checks come first). */
+function fileData(node: MemoryNode): FileExtents {
+  assert(node.data !== null, 'file data of a non-file');
+  return node.data;
 }
 
 /** Every change to a node's attributes ends here: the next read builds them again. */
