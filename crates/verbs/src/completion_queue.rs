@@ -12,8 +12,10 @@
 //! - polled: the owner calls `poll`, typically from a dedicated worker thread
 //!   that may spin for a bounded time (the lowest-latency path);
 //! - owner-notified: created with a channel but no completion thread; the
-//!   owner waits on `channel_fd` itself (service_completions.rs) and on each
-//!   event calls `take_events`, `arm`, then `poll_owned` until it is empty.
+//!   owner waits on `channel_fd` itself (service_completions.rs, or the
+//!   JavaScript thread's event loop: bindings/completion_queue.rs `cqWatch`)
+//!   and on each event calls `take_events`, `arm`, then `poll_owned` (or
+//!   `route_owned`) until it is empty.
 //!
 //! Owned by its JavaScript handle; every queue pair using it holds an `Arc`,
 //! so it is destroyed only after them. Drop stops and joins the completion
@@ -23,7 +25,9 @@ use crate::completion_ring::CompletionRing;
 use crate::completion_thread::{CompletionSink, CompletionThread, ThreadOptions};
 use crate::device::Device;
 use crate::error::{check, Result, VerbsError};
+use crate::completion_thread::release_send;
 use crate::queue_pair_drain::{self, DrainMarkers};
+use crate::release_list::ReleaseList;
 use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
 use crate::wakeup::set_nonblocking;
@@ -41,6 +45,9 @@ pub const POLL_SPIN_MAX: Duration = Duration::from_millis(1000);
 /// lab: yielding every 1024 polls still let two spinning processes starve
 /// rxe's softirq work into 2-8 ms medians; every 64 kept them at 150-190 µs.
 const POLLS_PER_YIELD: u32 = 64;
+
+/// Completions one `ibv_poll_cq` of `route_owned` takes.
+const ROUTE_BATCH: usize = 16;
 
 /// A completion queue.
 pub struct CompletionQueue {
@@ -233,6 +240,37 @@ impl CompletionQueue {
             out[..kept].iter().for_each(|completion| account.completed(completion));
         }
         Ok((count as usize, kept))
+    }
+
+    /// Owner-notified mode, on the one thread that routes this CQ: polls it
+    /// empty, appending each Send (wrId below `wr_id_limit`) to `list` as a
+    /// completion thread would, and writing every other completion into
+    /// `others`, in order. Drain markers finish after what was polled before
+    /// them is routed. Returns how many went into `others` and whether the
+    /// CQ may hold more (`others` filled up first).
+    pub fn route_owned(&self, list: Option<&ReleaseList>, wr_id_limit: u64, others: &mut [sys::roce_completion]) -> Result<(usize, bool)> {
+        let mut polled = [sys::roce_completion::default(); ROUTE_BATCH];
+        let mut finished = Vec::new();
+        let mut written = 0;
+        let more = loop {
+            let room = ROUTE_BATCH.min(others.len() - written);
+            if room == 0 {
+                break true;
+            }
+            let (count, kept) = self.poll_owned(&mut polled[..room], &mut finished)?;
+            for completion in &polled[..kept] {
+                if list.is_some_and(|list| release_send(list, wr_id_limit, completion)) {
+                    continue;
+                }
+                others[written] = *completion;
+                written += 1;
+            }
+            if count < room {
+                break false;
+            }
+        };
+        queue_pair_drain::finish(&mut finished);
+        Ok((written, more))
     }
 
     /// One ibv_poll_cq, drain markers taken out.

@@ -93,6 +93,17 @@ export interface Native {
     onPending: (() => void) | null,
   ): Handle;
   cqPoll(cq: Handle, out: Uint32Array, max: number, spinMicros: number): number;
+  cqWatch(
+    device: DeviceHandle,
+    depth: number,
+    records: Uint32Array,
+    onEvent: (count: number, transition: boolean) => void,
+    releaseList: Handle | null,
+    releaseWrIdLimit: number | null,
+    armed: boolean,
+  ): Handle;
+  cqRoute(cq: Handle, reportTransition: boolean): void;
+  cqSetArmed(cq: Handle, armed: boolean): void;
   cqUnref(cq: Handle, keepAlive: boolean): void;
   cqClose(cq: Handle): void;
   channelCreate(onEvent: (event: NativeCmEvent) => void): Handle;
@@ -146,6 +157,16 @@ export interface Native {
     ...sges: (MemoryRegionHandle | number)[]
   ): void;
   qpPostRecv(qp: QueuePairHandle, wrId: number, ...sges: (MemoryRegionHandle | number)[]): void;
+  qpPostSendAndDrain(
+    qp: QueuePairHandle,
+    wrId: number,
+    mr: MemoryRegionHandle,
+    offset: number,
+    length: number,
+    sendCq: Handle,
+    releaseList: Handle,
+    out: Float64Array,
+  ): number;
   qpDrain(qp: QueuePairHandle, onDrained: () => void): void;
   qpSendQueueState(qp: QueuePairHandle): { available: number; failed: boolean };
   qpWaitSendQueue(qp: QueuePairHandle, entries: number, onSpace: () => void): boolean;

@@ -18,6 +18,14 @@
  *   milliseconds in an emulated guest; the CQ stays armed meanwhile.
  * - polled: the owner calls `poll()` / `pollInto()`, optionally spinning;
  *   meant for a dedicated worker thread (lowest latency).
+ * - watched (`onEvent` given): no completion thread; this thread's event
+ *   loop watches the CQ's completion channel itself, so a completion that
+ *   raises an event wakes only this thread. On an event (and on `route()`)
+ *   the CQ is polled empty: Sends for the `releaseList` are appended to it,
+ *   every other completion is written into `records` and handed over with
+ *   `onEvent(count, transition)` (`transition`: the list went empty ->
+ *   non-empty). With `armed: false` it raises no events until `setArmed(true)`:
+ *   its completions wait for a `route()` (or `QueuePair.postSendAndDrain`).
  * In the threaded modes, a `releaseList` takes every Send completion whose
  * wrId is below `releaseWrIdLimit` (successes, and failures or flushes
  * marked) instead of the owner.
@@ -71,6 +79,16 @@ export interface CompletionQueueOptions {
    * Reads) go to the owner. At most 2^52. Default 2^40.
    */
   releaseWrIdLimit?: number;
+  /**
+   * Makes the CQ watched: called on this thread with the number of
+   * completions written into `records` and whether the release list went
+   * empty -> non-empty.
+   */
+  onEvent?: (count: number, transition: boolean) => void;
+  /** Watched: where completions are written (COMPLETION_WORDS per completion; decode with `decodeCompletion`). */
+  records?: Uint32Array;
+  /** Watched: raise events from the start (default true); false: only `route()` takes completions. */
+  armed?: boolean;
 }
 
 /** Default `releaseWrIdLimit`: wrIds from 2^40 up are free for RDMA Writes and Reads. */
@@ -127,6 +145,7 @@ export class CompletionQueue {
   /** @internal */
   static create(device: DeviceHandle, options: CompletionQueueOptions): CompletionQueue {
     const depth = options.depth ?? DEFAULTS.depth;
+    if (options.onEvent !== undefined) return CompletionQueue.#watch(device, depth, options.onEvent, options);
     const onCompletions = options.onCompletions;
     const deliver =
       onCompletions === undefined
@@ -153,9 +172,42 @@ export class CompletionQueue {
     return new CompletionQueue(handle, depth, deliver !== null, onPending !== undefined, life);
   }
 
+  static #watch(device: DeviceHandle, depth: number, onEvent: (count: number, transition: boolean) => void, options: CompletionQueueOptions): CompletionQueue {
+    if (options.onCompletions !== undefined || options.onPending !== undefined || options.records === undefined) {
+      throw new VerbsError('EINVAL', 'a watched completion queue takes onEvent and records, not onCompletions or onPending');
+    }
+    // An event queued just before close() must not reach a closed CQ's owner.
+    const life = { closed: false };
+    const handle = native(() =>
+      binding.cqWatch(
+        device,
+        depth,
+        options.records!,
+        (count, transition) => life.closed || onEvent(count, transition),
+        options.releaseList?.handle ?? null,
+        options.releaseWrIdLimit ?? null,
+        options.armed ?? true,
+      ),
+    );
+    return new CompletionQueue(handle, depth, false, false, life);
+  }
+
   /** @internal */
   get handle(): Handle {
     return this.#handle;
+  }
+
+  /**
+   * Watched CQs: polls it now, with the routing of an event; what it finds
+   * reaches `onEvent` before this returns (the transition only if `reportTransition`).
+   */
+  route(reportTransition: boolean): void {
+    native(() => binding.cqRoute(this.#handle, reportTransition));
+  }
+
+  /** Watched CQs: raise events (armed now, then one `route(true)`) or only route when asked. */
+  setArmed(armed: boolean): void {
+    native(() => binding.cqSetArmed(this.#handle, armed));
   }
 
   /**

@@ -17,6 +17,8 @@ import { SEND_FLAG, SGE_PER_WORK_REQUEST_MAX, WR_OPCODE } from './constants.js';
 import { fromNative, native, VerbsError } from './errors.js';
 import type { MemoryRegion, Sge } from './memory_region.js';
 import { WorkBatch, type WorkBatchOptions } from './work_batch.js';
+import type { CompletionQueue } from './completion_queue.js';
+import type { ReleaseList } from './release_list.js';
 
 /** Default bound of `waitForSendQueueSpace()`: a Send completes in far less unless the peer is gone. */
 const SEND_QUEUE_WAIT_MS_DEFAULT = 5000;
@@ -124,6 +126,21 @@ export class QueuePair {
   postSendOne(wrId: number, region: MemoryRegion, offset: number, length: number, flags: number = SEND_FLAG.SIGNALED): void {
     try {
       binding.qpPostSend(this.#handle, wrId, WR_OPCODE.SEND, flags, 0, 0, 0, region.handle, offset, length);
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  /**
+   * A server's reply and its release in one call into the addon: posts a
+   * signaled Send of one SGE (wrId below the CQ's release limit), routes the
+   * watched Send CQ `sendCompletions` (Sends onto `releaseList`, anything
+   * else to its onEvent before this returns), then drains `releaseList` into
+   * `out`; returns how many ids `out` holds (RELEASE_FAILED_BIT marks failed ones).
+   */
+  postSendAndDrain(wrId: number, region: MemoryRegion, offset: number, length: number, sendCompletions: CompletionQueue, releaseList: ReleaseList, out: Float64Array): number {
+    try {
+      return binding.qpPostSendAndDrain(this.#handle, wrId, region.handle, offset, length, sendCompletions.handle, releaseList.handle, out);
     } catch (error) {
       throw fromNative(error);
     }

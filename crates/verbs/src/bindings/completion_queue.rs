@@ -10,6 +10,7 @@
 //! Uint32Array, allocating nothing, optionally spinning (for a dedicated
 //! worker thread).
 
+use super::completion_watch::{self, LoopWatch};
 use super::device::device_arg;
 use super::release_list::list_arg;
 use crate::completion_queue::CompletionQueue;
@@ -32,10 +33,20 @@ pub(super) const KIND: &str = "CompletionQueue";
 const BATCHES_QUEUED_MAX: usize = 256;
 
 /// A threaded CQ's handle also owns the threadsafe function's lifetime
-/// switch, so `cqUnref` can let the process exit.
+/// switch, so `cqUnref` can let the process exit; a watched one (`cqWatch`)
+/// owns its event-loop watch.
 pub(super) struct CqBinding {
+    /// First, so it is dropped first: the watch stops before the CQ's channel goes.
+    pub(super) watch: Option<LoopWatch>,
     pub(super) cq: Arc<CompletionQueue>,
     callback: Option<Arc<dyn KeepAlive>>,
+}
+
+impl CqBinding {
+    /// The handle of a CQ routed on this thread's event loop.
+    pub(super) fn watched(cq: Arc<CompletionQueue>, watch: LoopWatch) -> CqBinding {
+        CqBinding { watch: Some(watch), cq, callback: None }
+    }
 }
 
 struct JavaScriptSink(Arc<ThreadsafeCallback<Vec<roce_completion>>>);
@@ -65,7 +76,8 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "cqCreate", cq_create)?;
     export(env, exports, "cqPoll", cq_poll)?;
     export(env, exports, "cqUnref", cq_unref)?;
-    export(env, exports, "cqClose", cq_close)
+    export(env, exports, "cqClose", cq_close)?;
+    completion_watch::register(env, exports)
 }
 
 /// The CQ inside a CompletionQueue handle argument.
@@ -85,7 +97,7 @@ fn cq_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
     }
     let threaded = on_completions.is_some() || on_pending.is_some();
     let cq = Arc::new(CompletionQueue::create(&device, depth, threaded)?);
-    let mut binding = CqBinding { cq: cq.clone(), callback: None };
+    let mut binding = CqBinding { watch: None, cq: cq.clone(), callback: None };
     if threaded {
         let options = thread_options(env, arguments)?;
         if let Some(on_pending) = on_pending {

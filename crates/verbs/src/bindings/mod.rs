@@ -4,6 +4,7 @@
 
 mod cm_id;
 mod completion_queue;
+mod completion_watch;
 mod datagram_socket;
 mod device;
 mod event_channel;

@@ -1,4 +1,5 @@
-//! `qpPostSend`, `qpPostRecv`, `qpClose`: the data path.
+//! `qpPostSend`, `qpPostRecv`, `qpClose`: the data path;
+//! `qpPostSendAndDrain`: a reply's Send and its transport's release in one call.
 //!
 //! Arguments are flat so that a post costs one `napi_get_cb_info` plus a
 //! few reads, no objects:
@@ -7,7 +8,9 @@
 //! Every SGE is checked against its memory region (EINVAL if any byte lies
 //! outside) and the region's PD against the QP's.
 
+use super::completion_watch::watch_arg;
 use super::memory_region::{mr_arg, RegionBinding};
+use super::release_list::drain_into;
 use super::set_number;
 use crate::cm_id::{CmId, SendRequest, SGE_PER_WORK_REQUEST_MAX};
 use crate::error::{Result, VerbsError};
@@ -31,6 +34,7 @@ pub(super) struct QueuePairBinding(Arc<CmId>);
 pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "qpPostSend", qp_post_send)?;
     export(env, exports, "qpPostRecv", qp_post_recv)?;
+    export(env, exports, "qpPostSendAndDrain", qp_post_send_and_drain)?;
     export(env, exports, "qpDrain", qp_drain)?;
     export(env, exports, "qpSendQueueState", qp_send_queue_state)?;
     export(env, exports, "qpWaitSendQueue", qp_wait_send_queue)?;
@@ -72,7 +76,11 @@ fn scatter_gather<'a>(env: Env, arguments: &Arguments, first: usize) -> Result<S
     if extra % 3 != 0 {
         return Err(VerbsError::invalid("SGEs are given as (memoryRegion, offset, length) triples"));
     }
-    let count = extra / 3;
+    sges_at(env, arguments, first, extra / 3)
+}
+
+/// `count` SGE triples from argument `first` on.
+fn sges_at<'a>(env: Env, arguments: &Arguments, first: usize, count: usize) -> Result<ScatterGather<'a>> {
     if count > SGE_PER_WORK_REQUEST_MAX {
         return Err(VerbsError::invalid(format!("at most {SGE_PER_WORK_REQUEST_MAX} SGEs per work request")));
     }
@@ -130,6 +138,36 @@ fn qp_post_recv(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let regions = region_refs(&list);
     qp.with(|binding| binding.0.post_recv(wr_id, &list.sges[..list.count], &regions[..list.count]))?;
     env.undefined()
+}
+
+/// `qpPostSendAndDrain(qp, wrId, mr, offset, length, sendCq, releaseList,
+/// out: Float64Array) -> count`: posts a signaled Send of one SGE, routes
+/// the watched Send CQ (`cqWatch`: Sends onto `releaseList`, anything else to
+/// its onEvent before this returns), then drains `releaseList` into `out`
+/// and returns how many ids it holds — what a server transport does after
+/// each reply (post, then release between RPCs), in one call instead of
+/// three. The routing's transition is not reported: the drain follows.
+fn qp_post_send_and_drain(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let qp = qp_arg(env, arguments)?;
+    let send_completions = watch_arg(env, arguments.get(5), "sendCompletionQueue")?;
+    {
+        // The region borrows end before onEvent may run (it may close handles).
+        let list = sges_at(env, arguments, 2, 1)?;
+        let request = SendRequest {
+            wr_id: env.to_integer(arguments.get(1), "wrId", MAX_SAFE_INTEGER as u64)?,
+            opcode: sys::IBV_WR_SEND,
+            flags: sys::IBV_SEND_SIGNALED,
+            sges: &list.sges[..1],
+            remote_address: 0,
+            rkey: 0,
+            immediate: 0,
+        };
+        let regions = region_refs(&list);
+        qp.with(|binding| binding.0.post_send(&request, &regions[..1]))?;
+    }
+    send_completions.route_nested(false)?;
+    let count = drain_into(env, arguments.get(6), arguments.get(7))?;
+    env.number(count as f64)
 }
 
 /// `qpDrain(qp, onDrained)`: see `CmId::drain`. onDrained is called once,

@@ -63,21 +63,26 @@ fn release_list_push(env: Env, arguments: &Arguments) -> Result<napi_value> {
 
 /// `releaseListDrain(list, out: Float64Array) -> count`
 fn release_list_drain(env: Env, arguments: &Arguments) -> Result<napi_value> {
-    let (data, bytes) = env.to_bytes(arguments.get(1), "out")?;
+    let count = drain_into(env, arguments.get(0), arguments.get(1))?;
+    env.number(count as f64)
+}
+
+/// Drains the list handle `list` into the Float64Array `out`; returns how many.
+pub(super) fn drain_into(env: Env, list: napi_value, out: napi_value) -> Result<usize> {
+    let (data, bytes) = env.to_bytes(out, "out")?;
     if (data as usize) % 8 != 0 {
         return Err(VerbsError::invalid("out must be a Float64Array"));
     }
     // SAFETY: data points to `bytes` live, 8-aligned bytes of the caller's
     // Float64Array, which outlives this call.
     let out = unsafe { std::slice::from_raw_parts_mut(data.cast::<f64>(), bytes / 8) };
-    let count = list_arg(env, arguments.get(0))?.with(|list| {
+    list_arg(env, list)?.with(|list| {
         let mut index = 0;
         Ok(list.drain(out.len(), |value| {
             out[index] = value as f64;
             index += 1;
         }))
-    })?;
-    env.number(count as f64)
+    })
 }
 
 fn release_list_length(env: Env, arguments: &Arguments) -> Result<napi_value> {

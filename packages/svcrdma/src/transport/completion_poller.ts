@@ -52,43 +52,81 @@ export class EventLoopPoller {
    * completions, in order, on this thread.
    */
   watch(device: Device, options: { depth: number; busyPollMicros?: number }, deliver: (completion: Completion) => void): WatchedQueue {
-    let stopped = false;
-    let lastCompletion = 0;
-    let burst: NodeJS.Immediate | null = null;
     const take = (): number => {
       const count = completionQueue.pollInto(this.words, TAKE_BATCH);
       for (let index = 0; index < count; index++) deliver(decodeCompletion(this.words, index));
       this.metrics.completions += count;
-      if (count > 0) lastCompletion = performance.now();
+      if (count > 0) burst.completed();
       return count;
     };
-    const burstTurn = (): void => {
-      burst = null;
-      if (stopped) return;
+    const burst = new BurstWindow(this.spinWindowMs, () => {
       this.metrics.burstTurns++;
       take();
-      if (performance.now() - lastCompletion < this.spinWindowMs) burst = setImmediate(burstTurn);
-    };
+    });
     const completionQueue = device.createCompletionQueue({
       depth: options.depth,
       busyPollMicros: options.busyPollMicros ?? 0,
       onPending: () => {
-        if (stopped) return;
+        if (burst.stopped) return;
         this.metrics.wakes++;
         take();
-        burst ??= setImmediate(burstTurn);
+        burst.start();
       },
     });
+    // Bounded: the ring holds at most the CQ's depth, and nothing new is posted at teardown.
+    const takeAll = () => {
+      for (let round = 0; round <= options.depth / TAKE_BATCH && take() === TAKE_BATCH; round++);
+    };
+    return this.track(completionQueue, takeAll, burst);
+  }
+
+  /**
+   * Creates a watched CQ of `depth` entries on `device` (@roce-rpc/verbs
+   * `onEvent`): no completion thread — this thread's event loop watches the
+   * CQ's completion channel itself, so a completion after an idle spell wakes
+   * one thread, this one, and its event hands over everything polled in one
+   * call from the verbs core (no call into it per poll). Burst mode as in
+   * `watch()`, each turn one `route()`. Completions are delivered in order.
+   */
+  watchEvents(device: Device, options: { depth: number }, deliver: (completion: Completion) => void): WatchedQueue {
+    /** True while this side asked for the route: its completions are not a wake. */
+    let routing = false;
+    // Room for the whole CQ: one route takes everything that raised no event of its own.
+    const records = new Uint32Array(options.depth * COMPLETION_WORDS);
+    const route = (): void => {
+      routing = true;
+      try {
+        completionQueue.route(false);
+      } finally {
+        routing = false;
+      }
+    };
+    const burst = new BurstWindow(this.spinWindowMs, () => {
+      this.metrics.burstTurns++;
+      route();
+    });
+    const completionQueue = device.createCompletionQueue({
+      depth: options.depth,
+      records,
+      onEvent: (count) => {
+        if (burst.stopped) return;
+        for (let index = 0; index < count; index++) deliver(decodeCompletion(records, index));
+        this.metrics.completions += count;
+        if (count > 0) burst.completed();
+        if (routing) return;
+        this.metrics.wakes++;
+        burst.start();
+      },
+    });
+    return this.track(completionQueue, route, burst);
+  }
+
+  private track(completionQueue: CompletionQueue, takeAll: () => void, burst: BurstWindow): WatchedQueue {
     const watched: WatchedQueue = {
       completionQueue,
-      takeAll: () => {
-        // Bounded: the ring holds at most the CQ's depth, and nothing new is posted at teardown.
-        for (let round = 0; round <= options.depth / TAKE_BATCH && take() === TAKE_BATCH; round++);
-      },
+      takeAll,
       stop: () => {
-        stopped = true;
-        if (burst !== null) clearImmediate(burst);
-        burst = null;
+        burst.stop();
         this.watched.delete(watched);
       },
     };
@@ -100,4 +138,43 @@ export class EventLoopPoller {
   close(): void {
     for (const watched of this.watched) watched.stop();
   }
+}
+
+/**
+ * Burst mode of one queue: after a wake, `turn` runs on the next loop turn
+ * (setImmediate) and every turn after it until `windowMs` pass without a
+ * completion.
+ */
+class BurstWindow {
+  stopped = false;
+  private lastCompletion = 0;
+  private next: NodeJS.Immediate | null = null;
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly turn: () => void,
+  ) {}
+
+  /** A completion was taken: the window starts again. */
+  completed(): void {
+    this.lastCompletion = performance.now();
+  }
+
+  /** A wake: take the queue every loop turn from now on, while the window lasts. */
+  start(): void {
+    this.next ??= setImmediate(this.onTurn);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.next !== null) clearImmediate(this.next);
+    this.next = null;
+  }
+
+  private readonly onTurn = (): void => {
+    this.next = null;
+    if (this.stopped) return;
+    this.turn();
+    if (performance.now() - this.lastCompletion < this.windowMs) this.next = setImmediate(this.onTurn);
+  };
 }

@@ -17,32 +17,37 @@
  *             wrId = context id. From then on nobody touches it: the device
  *             reads its memory. If the post fails, the forward path releases
  *             it at once (putUnposted).
- *   Completed the native completion thread appends the wrId to the transport's
- *             release list and does nothing else: no lock, no JavaScript, no
- *             deregistration (that is the seed's point: unmapping is slow and
- *             the completion path must stay fast). A failed or flushed Send is
- *             appended the same way, marked (RELEASE_FAILED_BIT), and the list's
- *             closing flag closes the transport at the next drain. Only the
- *             list's empty -> non-empty transition wakes the serving thread
- *             (once, natively: the list's onPending).
+ *   Completed the verbs core's routing of the Send CQ appends the wrId to the
+ *             transport's release list and does nothing else: no lock, no
+ *             JavaScript, no deregistration (that is the seed's point:
+ *             unmapping is slow and the completion path must stay fast). A
+ *             failed or flushed Send is appended the same way, marked
+ *             (RELEASE_FAILED_BIT); the drain that finds it closes the
+ *             transport. The Send CQ raises no events unless someone waits on
+ *             it: it is routed by the next reply's post (in the same native
+ *             call as its drain), by a get() with an empty free list, and, for
+ *             the trailing edge of a burst, by the connection's backstop, whose
+ *             route reports the list's empty -> non-empty transition: that wakes
+ *             the serving thread (the seed's self-enqueue), never a completion.
  *   Freed     by the thread serving the transport, in a batch, when it drains
  *             the release list: registrations closed, buffer references
  *             dropped, contexts back on the free list. Destroyed with the pool.
  *
  * Drain points (each counted in metrics, each with a test that fails without it):
- *   between-rpcs   release after every RPC (xpo_release_ctxt);
+ *   between-rpcs   release after every RPC (xpo_release_ctxt); after a reply,
+ *                  done by the native call that posts its Send;
  *   self-enqueue   the release list went empty -> non-empty while the transport
  *                  was idle: the transport enqueued itself, an idle worker ran
  *                  receive (nothing) then release, draining the trailing edge;
- *   empty-free-list get() found no free context: drain, retry, then allocate;
+ *   empty-free-list get() found no free context: route the Send CQ, drain,
+ *                  retry, then allocate;
  *   sq-wait        after waiting for Send Queue space (completions that arrived
  *                  meanwhile could not enqueue the transport);
  *   teardown       after the queue pair is drained and before the receive
  *                  queue is flushed.
  *
- * Threading: one thread serves a transport at a time (the main thread today, a
- * worker of the pool later); the release list is the only structure another
- * thread (the completion thread) touches.
+ * Threading: the main thread (SvcRdmaServer) serves the transport, routes its
+ * Send CQ and drains its release list; nothing else touches them.
  */
 import assert from 'node:assert';
 import { RELEASE_FAILED_BIT } from '@roce-rpc/verbs';
@@ -58,6 +63,11 @@ export interface Registration {
 export interface SendResources {
   /** Registers `bytes` for local reads by the device (Send and RDMA Write sources). */
   register(bytes: Uint8Array): Registration;
+  /**
+   * Takes the Send completions the device has reported so far onto the
+   * release list (a Send CQ that raises no events is polled here).
+   */
+  routeSendCompletions(): void;
   /**
    * The transport's release list: the completion thread appends every Send's
    * wrId (failed ones + RELEASE_FAILED_BIT), one thread drains into `out` and
@@ -142,6 +152,8 @@ export class SendContextPool {
   private readonly contexts: SendContext[] = [];
   /** LIFO: the most recently released context is the warmest in cache. */
   private readonly freeList: SendContext[] = [];
+  /** Contexts whose Send is posted and not yet released. */
+  private posted = 0;
   /** Send Queue entries released by the last drain, for the transport's accounting. */
   private releasedWorkRequests = 0;
   /** Where a drain lands: one slot per context, since every one may be on the list at once. */
@@ -174,6 +186,7 @@ export class SendContextPool {
   get(): SendContext | null {
     let context = this.freeList.pop();
     if (context === undefined) {
+      this.resources.routeSendCompletions();
       this.drain(DrainPoint.EMPTY_FREE_LIST);
       context = this.freeList.pop() ?? this.allocate();
     }
@@ -192,6 +205,12 @@ export class SendContextPool {
     assert.equal(context.state, 'building');
     context.state = 'posted';
     context.workRequests = workRequests;
+    this.posted++;
+  }
+
+  /** Contexts whose Send is posted and not yet released (awaiting a completion or a drain). */
+  get postedCount(): number {
+    return this.posted;
   }
 
   /** The Send could not be posted: the forward path releases at once (the seed's error rule). */
@@ -205,7 +224,22 @@ export class SendContextPool {
    * @returns how many were released
    */
   drain(point: DrainPoint): number {
-    const count = this.resources.releaseList.drainInto(this.drained);
+    return this.releaseDrained(point, this.resources.releaseList.drainInto(this.drained));
+  }
+
+  /**
+   * Where a drain done by the device side lands (a reply's post drains the
+   * release list in the same call): hand the count to releaseDrained().
+   */
+  get drainTarget(): Float64Array {
+    return this.drained;
+  }
+
+  /**
+   * Releases the `count` contexts whose ids a drain put in `drainTarget`, as one batch.
+   * @returns count
+   */
+  releaseDrained(point: DrainPoint, count: number): number {
     for (let index = 0; index < count; index++) {
       let wrId = this.drained[index]!;
       if (wrId >= RELEASE_FAILED_BIT) {
@@ -272,6 +306,7 @@ export class SendContextPool {
   }
 
   private release(context: SendContext): void {
+    if (context.state === 'posted') this.posted--;
     for (const registration of context.sourceRegistrations) registration.close();
     context.sourceRegistrations.length = 0;
     context.references.length = 0;

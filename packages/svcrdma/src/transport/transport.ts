@@ -14,12 +14,13 @@
  * transport header (a rejection becomes RDMA_ERROR or a drop); pull any Read
  * chunks into the transport's read sinks; hand the RPC message to the
  * dispatcher; plan the reply (inline, Write chunks, Reply chunk); get a send
- * context; encode header + inline reply into it; post the RDMA Writes then the
- * Send; release: the Receive slot and the read sinks go back and the release
- * list is drained (drain point between-rpcs).
+ * context; encode header + inline reply into it; post the RDMA Writes, then
+ * the Send and the release list's drain in one call into the verbs core
+ * (drain point between-rpcs); release: the Receive slot and the read sinks go
+ * back (an RPC that sent no reply drains here instead).
  *
- * Threading: the thread that created it (main thread today). Completion
- * callbacks arrive on that thread; the release list is appended natively.
+ * Threading: the thread that created it (the main thread). Completions are
+ * routed on that thread's event loop; the release list is appended natively.
  */
 import assert from 'node:assert';
 import type { XdrBulkItem, XdrReadChunk } from '@roce-rpc/xdr';
@@ -45,8 +46,19 @@ export interface PreparedWrite {
 export interface QueuePairPort {
   /** Posts a Receive into `length` bytes at `offset` of the ring's registered buffer. */
   postReceive(slot: number, offset: number, length: number): void;
-  /** Posts the Writes (unsignaled) then the Send of `sendBytes` of the context's buffer, signaled with wrId = context.id. */
-  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number): void;
+  /**
+   * Posts the Writes (unsignaled) then the Send of `sendBytes` of the
+   * context's buffer, signaled with wrId = context.id; then takes the Send
+   * completions reported so far onto the release list and drains it into
+   * `drainInto` (the between-RPCs drain, in the same call as the post).
+   * Returns how many ids it drained.
+   */
+  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number, drainInto: Float64Array): number;
+  /**
+   * Someone waits (true) or no longer waits (false) for Send completions to
+   * free Send Queue room or a context: they must then raise events.
+   */
+  awaitSendCompletions(waiting: boolean): void;
   /**
    * RDMA Reads `segments` (the requester's memory) into `target` from byte
    * `offset` on, one after another; resolves when all completed, rejects if one
@@ -206,20 +218,24 @@ export class RdmaTransport implements Servable {
     }
     // Others may serve the next call while this one is processed (svc_xprt_received).
     if (this.ring.pending > 0) this.pool.enqueue(this);
+    let drainedWithReply = false;
     try {
-      await this.process(receive);
+      drainedWithReply = await this.process(receive);
     } catch (error) {
       // Handler bugs are answered by the dispatcher; anything here is ours: drop the
       // connection, not the process, and let the pool report it.
       this.beginClose();
       throw error;
     } finally {
-      this.release(receive);
+      this.release(receive, drainedWithReply);
     }
   }
 
-  /** xpo_release_ctxt: the Receive slot goes back, then the release list is drained. */
-  private release(receive: CompletedReceive | null): void {
+  /**
+   * xpo_release_ctxt: the Receive slot goes back, then the release list is
+   * drained — unless the reply's post just drained it in the same native call.
+   */
+  private release(receive: CompletedReceive | null, drainedWithReply = false): void {
     if (receive !== null) {
       for (const sink of this.pulled.get(receive.slot) ?? []) this.readSinks.giveBack(sink);
       this.pulled.delete(receive.slot);
@@ -227,13 +243,20 @@ export class RdmaTransport implements Servable {
       if (this.state === 'open') this.postReceives();
     }
     // After teardown the final drain is done and the release list is gone.
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || drainedWithReply) return;
     this.drainSendContexts(receive === null ? DrainPoint.SELF_ENQUEUE : DrainPoint.BETWEEN_RPCS);
   }
 
   private drainSendContexts(point: DrainPoint): number {
-    const released = this.sendContexts.drain(point);
+    const failedBefore = this.sendContexts.metrics.failedSends;
+    return this.afterDrain(this.sendContexts.drain(point), failedBefore);
+  }
+
+  /** Send Queue entries back; a failed Send closes the transport; waiters re-check. */
+  private afterDrain(released: number, failedBefore: number): number {
     this.sqAvailable += this.sendContexts.takeReleasedWorkRequests();
+    // A failed or flushed Send: the QP is in error (svcrdma's XPT_CLOSE).
+    if (this.sendContexts.metrics.failedSends > failedBefore) this.beginClose();
     // What this drain freed may be what a waiting worker needs: its transition was taken here.
     if (released > 0) this.wakeSendWaiters();
     return released;
@@ -245,17 +268,20 @@ export class RdmaTransport implements Servable {
    * may never come (lost wake-up). Bounded by the service pool's workers.
    */
   private wakeSendWaiters(): void {
+    if (this.sendWaiters.length === 0) return;
     for (const waiter of this.sendWaiters.splice(0)) waiter();
+    this.port.awaitSendCompletions(false);
   }
 
-  private async process(receive: CompletedReceive): Promise<void> {
+  /** Serves one call; true when its reply's post drained the release list (the between-RPCs drain). */
+  private async process(receive: CompletedReceive): Promise<boolean> {
     this.metrics.calls++;
     let header: CallTransportHeader;
     try {
       header = decodeCallHeader(receive.bytes);
     } catch (error) {
       if (!(error instanceof HeaderRejection)) throw error;
-      return this.answerRejection(error);
+      return (await this.answerRejection(error)) ?? false;
     }
     // Most calls are inline: no Read to wait for, so no promise to wait on either.
     const call = hasReadChunks(header)
@@ -263,7 +289,7 @@ export class RdmaTransport implements Servable {
       : { message: receive.bytes.subarray(header.headerBytes), readChunks: noReadChunks };
     if (call === null) return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
     const reply = await this.handler.handleCall(call.message, this.callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
-    if (reply === null || this.state !== 'open') return;
+    if (reply === null || this.state !== 'open') return false;
     this.retireSinksInReply(receive, reply.message.bulk);
     const plan = planReply({
       xid: header.xid,
@@ -277,7 +303,7 @@ export class RdmaTransport implements Servable {
       this.metrics.rejected[plan.reason] = (this.metrics.rejected[plan.reason] ?? 0) + 1;
       return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
     }
-    await this.sendReply(plan, reply.message);
+    return this.sendReply(plan, reply.message);
   }
 
   /**
@@ -342,7 +368,7 @@ export class RdmaTransport implements Servable {
     return held;
   }
 
-  private answerRejection(rejection: HeaderRejection): Promise<void> | void {
+  private answerRejection(rejection: HeaderRejection): Promise<boolean> | void {
     const name = rejection.reason.name;
     this.metrics.rejected[name] = (this.metrics.rejected[name] ?? 0) + 1;
     if (rejection.answer === RejectAnswer.DISCONNECT) return this.beginClose();
@@ -351,20 +377,20 @@ export class RdmaTransport implements Servable {
     return this.sendError(rejection.xid, this.parameters.credits, rejection.answer);
   }
 
-  private async sendError(xid: number, requestedCredits: number, answer: RejectAnswer): Promise<void> {
+  private async sendError(xid: number, requestedCredits: number, answer: RejectAnswer): Promise<boolean> {
     const acquired = this.acquireSendResources(1);
     const context = acquired instanceof Promise ? await acquired : acquired;
-    if (context === null) return;
+    if (context === null) return false;
     const header = encodeErrorHeader(xid, grantCredits(requestedCredits, this.parameters.credits), answer, context.buffer.bytes);
     this.metrics.errorReplies++;
-    this.post(context, [], header.length, 1);
+    return this.post(context, [], header.length, 1);
   }
 
-  private async sendReply(plan: Exclude<ReplyPlan, { kind: 'error' }>, body: ReplyBody): Promise<void> {
+  private async sendReply(plan: Exclude<ReplyPlan, { kind: 'error' }>, body: ReplyBody): Promise<boolean> {
     const workRequests = plan.writes.length + 1;
     const acquired = this.acquireSendResources(workRequests);
     const context = acquired instanceof Promise ? await acquired : acquired;
-    if (context === null) return;
+    if (context === null) return false;
     const bytes = context.buffer.bytes;
     let length = encodeReplyHeader(plan.header, bytes).length;
     // Pull-up: the inline reply is copied behind the header, one SGE per Send.
@@ -377,7 +403,7 @@ export class RdmaTransport implements Servable {
     if (plan.kind === 'inline') this.metrics.inlineReplies++;
     else this.metrics.replyChunkReplies++;
     this.metrics.writtenBytes += plan.writtenBytes;
-    this.post(context, writes, length, workRequests);
+    return this.post(context, writes, length, workRequests);
   }
 
   /**
@@ -392,16 +418,22 @@ export class RdmaTransport implements Servable {
     return { write, sources };
   }
 
-  private post(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number, workRequests: number): void {
+  /** Posts the reply and drains the release list with it; false if the post failed (the transport closes). */
+  private post(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number, workRequests: number): boolean {
+    const failedBefore = this.sendContexts.metrics.failedSends;
+    let drained: number;
     try {
-      this.port.postReply(context, writes, sendBytes);
+      drained = this.port.postReply(context, writes, sendBytes, this.sendContexts.drainTarget);
     } catch (error) {
       this.sendContexts.putUnposted(context);
       this.beginClose();
-      return;
+      return false;
     }
+    // Posted before the drained ids are released: the Send may already have completed.
     this.sendContexts.markPosted(context, workRequests);
     this.sqAvailable -= workRequests;
+    this.afterDrain(this.sendContexts.releaseDrained(DrainPoint.BETWEEN_RPCS, drained), failedBefore);
+    return true;
   }
 
   /**
@@ -445,7 +477,11 @@ export class RdmaTransport implements Servable {
   /** Waits for a release-list transition, then drains (drain point sq-wait). */
   private async waitForRelease(): Promise<void> {
     this.metrics.sqWaits++;
-    await new Promise<void>((resolve) => this.sendWaiters.push(resolve));
+    await new Promise<void>((resolve) => {
+      this.sendWaiters.push(resolve);
+      // After the push: the route this may run reports a transition that must find the waiter.
+      if (this.sendWaiters.length === 1) this.port.awaitSendCompletions(true);
+    });
     this.drainSendContexts(DrainPoint.SQ_WAIT);
   }
 
@@ -459,7 +495,7 @@ export class RdmaTransport implements Servable {
   beginClose(): void {
     if (this.state !== 'open') return;
     this.state = 'closing';
-    for (const waiter of this.sendWaiters.splice(0)) waiter();
+    this.wakeSendWaiters();
     this.port.disconnect();
   }
 

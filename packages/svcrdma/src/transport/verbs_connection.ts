@@ -9,26 +9,36 @@
  * error, a failed Send): the seed's order, see teardown(). Main thread: every verbs handle is used on the thread that
  * made it, completion callbacks arrive here.
  *
- * Completion routing:
+ * Completion routing — no completion threads: both CQs are watched CQs
+ * (@roce-rpc/verbs `onEvent`), routed by the verbs core on this thread.
  *   Send CQ  every Send completion (wrId = send context id, below
- *            RELEASE_WR_ID_LIMIT) is appended to the release list natively by the
- *            completion thread, a failed or flushed one marked (RELEASE_FAILED_BIT),
- *            which also sets the list's `closing` flag. Nothing else happens on
- *            the completion path. Only RDMA Read completions and failed
- *            (unsignaled) RDMA Writes reach onSendCompletions.
- *   Recv CQ  by default a notified CQ (EventLoopPoller.watch): the native
- *            thread queues Receive completions and wakes this thread once per
- *            burst; they are queued on the transport, which enqueues itself on
- *            the service pool. The event loop never polls an idle CQ.
+ *            RELEASE_WR_ID_LIMIT) is appended to the release list natively,
+ *            a failed or flushed one marked (RELEASE_FAILED_BIT). Nothing else
+ *            happens on the completion path. It raises no events unless
+ *            someone waits on it (a reply short of Send Queue room or a
+ *            context, RDMA Reads in flight, the teardown's drain markers):
+ *            otherwise it is routed by the next reply's post, in the same
+ *            native call that drains the list (postReply), by a get() with an
+ *            empty free list, and by the backstop below. Only RDMA Read
+ *            completions and failed (unsignaled) RDMA Writes reach
+ *            onSendCompletions.
+ *   Recv CQ  by default watched by this thread's event loop
+ *            (EventLoopPoller.watchEvents): a Receive after an idle spell wakes
+ *            this thread and no other; the completions are queued on the
+ *            transport, which enqueues itself on the service pool.
  *
- * The release list's empty -> non-empty transition calls the list's onPending on
- * this thread, once per transition (never per completion): that is
- * transport.onReleasePending(), the seed's set_bit(XPT_DATA) + svc_xprt_enqueue.
- * A drain that finds a failed Send closes the transport (the seed's XPT_CLOSE).
+ * Backstop (the trailing edge of a burst): while Sends are posted and not yet
+ * released, a timer routes the Send CQ once no reply was posted for
+ * BACKSTOP_FIRST_MS (then every BACKSTOP_MAX_MS at most): a route that takes
+ * the release list empty -> non-empty reports the transition, and that is
+ * transport.onReleasePending(), the seed's set_bit(XPT_DATA) +
+ * svc_xprt_enqueue. Under load the replies' posts route and drain, and the
+ * timer never fires. A drain that finds a failed Send closes the transport
+ * (the seed's XPT_CLOSE).
  */
 import assert from 'node:assert';
 import type { CmId, CompletionQueue, Completion, Device, MemoryRegion, ProtectionDomain, QueuePair } from '@roce-rpc/verbs';
-import { ReleaseList } from '@roce-rpc/verbs';
+import { COMPLETION_WORDS, decodeCompletion, ReleaseList } from '@roce-rpc/verbs';
 import type { FilledSvcRdmaOptions } from '../options.js';
 import type { ConnectPrivateData } from '../header/private_data.js';
 import type { RdmaSegment } from '../header/chunks.js';
@@ -46,6 +56,10 @@ const RELEASE_WR_ID_LIMIT = 2 ** 40;
 const WRITE_WR_ID = RELEASE_WR_ID_LIMIT;
 /** RDMA Reads are signaled with wrIds from here up (one per Read). */
 const READ_WR_BASE = 2 ** 41;
+
+/** The backstop's first turn after the last reply's post, and its longest period. */
+const BACKSTOP_FIRST_MS = 10;
+const BACKSTOP_MAX_MS = 40;
 
 function nextPowerOfTwo(value: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(2, value)));
@@ -66,6 +80,14 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   private readonly reads = new Map<number, { settle: (error: Error | null) => void }>();
   private nextReadId = 0;
   private tornDown = false;
+  /** A reply waits for Send completions (transport.awaitSendCompletions). */
+  private sendsAwaited = false;
+  /** Whether the Send CQ raises events now. */
+  private sendEventsArmed = false;
+  private readonly sendRecords: Uint32Array;
+  /** The trailing-edge backstop: set while posted Sends may wait unrouted. */
+  private backstop: NodeJS.Timeout | null = null;
+  private backstopPeriodMs = BACKSTOP_FIRST_MS;
   /** Registrations open right now (a gauge for leak checks). */
   openRegistrations = 0;
 
@@ -80,29 +102,22 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     poller: EventLoopPoller,
     private readonly onClosed: (connection: VerbsConnection) => void,
   ) {
-    // Every context is free, in flight or on the list: the list can never fill.
-    this.sendReleaseList = new ReleaseList(nextPowerOfTwo(options.sendContextsMax), {
-      onPending: () => this.transport.onReleasePending(),
-    });
-    this.releaseList = {
-      drainInto: (out) => {
-        const count = this.sendReleaseList.drainInto(out);
-        if (this.sendReleaseList.closing) this.transport.onSendFailed();
-        return count;
-      },
-    };
+    // Every context is free, in flight or on the list: the list can never fill. Its
+    // transitions are reported by the Send CQ's routes (onSendEvent), not by a wake of its own.
+    this.sendReleaseList = new ReleaseList(nextPowerOfTwo(options.sendContextsMax));
+    this.releaseList = this.sendReleaseList;
+    this.sendRecords = new Uint32Array(options.sendQueueDepth * COMPLETION_WORDS);
     this.sendCompletions = device.createCompletionQueue({
       depth: options.sendQueueDepth,
       releaseList: this.sendReleaseList,
       releaseWrIdLimit: RELEASE_WR_ID_LIMIT,
-      busyPollMicros: options.busyPollMicros,
-      onCompletions: (completions) => this.onSendCompletions(completions),
+      records: this.sendRecords,
+      armed: false,
+      onEvent: (count, transition) => this.onSendEvent(count, transition),
     });
     const receiveDepth = options.credits * 2;
     if (options.receiveCompletions === 'polled') {
-      this.watchedReceives = poller.watch(device, { depth: receiveDepth, busyPollMicros: options.busyPollMicros }, (completion) =>
-        this.onReceiveCompletion(completion),
-      );
+      this.watchedReceives = poller.watchEvents(device, { depth: receiveDepth }, (completion) => this.onReceiveCompletion(completion));
       this.receiveCompletions = this.watchedReceives.completionQueue;
     } else {
       this.receiveCompletions = device.createCompletionQueue({
@@ -152,7 +167,11 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     this.queuePair.postRecvOne(slot, this.ringRegion, offset, length);
   }
 
-  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number): void {
+  routeSendCompletions(): void {
+    this.sendCompletions.route(false);
+  }
+
+  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number, drainInto: Float64Array): number {
     for (const { write, sources } of writes) {
       this.queuePair.postRdmaWrite({
         wrId: WRITE_WR_ID,
@@ -162,7 +181,56 @@ export class VerbsConnection implements QueuePairPort, SendResources {
         signaled: false,
       });
     }
-    this.queuePair.postSendOne(context.id, this.regionOf(this.transport.sendContexts.registration), context.buffer.offset, sendBytes);
+    const registration = this.regionOf(this.transport.sendContexts.registration);
+    const drained = this.queuePair.postSendAndDrain(context.id, registration, context.buffer.offset, sendBytes, this.sendCompletions, this.sendReleaseList, drainInto);
+    this.armBackstop();
+    return drained;
+  }
+
+  awaitSendCompletions(waiting: boolean): void {
+    this.sendsAwaited = waiting;
+    this.updateSendEvents();
+  }
+
+  /** The Send CQ raises events while a reply, a call's Reads or the teardown wait on it. */
+  private updateSendEvents(): void {
+    const wanted = this.sendsAwaited || this.reads.size > 0 || this.tornDown;
+    if (wanted === this.sendEventsArmed) return;
+    this.sendEventsArmed = wanted;
+    this.sendCompletions.setArmed(wanted);
+  }
+
+  /**
+   * (Re)starts the backstop so its first turn comes BACKSTOP_FIRST_MS after
+   * this reply: while replies follow each other, their posts route the Send
+   * CQ and the timer never fires.
+   */
+  private armBackstop(): void {
+    this.backstopPeriodMs = BACKSTOP_FIRST_MS;
+    if (this.backstop !== null) {
+      this.backstop.refresh();
+      return;
+    }
+    this.backstop = setTimeout(() => this.backstopTurn(), BACKSTOP_FIRST_MS);
+    this.backstop.unref();
+  }
+
+  /** Routes the Send CQ as an event would: a transition self-enqueues the transport. */
+  private backstopTurn(): void {
+    this.backstop = null;
+    if (this.tornDown) return;
+    this.sendCompletions.route(true);
+    // Sends still posted (in RNR retries, say): look again, less often.
+    if (this.transport.sendContexts.postedCount === 0) return;
+    this.backstopPeriodMs = Math.min(BACKSTOP_MAX_MS, this.backstopPeriodMs * 2);
+    this.backstop = setTimeout(() => this.backstopTurn(), this.backstopPeriodMs);
+    this.backstop.unref();
+  }
+
+  /** The Send CQ's routing found RDMA Reads or failures (`count` records), or took the release list empty -> non-empty. */
+  private onSendEvent(count: number, transition: boolean): void {
+    if (count > 0) this.onSendCompletions(count);
+    if (transition) this.transport.onReleasePending();
   }
 
   readInto(segments: readonly RdmaSegment[], target: Registration, offset: number): Promise<void> {
@@ -183,6 +251,8 @@ export class VerbsConnection implements QueuePairPort, SendResources {
         this.queuePair.postRdmaRead({ wrId, sges: [region.sge(at, segment.length)], remoteAddress: segment.offset, rkey: segment.handle });
         at += segment.length;
       }
+      // Their completions must wake us: events while Reads are in flight.
+      this.updateSendEvents();
     });
   }
 
@@ -225,17 +295,23 @@ export class VerbsConnection implements QueuePairPort, SendResources {
     else this.transport.onReceiveFlushed(completion.wrId);
   }
 
-  /** RDMA Reads, and failed RDMA Writes (Sends go to the release list natively). */
-  private onSendCompletions(completions: Completion[]): void {
-    for (const completion of completions) {
+  /**
+   * RDMA Reads, and failed RDMA Writes (Sends go to the release list natively):
+   * `count` records. A failure closes the transport once the current call
+   * returns (this may run inside a reply's post).
+   */
+  private onSendCompletions(count: number): void {
+    for (let index = 0; index < count; index++) {
+      const completion = decodeCompletion(this.sendRecords, index);
       assert(completion.wrId >= RELEASE_WR_ID_LIMIT, `Send completion ${completion.wrId} bypassed the release list`);
       if (completion.wrId >= READ_WR_BASE) {
         const read = this.reads.get(completion.wrId);
         this.reads.delete(completion.wrId);
         read?.settle(completion.ok ? null : new Error(`RDMA Read ${completion.status}`));
       }
-      if (!completion.ok) this.transport.onSendFailed();
+      if (!completion.ok) queueMicrotask(() => this.transport.onSendFailed());
     }
+    this.updateSendEvents();
   }
 
   /**
@@ -256,6 +332,10 @@ export class VerbsConnection implements QueuePairPort, SendResources {
   async teardown(): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
+    // The drain markers complete on the Send CQ too: it raises events until the end.
+    this.updateSendEvents();
+    if (this.backstop !== null) clearTimeout(this.backstop);
+    this.backstop = null;
     this.transport.beginClose();
     this.rdmaDisconnect();
     const drained = await this.queuePair.drain(QP_DRAIN_WAIT_MS).then(

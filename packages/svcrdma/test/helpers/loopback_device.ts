@@ -3,11 +3,12 @@
  * host has no RDMA; the real queue pair is exercised in the rxe lab).
  *
  * What is real: the release list is @roce-rpc/verbs's native ReleaseList, the
- * one the completion thread appends to, and its answer to "was this push the
+ * one the Send CQ's routing appends to, and its answer to "was this push the
  * empty -> non-empty transition?". What is simulated: the queue pair (posts
- * are recorded) and the completion thread (completeSends pushes wrIds, failed
- * ones marked, and on a transition wakes the transport synchronously, where
- * the real thread queues the list's onPending; the lab tests run that path).
+ * are recorded; a reply's post drains the list, as the native call does) and
+ * the Send CQ's routing (completeSends pushes wrIds, failed ones marked, and
+ * on a transition wakes the transport synchronously, as a routing event
+ * reports it; the lab tests run that path).
  */
 import { ReleaseList } from '@roce-rpc/verbs';
 import type { PreparedWrite, QueuePairPort } from '../../src/transport/transport.js';
@@ -56,10 +57,21 @@ export class LoopbackDevice implements QueuePairPort, SendResources {
     this.postedReceives.push(slot);
   }
 
-  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number): void {
+  /** Records the post, then drains the release list as the native call does. */
+  postReply(context: SendContext, writes: readonly PreparedWrite[], sendBytes: number, drainInto: Float64Array): number {
     if (this.failPosts) throw new Error('post failed');
     this.replies.push({ contextId: context.id, send: Buffer.from(context.buffer.bytes.subarray(0, sendBytes)), writes });
     this.inFlight.push(context.id);
+    return this.releaseList.drainInto(drainInto);
+  }
+
+  /** Sends complete only when a test calls completeSends: nothing to route. */
+  routeSendCompletions(): void {}
+
+  /** Counted: the real device arms its Send CQ's events while someone waits. */
+  sendCompletionWaits = 0;
+  awaitSendCompletions(waiting: boolean): void {
+    if (waiting) this.sendCompletionWaits++;
   }
 
   /** The requester's registered memory, by handle: what RDMA Reads copy from. */
