@@ -28,6 +28,8 @@ export type WorkerCounter = (typeof WORKER_COUNTERS)[number];
 export type WorkerCounters = Record<WorkerCounter, number>;
 
 const COLUMNS = WORKER_COUNTERS.length;
+/** Each counter's column: a property load per add, not a search of the names (three adds per RPC). */
+const COLUMN_OF = Object.freeze(Object.fromEntries(WORKER_COUNTERS.map((name, column) => [name, column]))) as Readonly<Record<WorkerCounter, number>>;
 
 /** One worker's row. */
 export class WorkerCounterRow {
@@ -38,7 +40,7 @@ export class WorkerCounterRow {
   }
 
   add(counter: WorkerCounter, amount = 1): void {
-    this.row[WORKER_COUNTERS.indexOf(counter)]! += amount;
+    this.row[COLUMN_OF[counter]]! += amount;
   }
 }
 
