@@ -1,6 +1,8 @@
 /**
- * Attribute helpers: nfstime3 <-> nanoseconds, wcc_data from before/after attributes,
- * and the result arms every procedure repeats (post_op_attr).
+ * Attribute helpers: nfstime3 <-> nanoseconds, the server's time as an nfstime3, wcc_data from
+ * before/after attributes, and the result arms every procedure repeats (post_op_attr).
+ * Functions of any thread; serverTime() keeps the value of the last millisecond it answered
+ * (per thread: module state).
  */
 import type { fattr3, nfstime3, post_op_attr, pre_op_attr, sattr3, wcc_data } from './protocol/nfs3.generated.js';
 import { NF3DIR, NF3LNK, NF3REG } from './protocol/nfs3.generated.js';
@@ -16,8 +18,26 @@ export function nanosecondsFromTime(time: nfstime3): bigint {
   return BigInt(time.seconds) * nanosecondsPerSecond + BigInt(time.nseconds);
 }
 
-export function nowNanoseconds(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
+/** The last serverTime() answered, and the millisecond it stands for. */
+let lastServerTime: nfstime3 = Object.freeze({ seconds: 0, nseconds: 0 });
+let lastServerMillis = -1;
+
+/**
+ * Now, to the millisecond (as the clock gives it), as a frozen nfstime3 shared by every caller in
+ * the same millisecond: the memory store stamps each change with it, with no BigInt arithmetic.
+ */
+export function serverTime(): nfstime3 {
+  const millis = Date.now();
+  if (millis !== lastServerMillis) {
+    lastServerMillis = millis;
+    lastServerTime = Object.freeze({ seconds: Math.floor(millis / 1000) >>> 0, nseconds: (millis % 1000) * 1_000_000 });
+  }
+  return lastServerTime;
+}
+
+/** A client's time kept as given, its nseconds past a second carried into seconds (modulo 2^32). */
+export function normalizedTime(time: nfstime3): nfstime3 {
+  return Object.freeze({ seconds: (time.seconds + Math.floor(time.nseconds / 1_000_000_000)) >>> 0, nseconds: time.nseconds % 1_000_000_000 });
 }
 
 export function postOpAttributes(attributes: fattr3 | null): post_op_attr {

@@ -77,6 +77,29 @@ describe.each<[StoreKindName, boolean]>([['memory', false], ['directory', false]
     expect(guarded.status).toBe(nfs.NFS3ERR_NOT_SYNC);
   });
 
+  it('SETATTR keeps the client times it is given, stamps server time, and passes a guard with the current ctime', async () => {
+    const file = await bed.createFile(root, 'times');
+    const atime = { seconds: 1_000_000_000, nseconds: 500_000_000 };
+    const mtime = { seconds: 1_000_000_001, nseconds: 250_000_000 };
+    const set = await bed.call('NFSPROC3_SETATTR', {
+      object: { data: file }, new_attributes: { ...noAttributes, atime: { set_it: nfs.SET_TO_CLIENT_TIME, atime }, mtime: { set_it: nfs.SET_TO_CLIENT_TIME, mtime } }, guard: { check: false },
+    });
+    expect(set.status).toBe(nfs.NFS3_OK);
+    const attributes = await bed.call('NFSPROC3_GETATTR', { object: { data: file } });
+    expect(attributes.status).toBe(nfs.NFS3_OK);
+    if (attributes.status !== nfs.NFS3_OK) return;
+    expect([attributes.resok.obj_attributes.atime, attributes.resok.obj_attributes.mtime]).toEqual([atime, mtime]);
+    const before = Date.now() / 1000;
+    const guarded = await bed.call('NFSPROC3_SETATTR', {
+      object: { data: file }, new_attributes: { ...noAttributes, mtime: { set_it: nfs.SET_TO_SERVER_TIME } }, guard: { check: true, obj_ctime: attributes.resok.obj_attributes.ctime },
+    });
+    expect(guarded.status).toBe(nfs.NFS3_OK);
+    if (guarded.status !== nfs.NFS3_OK || !guarded.resok.obj_wcc.after.attributes_follow) return;
+    const stamped = guarded.resok.obj_wcc.after.attributes.mtime;
+    expect(stamped.seconds + stamped.nseconds / 1e9).toBeGreaterThanOrEqual(Math.floor(before) - 1);
+    expect(stamped.nseconds).toBeLessThan(1_000_000_000);
+  });
+
   it('CREATE modes: unchecked reuses, guarded refuses an existing name, exclusive is idempotent per verifier', async () => {
     const first = await bed.createFile(root, 'c');
     const again = await bed.createFile(root, 'c');

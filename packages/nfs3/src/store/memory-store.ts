@@ -22,9 +22,9 @@ import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { Nfs3Error, Nfs3ErrorCode, NfsStatusError } from '../errors.js';
 import { HandleCodec, StoreKind, handleSecretBytesMin } from '../handles.js';
-import { nanosecondsFromTime, nowNanoseconds, requestedMode, timeFromNanoseconds } from '../attributes.js';
+import { normalizedTime, requestedMode, serverTime } from '../attributes.js';
 import { checkName, checkNewName, checkSymlinkTarget } from '../names.js';
-import type { fattr3, ftype3, sattr3 } from '../protocol/nfs3.generated.js';
+import type { fattr3, ftype3, nfstime3, sattr3 } from '../protocol/nfs3.generated.js';
 import { FileExtents } from './file-extents.js';
 import * as nfs from '../protocol/nfs3.generated.js';
 import type {
@@ -69,9 +69,10 @@ interface MemoryNode {
   /** Directories: the parent ('..'); the root is its own parent. */
   parent: MemoryNode | null;
   target: string;
-  atime: bigint;
-  mtime: bigint;
-  ctime: bigint;
+  /** Times as the attributes answer them (frozen, shared): no BigInt arithmetic per change or per fattr3. */
+  atime: nfstime3;
+  mtime: nfstime3;
+  ctime: nfstime3;
   /** Exclusive CREATE: the client's verifier, so a retransmitted CREATE succeeds. */
   createVerifier: Buffer | null;
   /** The attributes as last built; null once anything above changed (see changed()). */
@@ -137,7 +138,7 @@ export class MemoryStore implements NfsStore {
     const node = this.resolveFile(handle);
     const start = Math.min(offset, node.size);
     const end = Math.min(start + count, node.size);
-    node.atime = nowNanoseconds();
+    node.atime = serverTime();
     changed(node);
     // Lent, not copied (file-extents.ts): a WRITE before the reply is sent writes a copy.
     return { data: fileData(node).read(start, end), eof: end >= node.size, attributes: this.attributesOf(node) };
@@ -152,7 +153,7 @@ export class MemoryStore implements NfsStore {
     this.reserveBytes(file.growthOf(offset, data.byteLength));
     file.write(offset, data);
     node.size = Math.max(node.size, end);
-    node.mtime = node.ctime = nowNanoseconds();
+    node.mtime = node.ctime = serverTime();
     changed(node);
     return { before, after: this.attributesOf(node) };
   }
@@ -227,7 +228,7 @@ export class MemoryStore implements NfsStore {
       toParent.nlink += 1;
       node.parent = toParent;
     }
-    const now = nowNanoseconds();
+    const now = serverTime();
     fromParent.mtime = fromParent.ctime = toParent.mtime = toParent.ctime = node.ctime = now;
     changed(fromParent);
     changed(toParent);
@@ -242,7 +243,7 @@ export class MemoryStore implements NfsStore {
     if (parent.children?.has(name)) throw new NfsStatusError(nfs.NFS3ERR_EXIST, 'name exists');
     this.attach(parent, name, node);
     node.nlink += 1;
-    node.ctime = nowNanoseconds();
+    node.ctime = serverTime();
     changed(node);
   }
 
@@ -310,7 +311,7 @@ export class MemoryStore implements NfsStore {
 
   private newNode(type: ftype3, mode: number, uid: number, gid: number): MemoryNode {
     if (this.nodes.size >= this.maxObjects) throw new NfsStatusError(nfs.NFS3ERR_NOSPC, `store holds its maximum of ${this.maxObjects} objects`);
-    const now = nowNanoseconds();
+    const now = serverTime();
     const node: MemoryNode = {
       fileId: this.nextFileId++, type, mode, uid, gid, nlink: 1, data: type === nfs.NF3REG ? new FileExtents() : null, size: 0,
       children: type === nfs.NF3DIR ? new Map() : null, parent: null, target: '', atime: now, mtime: now, ctime: now, createVerifier: null,
@@ -323,13 +324,13 @@ export class MemoryStore implements NfsStore {
   private attach(parent: MemoryNode, name: string, node: MemoryNode): void {
     assert(parent.children !== null && !parent.children.has(name));
     parent.children.set(name, node);
-    parent.mtime = parent.ctime = nowNanoseconds();
+    parent.mtime = parent.ctime = serverTime();
     changed(parent);
   }
 
   private detach(parent: MemoryNode, name: string, node: MemoryNode): void {
     parent.children?.delete(name);
-    parent.mtime = parent.ctime = nowNanoseconds();
+    parent.mtime = parent.ctime = serverTime();
     if (node.type === nfs.NF3DIR) {
       parent.nlink -= 1;
       node.nlink = 0;
@@ -377,16 +378,16 @@ export class MemoryStore implements NfsStore {
       if (node.type !== nfs.NF3REG) throw new NfsStatusError(nfs.NFS3ERR_INVAL, 'size of a non-file');
       if (attributes.size.size > BigInt(maxFileBytes)) throw new NfsStatusError(nfs.NFS3ERR_FBIG, 'size past the largest file');
       this.resize(node, Number(attributes.size.size));
-      node.mtime = nowNanoseconds();
+      node.mtime = serverTime();
     }
     if (attributes.mode.set_it === true) node.mode = attributes.mode.mode & 0o7777;
     if (attributes.uid.set_it === true) node.uid = attributes.uid.uid;
     if (attributes.gid.set_it === true) node.gid = attributes.gid.gid;
-    if (attributes.atime.set_it === nfs.SET_TO_SERVER_TIME) node.atime = nowNanoseconds();
-    if (attributes.atime.set_it === nfs.SET_TO_CLIENT_TIME) node.atime = nanosecondsFromTime(attributes.atime.atime);
-    if (attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME) node.mtime = nowNanoseconds();
-    if (attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME) node.mtime = nanosecondsFromTime(attributes.mtime.mtime);
-    node.ctime = nowNanoseconds();
+    if (attributes.atime.set_it === nfs.SET_TO_SERVER_TIME) node.atime = serverTime();
+    if (attributes.atime.set_it === nfs.SET_TO_CLIENT_TIME) node.atime = normalizedTime(attributes.atime.atime);
+    if (attributes.mtime.set_it === nfs.SET_TO_SERVER_TIME) node.mtime = serverTime();
+    if (attributes.mtime.set_it === nfs.SET_TO_CLIENT_TIME) node.mtime = normalizedTime(attributes.mtime.mtime);
+    node.ctime = serverTime();
     changed(node);
   }
 
@@ -397,7 +398,7 @@ export class MemoryStore implements NfsStore {
       type: node.type, mode: node.mode, nlink: node.nlink, uid: node.uid, gid: node.gid,
       size: BigInt(size), used: BigInt(node.data === null ? size : node.data.allocatedBytes),
       rdev: noDevice, fsid: this.device, fileid: node.fileId,
-      atime: timeFromNanoseconds(node.atime), mtime: timeFromNanoseconds(node.mtime), ctime: timeFromNanoseconds(node.ctime),
+      atime: node.atime, mtime: node.mtime, ctime: node.ctime,
     });
     return node.attributes;
   }
