@@ -20,7 +20,7 @@ use crate::queue_pair_drain::{QueuePairDrain, RECEIVE_MARKER_WR_ID, SEND_MARKER_
 use crate::send_queue_account::SendQueueAccount;
 use crate::sys;
 use std::ffi::{CStr, CString};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Most SGEs in one work request: enough for an RPC header plus a few
 /// pages, and small enough that a post never allocates.
@@ -51,11 +51,18 @@ struct Live {
 
 /// A connection id with its optional queue pair.
 pub struct CmId {
-    state: Mutex<Option<Live>>,
+    /// Written (exclusively) by everything that changes or tears down the
+    /// id; read by posts, so that threads posting to one QP at once do not
+    /// wait for each other: an rxe post_send runs the whole loopback send
+    /// path in its system call, and two worker threads serving one
+    /// connection waited on each other's (a contended lock per RPC, 16
+    /// outstanding NULL calls, svcrdma README). Concurrent posts to one QP
+    /// are safe in libibverbs (the provider locks its queues).
+    state: RwLock<Option<Live>>,
     token: u64,
 }
 
-// SAFETY: rdma_cm ids may be used from any thread; our state is behind a mutex.
+// SAFETY: rdma_cm ids may be used from any thread; our state is behind a lock.
 unsafe impl Send for CmId {}
 // SAFETY: as above.
 unsafe impl Sync for CmId {}
@@ -102,7 +109,7 @@ impl CmId {
     }
 
     fn own(raw: *mut sys::rdma_cm_id, channel: &Arc<EventChannel>, token: u64) -> Arc<CmId> {
-        Arc::new(CmId { state: Mutex::new(Some(Live { raw, queue_pair: None, _channel: channel.clone() })), token })
+        Arc::new(CmId { state: RwLock::new(Some(Live { raw, queue_pair: None, _channel: channel.clone() })), token })
     }
 
     /// The token that names this id in its events.
@@ -110,8 +117,15 @@ impl CmId {
         self.token
     }
 
-    fn live(&self) -> Result<(MutexGuard<'_, Option<Live>>, *mut sys::rdma_cm_id)> {
-        let guard = self.state.lock().expect("cm id lock poisoned");
+    fn live(&self) -> Result<(RwLockWriteGuard<'_, Option<Live>>, *mut sys::rdma_cm_id)> {
+        let guard = self.state.write().expect("cm id lock poisoned");
+        let raw = guard.as_ref().map(|live| live.raw).ok_or_else(|| VerbsError::closed("CmId"))?;
+        Ok((guard, raw))
+    }
+
+    /// As `live`, shared with other posters (see `state`).
+    fn live_for_posting(&self) -> Result<(RwLockReadGuard<'_, Option<Live>>, *mut sys::rdma_cm_id)> {
+        let guard = self.state.read().expect("cm id lock poisoned");
         let raw = guard.as_ref().map(|live| live.raw).ok_or_else(|| VerbsError::closed("CmId"))?;
         Ok((guard, raw))
     }
@@ -251,7 +265,7 @@ impl CmId {
 
     /// Destroys the QP (the id stays). Idempotent.
     pub fn destroy_queue_pair(&self) {
-        let mut guard = self.state.lock().expect("cm id lock poisoned");
+        let mut guard = self.state.write().expect("cm id lock poisoned");
         if let Some(live) = guard.as_mut() {
             if live.queue_pair.take().is_some() {
                 // SAFETY: the id has a QP, created by rdma_create_qp.
@@ -266,7 +280,7 @@ impl CmId {
         regions: &[Option<&MemoryRegion>],
         post: impl FnOnce(*mut sys::rdma_cm_id, &QueuePairLinks) -> Result<R>,
     ) -> Result<R> {
-        let (guard, raw) = self.live()?;
+        let (guard, raw) = self.live_for_posting()?;
         let links = guard.as_ref().and_then(|live| live.queue_pair.as_ref()).ok_or_else(|| VerbsError::closed("QueuePair"))?;
         for region in regions.iter().flatten() {
             if !Arc::ptr_eq(region.protection_domain(), &links.pd) {
@@ -382,7 +396,7 @@ impl CmId {
     /// Destroys the QP and the id now. Idempotent.
     pub fn close(&self) {
         self.destroy_queue_pair();
-        let live = self.state.lock().expect("cm id lock poisoned").take();
+        let live = self.state.write().expect("cm id lock poisoned").take();
         if let Some(live) = live {
             // SAFETY: raw is ours and has no QP any more; its events are acked.
             unsafe { sys::rdma_destroy_id(live.raw) };
@@ -393,7 +407,7 @@ impl CmId {
 
     /// True once closed.
     pub fn is_closed(&self) -> bool {
-        self.state.lock().expect("cm id lock poisoned").is_none()
+        self.state.read().expect("cm id lock poisoned").is_none()
     }
 }
 
