@@ -18,7 +18,7 @@ import {
   type Completion,
   type CompletionQueue,
 } from '../../dist/index.js';
-import { LAB_ADDRESS, openLab, startEchoServer, type EchoServer } from './support.ts';
+import { closeAll, LAB_ADDRESS, openLab, startEchoServer, type EchoServer } from './support.ts';
 
 const SENDS = 64;
 const MESSAGE_BYTES = 64;
@@ -62,16 +62,8 @@ async function releasePathClient(port: number) {
     createQueuePair: (id) =>
       id.createQueuePair({ protectionDomain, sendCompletionQueue: sendCompletions, recvCompletionQueue: receiveCompletions, maxSendWr: 2 * SENDS, maxRecvWr: 2 * SENDS }),
   });
-  const close = () => {
-    cmId.close();
-    sendCompletions.close();
-    receiveCompletions.close();
-    releaseList.close();
-    sendRegion.close();
-    receiveRegion.close();
-    protectionDomain.close();
-    device.close();
-  };
+  const close = () =>
+    closeAll(cmId, sendCompletions, receiveCompletions, releaseList, sendRegion, receiveRegion, protectionDomain, device);
   return { cmId, queuePair: cmId.queuePair!, releaseList, released, received, sinkCompletions, wakes, sendRegion, receiveRegion, close };
 }
 

@@ -89,6 +89,11 @@ export function openLab(): { device: Device; protectionDomain: ProtectionDomain 
   return { device, protectionDomain: device.allocateProtectionDomain() };
 }
 
+/** Closes a test's verbs objects, users before what they use (CM id, CQs, lists, regions, PD, device). */
+export function closeAll(...objects: readonly { close(): void }[]): void {
+  for (const object of objects) object.close();
+}
+
 /** One accepted echo connection and its resources. */
 interface EchoConnection {
   cmId: CmId;

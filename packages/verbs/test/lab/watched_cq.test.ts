@@ -10,7 +10,7 @@
 import { until } from '@roce-rpc/lab';
 import { afterAll, expect, it } from 'vitest';
 import { COMPLETION_WORDS, connect, decodeCompletion, liveObjects, ReleaseList, type Completion } from '../../dist/index.js';
-import { LAB_ADDRESS, openLab, startEchoServer, type EchoServer } from './support.ts';
+import { closeAll, LAB_ADDRESS, openLab, startEchoServer, type EchoServer } from './support.ts';
 
 const SENDS = 16;
 const MESSAGE_BYTES = 64;
@@ -91,14 +91,7 @@ it('routes Sends onto the release list only when asked, and Receives through the
     [100, 'IBV_WC_WR_FLUSH_ERR'],
     [101, 'IBV_WC_WR_FLUSH_ERR'],
   ]);
-  cmId.close();
-  sendCompletions.close();
-  receiveCompletions.close();
-  releaseList.close();
-  sendRegion.close();
-  receiveRegion.close();
-  protectionDomain.close();
-  device.close();
+  closeAll(cmId, sendCompletions, receiveCompletions, releaseList, sendRegion, receiveRegion, protectionDomain, device);
 });
 
 it('leaves no native handle open', async () => {
