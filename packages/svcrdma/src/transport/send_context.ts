@@ -69,9 +69,10 @@ export interface SendResources {
    */
   routeSendCompletions(): void;
   /**
-   * The transport's release list: the completion thread appends every Send's
-   * wrId (failed ones + RELEASE_FAILED_BIT), one thread drains into `out` and
-   * gets the count (verbs' ReleaseList.drainInto).
+   * The transport's release list: each routing of the Send CQ (a reply's
+   * post, routeSendCompletions, the backstop) appends every completed Send's
+   * wrId (failed ones + RELEASE_FAILED_BIT); the serving thread drains into
+   * `out` and gets the count (verbs' ReleaseList.drainInto).
    */
   readonly releaseList: {
     drainInto(out: Float64Array): number;
