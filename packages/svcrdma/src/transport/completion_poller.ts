@@ -9,7 +9,9 @@
  * ring's empty -> non-empty transition it wakes this thread once. The wake takes
  * up to TAKE_BATCH completions with one `pollInto` (no allocation, no call per
  * completion); if more are queued, verbs wakes us again on the next loop turn,
- * so timers and I/O run between batches.
+ * so timers and I/O run between batches. (The client uses watch(); the
+ * main-thread server uses `watchEvents()`: a watched CQ, no completion thread,
+ * this loop's epoll waits on the completion channel itself.)
  *
  * Burst mode: after a wake the queue is also taken from every loop turn
  * (setImmediate) until `spinWindowMs` pass without a completion; `pollInto`
