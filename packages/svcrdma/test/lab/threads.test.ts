@@ -211,7 +211,10 @@ describe('worker threads on rxe0', () => {
     const metrics = server.metrics();
     expect(metrics.accepted).toBe(metrics.closed);
     expect(metrics.transports.lostSends).toBe(0);
-    expect(metrics.transports.drains['between-rpcs']).toBeGreaterThan(0);
+    // Which drain releases a context depends on when its Send completed (the Send CQ is routed only
+    // by gets, waits and the backstop); threads_drains.test.ts pins each point down on its own.
+    const drains = metrics.transports.drains;
+    expect(drains['between-rpcs'] + drains['self-enqueue'] + drains['empty-free-list']).toBeGreaterThan(0);
     expect(liveObjects()).toEqual(baseline);
   });
 });
