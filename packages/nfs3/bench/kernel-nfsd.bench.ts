@@ -11,7 +11,14 @@
  *
  * in NFS3_BENCH_ROUNDS (3) interleaved rounds (each round starts with another server, so what
  * the shared host does meanwhile lands on every server alike), and prints each round, then the
- * median of every figure, the ratios of the medians, and the median of each round's ratios:
+ * median of every figure, the ratios of the medians, and the median of each round's ratios.
+ * The servers start once and serve every round. Before those rounds each of them, the kernel's
+ * included, serves NFS3_BENCH_WARMUP_ROUNDS (1) warm-up rounds of the same workloads, whose
+ * figures (the cold ones) are printed apart and left out of the medians: a fresh Node server
+ * under TCG spends its first few hundred RPCs compiling (in the lab, 01:18 UTC, host load 7: 13 ms
+ * of its main thread per GETATTR over its first 200, 3–7 ms after 600, V8's compiler threads busy
+ * meanwhile), and the kernel's own first round has been the slowest too.
+ * NFS3_BENCH_WARMUP_ROUNDS=0: no warm-up, round 1 cold (as before this knob):
  *
  *   dd write    `dd bs=1M conv=fsync` of NFS3_BENCH_MIB (32) MiB, MB/s
  *   dd read     the same file after drop_caches, MB/s
@@ -44,6 +51,7 @@ const fileMiB = Number(process.env.NFS3_BENCH_MIB ?? 32);
 const creates = Number(process.env.NFS3_BENCH_CREATES ?? 100);
 const treeFiles = Number(process.env.NFS3_BENCH_TREE_FILES ?? 300);
 const rounds = Number(process.env.NFS3_BENCH_ROUNDS ?? 3);
+const warmupRounds = Number(process.env.NFS3_BENCH_WARMUP_ROUNDS ?? 1);
 const threads = Number(process.env.NFS3_BENCH_THREADS ?? 2);
 const cpuProfileDirectory = process.env.NFS3_BENCH_CPU_PROF;
 const threadsBusyPoll = process.env.NFS3_BENCH_BUSY_POLL_US === undefined ? [] : ['--rdma-busy-poll-us', process.env.NFS3_BENCH_BUSY_POLL_US];
@@ -187,7 +195,7 @@ function printTable(title: string, columns: string[], rows: [string, number[]][]
 }
 
 if (process.env.RXE_LAB !== '1') throw new Error('run inside the rxe lab: pnpm --filter @roce-rpc/nfs3 bench:lab');
-for (const [name, value, min, max] of [['NFS3_BENCH_ROUNDS', rounds, 1, 99], ['NFS3_BENCH_THREADS', threads, 1, 64]] as const) {
+for (const [name, value, min, max] of [['NFS3_BENCH_ROUNDS', rounds, 1, 99], ['NFS3_BENCH_WARMUP_ROUNDS', warmupRounds, 0, 9], ['NFS3_BENCH_THREADS', threads, 1, 64]] as const) {
   if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer from ${min} to ${max}`);
 }
 await prepareSources();
@@ -208,6 +216,17 @@ const columns = ['kernel nfsd', 'ours main', `ours ${threads} thr`];
 /** figures[target][workload] = one value per round. */
 const figures = new Map<string, Map<string, number[]>>(targets.map((target) => [target.name, new Map()]));
 try {
+  for (let round = 0; round < warmupRounds; round++) {
+    const started = new Date().toISOString().slice(11, 19);
+    const warm = new Map<string, Figures>();
+    for (const target of targets) warm.set(target.name, await measure(target));
+    const load = (await shell('cat /proc/loadavg')).split(' ')[0];
+    printTable(
+      `warm-up ${round + 1}/${warmupRounds}, cold servers, not in the medians (started ${started} UTC, order ${targets.map((target) => target.name).join(' → ')}; guest load ${load})`,
+      columns,
+      Object.keys(warm.get('kernel')!).map((workload) => [workload, targets.map((target) => warm.get(target.name)![workload]!)]),
+    );
+  }
   for (let round = 0; round < rounds; round++) {
     const order = targets.map((_, index) => targets[(index + round) % targets.length]!);
     const started = new Date().toISOString().slice(11, 19);
@@ -232,7 +251,8 @@ try {
 }
 
 console.log(
-  `\nNFSv3 over RDMA (rxe0, kernel client), ${fileMiB} MiB files, ${creates} creates, ${treeFiles}-file tree, ${rounds} interleaved rounds; ` +
+  `\nNFSv3 over RDMA (rxe0, kernel client), ${fileMiB} MiB files, ${creates} creates, ${treeFiles}-file tree, ` +
+    `${rounds} interleaved rounds after ${warmupRounds} warm-up round${warmupRounds === 1 ? '' : 's'} of every server; ` +
     'medians; ratio = ours / kernel nfsd (GETATTR: latency, lower is better); "per round": the median of the ratios within each ' +
     "round (the servers of one round shared the host's load; the host's load moves between rounds)",
 );
