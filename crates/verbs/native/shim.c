@@ -163,6 +163,29 @@ int roce_post_send(struct rdma_cm_id *id, uint64_t wr_id, uint32_t opcode,
 	return ibv_post_send(id->qp, &wr, &bad);
 }
 
+int roce_post_send_chain(struct rdma_cm_id *id, const uint64_t *wr_ids, const struct ibv_sge *sges,
+			 int count, uint32_t opcode, uint32_t send_flags, int *posted)
+{
+	struct ibv_send_wr wrs[ROCE_POST_CHAIN_MAX], *bad = NULL;
+	int index, status;
+
+	*posted = 0;
+	if (count < 1 || count > ROCE_POST_CHAIN_MAX)
+		return EINVAL;
+	memset(wrs, 0, sizeof(wrs[0]) * count);
+	for (index = 0; index < count; index++) {
+		wrs[index].wr_id = wr_ids[index];
+		wrs[index].opcode = opcode;
+		wrs[index].sg_list = (struct ibv_sge *)&sges[index];
+		wrs[index].num_sge = 1;
+		wrs[index].send_flags = send_flags;
+		wrs[index].next = index + 1 < count ? &wrs[index + 1] : NULL;
+	}
+	status = ibv_post_send(id->qp, wrs, &bad);
+	*posted = status == 0 ? count : (bad == NULL ? 0 : (int)(bad - wrs));
+	return status;
+}
+
 int roce_post_recv(struct rdma_cm_id *id, uint64_t wr_id, const struct ibv_sge *sges, int sge_count)
 {
 	struct ibv_recv_wr wr, *bad = NULL;

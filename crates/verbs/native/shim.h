@@ -112,6 +112,13 @@ int roce_qp_to_error(struct rdma_cm_id *id);
 int roce_post_send(struct rdma_cm_id *id, uint64_t wr_id, uint32_t opcode,
 		   const struct ibv_sge *sges, int sge_count, uint32_t send_flags,
 		   uint64_t remote_address, uint32_t rkey, uint32_t imm_data_host_order);
+/* Most work requests one roce_post_send_chain posts (its array is on the stack). */
+#define ROCE_POST_CHAIN_MAX 64
+
+/* `count` work requests of one opcode and flags, one SGE each, chained in one
+ * ibv_post_send (one doorbell); *posted is how many the provider took. */
+int roce_post_send_chain(struct rdma_cm_id *id, const uint64_t *wr_ids, const struct ibv_sge *sges,
+			 int count, uint32_t opcode, uint32_t send_flags, int *posted);
 int roce_post_recv(struct rdma_cm_id *id, uint64_t wr_id, const struct ibv_sge *sges, int sge_count);
 
 struct ibv_context *roce_cm_id_verbs(const struct rdma_cm_id *id);

@@ -331,6 +331,35 @@ impl CmId {
         links.account.clone().ok_or_else(|| VerbsError::from_errno(libc::ENOTSUP, "Send Queue accounting needs a Send CQ of its own"))
     }
 
+    /// Posts `sges.len()` work requests of one opcode and `flags`, one SGE
+    /// each, with ids `wr_ids`, chained in one ibv_post_send: one doorbell
+    /// (for rxe, one system call that runs the send path for all of them).
+    /// Returns how many were posted: all, or on error (also returned) those
+    /// before the one the provider refused.
+    pub fn post_send_chain(&self, wr_ids: &[u64], sges: &[sys::ibv_sge], opcode: u32, flags: u32, region: &MemoryRegion) -> (usize, Result<()>) {
+        assert_eq!(wr_ids.len(), sges.len(), "one SGE per work request");
+        if sges.is_empty() || sges.len() > sys::POST_CHAIN_MAX {
+            return (0, Err(VerbsError::invalid(format!("a chain of 1 to {} work requests", sys::POST_CHAIN_MAX))));
+        }
+        let mut posted = 0usize;
+        let result = self.with_queue_pair(&[Some(region)], |raw, links| {
+            if let Some(account) = &links.account {
+                sges.iter().for_each(|_| account.posting(flags & sys::IBV_SEND_SIGNALED != 0));
+            }
+            let mut taken: std::ffi::c_int = 0;
+            // SAFETY: raw has a live QP; both arrays hold `count` entries and outlive
+            // the call (rdma-core copies work requests into the send queue).
+            let status = unsafe { sys::roce_post_send_chain(raw, wr_ids.as_ptr(), sges.as_ptr(), sges.len() as std::ffi::c_int, opcode, flags, &mut taken) };
+            posted = taken.clamp(0, sges.len() as std::ffi::c_int) as usize;
+            let checked = check(status, "ibv_post_send");
+            if let (Err(_), Some(account)) = (&checked, &links.account) {
+                account.post_failed();
+            }
+            checked
+        });
+        (posted, result)
+    }
+
     /// Posts one Receive work request.
     pub fn post_recv(&self, wr_id: u64, sges: &[sys::ibv_sge], regions: &[Option<&MemoryRegion>]) -> Result<()> {
         self.with_queue_pair(regions, |raw, links| {

@@ -32,7 +32,7 @@
 use crate::bounded_queue::BoundedQueue;
 use crate::error::Result;
 use crate::service_completions::ServiceCompletions;
-use crate::service_seat::SeatArea;
+use crate::service_seat::{SeatArea, CALLS_PER_TAKE_MAX};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -124,12 +124,22 @@ pub struct ServiceQueue {
     seats: Box<[WorkerSeat]>,
     /// Each seat's mailbox and staging bytes (service_seat.rs), made by its first worker.
     seat_areas: Box<[OnceLock<SeatArea>]>,
+    /// Most calls of one transport a take receives at once (service_seat.rs).
+    calls_per_take: usize,
     pub completions: ServiceCompletions,
     pub counters: QueueCounters,
 }
 
 impl ServiceQueue {
     pub fn new() -> Result<ServiceQueue> {
+        ServiceQueue::with_calls_per_take(1)
+    }
+
+    /// A queue whose takes receive up to `calls_per_take` calls of one transport (1..=CALLS_PER_TAKE_MAX).
+    pub fn with_calls_per_take(calls_per_take: usize) -> Result<ServiceQueue> {
+        if !(1..=CALLS_PER_TAKE_MAX).contains(&calls_per_take) {
+            return Err(crate::error::VerbsError::invalid(format!("callsPerTake must be in [1, {CALLS_PER_TAKE_MAX}]")));
+        }
         Ok(ServiceQueue {
             ready: BoundedQueue::new(TRANSPORTS_MAX),
             takers: Mutex::new(()),
@@ -138,6 +148,7 @@ impl ServiceQueue {
             closed: AtomicBool::new(false),
             seats: (0..WORKERS_MAX).map(|_| WorkerSeat::default()).collect(),
             seat_areas: (0..WORKERS_MAX).map(|_| OnceLock::new()).collect(),
+            calls_per_take,
             completions: ServiceCompletions::new()?,
             counters: QueueCounters::default(),
         })
@@ -235,6 +246,11 @@ impl ServiceQueue {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
             }
         }
+    }
+
+    /// Most calls of one transport a take receives at once.
+    pub fn calls_per_take(&self) -> usize {
+        self.calls_per_take
     }
 
     /// The worker finished with the transport it took (its RPC is released).

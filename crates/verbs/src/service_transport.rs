@@ -68,6 +68,7 @@ use crate::protection_domain::ProtectionDomain;
 use crate::release_list::{ReleaseList, FAILED_BIT};
 use crate::service_chunks::{checked_total, ChunkBuffers, ReadWait, RemoteSegment, CHUNK_BYTES_MAX, READS_PER_CALL_MAX, READ_WR_ID_BASE, WRITES_PER_REPLY_MAX, WRITE_WR_ID};
 use crate::service_queue::{futex_wake, ServiceQueue, TransportFlags, BUSY, CLOSE, DATA, WORKERS_MAX};
+use crate::service_seat::CALLS_PER_TAKE_MAX;
 use crate::sys;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -281,7 +282,8 @@ pub struct ServiceTransport {
     releases_seen_by_backstop: AtomicU32,
     /// Workers between `next_receive` and `release`.
     users: AtomicU32,
-    /// What each worker holds, for `worker_died`: a slot (-1 none), a context being built (-1 none).
+    /// What each worker holds, for `worker_died`: the slots of the calls it took
+    /// (`CALLS_PER_TAKE_MAX` per worker, -1 none), a context being built (-1 none).
     held_slots: Box<[AtomicI64]>,
     held_contexts: Box<[AtomicI64]>,
     using: Box<[AtomicBool]>,
@@ -326,7 +328,7 @@ impl ServiceTransport {
             releases: AtomicU32::new(0),
             releases_seen_by_backstop: AtomicU32::new(0),
             users: AtomicU32::new(0),
-            held_slots: (0..WORKERS_MAX).map(|_| AtomicI64::new(-1)).collect(),
+            held_slots: (0..WORKERS_MAX * CALLS_PER_TAKE_MAX).map(|_| AtomicI64::new(-1)).collect(),
             held_contexts: (0..WORKERS_MAX).map(|_| AtomicI64::new(-1)).collect(),
             using: (0..WORKERS_MAX).map(|_| AtomicBool::new(false)).collect(),
             on_close,
@@ -570,27 +572,31 @@ impl ServiceTransport {
     }
 
     /// svc_recv for worker `worker`: takes transports from `queue` until one
-    /// has a completed Receive for JavaScript to serve — returned with it,
-    /// the receive step already ended (`next_receive`) — or `wait` passes or
-    /// the queue closes (None). A transport taken with nothing received —
-    /// DATA set by its release list's empty -> non-empty transition, the
-    /// seed's self-enqueue — is served here: an empty receive, then the
-    /// release's drain, as svc_recv does when xpo_recvfrom returns 0; so is a
-    /// closing one (its flushed Receives go back). None of it returns to
-    /// JavaScript. The clock is read only after such a turn, so the whole
-    /// call may block up to three times `wait` (each take may block 1.5
-    /// times its wait: the first take's, then what is left).
-    pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<(u64, Receive)> {
+    /// has completed Receives for JavaScript to serve — returned with up to
+    /// the queue's `calls_per_take` of them (`next_receives`), the receive
+    /// step already ended — or `wait` passes or the queue closes (None). A
+    /// transport taken with nothing received — DATA set by its release list's
+    /// empty -> non-empty transition, the seed's self-enqueue — is served
+    /// here: an empty receive, then the release's drain, as svc_recv does
+    /// when xpo_recvfrom returns 0; so is a closing one (its flushed Receives
+    /// go back). None of it returns to JavaScript. The clock is read only
+    /// after such a turn, so the whole call may block up to three times
+    /// `wait` (each take may block 1.5 times its wait: the first take's, then
+    /// what is left).
+    pub fn take_call(queue: &ServiceQueue, worker: usize, wait: Duration) -> Option<(u64, Vec<Receive>)> {
         let mut remaining = wait;
         let mut deadline = None;
         loop {
             let id = queue.take(worker, remaining)?;
             let transport = registry().transports.lock().expect("registry lock").get(&id).cloned();
             match transport {
-                Some(transport) => match transport.next_receive(worker) {
-                    Some(receive) => return Some((id, receive)),
-                    None => transport.release(worker),
-                },
+                Some(transport) => {
+                    let receives = transport.next_receives(worker, queue.calls_per_take());
+                    if !receives.is_empty() {
+                        return Some((id, receives));
+                    }
+                    transport.release(worker);
+                }
                 // Torn down after the teardown gave up waiting for it: only the seat is left to clear.
                 None => {
                     queue.vacate(worker);
@@ -601,24 +607,28 @@ impl ServiceTransport {
         }
     }
 
-    /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: one completed
-    /// Receive, or None (then only a release follows). Failed Receives
-    /// (flushes) give their slot back and close the transport. Ends the
-    /// receive step (svc_xprt_received, in the same call: one crossing from
-    /// JavaScript fewer per RPC), so another worker may take the next call.
-    pub fn next_receive(&self, worker: usize) -> Option<Receive> {
-        let taken = self.take_receive(worker);
+    /// svc_rdma_recvfrom for worker `worker`, which owns BUSY: up to `max`
+    /// completed Receives in arrival order (none: only a release follows).
+    /// Calls after the first are taken only while the ones before are plain
+    /// (service_call_header.rs): a call with chunks ends the batch, so each
+    /// batch has at most one call that pulls Reads or builds a context of
+    /// its own. Failed Receives (flushes) give their slot back and close the
+    /// transport. Ends the receive step (svc_xprt_received, in the same call),
+    /// so another worker may take the calls still queued.
+    pub fn next_receives(&self, worker: usize, max: usize) -> Vec<Receive> {
+        let taken = self.take_receives(worker, max);
         self.queue.received(worker, self.id, &self.flags);
         taken
     }
 
-    fn take_receive(&self, worker: usize) -> Option<Receive> {
+    fn take_receives(&self, worker: usize, max: usize) -> Vec<Receive> {
+        assert!((1..=CALLS_PER_TAKE_MAX).contains(&max), "{max} calls per take");
         assert_eq!(self.queue.seat(worker), (self.id, true), "worker {worker} receives without owning transport {}", self.id);
         assert!(!self.using[worker].swap(true, Ordering::AcqRel), "worker {worker} receives twice without a release");
         self.users.fetch_add(1, Ordering::AcqRel);
         self.flags.clear(DATA);
-        let mut taken = None;
-        while taken.is_none() {
+        let mut taken: Vec<Receive> = Vec::with_capacity(max);
+        while taken.len() < max && taken.last().is_none_or(|last| last.plain.is_some()) {
             let mut completion = None;
             self.receives.drain(1, |value| completion = Some(value));
             let Some(completion) = completion else { break };
@@ -629,23 +639,37 @@ impl ServiceTransport {
                 self.close();
                 continue;
             }
-            taken = Some(Receive { slot, byte_length: completion.byte_len, plain: self.plain_header_of(slot, completion.byte_len) });
+            self.held_slots[worker * CALLS_PER_TAKE_MAX + taken.len()].store(slot as i64, Ordering::Release);
+            taken.push(Receive { slot, byte_length: completion.byte_len, plain: self.plain_header_of(slot, completion.byte_len) });
         }
         if !self.receives.is_empty() {
             self.flags.set(DATA);
         }
-        match taken {
-            Some(receive) => {
-                self.held_slots[worker].store(receive.slot as i64, Ordering::Release);
-                self.counters.receives.fetch_add(1, Ordering::Relaxed);
-                // Replace the Receive now, as svc_rdma_recvfrom refreshes them, so credits stay posted.
-                let _ = self.post_receives();
-            }
-            None => {
-                self.counters.empty_receives.fetch_add(1, Ordering::Relaxed);
-            }
+        if taken.is_empty() {
+            self.counters.empty_receives.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.receives.fetch_add(taken.len() as u64, Ordering::Relaxed);
+            // Replace the Receives now, as svc_rdma_recvfrom refreshes them, so credits stay posted.
+            let _ = self.post_receives();
         }
         taken
+    }
+
+    /// Gives back every Receive slot `worker` holds; true if it held any.
+    fn free_held_slots(&self, worker: usize) -> bool {
+        let held = &self.held_slots[worker * CALLS_PER_TAKE_MAX..(worker + 1) * CALLS_PER_TAKE_MAX];
+        let mut freed = false;
+        for slot in held {
+            let slot = slot.swap(-1, Ordering::AcqRel);
+            if slot >= 0 {
+                self.free_slot(slot as u32);
+                freed = true;
+            }
+        }
+        if freed {
+            let _ = self.post_receives();
+        }
+        freed
     }
 
     /// The transport header of the call received into `slot`, if it is plain.
@@ -670,14 +694,19 @@ impl ServiceTransport {
             self.counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
             return None;
         };
+        self.claim_context(context, work_requests, buffer);
+        self.held_contexts[worker].store(context as i64, Ordering::Release);
+        Some((context, buffer))
+    }
+
+    /// A context got for a reply of `work_requests` (its Send Queue entries reserved), being built now.
+    fn claim_context(&self, context: u32, work_requests: u32, write_buffer: Option<u32>) {
         let before = self.context_states[context as usize].swap(CONTEXT_BUILDING, Ordering::AcqRel);
         assert_eq!(before, CONTEXT_FREE, "send context {context} handed out while in use");
         self.context_work_requests[context as usize].store(work_requests, Ordering::Release);
-        if let Some(buffer) = buffer {
+        if let Some(buffer) = write_buffer {
             self.chunks.attach_write(context, buffer);
         }
-        self.held_contexts[worker].store(context as i64, Ordering::Release);
-        Some((context, buffer))
     }
 
     fn try_send_resources(&self, work_requests: u32, with_write_buffer: bool) -> Option<(u32, Option<u32>)> {
@@ -762,7 +791,7 @@ impl ServiceTransport {
     /// Queue room, then up to `wait` for the Reads. The buffer stays held by
     /// `worker` until its release.
     pub fn read_chunks(&self, worker: usize, segments: &[RemoteSegment], wait: Duration) -> ReadOutcome {
-        assert!(self.held_slots[worker].load(Ordering::Acquire) >= 0, "worker {worker} reads chunks without a call");
+        assert!(self.held_slots[worker * CALLS_PER_TAKE_MAX].load(Ordering::Acquire) >= 0, "worker {worker} reads chunks without a call");
         let Some(total) = checked_total(segments, self.chunks.chunk_bytes) else { return ReadOutcome::Refused };
         let reads = segments.len();
         if reads == 0 || reads > READS_PER_CALL_MAX || reads > self.shape.send_queue_depth as usize {
@@ -861,19 +890,85 @@ impl ServiceTransport {
         Ok(posted)
     }
 
-    /// An inline reply (or RDMA_ERROR) that worker `worker` staged: a send
-    /// context for its Send (the drain points of `get_send_context`, waiting
-    /// up to `wait`), the bytes copied into the context's buffer, the Send
-    /// posted. False: dropped (no context in time, or the transport closes).
-    pub fn post_staged_reply(&self, worker: usize, staged: &[u8], wait: Duration) -> Result<bool> {
-        if staged.len() > self.shape.context_bytes as usize {
-            return Err(VerbsError::invalid(format!("a reply of {} bytes beyond the send context's {}", staged.len(), self.shape.context_bytes)));
+    /// The inline replies (or RDMA_ERRORs) worker `worker` staged end to
+    /// end in `staged`, `lengths` bytes each, in call order: a send context
+    /// for each (the drain points of `get_send_context`), its bytes copied
+    /// into it, and the Sends posted chained — one doorbell for all that got
+    /// a context without waiting (a get that must wait posts the chain so
+    /// far first: the contexts it waits for may be in it). Returns how many
+    /// were posted; the others were dropped (no context in time, the
+    /// transport closing, a post that failed: it closes) and counted.
+    pub fn post_staged_replies(&self, staged: &[u8], lengths: &[u32], wait: Duration) -> Result<usize> {
+        let context_bytes = self.shape.context_bytes as usize;
+        if lengths.len() > CALLS_PER_TAKE_MAX || lengths.iter().any(|length| *length == 0 || *length as usize > context_bytes) {
+            return Err(VerbsError::invalid(format!("at most {CALLS_PER_TAKE_MAX} staged replies of 1 to {context_bytes} bytes each")));
         }
-        let Some((context, _)) = self.get_send_context(worker, wait, 1, false) else { return Ok(false) };
-        let offset = context as usize * self.shape.context_bytes as usize;
-        // SAFETY: the context's buffer lies inside the send area and belongs to this worker until it is posted (CONTEXT_BUILDING).
-        unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), self.send_memory.pointer().add(offset), staged.len()) };
-        self.post_reply(worker, context, staged.len() as u32, &[])
+        if lengths.iter().map(|length| *length as usize).sum::<usize>() > staged.len() {
+            return Err(VerbsError::invalid("staged replies beyond the staging bytes"));
+        }
+        let mut chain: Vec<(u32, u32)> = Vec::with_capacity(lengths.len());
+        let mut offset = 0;
+        let mut posted = 0;
+        for &length in lengths {
+            let source = &staged[offset..offset + length as usize];
+            offset += length as usize;
+            let context = match self.try_send_resources(1, false) {
+                Some((context, _)) => Some(context),
+                None => {
+                    posted += self.post_chain(&mut chain);
+                    self.acquire(wait, || self.try_send_resources(1, false)).map(|(context, _)| context)
+                }
+            };
+            let Some(context) = context else {
+                self.counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            self.claim_context(context, 1, None);
+            // SAFETY: the context's buffer lies inside the send area and belongs to this call until it is posted (CONTEXT_BUILDING).
+            unsafe { std::ptr::copy_nonoverlapping(source.as_ptr(), self.send_memory.pointer().add(context as usize * context_bytes), source.len()) };
+            chain.push((context, length));
+        }
+        posted += self.post_chain(&mut chain);
+        Ok(posted)
+    }
+
+    /// Posts the Sends of `chain` (context, length) in one doorbell and
+    /// empties it; a context not posted goes back at once (the seed's
+    /// forward-path rule) and the transport closes. Returns how many posted.
+    fn post_chain(&self, chain: &mut Vec<(u32, u32)>) -> usize {
+        if chain.is_empty() {
+            return 0;
+        }
+        let posted = if self.is_closing() { 0 } else { self.post_sends(chain) };
+        for &(context, _) in &chain[posted..] {
+            self.counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
+            self.put_unposted(context);
+        }
+        if posted < chain.len() {
+            self.close();
+        }
+        chain.clear();
+        posted
+    }
+
+    fn post_sends(&self, chain: &[(u32, u32)]) -> usize {
+        let links = self.links.read().expect("links lock");
+        let Some(links) = links.as_ref() else { return 0 };
+        let context_bytes = self.shape.context_bytes as u64;
+        let sges: Result<Vec<sys::ibv_sge>> = chain.iter().map(|&(context, length)| links.send_region.sge(context as u64 * context_bytes, length as u64)).collect();
+        let Ok(sges) = sges else { return 0 };
+        let wr_ids: Vec<u64> = chain.iter().map(|&(context, _)| context as u64).collect();
+        // Counted before the post: a completion may be routed before the post returns.
+        for &(context, _) in chain {
+            self.context_states[context as usize].store(CONTEXT_POSTED, Ordering::Release);
+            self.sends_in_flight.fetch_add(1, Ordering::SeqCst);
+        }
+        let (posted, _) = self.cm_id.post_send_chain(&wr_ids, &sges, sys::IBV_WR_SEND, sys::IBV_SEND_SIGNALED, &links.send_region);
+        for &(context, _) in &chain[posted..] {
+            self.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.context_states[context as usize].store(CONTEXT_BUILDING, Ordering::Release);
+        }
+        posted
     }
 
     fn post_context(&self, context: u32, length: u32, writes: &[RemoteSegment], buffer: Option<u32>) -> Result<()> {
@@ -911,9 +1006,10 @@ impl ServiceTransport {
         self.chunks.detach_write(context);
     }
 
-    /// xpo_release_ctxt for worker `worker`: its Receive slot and read
-    /// buffer go back (the slot is posted again), then the release list is
-    /// drained — between-rpcs after an RPC, self-enqueue after an empty receive.
+    /// xpo_release_ctxt for worker `worker`: the Receive slots of the calls
+    /// it took and its read buffer go back (the slots are posted again), then
+    /// the release list is drained — between-rpcs after its RPCs, self-enqueue
+    /// after an empty receive.
     pub fn release(&self, worker: usize) {
         assert!(self.using[worker].swap(false, Ordering::AcqRel), "worker {worker} releases without a receive");
         // A reply abandoned between its send context and its post (our error in the worker): the context goes back unposted.
@@ -921,16 +1017,12 @@ impl ServiceTransport {
         if context >= 0 {
             self.put_unposted(context as u32);
         }
-        let slot = self.held_slots[worker].swap(-1, Ordering::AcqRel);
-        if slot >= 0 {
-            self.free_slot(slot as u32);
-            let _ = self.post_receives();
-        }
+        let held_calls = self.free_held_slots(worker);
         if self.chunks.release_read(worker) && self.send_waiters.load(Ordering::SeqCst) > 0 {
             self.wake_send_waiters();
         }
         self.releases.fetch_add(1, Ordering::SeqCst);
-        self.drain(if slot >= 0 { DrainPoint::BetweenRpcs } else { DrainPoint::SelfEnqueue });
+        self.drain(if held_calls { DrainPoint::BetweenRpcs } else { DrainPoint::SelfEnqueue });
         self.users.fetch_sub(1, Ordering::AcqRel);
         self.queue.leave(worker);
     }
@@ -942,11 +1034,7 @@ impl ServiceTransport {
         if context >= 0 {
             self.put_unposted(context as u32);
         }
-        let slot = self.held_slots[worker].swap(-1, Ordering::AcqRel);
-        if slot >= 0 {
-            self.free_slot(slot as u32);
-            let _ = self.post_receives();
-        }
+        self.free_held_slots(worker);
         // Kept (until the teardown) if its Reads may still land.
         self.chunks.release_read(worker);
         if self.using[worker].swap(false, Ordering::AcqRel) {

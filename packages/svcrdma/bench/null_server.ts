@@ -12,9 +12,11 @@ const address = process.env.RXE_LAB_ADDR ?? '192.0.2.1';
 const port = Number(process.argv[2]);
 const threads = process.argv[3] === undefined ? 0 : Number(process.argv[3]);
 const busyPollMicros = process.argv[4] === undefined ? 0 : Number(process.argv[4]);
+// BENCH_CALLS_PER_TAKE: the threaded server's callsPerTake (default: its own default).
+const callsPerTake = process.env.BENCH_CALLS_PER_TAKE === undefined ? {} : { callsPerTake: Number(process.env.BENCH_CALLS_PER_TAKE) };
 const server =
   threads > 0
-    ? await SvcRdmaThreadedServer.listen({ address, port, threads, busyPollMicros, serviceModule: new URL('./null_service.mjs', import.meta.url) })
+    ? await SvcRdmaThreadedServer.listen({ address, port, threads, busyPollMicros, ...callsPerTake, serviceModule: new URL('./null_service.mjs', import.meta.url) })
     : SvcRdmaServer.listen(createCallHandler(), { address, port });
 process.stdout.write('ready\n');
 process.stdin.resume();

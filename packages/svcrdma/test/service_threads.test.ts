@@ -7,9 +7,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { nativeService } from '../dist/threads/native_service.js';
+import { CALLS_PER_TAKE_MAX, nativeService } from '../dist/threads/native_service.js';
 import { WorkerPool } from '../dist/threads/worker_pool.js';
-import { fillSvcRdmaThreadsOptions } from '../dist/index.js';
+import { fillSvcRdmaThreadsOptions, SvcRdmaThreadedServer } from '../dist/index.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).href;
 
@@ -29,7 +29,7 @@ describe('threads options', () => {
 
 describe('native service queue (no transports)', () => {
   it('a take with nothing queued blocks for its wait and returns 0', () => {
-    const queue = nativeService.serviceQueueCreate();
+    const queue = nativeService.serviceQueueCreate(1);
     const started = performance.now();
     expect(nativeService.serviceQueueTake(queue, 0, 30)).toBe(0);
     expect(performance.now() - started).toBeGreaterThanOrEqual(25);
@@ -38,7 +38,7 @@ describe('native service queue (no transports)', () => {
   });
 
   it('closing the queue wakes a worker thread blocked in take at once', async () => {
-    const queue = nativeService.serviceQueueCreate();
+    const queue = nativeService.serviceQueueCreate(1);
     const worker = new Worker(
       `const { workerData, parentPort } = require('node:worker_threads');
        const service = require(workerData.addon);
@@ -65,18 +65,27 @@ describe('native service queue (no transports)', () => {
   });
 
   it('refuses waits beyond a second, seats beyond the bound and unknown queues', () => {
-    const queue = nativeService.serviceQueueCreate();
+    const queue = nativeService.serviceQueueCreate(1);
     expect(() => nativeService.serviceQueueTake(queue, 0, 1001)).toThrow(/waitMs/);
     expect(() => nativeService.serviceQueueTake(queue, 64, 1)).toThrow(/worker/);
     expect(nativeService.serviceQueueVacate(queue, 3)).toBe(0);
     nativeService.serviceQueueClose(queue);
     expect(() => nativeService.serviceQueueTake(queue, 0, 1)).toThrow(expect.objectContaining({ code: 'ERR_VERBS_CLOSED' }));
   });
+
+  it('bounds the calls one take receives: 1 to CALLS_PER_TAKE_MAX', async () => {
+    expect(() => nativeService.serviceQueueCreate(0)).toThrow(/callsPerTake must be in \[1, 8\]/);
+    expect(() => nativeService.serviceQueueCreate(CALLS_PER_TAKE_MAX + 1)).toThrow(/callsPerTake/);
+    nativeService.serviceQueueClose(nativeService.serviceQueueCreate(CALLS_PER_TAKE_MAX));
+    for (const callsPerTake of [0, 9, 1.5]) {
+      await expect(SvcRdmaThreadedServer.listen({ threads: 1, callsPerTake, serviceModule: fixture('crash_once_service.ts') })).rejects.toThrow(/option callsPerTake must be an integer in \[1, 8\]/);
+    }
+  });
 });
 
 describe('worker pool', () => {
   it('refuses to start when the service module cannot load, naming it', async () => {
-    const pool = new WorkerPool(1, fixture('broken_service.ts'), null, () => {});
+    const pool = new WorkerPool(1, 1, fixture('broken_service.ts'), null, () => {});
     await expect(pool.ready()).rejects.toThrow(/died 4 times before it was ready: check serviceModule .*broken_service/);
     await pool.close();
   });
@@ -84,7 +93,7 @@ describe('worker pool', () => {
   it('replaces a worker that dies after it was ready, on the same seat', async () => {
     const errors: Error[] = [];
     const crashes = new SharedArrayBuffer(4);
-    const pool = new WorkerPool(2, fixture('crash_once_service.ts'), { crashes }, (error) => errors.push(error));
+    const pool = new WorkerPool(2, 1, fixture('crash_once_service.ts'), { crashes }, (error) => errors.push(error));
     await pool.ready();
     for (const deadline = performance.now() + 10_000; pool.metrics().workerRestarts === 0 && performance.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 20));

@@ -3,7 +3,7 @@
 //! from the main thread and from every worker thread (the objects live in
 //! the process-wide registry, not in one environment's handles).
 //!
-//! Main thread: `serviceQueueCreate` (starts the queue's backstop thread),
+//! Main thread: `serviceQueueCreate(callsPerTake)` (starts the queue's backstop thread),
 //! `serviceQueueClose`, `serviceQueueVacate` (a worker died),
 //! `serviceTransportCreate` (on an adopted CmId, before
 //! accept), `serviceTransportClose`, `serviceTransportIdle`,
@@ -14,7 +14,8 @@
 //! `serviceTransportReadChunks` and `serviceTransportReadWait` (block up to
 //! waitMs), `serviceTransportGetSendContext` (may block up to waitMs; only
 //! for a reply with Writes), `serviceTransportFinishCall` (post, release,
-//! take the next call: one crossing per RPC for an inline reply).
+//! take the next calls: one crossing per take for inline replies),
+//! `serviceTransportPostReplies` (post before the release).
 //!
 //! Segment lists (Read chunks to pull, Writes to post) cross as a
 //! Uint32Array of [handle, length, address high word, address low word] per
@@ -35,7 +36,7 @@ use crate::service_backstop;
 use crate::service_chunks::{RemoteSegment, READ_BUFFERS, WRITES_PER_REPLY_MAX};
 use crate::service_queue::{ServiceQueue, TAKE_WAIT_MAX, WORKERS_MAX};
 use crate::service_call_header::{PlainCallHeader, PLAIN_HEADER_BYTES as PLAIN_CALL_HEADER_BYTES};
-use crate::service_seat::{BYTE_LENGTH, PLAIN_CREDITS, PLAIN_HEADER_BYTES, PLAIN_XID, SLOT};
+use crate::service_seat::{call_word, BYTE_LENGTH, CALLS, CALLS_PER_TAKE_MAX, PLAIN_CREDITS, PLAIN_HEADER_BYTES, PLAIN_XID, REPLY_LENGTHS, SLOT, STAGING_BYTES};
 use crate::service_transport::{next_id, registry, AreaMemory, DrainPoint, ReadOutcome, ServiceTransport, TransportShape, BATCH_BUCKETS, BUFFER_BYTES_MAX};
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -69,6 +70,7 @@ pub(super) fn register(env: Env, exports: napi_value) -> Result<()> {
     export(env, exports, "serviceTransportReadWait", service_transport_read_wait)?;
     export(env, exports, "serviceTransportGetSendContext", service_transport_get_send_context)?;
     export(env, exports, "serviceTransportFinishCall", service_transport_finish_call)?;
+    export(env, exports, "serviceTransportPostReplies", service_transport_post_replies)?;
     export(env, exports, "serviceTransportClose", service_transport_close)?;
     export(env, exports, "serviceTransportIdle", service_transport_idle)?;
     export(env, exports, "serviceTransportDrainQueuePair", service_transport_drain_queue_pair)?;
@@ -100,19 +102,22 @@ fn transport_arg(env: Env, arguments: &Arguments) -> Result<Arc<ServiceTransport
     transport(id_arg(env, arguments.get(0), "transportId")?)
 }
 
-/// `serviceQueueCreate() -> queueId`
-fn service_queue_create(env: Env, _arguments: &Arguments) -> Result<napi_value> {
+/// `serviceQueueCreate(callsPerTake) -> queueId`: takes receive up to
+/// `callsPerTake` calls of one transport at once (1..=CALLS_PER_TAKE_MAX).
+fn service_queue_create(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let calls_per_take = env.to_integer(arguments.get(0), "callsPerTake", CALLS_PER_TAKE_MAX as u64)? as usize;
     let id = next_id();
-    let queue = Arc::new(ServiceQueue::new()?);
+    let queue = Arc::new(ServiceQueue::with_calls_per_take(calls_per_take)?);
     service_backstop::start(queue.clone())?;
     registry().queues.lock().expect("registry lock").insert(id, queue);
     env.number(id as f64)
 }
 
 /// `serviceQueueTake(queueId, worker, waitMs) -> transportId | 0` (blocks): a
-/// transport with a call to serve, its Receive in the seat's mailbox (SLOT,
-/// BYTE_LENGTH; PLAIN_HEADER_BYTES, PLAIN_XID, PLAIN_CREDITS for a plain call,
-/// else PLAIN_HEADER_BYTES 0) and its receive step ended; empty receives are served natively.
+/// transport with calls to serve, their Receives in the seat's mailbox
+/// (CALLS, then per call SLOT, BYTE_LENGTH; PLAIN_HEADER_BYTES, PLAIN_XID,
+/// PLAIN_CREDITS for a plain call, else PLAIN_HEADER_BYTES 0) and its
+/// receive step ended; empty receives are served natively.
 fn service_queue_take(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(0), "queueId")?)?;
     take_call(env, &queue, worker_arg(env, arguments.get(1))?, wait_arg(env, arguments.get(2))?)
@@ -123,14 +128,17 @@ fn take_call(env: Env, queue: &ServiceQueue, worker: usize, wait: Duration) -> R
     if wait.is_zero() {
         return env.number(0.0);
     }
-    let Some((id, receive)) = ServiceTransport::take_call(queue, worker, wait) else { return env.number(0.0) };
+    let Some((id, receives)) = ServiceTransport::take_call(queue, worker, wait) else { return env.number(0.0) };
     let seat = queue.seat_area(worker);
-    seat.put(SLOT, receive.slot);
-    seat.put(BYTE_LENGTH, receive.byte_length);
-    let plain = receive.plain.unwrap_or(PlainCallHeader { xid: 0, credits: 0 });
-    seat.put(PLAIN_HEADER_BYTES, if receive.plain.is_some() { PLAIN_CALL_HEADER_BYTES as u32 } else { 0 });
-    seat.put(PLAIN_XID, plain.xid);
-    seat.put(PLAIN_CREDITS, plain.credits);
+    seat.put(CALLS, receives.len() as u32);
+    for (index, receive) in receives.iter().enumerate() {
+        seat.put(call_word(index, SLOT), receive.slot);
+        seat.put(call_word(index, BYTE_LENGTH), receive.byte_length);
+        let plain = receive.plain.unwrap_or(PlainCallHeader { xid: 0, credits: 0 });
+        seat.put(call_word(index, PLAIN_HEADER_BYTES), if receive.plain.is_some() { PLAIN_CALL_HEADER_BYTES as u32 } else { 0 });
+        seat.put(call_word(index, PLAIN_XID), plain.xid);
+        seat.put(call_word(index, PLAIN_CREDITS), plain.credits);
+    }
     env.number(id as f64)
 }
 
@@ -299,15 +307,13 @@ fn service_transport_get_send_context(env: Env, arguments: &Arguments) -> Result
 }
 
 /// `serviceTransportFinishCall(transportId, worker, queueId, takeWaitMs,
-/// replyLength[, context, writes]) -> next transportId | 0`: the end of one
-/// RPC and the start of the next in one crossing. Posts the reply — staged
-/// in the seat area (`replyLength` bytes; 0: no reply), or, with `context`,
-/// that send context's reply of `replyLength` bytes after its Writes (a
-/// segment list, sources end to end in its write buffer) — then releases
-/// the call (xpo_release_ctxt + drain), then, if `takeWaitMs` > 0, takes
-/// the next call as `serviceQueueTake` does. A reply not posted is counted
-/// in the transport's `droppedReplies`. The release happens whenever the transport
-/// exists, even if the reply's arguments are refused (the error is thrown after it).
+/// stagedReplies[, context, replyLength, writes]) -> next transportId | 0`:
+/// the end of the calls one take received and the start of the next in
+/// one crossing. Posts the replies (`postReplies` below), then releases the
+/// calls (xpo_release_ctxt + drain), then, if `takeWaitMs` > 0, takes the
+/// next calls as `serviceQueueTake` does. The release happens whenever the
+/// transport exists, even if the replies' arguments are refused (the error
+/// is thrown after it).
 fn service_transport_finish_call(env: Env, arguments: &Arguments) -> Result<napi_value> {
     let queue = queue(id_arg(env, arguments.get(2), "queueId")?)?;
     let worker = worker_arg(env, arguments.get(1))?;
@@ -319,28 +325,46 @@ fn service_transport_finish_call(env: Env, arguments: &Arguments) -> Result<napi
             return Err(error);
         }
     };
-    let posted = post_reply_of_call(env, arguments, &queue, &transport, worker);
+    let posted = post_replies(env, arguments, 4, &queue, &transport, worker);
     transport.release(worker);
     posted?;
     let wait = wait_arg(env, arguments.get(3))?;
     take_call(env, &queue, worker, wait)
 }
 
-/// The reply `serviceTransportFinishCall` posts: false if none or dropped.
-fn post_reply_of_call(env: Env, arguments: &Arguments, queue: &ServiceQueue, transport: &ServiceTransport, worker: usize) -> Result<bool> {
-    let length = env.to_integer(arguments.get(4), "replyLength", BUFFER_BYTES_MAX as u64)? as usize;
-    if env.type_of(arguments.get(5))? == NAPI_UNDEFINED {
-        if length == 0 {
-            return Ok(false);
-        }
-        return transport.post_staged_reply(worker, queue.seat_area(worker).staged(length), SEND_CONTEXT_WAIT);
+/// `serviceTransportPostReplies(transportId, worker, queueId, stagedReplies[,
+/// context, replyLength, writes])`: posts replies of the calls the worker
+/// took before it releases them — before a procedure that answers later
+/// (the replies staged so far), or a reply with its own context.
+fn service_transport_post_replies(env: Env, arguments: &Arguments) -> Result<napi_value> {
+    let queue = queue(id_arg(env, arguments.get(2), "queueId")?)?;
+    let transport = transport_arg(env, arguments)?;
+    post_replies(env, arguments, 3, &queue, &transport, worker_arg(env, arguments.get(1))?)?;
+    env.undefined()
+}
+
+/// Posts, from argument `first` on: `stagedReplies` replies staged end to
+/// end in the seat area (their lengths in its REPLY_LENGTHS words; one
+/// chained post), then, with `context`, that send context's reply of
+/// `replyLength` bytes after its Writes (a segment list, sources end to end
+/// in its write buffer). A reply not posted is counted in the transport's `droppedReplies`.
+fn post_replies(env: Env, arguments: &Arguments, first: usize, queue: &ServiceQueue, transport: &ServiceTransport, worker: usize) -> Result<()> {
+    let staged = env.to_integer(arguments.get(first), "stagedReplies", CALLS_PER_TAKE_MAX as u64)? as usize;
+    if staged > 0 {
+        let seat = queue.seat_area(worker);
+        let lengths: Vec<u32> = (0..staged).map(|index| seat.get(REPLY_LENGTHS + index)).collect();
+        transport.post_staged_replies(seat.staged(STAGING_BYTES), &lengths, SEND_CONTEXT_WAIT)?;
     }
-    let context = env.to_u32(arguments.get(5), "context")?;
+    if env.type_of(arguments.get(first + 1))? == NAPI_UNDEFINED {
+        return Ok(());
+    }
+    let context = env.to_u32(arguments.get(first + 1), "context")?;
     if context >= transport.shape.contexts_max {
         return Err(VerbsError::invalid(format!("context {context} beyond contextsMax")));
     }
-    let writes = segments_arg(env, arguments.get(6), "writes", WRITES_PER_REPLY_MAX)?;
-    transport.post_reply(worker, context, length as u32, &writes)
+    let length = env.to_integer(arguments.get(first + 2), "replyLength", BUFFER_BYTES_MAX as u64)? as u32;
+    let writes = segments_arg(env, arguments.get(first + 3), "writes", WRITES_PER_REPLY_MAX)?;
+    transport.post_reply(worker, context, length, &writes).map(drop)
 }
 
 fn service_transport_close(env: Env, arguments: &Arguments) -> Result<napi_value> {

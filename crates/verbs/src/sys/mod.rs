@@ -84,6 +84,9 @@ pub struct roce_qp_capabilities {
     pub max_inline_data: u32,
 }
 
+/// Most work requests one `roce_post_send_chain` posts (shim.h's ROCE_POST_CHAIN_MAX).
+pub const POST_CHAIN_MAX: usize = 64;
+
 /// Most private data bytes a connection parameter block carries.
 pub const PRIVATE_DATA_MAX: usize = 255;
 
@@ -216,6 +219,7 @@ extern "C" {
         rkey: u32,
         imm_data_host_order: u32,
     ) -> c_int;
+    pub fn roce_post_send_chain(id: *mut rdma_cm_id, wr_ids: *const u64, sges: *const ibv_sge, count: c_int, opcode: u32, send_flags: u32, posted: *mut c_int) -> c_int;
     pub fn roce_post_recv(id: *mut rdma_cm_id, wr_id: u64, sges: *const ibv_sge, sge_count: c_int) -> c_int;
     pub fn roce_qp_to_error(id: *mut rdma_cm_id) -> c_int;
     pub fn roce_cm_id_verbs(id: *const rdma_cm_id) -> *mut ibv_context;

@@ -70,8 +70,9 @@ export interface TransportBuffers {
 }
 
 export interface NativeService {
-  serviceQueueCreate(): number;
-  /** A transport with a call (its Receive in the seat's mailbox, the receive step ended), or 0. */
+  /** Takes receive up to `callsPerTake` calls of one transport (1..CALLS_PER_TAKE_MAX). */
+  serviceQueueCreate(callsPerTake: number): number;
+  /** A transport with calls (their Receives in the seat's mailbox, the receive step ended), or 0. */
   serviceQueueTake(queueId: number, worker: number, waitMs: number): number;
   /** The seat's mailbox (MailboxWord) and staging bytes (from STAGING_OFFSET), shared by every worker on the seat. */
   serviceQueueSeatArea(queueId: number, worker: number): ArrayBuffer;
@@ -98,11 +99,14 @@ export interface NativeService {
   /** (writeBuffer + 1) * CONTEXT_FACTOR + context, or -1. */
   serviceTransportGetSendContext(transportId: number, worker: number, waitMs: number, workRequests: number, withWriteBuffer: boolean): number;
   /**
-   * Posts the call's reply — `replyLength` staged bytes (0: none), or with `context` that
-   * context's reply after its Writes — releases the call, and takes the next if `takeWaitMs` > 0
-   * (0: none). A reply not posted counts in the transport's droppedReplies.
+   * Posts the calls' replies — `stagedReplies` staged end to end (their lengths in the mailbox's
+   * REPLY_LENGTHS words; one chained post), then, with `context`, that context's reply of
+   * `replyLength` bytes after its Writes — releases the calls, and takes the next if
+   * `takeWaitMs` > 0 (0: none). A reply not posted counts in the transport's droppedReplies.
    */
-  serviceTransportFinishCall(transportId: number, worker: number, queueId: number, takeWaitMs: number, replyLength: number, context?: number, writes?: Uint32Array): number;
+  serviceTransportFinishCall(transportId: number, worker: number, queueId: number, takeWaitMs: number, stagedReplies: number, context?: number, replyLength?: number, writes?: Uint32Array): number;
+  /** Posts replies as FinishCall does, without the release: before a procedure that answers later, or a reply with its own context. */
+  serviceTransportPostReplies(transportId: number, worker: number, queueId: number, stagedReplies: number, context?: number, replyLength?: number, writes?: Uint32Array): void;
   serviceTransportClose(transportId: number): void;
   serviceTransportIdle(transportId: number): boolean;
   serviceTransportDrainQueuePair(transportId: number, onDrained: () => void): void;
@@ -110,15 +114,23 @@ export interface NativeService {
   serviceTransportMetrics(transportId: number): NativeTransportMetrics;
 }
 
+/** Most calls one take receives (verbs' service_seat.rs CALLS_PER_TAKE_MAX). */
+export const CALLS_PER_TAKE_MAX = 8;
 /**
- * Words of a seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area:
- * the call's Receive slot and length; for a plain call (RDMA_MSG without chunks, recognised
- * natively: verbs' service_call_header.rs) its header's length, xid and credits asked, else
- * PLAIN_HEADER_BYTES 0.
+ * A seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area: word
+ * CALLS, how many calls the take left; then CALL_WORDS per call (call `index` at
+ * `1 + index * CALL_WORDS`): its Receive slot and length and, for a plain call (RDMA_MSG
+ * without chunks, recognised natively: verbs' service_call_header.rs), its header's length,
+ * xid and credits asked, else PLAIN_HEADER_BYTES 0; then from REPLY_LENGTHS the lengths of the
+ * replies staged end to end from STAGING_OFFSET, in call order.
  */
-export const MailboxWord = { SLOT: 0, BYTE_LENGTH: 1, PLAIN_HEADER_BYTES: 2, PLAIN_XID: 3, PLAIN_CREDITS: 4 } as const;
-/** Where a seat's staging bytes begin (after the mailbox); as many as the largest send context. */
-export const STAGING_OFFSET = 20;
+export const MailboxWord = { CALLS: 0, REPLY_LENGTHS: 1 + CALLS_PER_TAKE_MAX * 5 } as const;
+export const CallWord = { SLOT: 0, BYTE_LENGTH: 1, PLAIN_HEADER_BYTES: 2, PLAIN_XID: 3, PLAIN_CREDITS: 4 } as const;
+export const CALL_WORDS = 5;
+export const MAILBOX_WORDS = MailboxWord.REPLY_LENGTHS + CALLS_PER_TAKE_MAX;
+/** Where a seat's staging bytes begin (after the mailbox), and how many: at least one reply of the largest send context. */
+export const STAGING_OFFSET = MAILBOX_WORDS * 4;
+export const STAGING_BYTES = 65536;
 /** serviceTransportGetSendContext's number: (writeBuffer + 1) * CONTEXT_FACTOR + context. */
 export const CONTEXT_FACTOR = 2 ** 32;
 /** Words of one segment in a segment list: handle, length, address high word, address low word. */

@@ -1,10 +1,10 @@
 /**
  * A service worker thread: the svc_recv loop of an nfsd thread. It blocks in
- * the verbs core until a transport has a call (`serviceQueueTake`: woken in
+ * the verbs core until a transport has calls (`serviceQueueTake`: woken in
  * epoll_wait or the futex by the Receive's completion or a release-list
- * transition, with no event-loop hop), serves it (WorkerTransport), and takes
- * the next in the same native call that posts the reply and releases the
- * RPC. Every native take that times out, and every SERVED_PER_YIELD RPCs, it
+ * transition, with no event-loop hop), serves the calls it received
+ * (WorkerTransport), and takes the next in the same native call that posts
+ * the replies and releases the RPCs. Every native take that times out, and every SERVED_PER_YIELD takes, it
  * lets its event loop run (messages from the pool: 'stop', transports torn
  * down).
  *
@@ -24,7 +24,7 @@ import type { PoolMessage, WorkerData } from './worker_pool.js';
 
 /** How long one take blocks before the event loop gets a turn: bounds the reaction to 'stop'. */
 const TAKE_WAIT_MS = 50;
-/** RPCs served back to back before the event loop gets a turn (timers, messages). */
+/** Takes served back to back before the event loop gets a turn (timers, messages). */
 const SERVED_PER_YIELD = 64;
 /** Transports this worker keeps a view of: bounded by the queue's transports; pruned on teardown messages. */
 const TRANSPORT_VIEWS_MAX = 4096;
@@ -62,7 +62,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 async function serve(handler: CallHandler): Promise<void> {
   let servedSinceYield = 0;
-  // A transport taken with a call (in the mailbox) is served before the worker stops.
+  // A transport taken with calls (in the mailbox) is served before the worker stops.
   let taken = 0;
   while (!stopping || taken !== 0) {
     if (taken === 0) taken = nativeService.serviceQueueTake(data.queueId, data.seat, TAKE_WAIT_MS);
@@ -77,7 +77,7 @@ async function serve(handler: CallHandler): Promise<void> {
     taken = 0;
     try {
       // Awaited only when a procedure answered with a promise: no microtask hop otherwise.
-      const next = viewOf(transportId, handler).serveCall(yieldAfter ? 0 : TAKE_WAIT_MS);
+      const next = viewOf(transportId, handler).serveCalls(yieldAfter ? 0 : TAKE_WAIT_MS);
       taken = typeof next === 'number' ? next : await next;
     } catch (error) {
       // Torn down under us after the pool's idle wait gave up: forget it.

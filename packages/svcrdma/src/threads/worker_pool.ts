@@ -55,13 +55,15 @@ export class WorkerPool {
 
   constructor(
     readonly threads: number,
+    /** Most calls of one transport a worker's take receives at once (the native queue's). */
+    readonly callsPerTake: number,
     private readonly serviceModule: string,
     private readonly serviceOptions: unknown,
     /** Told about our own errors in a worker (the transport was closed; the worker goes on). */
     private readonly onError: (error: Error) => void,
   ) {
     assert(Number.isInteger(threads) && threads >= 1 && threads <= WORKER_SEATS_MAX);
-    this.queueId = nativeService.serviceQueueCreate();
+    this.queueId = nativeService.serviceQueueCreate(callsPerTake);
     this.counters = createCounterTable(threads);
     this.workers = Array.from({ length: threads }, () => null);
     for (let seat = 0; seat < threads; seat++) this.start(seat);

@@ -1,9 +1,15 @@
 /**
  * WorkerTransport: one worker thread's view of a native service transport —
- * the svc_recv steps after `take` (which received one RPC and let other
- * workers take the transport: svc_xprt_received): pull its Read chunks,
- * process, reply (RDMA Writes chained before the Send), release (the drain)
- * and take the next call — the last three in one native call.
+ * the svc_recv steps after `take` (which received the calls queued on it, up
+ * to the queue's callsPerTake, and let other workers take the transport:
+ * svc_xprt_received): for each call in order pull its Read chunks, process,
+ * reply (RDMA Writes chained before the Send); then release (the drain) and
+ * take the next calls — the inline replies, the release and the take in one
+ * native call, the replies' Sends in one chained post (one doorbell).
+ *
+ * Replies are posted in call order, and never held behind a procedure that
+ * answers later: the replies staged so far are posted before the worker
+ * waits on a promise, and before a reply that has a send context of its own.
  *
  * Life: created by a worker the first time it takes the transport, dropped when
  * the main thread says the transport was torn down (or a native call finds it
@@ -40,7 +46,7 @@ import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
 import type { RdmaWrite } from '../reply/scatter.js';
 import type { CallHandler, RdmaCallContext } from '../transport/transport.js';
 import type { XdrReadChunk } from '@roce-rpc/xdr';
-import { CONTEXT_FACTOR, MailboxWord, nativeService, ReadStatus, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS, STAGING_OFFSET } from './native_service.js';
+import { CALL_WORDS, CallWord, CONTEXT_FACTOR, MAILBOX_WORDS, MailboxWord, nativeService, ReadStatus, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS, STAGING_BYTES, STAGING_OFFSET } from './native_service.js';
 import type { WorkerCounterRow } from './worker_metrics.js';
 
 const callContext: RdmaCallContext = { transport: 'rdma' };
@@ -74,11 +80,14 @@ export class WorkerTransport {
   private readonly receiveArea: Uint8Array;
   private readonly sendArea: Uint8Array;
   private readonly chunkArea: Uint8Array;
-  /** The seat's mailbox words and staging bytes (as many as one send context holds). */
+  /** The seat's mailbox words and staging bytes (replies end to end, posted before one more might not fit). */
   private readonly mailbox: Uint32Array;
   private readonly staging: Uint8Array;
   /** The staging bytes as words, for a plain call's reply header. */
   private readonly stagingWords: DataView;
+  /** Replies staged and not posted yet (their lengths in the mailbox), and their bytes. */
+  private stagedReplies = 0;
+  private stagedBytes = 0;
   private readonly slotBytes: number;
   private readonly contextBytes: number;
   private readonly chunkBytes: number;
@@ -100,60 +109,110 @@ export class WorkerTransport {
     this.slotBytes = buffers.slotBytes;
     // The context buffer is sized to the client's receive size: our largest Send.
     this.contextBytes = buffers.contextBytes;
-    this.mailbox = new Uint32Array(seatArea, 0, Object.keys(MailboxWord).length);
-    this.staging = new Uint8Array(seatArea, STAGING_OFFSET, this.contextBytes);
-    this.stagingWords = new DataView(seatArea, STAGING_OFFSET, this.contextBytes);
+    this.mailbox = new Uint32Array(seatArea, 0, MAILBOX_WORDS);
+    this.staging = new Uint8Array(seatArea, STAGING_OFFSET, STAGING_BYTES);
+    this.stagingWords = new DataView(seatArea, STAGING_OFFSET, STAGING_BYTES);
     this.chunkBytes = buffers.chunkBytes;
     this.credits = buffers.credits;
     this.sendQueueDepth = buffers.sendQueueDepth;
   }
 
   /**
-   * Serves the call the take left in the seat's mailbox, then — one native
-   * call — posts its reply, releases it and, if `takeWaitMs` > 0, takes the
-   * next call: returns that call's transport (0: none). Synchronous when the
-   * procedure answers synchronously (NULL, most of them): a promise only for a
-   * procedure that returned one, so the common RPC pays no microtask hops.
+   * Serves the calls the take left in the seat's mailbox, then — one native
+   * call — posts their staged replies, releases them and, if `takeWaitMs` > 0,
+   * takes the next calls: returns their transport (0: none). Synchronous when
+   * the procedures answer synchronously (NULL, most of them): a promise only
+   * once a procedure returned one, so the common RPC pays no microtask hops.
    */
-  serveCall(takeWaitMs: number): number | Promise<number> {
-    let reply: ReplyOrder | null | Promise<ReplyOrder | null>;
+  serveCalls(takeWaitMs: number): number | Promise<number> {
+    return this.serveFrom(0, this.mailbox[MailboxWord.CALLS]!, takeWaitMs);
+  }
+
+  private serveFrom(first: number, calls: number, takeWaitMs: number): number | Promise<number> {
+    for (let index = first; index < calls; index++) {
+      try {
+        const reply = this.process(index);
+        if (reply instanceof Promise) {
+          // The replies of the calls before it do not wait for this procedure.
+          this.postStaged();
+          return reply.then(
+            (settled) => {
+              this.queueReplyOrAbandon(settled);
+              return this.serveFrom(index + 1, calls, takeWaitMs);
+            },
+            (error: unknown) => {
+              this.abandon();
+              throw error;
+            },
+          );
+        }
+        this.queueReply(reply);
+      } catch (error) {
+        this.abandon();
+        throw error;
+      }
+    }
+    return nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, this.unstage());
+  }
+
+  private queueReplyOrAbandon(reply: ReplyOrder | null): void {
     try {
-      reply = this.process(this.mailbox[MailboxWord.SLOT]!, this.mailbox[MailboxWord.BYTE_LENGTH]!);
+      this.queueReply(reply);
     } catch (error) {
       this.abandon();
       throw error;
     }
-    if (!(reply instanceof Promise)) return this.finish(reply, takeWaitMs);
-    return reply.then(
-      (settled) => this.finish(settled, takeWaitMs),
-      (error: unknown) => {
-        this.abandon();
-        throw error;
-      },
-    );
   }
 
-  /** Our error, not the procedure's (the dispatcher answers those): the transport closes, the call is released unanswered. */
+  /** Our error, not the procedure's (the dispatcher answers those): the transport closes, the calls are released, the staged replies dropped. */
   private abandon(): void {
     this.counters.add('failures');
     nativeService.serviceTransportClose(this.id);
-    nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, 0, 0);
+    nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, 0, this.unstage());
   }
 
-  /** Counts the reply before the native call, which may then block in the next take (a drop is counted natively). */
-  private finish(reply: ReplyOrder | null, takeWaitMs: number): number {
-    if (reply === null) return nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, 0);
+  /** Counts a reply (before the native call that posts it, which may block in the next take); a staged one waits for the others, one with its own context is posted now, after them. */
+  private queueReply(reply: ReplyOrder | null): void {
+    if (reply === null) return;
     this.counters.add(reply.counter);
-    return reply.context === null
-      ? nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply.length)
-      : nativeService.serviceTransportFinishCall(this.id, this.seat, this.queueId, takeWaitMs, reply.length, reply.context, reply.writes);
+    if (reply.context === null) {
+      this.mailbox[MailboxWord.REPLY_LENGTHS + this.stagedReplies++] = reply.length;
+      this.stagedBytes += reply.length;
+      return;
+    }
+    nativeService.serviceTransportPostReplies(this.id, this.seat, this.queueId, this.unstage(), reply.context, reply.length, reply.writes);
   }
 
-  private process(slot: number, byteLength: number): ReplyOrder | null | Promise<ReplyOrder | null> {
+  private postStaged(): void {
+    if (this.stagedReplies > 0) nativeService.serviceTransportPostReplies(this.id, this.seat, this.queueId, this.unstage());
+  }
+
+  /** The count of staged replies, handed to a native call that posts them. */
+  private unstage(): number {
+    const staged = this.stagedReplies;
+    this.stagedReplies = 0;
+    this.stagedBytes = 0;
+    return staged;
+  }
+
+  /** Where the next reply is staged: the replies so far are posted first if one of a send context's size might not fit behind them. */
+  private nextStaging(): number {
+    if (this.stagedBytes + this.contextBytes > STAGING_BYTES) this.postStaged();
+    return this.stagedBytes;
+  }
+
+  private stagingView(): Uint8Array {
+    const offset = this.nextStaging();
+    return this.staging.subarray(offset, offset + this.contextBytes);
+  }
+
+  private process(index: number): ReplyOrder | null | Promise<ReplyOrder | null> {
     this.counters.add('calls');
-    const start = slot * this.slotBytes;
-    const message = this.receiveArea.subarray(start, start + byteLength);
-    if (this.mailbox[MailboxWord.PLAIN_HEADER_BYTES] !== 0) return this.processPlain(message);
+    const words = 1 + index * CALL_WORDS;
+    const start = this.mailbox[words + CallWord.SLOT]! * this.slotBytes;
+    const message = this.receiveArea.subarray(start, start + this.mailbox[words + CallWord.BYTE_LENGTH]!);
+    const plainHeaderBytes = this.mailbox[words + CallWord.PLAIN_HEADER_BYTES]!;
+    if (plainHeaderBytes !== 0) return this.processPlain(message, plainHeaderBytes, this.mailbox[words + CallWord.PLAIN_XID]!, this.mailbox[words + CallWord.PLAIN_CREDITS]!);
     let header: CallTransportHeader;
     try {
       header = decodeCallHeader(message);
@@ -169,10 +228,7 @@ export class WorkerTransport {
   }
 
   /** A plain call (its header decoded natively, in the mailbox): the RPC message behind the header dispatched. */
-  private processPlain(received: Uint8Array): ReplyOrder | null | Promise<ReplyOrder | null> {
-    const headerBytes = this.mailbox[MailboxWord.PLAIN_HEADER_BYTES]!;
-    const xid = this.mailbox[MailboxWord.PLAIN_XID]!;
-    const credits = this.mailbox[MailboxWord.PLAIN_CREDITS]!;
+  private processPlain(received: Uint8Array, headerBytes: number, xid: number, credits: number): ReplyOrder | null | Promise<ReplyOrder | null> {
     const reply = this.handler.handleCall(received.subarray(headerBytes), callContext);
     if (reply instanceof Promise) return reply.then((settled) => this.answerPlain(received, xid, credits, settled));
     return this.answerPlain(received, xid, credits, reply);
@@ -189,15 +245,16 @@ export class WorkerTransport {
     const body = reply.message;
     if (body.bulk.length > 0 || MIN_MESSAGE_HEADER_BYTES + body.byteLength > this.contextBytes) return this.answer(decodeCallHeader(received), reply);
     const words = this.stagingWords;
-    words.setUint32(0, xid);
-    words.setUint32(4, RPCRDMA_VERSION);
-    words.setUint32(8, grantCredits(credits, this.credits));
-    words.setUint32(12, RdmaProcedure.MSG);
+    const offset = this.nextStaging();
+    words.setUint32(offset, xid);
+    words.setUint32(offset + 4, RPCRDMA_VERSION);
+    words.setUint32(offset + 8, grantCredits(credits, this.credits));
+    words.setUint32(offset + 12, RdmaProcedure.MSG);
     // Replies carry no Read list; no Write list, no Reply chunk.
-    words.setUint32(16, ITEM_ABSENT);
-    words.setUint32(20, ITEM_ABSENT);
-    words.setUint32(24, ITEM_ABSENT);
-    this.staging.set(body.inline, MIN_MESSAGE_HEADER_BYTES);
+    words.setUint32(offset + 16, ITEM_ABSENT);
+    words.setUint32(offset + 20, ITEM_ABSENT);
+    words.setUint32(offset + 24, ITEM_ABSENT);
+    this.staging.set(body.inline, offset + MIN_MESSAGE_HEADER_BYTES);
     return { length: MIN_MESSAGE_HEADER_BYTES + body.byteLength, context: null, writes: emptySegments, counter: 'inlineReplies' };
   }
 
@@ -264,7 +321,7 @@ export class WorkerTransport {
 
   /** An inline reply is staged; one with Writes is built in the send context it gets (null: none came free, dropped). */
   private encodeReply(plan: SendablePlan): ReplyOrder | null {
-    if (plan.writes.length === 0) return { length: this.encodeInline(plan, this.staging), context: null, writes: emptySegments, counter: 'inlineReplies' };
+    if (plan.writes.length === 0) return { length: this.encodeInline(plan, this.stagingView()), context: null, writes: emptySegments, counter: 'inlineReplies' };
     const acquired = this.getSendContext(plan.writes.length + 1, true);
     if (acquired === null) {
       this.counters.add('chunkReplies');
@@ -315,7 +372,7 @@ export class WorkerTransport {
 
   /** An RDMA_ERROR, staged. */
   private encodeError(xid: number, requestedCredits: number, answer: RejectAnswer): ReplyOrder {
-    const length = encodeErrorHeader(xid, grantCredits(requestedCredits, this.credits), answer, this.staging).length;
+    const length = encodeErrorHeader(xid, grantCredits(requestedCredits, this.credits), answer, this.stagingView()).length;
     return { length, context: null, writes: emptySegments, counter: 'errorReplies' };
   }
 
@@ -323,7 +380,7 @@ export class WorkerTransport {
    * A send context with Send Queue room for `workRequests` and, if asked, a
    * write buffer (drain points empty-free-list and sq-wait are native), or
    * null: the reply is dropped (counted natively). Only replies with Writes get one here; the
-   * native end of the call gets one for a staged reply.
+   * native post gets one for each staged reply.
    */
   private getSendContext(workRequests: number, withWriteBuffer: boolean): { context: number; writeBuffer: number | null } | null {
     const acquired = nativeService.serviceTransportGetSendContext(this.id, this.seat, NATIVE_WAIT_MAX_MS, workRequests, withWriteBuffer);

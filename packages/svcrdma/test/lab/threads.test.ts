@@ -96,6 +96,29 @@ describe('worker threads on rxe0', () => {
     }
   });
 
+  it('serves the calls queued on a connection several per take, each answered, one that answers later among them', async () => {
+    const [first, second, queued] = await Promise.all([connect(), connect(), connect()]);
+    try {
+      await Promise.all([nullCall(first!), nullCall(second!), nullCall(queued!)]);
+      const before = server.metrics().workers;
+      // Both threads blocked: the calls of the third connection wait queued until one is free.
+      const blockers = [sleepCall(first!, 1000), sleepCall(second!, 1000)];
+      await until(() => server.metrics().workers.calls === before.calls + 2, 'both threads in SLEEP');
+      const later = (client: RdmaRpcClient) => client.call(THREAD_PROGRAM, THREAD_VERSION, ThreadProcedure.LATER, xdrUint, 20, xdrUint) as Promise<number>;
+      const replies = await Promise.all([...Array.from({ length: 5 }, () => nullCall(queued!)), later(queued!), ...Array.from({ length: 6 }, () => nullCall(queued!))]);
+      await Promise.all(blockers);
+      const after = server.metrics().workers;
+      console.log(`12 queued calls + 2 SLEEPs: ${after.calls - before.calls} calls in ${after.served - before.served} takes`);
+      expect(replies[5]).toBeGreaterThan(0);
+      expect(after.calls - before.calls).toBe(14);
+      // At least one take received several of the queued calls.
+      expect(after.served - before.served).toBeLessThan(14);
+      await until(() => server.gauges().sendContextsInUse === 0, 'every reply released');
+    } finally {
+      await Promise.all([first!.close(), second!.close(), queued!.close()]);
+    }
+  });
+
   it('a procedure that blocks its thread does not stall another connection', async () => {
     const [slow, quick] = await Promise.all([connect(), connect()]);
     try {

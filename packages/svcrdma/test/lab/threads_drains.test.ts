@@ -28,7 +28,8 @@ const gate = new Int32Array(new SharedArrayBuffer(4));
 let server: SvcRdmaThreadedServer;
 
 beforeAll(async () => {
-  server = await SvcRdmaThreadedServer.listen({ address, port: PORT, threads: 1, serviceModule: new URL('./drain_service.mjs', import.meta.url), serviceOptions: { gate: gate.buffer } });
+  // One call per take: each gated procedure must see the reply before it posted (a batch posts its replies at its end).
+  server = await SvcRdmaThreadedServer.listen({ address, port: PORT, threads: 1, callsPerTake: 1, serviceModule: new URL('./drain_service.mjs', import.meta.url), serviceOptions: { gate: gate.buffer } });
 });
 
 afterAll(async () => {
