@@ -224,6 +224,22 @@ describe('replies, errors and resources on the way', () => {
     expect(transport.metrics.writtenBytes).toBe(3000);
   });
 
+  it('answers a plain call behind the fixed header, and plans a plain call whose reply has bulk items in full', async () => {
+    const plain = harness({ credits: 8 });
+    await plain.call({ credits: 500 });
+    const [reply] = plain.device.replies;
+    expect(decodeReplyHeader(reply!.send)).toEqual({ kind: 'reply', xid: 100, credits: 8, procedure: RdmaProcedure.MSG, writeList: [], replyChunk: null, headerBytes: 28 });
+    expect(reply!.send.subarray(28).toString()).toBe([...'an rpc call body'].reverse().join(''));
+    // A DDP-eligible payload and no Write chunk to put it in: planReply sends it inline.
+    const bulk = harness({ payloadBytes: 600 });
+    await bulk.call();
+    const [bulkReply] = bulk.device.replies;
+    expect(decodeReplyHeader(bulkReply!.send)).toMatchObject({ kind: 'reply', procedure: RdmaProcedure.MSG, writeList: [], replyChunk: null });
+    expect(bulkReply!.writes).toHaveLength(0);
+    expect(bulkReply!.send.subarray(28 + 16 + 4, 28 + 16 + 4 + 600)).toEqual(Buffer.alloc(600, 0x77));
+    expect([plain.transport.metrics.inlineReplies, bulk.transport.metrics.inlineReplies]).toEqual([1, 1]);
+  });
+
   it('answers a bad version with ERR_VERS and a hostile chunk list with ERR_CHUNK, and keeps serving', async () => {
     const { device, transport } = harness();
     const slot = (bytes: Buffer) => {

@@ -18,6 +18,8 @@ import {
   type CallHeaderFields,
   type HeaderRejectReason as Reason,
 } from '../src/index.js';
+import { isPlainCall } from '../src/header/decode.js';
+import { encodePlainReplyHeader } from '../src/header/encode.js';
 
 /** Raw XDR words, for headers no encoder of ours would produce. */
 function words(...values: number[]): Buffer {
@@ -270,6 +272,47 @@ describe('the procedure and the chunks must agree on where the call is', () => {
   it(`accepts the smallest call: a ${MIN_MESSAGE_HEADER_BYTES}-byte header and an inline body`, () => {
     const header = decodeCallHeader(Buffer.concat([fixed(0), words(0, 0, 0), rpcBody(40)]));
     expect(header).toMatchObject({ xid: XID, credits: 32, headerBytes: MIN_MESSAGE_HEADER_BYTES, inlineBodyBytes: 40 });
+  });
+});
+
+describe('a plain call: the 28-byte header the RPC path answers without the decoder', () => {
+  /** isPlainCall of `message` placed at an offset of a larger buffer, as in a Receive ring. */
+  function plain(message: Uint8Array): boolean {
+    const ring = new Uint8Array(message.length + 64);
+    ring.set(message, 40);
+    return isPlainCall(new DataView(ring.buffer), 40, message.length);
+  }
+
+  it('is RDMA_MSG, version 1, three empty lists and a body: what the decoder accepts as a call without chunks', () => {
+    const message = Buffer.concat([fixed(RdmaProcedure.MSG), words(0, 0, 0), rpcBody(40)]);
+    expect(plain(message)).toBe(true);
+    expect(decodeCallHeader(message)).toMatchObject({ readChunks: [], callChunk: null, writeList: [], replyChunk: null, headerBytes: MIN_MESSAGE_HEADER_BYTES });
+  });
+
+  it('leaves every other header to the full decoder', () => {
+    const others: [string, Buffer][] = [
+      ['version 2', Buffer.concat([fixed(RdmaProcedure.MSG, 2), words(0, 0, 0), rpcBody(40)])],
+      ['RDMA_NOMSG', Buffer.concat([fixed(RdmaProcedure.NOMSG), words(0, 0, 0), rpcBody(40)])],
+      ['RDMA_MSGP', Buffer.concat([fixed(RdmaProcedure.MSGP), words(0, 0, 0), rpcBody(40)])],
+      ['a Read list', Buffer.concat([fixed(RdmaProcedure.MSG), words(1, 8, ...segment(1, 64), 0, 0, 0), rpcBody(40)])],
+      ['a Write list', Buffer.concat([fixed(RdmaProcedure.MSG), words(0, 1, 1, ...segment(1, 64), 0, 0), rpcBody(40)])],
+      ['a Reply chunk', Buffer.concat([fixed(RdmaProcedure.MSG), words(0, 0, 1, 1, ...segment(1, 64)), rpcBody(40)])],
+      ['a bad discriminator', Buffer.concat([fixed(RdmaProcedure.MSG), words(2, 0, 0), rpcBody(40)])],
+      ['no body', Buffer.concat([fixed(RdmaProcedure.MSG), words(0, 0, 0)])],
+    ];
+    for (const [what, message] of others) expect(plain(message), what).toBe(false);
+  });
+
+  it('is answered with the header encodeReplyHeader writes for RDMA_MSG without chunks', () => {
+    const target = new Uint8Array(100).fill(0xee);
+    const length = encodePlainReplyHeader(new DataView(target.buffer), 8, XID, 17);
+    expect(length).toBe(MIN_MESSAGE_HEADER_BYTES);
+    expect(Buffer.from(target.subarray(8, 8 + length))).toEqual(
+      encodeReplyHeader({ xid: XID, credits: 17, procedure: RdmaProcedure.MSG, writeList: [], replyChunk: null }),
+    );
+    expect(target[7]).toBe(0xee);
+    expect(target[8 + length]).toBe(0xee);
+    expect(() => encodePlainReplyHeader(new DataView(target.buffer), 0, XID, 0)).toThrow(/credit grant of 0/);
   });
 });
 

@@ -34,6 +34,7 @@ import {
   MAX_SPECIAL_CHUNK_BYTES,
   MAX_WRITE_CHUNKS,
   MAX_WRITE_SEGMENTS_TOTAL,
+  MIN_MESSAGE_HEADER_BYTES,
   RdmaProcedure,
   RPCRDMA_VERSION,
   SEGMENT_BYTES,
@@ -88,6 +89,26 @@ export function decodeFixedHeader(message: Uint8Array): FixedHeader {
   const procedure = reader.readUint();
   if (version !== RPCRDMA_VERSION) reject(HeaderRejectReason.UNSUPPORTED_VERSION, xid, `version ${version}`);
   return { reader, xid, version, credits, procedure };
+}
+
+/**
+ * Whether the `length` received bytes at `offset` of `words` are a plain call:
+ * RDMA_MSG, version 1, no Read list, Write list or Reply chunk, an RPC message
+ * behind the 28-byte header (MIN_MESSAGE_HEADER_BYTES), whose only varying
+ * words are the xid (word 0) and the credits asked (word 2). Nearly every call
+ * without bulk data (NULL, GETATTR, LOOKUP, CREATE ...) is one; anything else
+ * goes to decodeCallHeader, which checks it fully. The worker-thread path
+ * recognises the same header natively (crates/verbs/src/service_call_header.rs).
+ */
+export function isPlainCall(words: DataView, offset: number, length: number): boolean {
+  return (
+    length > MIN_MESSAGE_HEADER_BYTES &&
+    words.getUint32(offset + 4) === RPCRDMA_VERSION &&
+    words.getUint32(offset + 12) === RdmaProcedure.MSG &&
+    words.getUint32(offset + 16) === ITEM_ABSENT &&
+    words.getUint32(offset + 20) === ITEM_ABSENT &&
+    words.getUint32(offset + 24) === ITEM_ABSENT
+  );
 }
 
 /** Decoding state of one header: the reader plus what the checks need to name. */

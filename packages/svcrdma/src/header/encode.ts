@@ -15,6 +15,7 @@ import {
   WRITE_CHUNK_HEADER_BYTES,
   ITEM_ABSENT,
   ITEM_PRESENT,
+  MIN_MESSAGE_HEADER_BYTES,
   RdmaErrorCode,
   RdmaProcedure,
   RPCRDMA_VERSION,
@@ -42,6 +43,25 @@ export function encodeReplyHeader(fields: ReplyHeaderFields, target?: Uint8Array
   writeWriteList(writer, fields.writeList);
   writeOptionalWriteChunk(writer, fields.replyChunk);
   return writer.finish().inline;
+}
+
+/**
+ * The reply header of a plain call (see isPlainCall) whose reply goes inline
+ * without bulk items: what encodeReplyHeader writes for RDMA_MSG with no
+ * chunks, written as seven words at `offset` of `words` without a writer or
+ * field objects. Returns its length, MIN_MESSAGE_HEADER_BYTES.
+ */
+export function encodePlainReplyHeader(words: DataView, offset: number, xid: number, credits: number): number {
+  assert(credits > 0, 'a credit grant of 0 would deadlock the requester');
+  words.setUint32(offset, xid);
+  words.setUint32(offset + 4, RPCRDMA_VERSION);
+  words.setUint32(offset + 8, credits);
+  words.setUint32(offset + 12, RdmaProcedure.MSG);
+  // Replies carry no Read list; no Write list, no Reply chunk.
+  words.setUint32(offset + 16, ITEM_ABSENT);
+  words.setUint32(offset + 20, ITEM_ABSENT);
+  words.setUint32(offset + 24, ITEM_ABSENT);
+  return MIN_MESSAGE_HEADER_BYTES;
 }
 
 /** Bytes encodeReplyHeader will write for these fields, without encoding them. */

@@ -13,14 +13,16 @@
  * main-thread server uses `watchEvents()`: a watched CQ, no completion thread,
  * this loop's epoll waits on the completion channel itself.)
  *
- * Burst mode: after a wake the queue is also taken from every loop turn
- * (setImmediate) until `spinWindowMs` pass without a completion; `pollInto`
- * then polls the CQ itself behind the ring. Why: each completion that only the
+ * Burst mode (`spinWindowMs` > 0): after a wake the queue is also taken from
+ * every loop turn (setImmediate) until `spinWindowMs` pass without a
+ * completion; `pollInto` then polls the CQ itself behind the ring. Why: each completion that only the
  * wake delivers pays two sleeping-thread wake-ups (completion channel, then
  * this event loop), about 4 ms each in the loaded emulated lab, where a poll
- * costs µs — that turned a 3.9 ms NULL round trip into 20-40 ms. The CQ stays
- * armed while we poll, so the first completion after the window still wakes
- * us: an idle queue is never polled.
+ * costs µs — that turned a 3.9 ms NULL round trip into 20-40 ms (the client
+ * keeps 20 ms). The CQ stays armed while we poll, so the first completion
+ * after the window still wakes us: an idle queue is never polled. The
+ * main-thread server's default window is 0 (options.ts): its spinning took
+ * the guest's CPU from the kernel NFS client and rxe beside it.
  *
  * Life: one per server (or client), created with it, owned by it; queues are
  * watched from their connection's set-up until `stop()`, before their CQ
@@ -162,8 +164,9 @@ class BurstWindow {
     this.lastCompletion = performance.now();
   }
 
-  /** A wake: take the queue every loop turn from now on, while the window lasts. */
+  /** A wake: take the queue every loop turn from now on, while the window lasts (a window of 0: never). */
   start(): void {
+    if (this.windowMs === 0) return;
     this.next ??= setImmediate(this.onTurn);
   }
 

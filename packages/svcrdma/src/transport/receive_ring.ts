@@ -22,6 +22,8 @@ export interface CompletedReceive {
 export class ReceiveRing {
   /** All slots' memory, registered once for the transport's life. */
   readonly buffer: Uint8Array;
+  /** The same memory as big-endian words (a received header read in place). */
+  readonly words: DataView;
   readonly slotCount: number;
   private readonly states: SlotState[];
   private readonly free: number[] = [];
@@ -37,6 +39,7 @@ export class ReceiveRing {
     // Posted slots plus the same number held by calls in service.
     this.slotCount = credits * 2;
     this.buffer = new Uint8Array(this.slotCount * slotBytes);
+    this.words = new DataView(this.buffer.buffer);
     this.states = new Array<SlotState>(this.slotCount).fill('free');
     for (let slot = this.slotCount - 1; slot >= 0; slot--) this.free.push(slot);
   }

@@ -165,6 +165,8 @@ export class SendContextPool {
    * registered memory flat over the connection's life.
    */
   readonly registration: Registration;
+  /** The registration's bytes as big-endian words (a fixed reply header written in place). */
+  readonly words: DataView;
 
   constructor(
     private readonly resources: SendResources,
@@ -176,6 +178,7 @@ export class SendContextPool {
     assert(sendContextsMax > 0 && bufferBytes > 0);
     this.drained = new Float64Array(sendContextsMax);
     this.registration = resources.register(new Uint8Array(sendContextsMax * bufferBytes));
+    this.words = new DataView(this.registration.bytes.buffer, this.registration.bytes.byteOffset, this.registration.bytes.byteLength);
   }
 
   /**

@@ -67,7 +67,8 @@ export class ServicePool {
       transport.queued = false;
       this.metrics.served++;
       try {
-        await transport.serveOne(this);
+        const serving = transport.serveOne(this);
+        if (serving instanceof Promise) await serving;
       } catch (error) {
         this.metrics.failures++;
         this.onError(error);

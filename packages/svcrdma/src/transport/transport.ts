@@ -10,8 +10,12 @@
  * Send has completed or been flushed onto the release list), drain the release
  * list, flush the receive queue, destroy the contexts.
  *
- * An RPC's path (serveOne): take the oldest completed Receive; decode the
- * transport header (a rejection becomes RDMA_ERROR or a drop); pull any Read
+ * An RPC's path (serveOne): take the oldest completed Receive; a plain call
+ * (RDMA_MSG without chunks, nearly every call without bulk data) goes straight
+ * to the dispatcher and, if its reply fits inline without bulk items, is
+ * answered behind the fixed reply header — no decoder, plan or encoder objects,
+ * no promise when the procedure answers synchronously. Any other call: decode
+ * the transport header (a rejection becomes RDMA_ERROR or a drop); pull any Read
  * chunks into the transport's read sinks; hand the RPC message to the
  * dispatcher; plan the reply (inline, Write chunks, Reply chunk); get a send
  * context; encode header + inline reply into it; post the RDMA Writes, then
@@ -26,9 +30,10 @@ import assert from 'node:assert';
 import type { XdrBulkItem, XdrReadChunk } from '@roce-rpc/xdr';
 import { HeaderRejection, RejectAnswer } from '../errors.js';
 import type { CallTransportHeader, RdmaSegment, ReadChunk } from '../header/chunks.js';
-import { decodeCallHeader } from '../header/decode.js';
-import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
+import { decodeCallHeader, isPlainCall } from '../header/decode.js';
+import { encodeErrorHeader, encodePlainReplyHeader, encodeReplyHeader } from '../header/encode.js';
 import { grantCredits } from '../reply/credits.js';
+import { MIN_MESSAGE_HEADER_BYTES } from '../protocol.js';
 import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
 import type { RdmaWrite } from '../reply/scatter.js';
 import { ReadSinks } from './read_sinks.js';
@@ -208,8 +213,12 @@ export class RdmaTransport implements Servable {
     this.beginClose();
   }
 
-  /** svc_recv for this transport: one RPC, or only a release when nothing was received. */
-  async serveOne(): Promise<void> {
+  /**
+   * svc_recv for this transport: one RPC, or only a release when nothing was
+   * received. Synchronous when the call is answered synchronously (a plain call
+   * to a procedure that returns its reply): no promise, no microtask hop.
+   */
+  serveOne(): Promise<void> | void {
     const receive = this.ring.next();
     if (receive === undefined) {
       this.metrics.emptyReceives++;
@@ -218,17 +227,30 @@ export class RdmaTransport implements Servable {
     }
     // Others may serve the next call while this one is processed (svc_xprt_received).
     if (this.ring.pending > 0) this.pool.enqueue(this);
-    let drainedWithReply = false;
+    let processed: boolean | Promise<boolean>;
     try {
-      drainedWithReply = await this.process(receive);
+      processed = this.process(receive);
     } catch (error) {
-      // Handler bugs are answered by the dispatcher; anything here is ours: drop the
-      // connection, not the process, and let the pool report it.
-      this.beginClose();
+      this.failServing(receive);
       throw error;
-    } finally {
-      this.release(receive, drainedWithReply);
     }
+    if (!(processed instanceof Promise)) return this.release(receive, processed);
+    return processed.then(
+      (drainedWithReply) => this.release(receive, drainedWithReply),
+      (error: unknown) => {
+        this.failServing(receive);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Handler bugs are answered by the dispatcher; an error here is ours: drop the
+   * connection, not the process (the pool reports it), and release the call.
+   */
+  private failServing(receive: CompletedReceive): void {
+    this.beginClose();
+    this.release(receive);
   }
 
   /**
@@ -273,9 +295,48 @@ export class RdmaTransport implements Servable {
     this.port.awaitSendCompletions(false);
   }
 
-  /** Serves one call; true when its reply's post drained the release list (the between-RPCs drain). */
-  private async process(receive: CompletedReceive): Promise<boolean> {
+  /**
+   * Serves one call; true when its reply's post drained the release list (the
+   * between-RPCs drain). A plain call (isPlainCall) goes to the dispatcher
+   * without a decoded header; any other is decoded and checked in full.
+   */
+  private process(receive: CompletedReceive): boolean | Promise<boolean> {
     this.metrics.calls++;
+    if (!isPlainCall(this.ring.words, receive.bytes.byteOffset, receive.bytes.length)) return this.processDecoded(receive);
+    const reply = this.handler.handleCall(receive.bytes.subarray(MIN_MESSAGE_HEADER_BYTES), this.callContext);
+    if (reply instanceof Promise) return reply.then((settled) => this.answerPlain(receive, settled));
+    return this.answerPlain(receive, reply);
+  }
+
+  /**
+   * A plain call's reply: without bulk items and within the client's inline
+   * size, behind the fixed reply header (encodePlainReplyHeader: what
+   * planReply and encodeReplyHeader produce for a call without chunks);
+   * otherwise planned from the fully decoded header (bulk items inline,
+   * or ERR_CHUNK).
+   */
+  private answerPlain(receive: CompletedReceive, reply: { message: ReplyBody } | null): boolean | Promise<boolean> {
+    if (reply === null || this.state !== 'open') return false;
+    const body = reply.message;
+    if (body.bulk.length > 0 || MIN_MESSAGE_HEADER_BYTES + body.byteLength > this.sendLimitBytes) {
+      return this.answerDecoded(receive, decodeCallHeader(receive.bytes), reply);
+    }
+    const acquired = this.acquireSendResources(1);
+    if (acquired instanceof Promise) return acquired.then((context) => context !== null && this.sendPlainReply(receive, context, body));
+    return acquired !== null && this.sendPlainReply(receive, acquired, body);
+  }
+
+  private sendPlainReply(receive: CompletedReceive, context: SendContext, body: ReplyBody): boolean {
+    const received = this.ring.words;
+    const at = receive.bytes.byteOffset;
+    const credits = grantCredits(received.getUint32(at + 8), this.parameters.credits);
+    const length = encodePlainReplyHeader(this.sendContexts.words, context.buffer.offset, received.getUint32(at), credits);
+    context.buffer.bytes.set(body.inline, length);
+    this.metrics.inlineReplies++;
+    return this.post(context, [], length + body.byteLength, 1);
+  }
+
+  private async processDecoded(receive: CompletedReceive): Promise<boolean> {
     let header: CallTransportHeader;
     try {
       header = decodeCallHeader(receive.bytes);
@@ -289,6 +350,10 @@ export class RdmaTransport implements Servable {
       : { message: receive.bytes.subarray(header.headerBytes), readChunks: noReadChunks };
     if (call === null) return this.sendError(header.xid, header.credits, RejectAnswer.ERR_CHUNK);
     const reply = await this.handler.handleCall(call.message, this.callContext, call.readChunks.length > 0 ? { readChunks: call.readChunks } : undefined);
+    return this.answerDecoded(receive, header, reply);
+  }
+
+  private answerDecoded(receive: CompletedReceive, header: CallTransportHeader, reply: { message: ReplyBody } | null): boolean | Promise<boolean> {
     if (reply === null || this.state !== 'open') return false;
     this.retireSinksInReply(receive, reply.message.bulk);
     const plan = planReply({
