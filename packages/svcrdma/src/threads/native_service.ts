@@ -150,7 +150,10 @@ function load(): NativeService {
 }
 
 export const nativeService: NativeService = load();
-// The seat mailbox's layout is shared with the addon: one built before several calls per take would misread it.
-if (typeof nativeService.serviceTransportPostReplies !== 'function') {
-  throw new Error('the @roce-rpc/verbs addon predates this svcrdma (no serviceTransportPostReplies): rebuild it (pnpm --filter @roce-rpc/verbs build)');
+
+/** The seat mailbox's layout is shared with the addon: one built before several calls per take would misread it. */
+export function assertCurrentAddon(): void {
+  if (typeof nativeService.serviceTransportPostReplies !== 'function') {
+    throw new Error('the @roce-rpc/verbs addon predates this svcrdma (no serviceTransportPostReplies): rebuild it (pnpm --filter @roce-rpc/verbs build)');
+  }
 }
