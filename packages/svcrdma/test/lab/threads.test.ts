@@ -1,6 +1,7 @@
 /**
  * Inside the rxe lab: RPCs served by worker threads (SvcRdmaThreadedServer).
- * Two connections served in parallel by two threads; a procedure that blocks
+ * Two connections served in parallel by two threads; calls queued on one
+ * connection served several per take, in order; a procedure that blocks
  * its thread does not stall another connection; a flood on one connection
  * does not starve another; a worker that dies mid-RPC is replaced and its
  * connection goes on; the release list's trailing edge is drained by the
