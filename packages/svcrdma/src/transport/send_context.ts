@@ -251,7 +251,7 @@ export class SendContextPool {
         wrId -= RELEASE_FAILED_BIT;
       }
       const context = this.contexts[wrId];
-      assert(context !== undefined && context.state === 'posted', `release of send context ${wrId} that is not posted`);
+      if (context === undefined || context.state !== 'posted') assert.fail(`release of send context ${wrId} that is not posted`);
       this.release(context);
     }
     if (count > 0) {

@@ -507,7 +507,7 @@ export class RdmaTransport implements Servable {
    * sq-wait): completions that arrived during the wait did not enqueue us.
    */
   private acquireSendResources(workRequests: number): SendContext | null | Promise<SendContext | null> {
-    assert(workRequests <= this.parameters.sendQueueDepth, `${workRequests} work requests exceed the Send Queue`);
+    if (workRequests > this.parameters.sendQueueDepth) assert.fail(`${workRequests} work requests exceed the Send Queue`);
     // The common case answers at once: a promise (and its microtask) only when we must wait.
     const context = this.takeSendResources(workRequests);
     if (context !== null || this.state !== 'open') return context;
