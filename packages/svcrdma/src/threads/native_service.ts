@@ -118,16 +118,20 @@ export interface NativeService {
 export const CALLS_PER_TAKE_MAX = 8;
 /**
  * A seat's mailbox (verbs' service_seat.rs), a Uint32Array at the start of its area: word
- * CALLS, how many calls the take left; then CALL_WORDS per call (call `index` at
- * `1 + index * CALL_WORDS`): its Receive slot and length and, for a plain call (RDMA_MSG
+ * CALLS, how many calls the take left; then CALL_WORDS per call (call `index`'s at
+ * `callWord(index, field)`): its Receive slot and length and, for a plain call (RDMA_MSG
  * without chunks, recognised natively: verbs' service_call_header.rs), its header's length,
  * xid and credits asked, else PLAIN_HEADER_BYTES 0; then from REPLY_LENGTHS the lengths of the
  * replies staged end to end from STAGING_OFFSET, in call order.
  */
-export const MailboxWord = { CALLS: 0, REPLY_LENGTHS: 1 + CALLS_PER_TAKE_MAX * 5 } as const;
 export const CallWord = { SLOT: 0, BYTE_LENGTH: 1, PLAIN_HEADER_BYTES: 2, PLAIN_XID: 3, PLAIN_CREDITS: 4 } as const;
-export const CALL_WORDS = 5;
+export const CALL_WORDS = Object.keys(CallWord).length;
+export const MailboxWord = { CALLS: 0, REPLY_LENGTHS: 1 + CALLS_PER_TAKE_MAX * CALL_WORDS } as const;
 export const MAILBOX_WORDS = MailboxWord.REPLY_LENGTHS + CALLS_PER_TAKE_MAX;
+/** The mailbox word of call `index`'s `field` (CallWord): verbs' service_seat.rs call_word. */
+export function callWord(index: number, field: number): number {
+  return 1 + index * CALL_WORDS + field;
+}
 /** Where a seat's staging bytes begin (after the mailbox), and how many: at least one reply of the largest send context. */
 export const STAGING_OFFSET = MAILBOX_WORDS * 4;
 export const STAGING_BYTES = 65536;

@@ -37,16 +37,16 @@
  * buffer or the Send Queue, a reply that fits nowhere (planReply).
  */
 import { HeaderRejection, RejectAnswer } from '../errors.js';
-import { ITEM_ABSENT, MIN_MESSAGE_HEADER_BYTES, RdmaProcedure, RPCRDMA_VERSION } from '../protocol.js';
+import { MIN_MESSAGE_HEADER_BYTES } from '../protocol.js';
 import type { CallTransportHeader, RdmaSegment, ReadChunk } from '../header/chunks.js';
 import { decodeCallHeader } from '../header/decode.js';
-import { encodeErrorHeader, encodeReplyHeader } from '../header/encode.js';
+import { encodeErrorHeader, encodePlainReplyHeader, encodeReplyHeader } from '../header/encode.js';
 import { grantCredits } from '../reply/credits.js';
 import { planReply, type ReplyBody, type ReplyPlan } from '../reply/plan.js';
 import type { RdmaWrite } from '../reply/scatter.js';
 import type { CallHandler, RdmaCallContext } from '../transport/transport.js';
 import type { XdrReadChunk } from '@roce-rpc/xdr';
-import { CALL_WORDS, CallWord, CONTEXT_FACTOR, MAILBOX_WORDS, MailboxWord, nativeService, ReadStatus, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS, STAGING_BYTES, STAGING_OFFSET } from './native_service.js';
+import { callWord, CallWord, CONTEXT_FACTOR, MAILBOX_WORDS, MailboxWord, nativeService, ReadStatus, NATIVE_WAIT_MAX_MS, SEGMENT_WORDS, STAGING_BYTES, STAGING_OFFSET } from './native_service.js';
 import type { WorkerCounterRow } from './worker_metrics.js';
 
 const callContext: RdmaCallContext = { transport: 'rdma' };
@@ -208,11 +208,11 @@ export class WorkerTransport {
 
   private process(index: number): ReplyOrder | null | Promise<ReplyOrder | null> {
     this.counters.add('calls');
-    const words = 1 + index * CALL_WORDS;
-    const start = this.mailbox[words + CallWord.SLOT]! * this.slotBytes;
-    const message = this.receiveArea.subarray(start, start + this.mailbox[words + CallWord.BYTE_LENGTH]!);
-    const plainHeaderBytes = this.mailbox[words + CallWord.PLAIN_HEADER_BYTES]!;
-    if (plainHeaderBytes !== 0) return this.processPlain(message, plainHeaderBytes, this.mailbox[words + CallWord.PLAIN_XID]!, this.mailbox[words + CallWord.PLAIN_CREDITS]!);
+    const mailbox = this.mailbox;
+    const start = mailbox[callWord(index, CallWord.SLOT)]! * this.slotBytes;
+    const message = this.receiveArea.subarray(start, start + mailbox[callWord(index, CallWord.BYTE_LENGTH)]!);
+    const plainHeaderBytes = mailbox[callWord(index, CallWord.PLAIN_HEADER_BYTES)]!;
+    if (plainHeaderBytes !== 0) return this.processPlain(message, plainHeaderBytes, mailbox[callWord(index, CallWord.PLAIN_XID)]!, mailbox[callWord(index, CallWord.PLAIN_CREDITS)]!);
     let header: CallTransportHeader;
     try {
       header = decodeCallHeader(message);
@@ -246,16 +246,9 @@ export class WorkerTransport {
     if (body.bulk.length > 0 || MIN_MESSAGE_HEADER_BYTES + body.byteLength > this.contextBytes) return this.answer(decodeCallHeader(received), reply);
     const words = this.stagingWords;
     const offset = this.nextStaging();
-    words.setUint32(offset, xid);
-    words.setUint32(offset + 4, RPCRDMA_VERSION);
-    words.setUint32(offset + 8, grantCredits(credits, this.credits));
-    words.setUint32(offset + 12, RdmaProcedure.MSG);
-    // Replies carry no Read list; no Write list, no Reply chunk.
-    words.setUint32(offset + 16, ITEM_ABSENT);
-    words.setUint32(offset + 20, ITEM_ABSENT);
-    words.setUint32(offset + 24, ITEM_ABSENT);
-    this.staging.set(body.inline, offset + MIN_MESSAGE_HEADER_BYTES);
-    return { length: MIN_MESSAGE_HEADER_BYTES + body.byteLength, context: null, writes: emptySegments, counter: 'inlineReplies' };
+    const headerBytes = encodePlainReplyHeader(words, offset, xid, grantCredits(credits, this.credits));
+    this.staging.set(body.inline, offset + headerBytes);
+    return { length: headerBytes + body.byteLength, context: null, writes: emptySegments, counter: 'inlineReplies' };
   }
 
   /** The procedure's reply (null: none is sent) planned and encoded. */
