@@ -939,7 +939,12 @@ impl ServiceTransport {
         if chain.is_empty() {
             return 0;
         }
-        let posted = if self.is_closing() { 0 } else { self.post_sends(chain) };
+        let posted = if self.is_closing() {
+            0
+        } else {
+            let links = self.links.read().expect("links lock");
+            links.as_ref().map_or(0, |links| self.post_sends(links, chain).0)
+        };
         for &(context, _) in &chain[posted..] {
             self.counters.dropped_replies.fetch_add(1, Ordering::Relaxed);
             self.put_unposted(context);
@@ -951,24 +956,29 @@ impl ServiceTransport {
         posted
     }
 
-    fn post_sends(&self, chain: &[(u32, u32)]) -> usize {
-        let links = self.links.read().expect("links lock");
-        let Some(links) = links.as_ref() else { return 0 };
+    /// Posts the Sends of `chain` (context, length of its buffer), signaled,
+    /// wrId = context, in one doorbell: how many the provider took, and its
+    /// error if it refused one. Each is counted in flight before the post (a
+    /// completion may be routed before the post returns); one not posted is
+    /// uncounted and stays the caller's (CONTEXT_BUILDING).
+    fn post_sends(&self, links: &Links, chain: &[(u32, u32)]) -> (usize, Result<()>) {
         let context_bytes = self.shape.context_bytes as u64;
         let sges: Result<Vec<sys::ibv_sge>> = chain.iter().map(|&(context, length)| links.send_region.sge(context as u64 * context_bytes, length as u64)).collect();
-        let Ok(sges) = sges else { return 0 };
+        let sges = match sges {
+            Ok(sges) => sges,
+            Err(error) => return (0, Err(error)),
+        };
         let wr_ids: Vec<u64> = chain.iter().map(|&(context, _)| context as u64).collect();
-        // Counted before the post: a completion may be routed before the post returns.
         for &(context, _) in chain {
             self.context_states[context as usize].store(CONTEXT_POSTED, Ordering::Release);
             self.sends_in_flight.fetch_add(1, Ordering::SeqCst);
         }
-        let (posted, _) = self.cm_id.post_send_chain(&wr_ids, &sges, sys::IBV_WR_SEND, sys::IBV_SEND_SIGNALED, &links.send_region);
+        let (posted, result) = self.cm_id.post_send_chain(&wr_ids, &sges, sys::IBV_WR_SEND, sys::IBV_SEND_SIGNALED, &links.send_region);
         for &(context, _) in &chain[posted..] {
             self.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
             self.context_states[context as usize].store(CONTEXT_BUILDING, Ordering::Release);
         }
-        posted
+        (posted, result)
     }
 
     fn post_context(&self, context: u32, length: u32, writes: &[RemoteSegment], buffer: Option<u32>) -> Result<()> {
@@ -981,16 +991,7 @@ impl ServiceTransport {
             self.cm_id.post_send(&request, &[Some(&links.chunk_region)])?;
             offset += write.length as u64;
         }
-        let sge = links.send_region.sge(context as u64 * self.shape.context_bytes as u64, length as u64)?;
-        self.context_states[context as usize].store(CONTEXT_POSTED, Ordering::Release);
-        self.sends_in_flight.fetch_add(1, Ordering::SeqCst);
-        let request = SendRequest { wr_id: context as u64, opcode: sys::IBV_WR_SEND, flags: sys::IBV_SEND_SIGNALED, sges: &[sge], remote_address: 0, rkey: 0, immediate: 0 };
-        let posted = self.cm_id.post_send(&request, &[Some(&links.send_region)]);
-        if posted.is_err() {
-            self.sends_in_flight.fetch_sub(1, Ordering::SeqCst);
-            self.context_states[context as usize].store(CONTEXT_BUILDING, Ordering::Release);
-        }
-        posted
+        self.post_sends(links, &[(context, length)]).1
     }
 
     fn put_unposted(&self, context: u32) {
