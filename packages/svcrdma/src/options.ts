@@ -141,6 +141,15 @@ export function fillSvcRdmaOptions(options: SvcRdmaOptions = {}): FilledSvcRdmaO
 
 /** Worker threads of a threaded server: the native service queue has this many seats. */
 export const MAX_THREADS = 64;
+/** Calls of one connection a worker's take may receive at once: a seat's mailbox holds this many. */
+export const MAX_CALLS_PER_TAKE = 8;
+/**
+ * Calls of one connection a worker takes at once, by default: queued calls cost one crossing
+ * into the verbs core and their inline replies one chained post (measured: README, *Several
+ * calls per take*). A batch's replies wait for its later calls' procedures (never for one
+ * that answers with a promise), so a batch is short.
+ */
+export const DEFAULT_CALLS_PER_TAKE = 8;
 
 /** A server whose RPCs run on worker threads (SvcRdmaThreadedServer). */
 export interface SvcRdmaThreadsOptions extends Omit<SvcRdmaOptions, 'receiveCompletions'> {
@@ -154,6 +163,8 @@ export interface SvcRdmaThreadsOptions extends Omit<SvcRdmaOptions, 'receiveComp
   serviceModule: string | URL;
   /** Handed to `createCallHandler` in every worker (structured-cloned). */
   serviceOptions?: unknown;
+  /** Most calls of one connection a worker's take receives at once (1..MAX_CALLS_PER_TAKE, default DEFAULT_CALLS_PER_TAKE). */
+  callsPerTake?: number;
 }
 
 export interface FilledSvcRdmaThreadsOptions extends FilledSvcRdmaOptions {
@@ -161,10 +172,11 @@ export interface FilledSvcRdmaThreadsOptions extends FilledSvcRdmaOptions {
   /** An absolute file: URL or module specifier. */
   readonly serviceModule: string;
   readonly serviceOptions: unknown;
+  readonly callsPerTake: number;
 }
 
 export function fillSvcRdmaThreadsOptions(options: SvcRdmaThreadsOptions): FilledSvcRdmaThreadsOptions {
-  const { threads, serviceModule, serviceOptions, ...transport } = options;
+  const { threads, serviceModule, serviceOptions, callsPerTake, ...transport } = options;
   const filled = fillSvcRdmaOptions(transport);
   // Every posted Send holds a context on worker threads: contexts bound the Send Queue's use.
   if (filled.sendContextsMax > filled.sendQueueDepth) {
@@ -178,5 +190,6 @@ export function fillSvcRdmaThreadsOptions(options: SvcRdmaThreadsOptions): Fille
     threads: integerIn('threads', threads, 1, MAX_THREADS),
     serviceModule: serviceModule instanceof URL ? serviceModule.href : serviceModule,
     serviceOptions: serviceOptions ?? null,
+    callsPerTake: integerIn('callsPerTake', callsPerTake ?? DEFAULT_CALLS_PER_TAKE, 1, MAX_CALLS_PER_TAKE),
   });
 }

@@ -20,8 +20,7 @@ import { listen, type ConnectionRequest, type Listener } from '@roce-rpc/verbs';
 import { decodeConnectPrivateData, encodeConnectPrivateData } from '../header/private_data.js';
 import { fillSvcRdmaThreadsOptions, type FilledSvcRdmaThreadsOptions, type SvcRdmaThreadsOptions } from '../options.js';
 import type { SvcRdmaGauges, SvcRdmaServerMetrics } from '../server.js';
-import { SvcRdmaError, SvcRdmaErrorCode } from '../errors.js';
-import { CALLS_PER_TAKE_MAX, nativeService, type NativeTransportMetrics, type ServiceQueueStats } from './native_service.js';
+import { nativeService, type NativeTransportMetrics, type ServiceQueueStats } from './native_service.js';
 import { ThreadedConnection } from './threaded_connection.js';
 import { WorkerPool, type WorkerPoolMetrics } from './worker_pool.js';
 import { OpenDevices } from '../transport/open_devices.js';
@@ -30,17 +29,7 @@ import { OpenConnections } from '../transport/open_connections.js';
 /** RDMA Reads a client may have outstanding against us, and we against it (Linux: svcrdma_ord). */
 const READ_DEPTH = 16;
 
-/**
- * Calls of one connection a worker takes at once, by default: queued calls cost one crossing
- * into the verbs core and their inline replies one chained post (measured: README, *Several
- * calls per take*). A batch's replies wait for its later calls' procedures (never for one
- * that answers with a promise), so a batch is short.
- */
-export const DEFAULT_CALLS_PER_TAKE = 8;
-
 export interface SvcRdmaThreadedServerOptions extends SvcRdmaThreadsOptions {
-  /** Most calls of one connection a worker's take receives at once (1..CALLS_PER_TAKE_MAX, default DEFAULT_CALLS_PER_TAKE). */
-  callsPerTake?: number;
   /** Told about internal errors (a transport was closed, a worker died); default: ignored. */
   onError?: (error: unknown) => void;
 }
@@ -74,12 +63,9 @@ export class SvcRdmaThreadedServer {
   }
 
   static async listen(options: SvcRdmaThreadedServerOptions): Promise<SvcRdmaThreadedServer> {
-    const { callsPerTake = DEFAULT_CALLS_PER_TAKE, onError = () => {}, ...threadsOptions } = options;
-    if (!Number.isInteger(callsPerTake) || callsPerTake < 1 || callsPerTake > CALLS_PER_TAKE_MAX) {
-      throw new SvcRdmaError(SvcRdmaErrorCode.BAD_OPTION, `option callsPerTake must be an integer in [1, ${CALLS_PER_TAKE_MAX}], got ${String(callsPerTake)}`);
-    }
-    const filled = fillSvcRdmaThreadsOptions(threadsOptions);
-    const pool = new WorkerPool(filled.threads, callsPerTake, filled.serviceModule, filled.serviceOptions, onError);
+    const filled = fillSvcRdmaThreadsOptions(options);
+    const onError = options.onError ?? (() => {});
+    const pool = new WorkerPool(filled.threads, filled.callsPerTake, filled.serviceModule, filled.serviceOptions, onError);
     try {
       await pool.ready();
     } catch (error) {

@@ -18,7 +18,7 @@
  */
 import assert from 'node:assert';
 import { Worker } from 'node:worker_threads';
-import { assertCurrentAddon, nativeService, WORKER_SEATS_MAX } from './native_service.js';
+import { assertCurrentAddon, CALLS_PER_TAKE_MAX, nativeService, WORKER_SEATS_MAX } from './native_service.js';
 import { createCounterTable, sumCounters, type WorkerCounters } from './worker_metrics.js';
 
 export interface WorkerData {
@@ -63,6 +63,7 @@ export class WorkerPool {
     private readonly onError: (error: Error) => void,
   ) {
     assert(Number.isInteger(threads) && threads >= 1 && threads <= WORKER_SEATS_MAX);
+    assert(Number.isInteger(callsPerTake) && callsPerTake >= 1 && callsPerTake <= CALLS_PER_TAKE_MAX);
     assertCurrentAddon();
     this.queueId = nativeService.serviceQueueCreate(callsPerTake);
     this.counters = createCounterTable(threads);
